@@ -1,0 +1,67 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"net/http"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Legacy (unaggregated) discovery. client-go only treats an answer as
+// aggregated discovery when its Content-Type says so, so plain JSON is read
+// as APIVersions/APIGroupList/APIResourceList by every kubectl.
+
+func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(s.version)
+}
+
+func (s *Server) serveAPIVersions(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, http.StatusOK, &metav1.APIVersions{
+		TypeMeta: metav1.TypeMeta{Kind: "APIVersions"},
+		Versions: []string{"v1"},
+		ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{
+			{ClientCIDR: "0.0.0.0/0", ServerAddress: s.address},
+		},
+	})
+}
+
+func (s *Server) serveGroupList(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, http.StatusOK, &metav1.APIGroupList{
+		TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
+		Groups:   []metav1.APIGroup{},
+	})
+}
+
+var (
+	collectionVerbs = metav1.Verbs{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+	statusVerbs     = metav1.Verbs{"get", "patch", "update"}
+)
+
+func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request) {
+	list := &metav1.APIResourceList{
+		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
+		GroupVersion: "v1",
+	}
+	for _, st := range s.order {
+		res := st.Resource()
+		list.APIResources = append(list.APIResources, metav1.APIResource{
+			Name: res.Name, SingularName: res.SingularName, Namespaced: res.Namespaced, Kind: res.Kind,
+			Verbs: collectionVerbs, ShortNames: res.ShortNames, Categories: res.Categories,
+		})
+		if res.HasStatus {
+			list.APIResources = append(list.APIResources, metav1.APIResource{
+				Name: res.Name + "/status", Namespaced: res.Namespaced, Kind: res.Kind, Verbs: statusVerbs,
+			})
+		}
+		if res.Name == "pods" {
+			list.APIResources = append(list.APIResources, metav1.APIResource{
+				Name: "pods/log", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get"},
+			})
+		}
+	}
+	s.writeJSON(w, http.StatusOK, list)
+}
+
+var _ runtime.Object = &metav1.APIResourceList{}

@@ -1,0 +1,136 @@
+// Package apiserver is the HTTP face of peapod's Kubernetes API: discovery,
+// OpenAPI, authentication, content negotiation (JSON, YAML input, server-side
+// Tables), and the REST verbs get, list, watch, create, update, patch, delete
+// and deletecollection, plus pods/log. Behaviour behind the verbs lives in
+// package registry; this package only translates HTTP to it and errors back
+// into metav1.Status, once, at the edge.
+package apiserver
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/peapod/peapod/internal/printers"
+	"github.com/peapod/peapod/internal/registry"
+	"github.com/peapod/peapod/internal/scheme"
+)
+
+// PodLogs serves pods/log; the kubelet implements it.
+type PodLogs interface {
+	// Logs writes the log of a container of pod to w, following it while
+	// opts.Follow is set and ctx is alive.
+	Logs(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLogOptions, w io.Writer) error
+}
+
+// Config wires a Server.
+type Config struct {
+	Scheme  *scheme.Scheme
+	Stores  []*registry.Store
+	Printer *printers.Printer
+	Logs    PodLogs
+	Version version.Info
+	Log     *slog.Logger
+	Now     func() time.Time
+	// ServerAddress is host:port advertised in /api.
+	ServerAddress string
+	// RequireClientCert: refuse requests without a verified client
+	// certificate (401). Off only for in-process tests.
+	RequireClientCert bool
+}
+
+// Server serves the Kubernetes API over a registry.
+type Server struct {
+	scheme      *scheme.Scheme
+	stores      map[string]*registry.Store
+	order       []*registry.Store
+	printer     *printers.Printer
+	logs        PodLogs
+	version     version.Info
+	log         *slog.Logger
+	now         func() time.Time
+	address     string
+	requireCert bool
+	openapi     *openAPIDocs
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	s := &Server{
+		scheme: cfg.Scheme, stores: map[string]*registry.Store{}, order: cfg.Stores, printer: cfg.Printer,
+		logs: cfg.Logs, version: cfg.Version, log: cfg.Log, now: cfg.Now, address: cfg.ServerAddress,
+		requireCert: cfg.RequireClientCert,
+	}
+	for _, st := range cfg.Stores {
+		s.stores[st.Resource().Name] = st
+	}
+	s.openapi = buildOpenAPI(cfg.Stores, cfg.Version)
+	return s
+}
+
+// Handler returns the root handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/version", s.serveVersion)
+	mux.HandleFunc("/healthz", serveOK)
+	mux.HandleFunc("/livez", serveOK)
+	mux.HandleFunc("/readyz", serveOK)
+	mux.HandleFunc("/api", s.serveAPIVersions)
+	mux.HandleFunc("/api/v1", s.serveResourceList)
+	mux.HandleFunc("/apis", s.serveGroupList)
+	mux.HandleFunc("/openapi/v2", s.serveOpenAPIV2)
+	mux.HandleFunc("/openapi/v3", s.serveOpenAPIV3Root)
+	mux.HandleFunc("/openapi/v3/api/v1", s.serveOpenAPIV3)
+	mux.HandleFunc("/api/v1/", s.serveResource)
+	mux.HandleFunc("/", s.serveNotFound)
+	return s.authenticate(s.logRequests(mux))
+}
+
+func serveOK(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok")
+}
+
+func (s *Server) serveNotFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, apierrors.NewGenericServerResponse(http.StatusNotFound, "", corev1.Resource(""), "", "", 0, false))
+}
+
+// authenticate admits requests that present a client certificate signed by
+// the cluster CA (verified by TLS); there is no anonymous access.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.requireCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+			s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.Debug("request", "method", r.Method, "uri", r.URL.RequestURI(), "code", rec.code, "duration", time.Since(start))
+	})
+}

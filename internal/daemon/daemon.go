@@ -1,0 +1,223 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/peapod/peapod/internal/apiserver"
+	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/pki"
+	"github.com/peapod/peapod/internal/printers"
+	"github.com/peapod/peapod/internal/registry"
+	"github.com/peapod/peapod/internal/registry/event"
+	"github.com/peapod/peapod/internal/registry/namespace"
+	"github.com/peapod/peapod/internal/registry/node"
+	"github.com/peapod/peapod/internal/registry/pod"
+	"github.com/peapod/peapod/internal/scheme"
+	"github.com/peapod/peapod/internal/storage"
+)
+
+// Daemon is a running peapod.
+type Daemon struct {
+	opts Options
+	log  *slog.Logger
+
+	storage    *storage.Store
+	pods       *registry.Store
+	namespaces *registry.Store
+	nodes      *registry.Store
+	events     *registry.Store
+	scheduler  *events.Recorder
+	api        *apiserver.Server
+	listener   net.Listener
+	tls        *tls.Config
+	kubelet    kubeletRunner
+}
+
+// kubeletRunner is the part of the kubelet the daemon drives.
+type kubeletRunner interface {
+	Run(ctx context.Context) error
+}
+
+// Run starts peapod and serves until ctx is done.
+func Run(ctx context.Context, opts Options, log *slog.Logger) error {
+	d, err := New(ctx, opts, log)
+	if err != nil {
+		return err
+	}
+	return d.Serve(ctx)
+}
+
+// New builds every layer and binds the API port, without serving yet.
+func New(ctx context.Context, opts Options, log *slog.Logger) (d *Daemon, err error) {
+	opts = opts.withDefaults()
+	d = &Daemon{opts: opts, log: log}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	for _, dir := range []string{opts.DataDir, opts.RunDir, opts.LogDir, opts.ConfigDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	sc := scheme.New()
+	d.storage, err = storage.Open(filepath.Join(opts.DataDir, "peapod.db"), sc, storage.Options{NoSync: opts.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { d.storage.Close() })
+	now := time.Now
+	d.namespaces = registry.NewStore(namespace.Resource(), d.storage, now)
+	d.nodes = registry.NewStore(node.Resource(), d.storage, now)
+	d.events = registry.NewStore(event.Resource(), d.storage, now)
+	d.scheduler = events.NewRecorder(d.events, events.Source{Component: "default-scheduler", Host: opts.NodeName, NewStyle: true, Action: "Binding"}, now, log)
+	undo = append(undo, d.scheduler.Stop)
+	podStrategy := &pod.Strategy{NodeName: opts.NodeName, Now: now, OnBound: func(ctx context.Context, p *corev1.Pod) {
+		d.scheduler.Eventf(p, "", events.Normal, "Scheduled", "Successfully assigned %s/%s to %s", p.Namespace, p.Name, opts.NodeName)
+	}}
+	d.pods = registry.NewStore(pod.Resource(podStrategy), d.storage, now)
+	if err := d.ensureNamespaces(ctx); err != nil {
+		return nil, err
+	}
+
+	host, port, err := net.SplitHostPort(opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", opts.Listen, err)
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1", opts.NodeName}
+	if host != "" && host != "0.0.0.0" && host != "::" {
+		hosts = append(hosts, host)
+	}
+	bundle, err := pki.Ensure(filepath.Join(opts.DataDir, "pki"), hosts)
+	if err != nil {
+		return nil, err
+	}
+	d.tls = bundle.ServerTLS()
+	d.listener, err = net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { d.listener.Close() })
+	serverHost := host
+	if serverHost == "" || serverHost == "0.0.0.0" || serverHost == "::" {
+		serverHost = "127.0.0.1"
+	}
+	_, realPort, _ := net.SplitHostPort(d.listener.Addr().String())
+	if port == "0" {
+		port = realPort
+	}
+	server := "https://" + net.JoinHostPort(serverHost, port)
+	if err := bundle.WriteKubeconfig(opts.Kubeconfig, server, "peapod"); err != nil {
+		return nil, fmt.Errorf("writing kubeconfig: %w", err)
+	}
+
+	d.api = apiserver.New(apiserver.Config{
+		Scheme:            sc,
+		Stores:            []*registry.Store{d.pods, d.namespaces, d.nodes, d.events},
+		Printer:           printers.New(sc.SetKind),
+		Logs:              nil,
+		Version:           Version(),
+		Log:               log,
+		Now:               now,
+		ServerAddress:     net.JoinHostPort(serverHost, port),
+		RequireClientCert: true,
+	})
+	log.Info("peapod API server ready", "address", server, "kubeconfig", opts.Kubeconfig, "node", opts.NodeName)
+	return d, nil
+}
+
+// Addr returns the address the API server listens on.
+func (d *Daemon) Addr() net.Addr { return d.listener.Addr() }
+
+// Serve serves the API (and runs the kubelet) until ctx is done, then shuts
+// down in order.
+func (d *Daemon) Serve(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           d.api.Handler(),
+		TLSConfig:         d.tls,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- srv.ServeTLS(d.listener, "", "") }()
+	go events.ExpireLoop(ctx, d.events, events.DefaultTTL, time.Now)
+	if d.kubelet != nil {
+		go func() { errc <- d.kubelet.Run(ctx) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+	}
+	cancel()
+	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer stop()
+	_ = srv.Shutdown(shutdownCtx)
+	d.scheduler.Stop()
+	if cerr := d.storage.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ensureNamespaces creates the system namespaces, as the system-namespaces
+// controller does at apiserver start.
+func (d *Daemon) ensureNamespaces(ctx context.Context) error {
+	for _, name := range namespace.System() {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if _, err := d.namespaces.Create(ctx, "", ns, false); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating namespace %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Version is the version peapod reports at /version: the Kubernetes API
+// version it is built against, marked as peapod.
+func Version() version.Info {
+	apiVersion := "v0.0.0"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range bi.Deps {
+			if dep.Path == "k8s.io/api" {
+				apiVersion = dep.Version
+			}
+		}
+	}
+	// k8s.io/api v0.X.Y is Kubernetes v1.X.Y.
+	parts := strings.SplitN(strings.TrimPrefix(apiVersion, "v0."), ".", 2)
+	minor, patch := parts[0], "0"
+	if len(parts) == 2 {
+		patch = parts[1]
+	}
+	return version.Info{
+		Major: "1", Minor: minor, GitVersion: "v1." + minor + "." + patch + "-peapod",
+		GitTreeState: "clean", GoVersion: goruntime.Version(), Compiler: goruntime.Compiler,
+		Platform: goruntime.GOOS + "/" + goruntime.GOARCH,
+	}
+}

@@ -1,0 +1,90 @@
+// Package daemon wires peapod's three layers into one process: the API
+// server (storage, registry, HTTP), the kubelet and the CRI-shaped runtime.
+// It owns startup order, the listening socket and shutdown.
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// Options configure a peapod daemon. Zero values get the defaults of
+// Defaults.
+type Options struct {
+	// DataDir holds state that survives reboots: the object database,
+	// PKI, images, container and sandbox state (default /var/lib/peapod).
+	DataDir string
+	// RunDir holds runtime state that must not survive a reboot: runc
+	// state, network namespaces, exit files (default /run/peapod).
+	RunDir string
+	// LogDir holds container logs, one directory per pod (default
+	// /var/log/pods).
+	LogDir string
+	// ConfigDir holds the generated CNI config and registry hosts.toml
+	// files (default /etc/peapod).
+	ConfigDir string
+	// Listen is the API server address (default 127.0.0.1:6443).
+	Listen string
+	// Kubeconfig is where the admin kubeconfig is written (default
+	// DataDir/admin.kubeconfig).
+	Kubeconfig string
+	// NodeName is this node's name (default: the host name).
+	NodeName string
+
+	// PodCIDR is the pod network (default 10.244.0.0/16).
+	PodCIDR string
+	// Bridge is the Linux bridge of the pod network (default peapod0).
+	Bridge string
+	// CNIPluginDirs are searched for CNI plugins (default /usr/lib/cni,
+	// /opt/cni/bin).
+	CNIPluginDirs []string
+	// OCIRuntime is the OCI runtime binary: runc (default) or crun.
+	OCIRuntime string
+	// Conmon is the conmon binary (default: found in PATH).
+	Conmon string
+	// Pause is the static pause binary run as each sandbox's PID 1
+	// (default: catatonit, run as "catatonit -P").
+	Pause string
+	// DockerConfig is a docker config.json with registry credentials
+	// (default ~/.docker/config.json when it exists).
+	DockerConfig string
+
+	// NoSync skips fsync of the object database (tests, benchmarks).
+	NoSync bool
+}
+
+// withDefaults returns o with every empty field defaulted.
+func (o Options) withDefaults() Options {
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&o.DataDir, "/var/lib/peapod")
+	def(&o.RunDir, "/run/peapod")
+	def(&o.LogDir, "/var/log/pods")
+	def(&o.ConfigDir, "/etc/peapod")
+	def(&o.Listen, "127.0.0.1:6443")
+	def(&o.Kubeconfig, filepath.Join(o.DataDir, "admin.kubeconfig"))
+	if o.NodeName == "" {
+		h, _ := os.Hostname()
+		o.NodeName = h
+	}
+	def(&o.PodCIDR, "10.244.0.0/16")
+	def(&o.Bridge, "peapod0")
+	if len(o.CNIPluginDirs) == 0 {
+		o.CNIPluginDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
+	}
+	def(&o.OCIRuntime, "runc")
+	def(&o.Conmon, "conmon")
+	def(&o.Pause, "catatonit")
+	if o.DockerConfig == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			p := filepath.Join(home, ".docker", "config.json")
+			if _, err := os.Stat(p); err == nil {
+				o.DockerConfig = p
+			}
+		}
+	}
+	return o
+}

@@ -1,0 +1,179 @@
+package pod
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Defaults from pkg/apis/core/v1/defaults.go plus the admission plugins a
+// default kube-apiserver runs on every pod (Priority, DefaultTolerationSeconds).
+// ServiceAccount admission is left out: peapod has no service accounts yet.
+const (
+	defaultTerminationGracePeriod = int64(corev1.DefaultTerminationGracePeriodSeconds)
+	defaultSchedulerName          = corev1.DefaultSchedulerName
+	defaultTolerationSeconds      = int64(300)
+)
+
+// SetDefaults fills the fields kube-apiserver defaults on a pod.
+func SetDefaults(pod *corev1.Pod) {
+	spec := &pod.Spec
+	if spec.DNSPolicy == "" {
+		spec.DNSPolicy = corev1.DNSClusterFirst
+	}
+	if spec.RestartPolicy == "" {
+		spec.RestartPolicy = corev1.RestartPolicyAlways
+	}
+	if spec.TerminationGracePeriodSeconds == nil {
+		g := defaultTerminationGracePeriod
+		spec.TerminationGracePeriodSeconds = &g
+	}
+	if spec.SecurityContext == nil {
+		spec.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	if spec.SchedulerName == "" {
+		spec.SchedulerName = defaultSchedulerName
+	}
+	if spec.EnableServiceLinks == nil {
+		t := corev1.DefaultEnableServiceLinks
+		spec.EnableServiceLinks = &t
+	}
+	if spec.PriorityClassName == "" && spec.Priority == nil {
+		p := int32(0)
+		spec.Priority = &p
+	}
+	if spec.PreemptionPolicy == nil {
+		pp := corev1.PreemptLowerPriority
+		spec.PreemptionPolicy = &pp
+	}
+	defaultTolerations(spec)
+	for i := range spec.InitContainers {
+		defaultContainer(&spec.InitContainers[i], spec.HostNetwork)
+	}
+	for i := range spec.Containers {
+		defaultContainer(&spec.Containers[i], spec.HostNetwork)
+	}
+}
+
+func defaultTolerations(spec *corev1.PodSpec) {
+	for _, key := range []string{corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable} {
+		found := false
+		for _, t := range spec.Tolerations {
+			if (t.Key == key || t.Key == "") && (t.Effect == corev1.TaintEffectNoExecute || t.Effect == "") {
+				found = true
+			}
+		}
+		if !found {
+			secs := defaultTolerationSeconds
+			spec.Tolerations = append(spec.Tolerations, corev1.Toleration{
+				Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &secs,
+			})
+		}
+	}
+}
+
+func defaultContainer(c *corev1.Container, hostNetwork bool) {
+	if c.TerminationMessagePath == "" {
+		c.TerminationMessagePath = corev1.TerminationMessagePathDefault
+	}
+	if c.TerminationMessagePolicy == "" {
+		c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
+	}
+	if c.ImagePullPolicy == "" {
+		c.ImagePullPolicy = defaultPullPolicy(c.Image)
+	}
+	for i := range c.Ports {
+		p := &c.Ports[i]
+		if p.Protocol == "" {
+			p.Protocol = corev1.ProtocolTCP
+		}
+		if hostNetwork && p.HostPort == 0 {
+			p.HostPort = p.ContainerPort
+		}
+	}
+	for i := range c.Env {
+		if vf := c.Env[i].ValueFrom; vf != nil && vf.FieldRef != nil && vf.FieldRef.APIVersion == "" {
+			vf.FieldRef.APIVersion = "v1"
+		}
+	}
+	// Limits without requests become requests (SetDefaults_Pod), and every
+	// quantity is rounded up to milli precision (SetDefaults_ResourceList).
+	if len(c.Resources.Limits) > 0 {
+		if c.Resources.Requests == nil {
+			c.Resources.Requests = corev1.ResourceList{}
+		}
+		for name, q := range c.Resources.Limits {
+			if _, ok := c.Resources.Requests[name]; !ok {
+				c.Resources.Requests[name] = q.DeepCopy()
+			}
+		}
+	}
+	roundUp(c.Resources.Limits)
+	roundUp(c.Resources.Requests)
+	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
+		defaultProbe(p)
+	}
+}
+
+func roundUp(l corev1.ResourceList) {
+	for name, q := range l {
+		q.RoundUp(resource.Milli)
+		l[name] = q
+	}
+}
+
+func defaultProbe(p *corev1.Probe) {
+	if p == nil {
+		return
+	}
+	if p.TimeoutSeconds == 0 {
+		p.TimeoutSeconds = 1
+	}
+	if p.PeriodSeconds == 0 {
+		p.PeriodSeconds = 10
+	}
+	if p.SuccessThreshold == 0 {
+		p.SuccessThreshold = 1
+	}
+	if p.FailureThreshold == 0 {
+		p.FailureThreshold = 3
+	}
+	if h := p.HTTPGet; h != nil {
+		if h.Path == "" {
+			h.Path = "/"
+		}
+		if h.Scheme == "" {
+			h.Scheme = corev1.URISchemeHTTP
+		}
+	}
+	if g := p.GRPC; g != nil && g.Service == nil {
+		s := ""
+		g.Service = &s
+	}
+}
+
+// defaultPullPolicy: Always for ":latest" or an untagged name without
+// digest, IfNotPresent otherwise (SetDefaults_Container).
+func defaultPullPolicy(image string) corev1.PullPolicy {
+	if imageTag(image) == "latest" {
+		return corev1.PullAlways
+	}
+	return corev1.PullIfNotPresent
+}
+
+// imageTag returns the tag of a reference: "latest" when there is neither a
+// tag nor a digest, "" when there is only a digest.
+func imageTag(image string) string {
+	if strings.Contains(image, "@") {
+		name := image[:strings.Index(image, "@")]
+		if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+			return name[i+1:]
+		}
+		return ""
+	}
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		return image[i+1:]
+	}
+	return "latest"
+}

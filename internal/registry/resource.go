@@ -1,0 +1,97 @@
+// Package registry turns the raw object store into Kubernetes REST semantics:
+// system metadata, defaulting, validation, admission (namespace lifecycle),
+// optimistic concurrency, graceful deletion, selectors and watches. It is the
+// counterpart of k8s.io/apiserver's generic registry plus the per-resource
+// strategies of pkg/registry; the HTTP layer (package apiserver) only decodes,
+// negotiates and encodes around it.
+package registry
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Resource describes one REST resource of the core/v1 group.
+type Resource struct {
+	Name         string // plural, e.g. "pods"
+	SingularName string
+	Kind         string
+	ShortNames   []string
+	Categories   []string
+	Namespaced   bool
+	// ReturnDeletedObject: DELETE answers with the object instead of a
+	// Success Status (true for pods and namespaces upstream).
+	ReturnDeletedObject bool
+	// HasStatus: the resource has a status subresource whose writes only
+	// change status, while main-resource writes keep the stored status.
+	HasStatus bool
+
+	New     func() runtime.Object
+	NewList func() runtime.Object
+
+	Strategy Strategy
+}
+
+// GroupResource returns the core group resource, for error messages.
+func (r *Resource) GroupResource() schema.GroupResource {
+	return schema.GroupResource{Resource: r.Name}
+}
+
+// GroupKind returns the core group kind, for Invalid errors.
+func (r *Resource) GroupKind() schema.GroupKind { return schema.GroupKind{Kind: r.Kind} }
+
+// Strategy is the per-resource behaviour, as in pkg/registry/core/<r>/strategy.go.
+type Strategy interface {
+	// PrepareForCreate normalises a new object: defaults, cleared status...
+	PrepareForCreate(ctx context.Context, obj runtime.Object)
+	// Validate checks a new object.
+	Validate(ctx context.Context, obj runtime.Object) field.ErrorList
+	// PrepareForUpdate normalises obj given the stored old object.
+	PrepareForUpdate(ctx context.Context, obj, old runtime.Object)
+	// ValidateUpdate checks an update.
+	ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
+	// SelectableFields returns the fields usable in field selectors.
+	SelectableFields(obj runtime.Object) fields.Set
+}
+
+// StatusStrategy is implemented by strategies of resources with a status
+// subresource.
+type StatusStrategy interface {
+	PrepareForStatusUpdate(ctx context.Context, obj, old runtime.Object)
+	ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
+}
+
+// GracefulDeleteStrategy is implemented by resources whose DELETE may only
+// mark the object (pods). It returns the grace period to use; 0 deletes now.
+type GracefulDeleteStrategy interface {
+	GracePeriod(ctx context.Context, obj runtime.Object, opts *metav1.DeleteOptions) int64
+}
+
+// WarningStrategy is implemented by strategies that warn about accepted but
+// dubious objects (for example pod names that are not DNS labels).
+type WarningStrategy interface {
+	WarningsOnCreate(ctx context.Context, obj runtime.Object) []string
+}
+
+// CreateHook runs after an object was stored by Create (for example the
+// built-in scheduler's Scheduled event).
+type CreateHook interface {
+	AfterCreate(ctx context.Context, obj runtime.Object)
+}
+
+// CanonicalizeStrategy is implemented by strategies that normalise an object
+// once its name is final (after generateName), on create and update.
+type CanonicalizeStrategy interface {
+	Canonicalize(obj runtime.Object)
+}
+
+// DeleteStrategy is implemented by resources that refuse or change DELETE
+// (immortal namespaces).
+type DeleteStrategy interface {
+	BeforeDelete(ctx context.Context, obj runtime.Object) error
+}

@@ -1,0 +1,97 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/peapod/peapod/internal/storage"
+)
+
+// Delete deletes ns/name following k8s.io/apiserver's BeforeDelete: a
+// positive grace period only marks the object (deletionTimestamp), pending
+// finalizers keep it, and otherwise it is removed. It returns the object as
+// it is after the call and whether it is gone from storage.
+func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.DeleteOptions, dryRun bool) (runtime.Object, bool, error) {
+	if opts == nil {
+		opts = &metav1.DeleteOptions{}
+	}
+	key := s.key(ns, name)
+	var removeNow bool
+	var dry runtime.Object
+	out, err := s.storage.Update(key, func(cur runtime.Object) (runtime.Object, error) {
+		if err := checkPreconditions(s.res, name, opts.Preconditions, cur); err != nil {
+			return nil, err
+		}
+		if ds, ok := s.res.Strategy.(DeleteStrategy); ok {
+			if err := ds.BeforeDelete(ctx, cur); err != nil {
+				return nil, err
+			}
+		}
+		obj := cur.DeepCopyObject()
+		m, _ := meta.Accessor(obj)
+		grace := int64(0)
+		if gs, ok := s.res.Strategy.(GracefulDeleteStrategy); ok {
+			grace = gs.GracePeriod(ctx, cur, opts)
+		}
+		if dts := m.GetDeletionTimestamp(); dts != nil {
+			// Already being deleted: only an explicitly shorter grace
+			// period changes anything; it moves the deadline earlier.
+			old := m.GetDeletionGracePeriodSeconds()
+			if opts.GracePeriodSeconds == nil || old == nil || grace >= *old {
+				return nil, storage.ErrNoChange
+			}
+			if grace == 0 && len(m.GetFinalizers()) == 0 {
+				removeNow = true
+				return nil, storage.ErrNoChange
+			}
+			t := metav1.NewTime(dts.Add(-time.Duration(*old) * time.Second).Add(time.Duration(grace) * time.Second))
+			m.SetDeletionTimestamp(&t)
+			m.SetDeletionGracePeriodSeconds(&grace)
+		} else {
+			if grace == 0 && len(m.GetFinalizers()) == 0 {
+				removeNow = true
+				return nil, storage.ErrNoChange
+			}
+			t := metav1.NewTime(s.now().Add(time.Duration(grace) * time.Second))
+			m.SetDeletionTimestamp(&t)
+			m.SetDeletionGracePeriodSeconds(&grace)
+			if m.GetGeneration() > 0 {
+				m.SetGeneration(m.GetGeneration() + 1)
+			}
+		}
+		if dryRun {
+			dry = obj
+			return nil, errDryRun
+		}
+		return obj, nil
+	})
+	switch {
+	case errors.Is(err, errDryRun):
+		return dry, false, nil
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, false, apierrors.NewNotFound(s.res.GroupResource(), name)
+	case err != nil:
+		return nil, false, err
+	case !removeNow:
+		return out, false, nil
+	}
+	if dryRun {
+		return out, true, nil
+	}
+	gone, err := s.storage.Delete(key, func(cur runtime.Object) error {
+		return checkPreconditions(s.res, name, opts.Preconditions, cur)
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, false, apierrors.NewNotFound(s.res.GroupResource(), name)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return gone, true, nil
+}

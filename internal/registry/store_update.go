@@ -1,0 +1,154 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/peapod/peapod/internal/storage"
+)
+
+// UpdateFunc computes the new object from the stored one (read-only). It runs
+// under the storage write lock, so there is no lost update and no retry.
+type UpdateFunc func(old runtime.Object) (runtime.Object, error)
+
+// UpdateOptions select how an update is applied.
+type UpdateOptions struct {
+	// Status: write the status subresource (only status changes).
+	Status bool
+	DryRun bool
+}
+
+var errDryRun = errors.New("dry run")
+
+// Update replaces the object ns/name with what fn returns after the
+// strategy's PrepareForUpdate and ValidateUpdate. A resourceVersion in the new
+// object is a precondition (409 Conflict when stale).
+func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts UpdateOptions) (runtime.Object, error) {
+	var dry runtime.Object
+	out, err := s.storage.Update(s.key(ns, name), func(cur runtime.Object) (runtime.Object, error) {
+		obj, err := fn(cur)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.prepareUpdate(ctx, ns, name, obj, cur, opts); err != nil {
+			return nil, err
+		}
+		if semanticallyEqual(obj, cur) {
+			return nil, storage.ErrNoChange
+		}
+		if opts.DryRun {
+			dry = obj
+			return nil, errDryRun
+		}
+		return obj, nil
+	})
+	switch {
+	case errors.Is(err, errDryRun):
+		return dry, nil
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, apierrors.NewNotFound(s.res.GroupResource(), name)
+	case err != nil:
+		return nil, err
+	}
+	// An object whose deletion only waited for its finalizers goes away
+	// once the last one is removed (deleteWithoutFinalizers upstream).
+	if m, _ := meta.Accessor(out); m != nil && m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 &&
+		m.GetDeletionGracePeriodSeconds() != nil && *m.GetDeletionGracePeriodSeconds() == 0 {
+		if gone, derr := s.storage.Delete(s.key(ns, name), nil); derr == nil {
+			return gone, nil
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur runtime.Object, opts UpdateOptions) error {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	old, _ := meta.Accessor(cur)
+	if m.GetName() == "" {
+		m.SetName(name)
+	}
+	if m.GetName() != name {
+		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), name))
+	}
+	if err := s.checkNamespace(m, ns); err != nil {
+		return err
+	}
+	if rv := m.GetResourceVersion(); rv != "" && rv != old.GetResourceVersion() {
+		return apierrors.NewConflict(s.res.GroupResource(), name,
+			errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+	}
+	if m.GetUID() == "" {
+		m.SetUID(old.GetUID())
+	}
+	// System fields are the server's: keep the stored values.
+	m.SetCreationTimestamp(old.GetCreationTimestamp())
+	m.SetDeletionTimestamp(old.GetDeletionTimestamp())
+	m.SetDeletionGracePeriodSeconds(old.GetDeletionGracePeriodSeconds())
+	m.SetGeneration(old.GetGeneration())
+	m.SetResourceVersion(old.GetResourceVersion())
+
+	var errs field.ErrorList
+	if opts.Status {
+		ss, ok := s.res.Strategy.(StatusStrategy)
+		if !ok {
+			return apierrors.NewNotFound(s.res.GroupResource(), name+"/status")
+		}
+		ss.PrepareForStatusUpdate(ctx, obj, cur)
+		errs = ss.ValidateStatusUpdate(ctx, obj, cur)
+	} else {
+		s.res.Strategy.PrepareForUpdate(ctx, obj, cur)
+		if c, ok := s.res.Strategy.(CanonicalizeStrategy); ok {
+			c.Canonicalize(obj)
+		}
+		errs = apimachineryvalidation.ValidateObjectMetaAccessorUpdate(m, old, field.NewPath("metadata"))
+		errs = append(errs, s.res.Strategy.ValidateUpdate(ctx, obj, cur)...)
+	}
+	if len(errs) > 0 {
+		return apierrors.NewInvalid(s.res.GroupKind(), name, errs)
+	}
+	return nil
+}
+
+// semanticallyEqual compares two objects ignoring resourceVersion, so a no-op
+// write does not produce a new revision (as etcd3's GuaranteedUpdate).
+func semanticallyEqual(a, b runtime.Object) bool {
+	ma, _ := meta.Accessor(a)
+	mb, _ := meta.Accessor(b)
+	if ma == nil || mb == nil {
+		return false
+	}
+	rv := ma.GetResourceVersion()
+	ma.SetResourceVersion(mb.GetResourceVersion())
+	eq := apiequality.Semantic.DeepEqual(a, b)
+	ma.SetResourceVersion(rv)
+	return eq
+}
+
+// Preconditions of a DELETE.
+func checkPreconditions(res *Resource, name string, p *metav1.Preconditions, cur runtime.Object) error {
+	if p == nil {
+		return nil
+	}
+	m, _ := meta.Accessor(cur)
+	if p.UID != nil && *p.UID != m.GetUID() {
+		return apierrors.NewConflict(res.GroupResource(), name,
+			fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *p.UID, m.GetUID()))
+	}
+	if p.ResourceVersion != nil && *p.ResourceVersion != m.GetResourceVersion() {
+		return apierrors.NewConflict(res.GroupResource(), name,
+			fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, m.GetResourceVersion()))
+	}
+	return nil
+}

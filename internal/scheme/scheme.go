@@ -1,0 +1,79 @@
+// Package scheme holds the one runtime.Scheme peapod serves: the core/v1 kinds
+// (Pod, Namespace, Node, Event) plus the meta/v1 kinds the API machinery
+// speaks (Status, Table, WatchEvent, DeleteOptions, ...), and the codecs built
+// from it. Every layer that turns objects into bytes gets its scheme here, so
+// there is exactly one place that decides which kinds exist.
+package scheme
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1beta1 "k8s.io/apimachinery/pkg/apis/meta/v1beta1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/runtime/serializer/json"
+)
+
+// Scheme is an immutable-after-construction registry of kinds; New builds a
+// fresh one so that nothing here is package-level mutable state.
+type Scheme struct {
+	*runtime.Scheme
+	Codecs serializer.CodecFactory
+	// JSON encodes and decodes objects as JSON (non-strict decoding).
+	JSON runtime.Serializer
+	// StrictJSON decodes JSON and fails on unknown or duplicate fields,
+	// the way fieldValidation=Strict does upstream.
+	StrictJSON runtime.Serializer
+	// YAML decodes YAML request bodies.
+	YAML runtime.Serializer
+	// StrictYAML decodes YAML strictly.
+	StrictYAML runtime.Serializer
+}
+
+// New returns a scheme with core/v1 and meta/v1 registered.
+func New() *Scheme {
+	s := runtime.NewScheme()
+	if err := corev1.AddToScheme(s); err != nil {
+		panic(err) // static registration; cannot fail at runtime
+	}
+	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	metaGV := schema.GroupVersion{Group: "meta.k8s.io", Version: "v1"}
+	s.AddKnownTypes(metaGV, &metav1.Table{}, &metav1.PartialObjectMetadata{}, &metav1.PartialObjectMetadataList{},
+		&metav1.Status{}, &metav1.DeleteOptions{}, &metav1.ListOptions{}, &metav1.WatchEvent{})
+	metaV1beta1 := schema.GroupVersion{Group: "meta.k8s.io", Version: "v1beta1"}
+	s.AddKnownTypes(metaV1beta1, &metav1beta1.Table{}, &metav1beta1.PartialObjectMetadata{}, &metav1beta1.PartialObjectMetadataList{})
+	metav1.AddToGroupVersion(s, metaGV)
+
+	return &Scheme{
+		Scheme:     s,
+		Codecs:     serializer.NewCodecFactory(s),
+		JSON:       json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{}),
+		StrictJSON: json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{Strict: true}),
+		YAML:       json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{Yaml: true}),
+		StrictYAML: json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{Yaml: true, Strict: true}),
+	}
+}
+
+// Encode returns obj as JSON with apiVersion and kind set.
+func (s *Scheme) Encode(obj runtime.Object) ([]byte, error) {
+	if err := s.SetKind(obj); err != nil {
+		return nil, err
+	}
+	return runtime.Encode(s.JSON, obj)
+}
+
+// SetKind fills TypeMeta of obj from the scheme.
+func (s *Scheme) SetKind(obj runtime.Object) error {
+	gvks, _, err := s.ObjectKinds(obj)
+	if err != nil {
+		return err
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvks[0])
+	return nil
+}
+
+// Decode decodes a JSON object whose apiVersion and kind are set.
+func (s *Scheme) Decode(data []byte) (runtime.Object, error) {
+	return runtime.Decode(s.JSON, data)
+}
