@@ -32,6 +32,7 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&o.OCIRuntime, "oci-runtime", "", "OCI runtime binary: runc or crun (default runc)")
 	f.StringVar(&o.Conmon, "conmon", "", "conmon binary (default conmon)")
 	f.StringVar(&o.Pause, "pause", "", "static pause binary (default catatonit)")
+	f.StringVar(&o.CgroupRoot, "cgroup-root", "", "cgroup under which the kubepods hierarchy is created (default /)")
 	f.StringVar(&o.DockerConfig, "docker-config", "", "docker config.json with registry credentials")
 	f.BoolVar(&o.NoSync, "unsafe-no-fsync", false, "do not fsync the object database (tests and benchmarks only)")
 	return cmd

@@ -47,12 +47,7 @@ type Daemon struct {
 	api        *apiserver.Server
 	listener   net.Listener
 	tls        *tls.Config
-	kubelet    kubeletRunner
-}
-
-// kubeletRunner is the part of the kubelet the daemon drives.
-type kubeletRunner interface {
-	Run(ctx context.Context) error
+	node       *nodeAgent
 }
 
 // Run starts peapod and serves until ctx is done.
@@ -132,11 +127,17 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (d *Daemon, err er
 		return nil, fmt.Errorf("writing kubeconfig: %w", err)
 	}
 
+	d.node, err = d.newNode(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, d.node.recorder.Stop)
+
 	d.api = apiserver.New(apiserver.Config{
 		Scheme:            sc,
 		Stores:            []*registry.Store{d.pods, d.namespaces, d.nodes, d.events},
 		Printer:           printers.New(sc.SetKind),
-		Logs:              nil,
+		Logs:              d.node.kubelet,
 		Version:           Version(),
 		Log:               log,
 		Now:               now,
@@ -164,9 +165,13 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.ServeTLS(d.listener, "", "") }()
 	go events.ExpireLoop(ctx, d.events, events.DefaultTTL, time.Now)
-	if d.kubelet != nil {
-		go func() { errc <- d.kubelet.Run(ctx) }()
-	}
+	kubeletDone := make(chan struct{})
+	go func() {
+		defer close(kubeletDone)
+		if err := d.node.kubelet.Run(ctx); err != nil {
+			errc <- fmt.Errorf("kubelet: %w", err)
+		}
+	}()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -179,6 +184,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer stop()
 	_ = srv.Shutdown(shutdownCtx)
+	<-kubeletDone
+	d.node.recorder.Stop()
 	d.scheduler.Stop()
 	if cerr := d.storage.Close(); err == nil {
 		err = cerr

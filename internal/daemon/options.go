@@ -45,6 +45,8 @@ type Options struct {
 	// Pause is the static pause binary run as each sandbox's PID 1
 	// (default: catatonit, run as "catatonit -P").
 	Pause string
+	// CgroupRoot is the cgroup under which kubepods lives (default /).
+	CgroupRoot string
 	// DockerConfig is a docker config.json with registry credentials
 	// (default ~/.docker/config.json when it exists).
 	DockerConfig string
@@ -78,6 +80,7 @@ func (o Options) withDefaults() Options {
 	def(&o.OCIRuntime, "runc")
 	def(&o.Conmon, "conmon")
 	def(&o.Pause, "catatonit")
+	def(&o.CgroupRoot, "/")
 	if o.DockerConfig == "" {
 		if home, err := os.UserHomeDir(); err == nil {
 			p := filepath.Join(home, ".docker", "config.json")

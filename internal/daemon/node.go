@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/kubelet"
+	"github.com/peapod/peapod/internal/runtime/conmon"
+	"github.com/peapod/peapod/internal/runtime/cri"
+	"github.com/peapod/peapod/internal/runtime/image"
+	"github.com/peapod/peapod/internal/runtime/network"
+	"github.com/peapod/peapod/internal/runtime/oci"
+)
+
+// nodeAgent is the node side of the daemon: the runtime and the kubelet.
+type nodeAgent struct {
+	runtime  *cri.Service
+	kubelet  *kubelet.Kubelet
+	recorder *events.Recorder
+}
+
+// lookPath finds a required binary with an actionable error.
+func lookPath(name, pkg string) (string, error) {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found (install it: apt-get install -y %s): %w", name, pkg, err)
+	}
+	return p, nil
+}
+
+// newNode builds the runtime and the kubelet.
+func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, error) {
+	o := d.opts
+	runtimeBin, err := lookPath(o.OCIRuntime, filepath.Base(o.OCIRuntime))
+	if err != nil {
+		return nil, err
+	}
+	conmonBin, err := lookPath(o.Conmon, "conmon")
+	if err != nil {
+		return nil, err
+	}
+	pause, err := lookPath(o.Pause, "catatonit")
+	if err != nil {
+		return nil, err
+	}
+	var pauseArgs []string
+	if filepath.Base(pause) == "catatonit" {
+		pauseArgs = []string{"-P"}
+	}
+	images, err := image.NewStore(filepath.Join(o.DataDir, "images"), image.Options{
+		HostsDir: filepath.Join(o.ConfigDir, "certs.d"), DockerConfig: o.DockerConfig, Log: log.With("component", "images"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	netw, err := network.New(network.Config{
+		Name: "peapod", Bridge: o.Bridge, Subnet: o.PodCIDR, PluginDirs: o.CNIPluginDirs,
+		ConfDir: filepath.Join(o.ConfigDir, "cni"), StateDir: filepath.Join(o.DataDir, "cni"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	rt := &oci.Runtime{Binary: runtimeBin, Root: filepath.Join(o.RunDir, "runtime")}
+	svc, err := cri.New(ctx, cri.Config{
+		StateDir: filepath.Join(o.DataDir, "runtime"), RunDir: o.RunDir,
+		Pause: pause, PauseArgs: pauseArgs, Runtime: rt,
+		Conmon: &conmon.Monitor{Binary: conmonBin, Runtime: runtimeBin, RuntimeRoot: rt.Root,
+			ExitDir: filepath.Join(o.RunDir, "exits"), SocketDir: filepath.Join(o.RunDir, "conmon")},
+		Network: netw, Images: images, Log: log.With("component", "runtime"), Privileges: oci.DetectPrivileges(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	recorder := events.NewRecorder(d.events, events.Source{Component: "kubelet", Host: o.NodeName}, time.Now, log)
+	kl, err := kubelet.New(kubelet.Config{
+		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot,
+		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, Runtime: svc, Recorder: recorder,
+		Log: log.With("component", "kubelet"),
+	})
+	if err != nil {
+		recorder.Stop()
+		return nil, err
+	}
+	return &nodeAgent{runtime: svc, kubelet: kl, recorder: recorder}, nil
+}

@@ -1,0 +1,208 @@
+package kubelet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/events"
+)
+
+// Waiting reasons of pkg/kubelet/kuberuntime and pkg/kubelet/images.
+const (
+	reasonContainerCreating    = "ContainerCreating"
+	reasonPodInitializing      = "PodInitializing"
+	reasonCrashLoopBackOff     = "CrashLoopBackOff"
+	reasonCreateConfigError    = "CreateContainerConfigError"
+	reasonCreateContainerError = "CreateContainerError"
+	reasonRunContainerError    = "RunContainerError"
+)
+
+// startContainer pulls the image, creates and starts one container
+// (startContainer in kuberuntime_container.go), recording the usual
+// events. A failure is remembered as the container's waiting reason.
+func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.Pod, c *corev1.Container, sandboxID string,
+	sbCfg *runtimeapi.PodSandboxConfig, podIPs []string, restarts int32) error {
+	fieldPath := fmt.Sprintf("spec.containers{%s}", c.Name)
+	imageRef, reason, err := k.ensureImage(ctx, w, pod, c, fieldPath)
+	if err != nil {
+		w.reasons[c.Name] = reason
+		return err
+	}
+	cfg, err := k.containerConfig(pod, c, imageRef, podIPs, restarts)
+	if err != nil {
+		w.reasons[c.Name] = waitingReason{reasonCreateConfigError, err.Error()}
+		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
+		return err
+	}
+	created, err := k.cfg.Runtime.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sandboxID, Config: cfg, SandboxConfig: sbCfg})
+	if err != nil {
+		w.reasons[c.Name] = waitingReason{reasonCreateContainerError, err.Error()}
+		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
+		return fmt.Errorf("creating container %s: %w", c.Name, err)
+	}
+	k.cfg.Recorder.Eventf(pod, fieldPath, events.Normal, "Created", "Container created")
+	if _, err := k.cfg.Runtime.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: created.ContainerId}); err != nil {
+		w.reasons[c.Name] = waitingReason{reasonRunContainerError, err.Error()}
+		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
+		return fmt.Errorf("starting container %s: %w", c.Name, err)
+	}
+	delete(w.reasons, c.Name)
+	k.cfg.Recorder.Eventf(pod, fieldPath, events.Normal, "Started", "Container started")
+	return nil
+}
+
+// containerConfig builds the CRI container config (generateContainerConfig
+// upstream).
+func (k *Kubelet) containerConfig(pod *corev1.Pod, c *corev1.Container, imageRef string, podIPs []string, restarts int32) (*runtimeapi.ContainerConfig, error) {
+	env, err := k.containerEnv(pod, c, podIPs)
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]string{}
+	for _, e := range env {
+		vars[e.Key] = string(e.Value)
+	}
+	mounts, termPath, err := k.containerMounts(pod, c, podIPs)
+	if err != nil {
+		return nil, err
+	}
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	cfg := &runtimeapi.ContainerConfig{
+		Metadata:   &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: uint32(restarts)},
+		Image:      &runtimeapi.ImageSpec{Image: imageRef, UserSpecifiedImage: c.Image},
+		Command:    expandAll(c.Command, vars),
+		Args:       expandAll(c.Args, vars),
+		WorkingDir: c.WorkingDir,
+		Envs:       env,
+		Mounts:     mounts,
+		LogPath:    filepath.Join(c.Name, strconv.Itoa(int(restarts))+".log"),
+		Stdin:      c.Stdin, StdinOnce: c.StdinOnce, Tty: c.TTY,
+		Labels: map[string]string{
+			labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelPodUID: string(pod.UID), labelContainerName: c.Name,
+		},
+		Annotations: map[string]string{
+			annotationHash:       containerHash(c),
+			annotationRestarts:   strconv.Itoa(int(restarts)),
+			annotationTermPath:   c.TerminationMessagePath,
+			annotationTermPolicy: string(c.TerminationMessagePolicy),
+			annotationGrace:      strconv.FormatInt(grace, 10),
+		},
+		Linux: &runtimeapi.LinuxContainerConfig{
+			Resources:       containerResources(pod, c, k.memoryCapacity()),
+			SecurityContext: securityContext(pod, c),
+		},
+	}
+	if termPath != "" {
+		cfg.Annotations[annotationTermFile] = termPath
+	}
+	return cfg, nil
+}
+
+// annotationTermFile records the host file behind the termination log.
+const annotationTermFile = "io.peapod.container.terminationMessageFile"
+
+// containerMounts are the kubelet-managed files: /etc/hosts (when the pod
+// has an IP and the container does not mount it) and the termination log.
+func (k *Kubelet) containerMounts(pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]*runtimeapi.Mount, string, error) {
+	var mounts []*runtimeapi.Mount
+	ownsHosts := false
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == "/etc/hosts" {
+			ownsHosts = true
+		}
+	}
+	if !ownsHosts && (len(podIPs) > 0 || pod.Spec.HostNetwork) {
+		hostname, err := podHostname(pod)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := k.writeEtcHosts(pod, podIPs, hostname); err != nil {
+			return nil, "", fmt.Errorf("writing /etc/hosts: %w", err)
+		}
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: "/etc/hosts", HostPath: k.etcHostsFile(string(pod.UID))})
+	}
+	var termFile string
+	if c.TerminationMessagePath != "" {
+		dir := filepath.Join(k.podDir(pod.UID), "containers", c.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, "", err
+		}
+		id := make([]byte, 4)
+		_, _ = rand.Read(id)
+		termFile = filepath.Join(dir, hex.EncodeToString(id))
+		if err := os.WriteFile(termFile, nil, 0o666); err != nil {
+			return nil, "", err
+		}
+		_ = os.Chmod(termFile, 0o666)
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: c.TerminationMessagePath, HostPath: termFile})
+	}
+	return mounts, termFile, nil
+}
+
+// securityContext maps the pod and container security contexts to CRI.
+func securityContext(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxContainerSecurityContext {
+	out := &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: namespaceOptions(pod)}
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		if psc.RunAsUser != nil {
+			out.RunAsUser = &runtimeapi.Int64Value{Value: *psc.RunAsUser}
+		}
+		if psc.RunAsGroup != nil {
+			out.RunAsGroup = &runtimeapi.Int64Value{Value: *psc.RunAsGroup}
+		}
+		out.SupplementalGroups = psc.SupplementalGroups
+		if psc.FSGroup != nil {
+			out.SupplementalGroups = append(out.SupplementalGroups, *psc.FSGroup)
+		}
+	}
+	sc := c.SecurityContext
+	if sc == nil {
+		return out
+	}
+	if sc.RunAsUser != nil {
+		out.RunAsUser = &runtimeapi.Int64Value{Value: *sc.RunAsUser}
+	}
+	if sc.RunAsGroup != nil {
+		out.RunAsGroup = &runtimeapi.Int64Value{Value: *sc.RunAsGroup}
+	}
+	if sc.Privileged != nil {
+		out.Privileged = *sc.Privileged
+	}
+	if sc.ReadOnlyRootFilesystem != nil {
+		out.ReadonlyRootfs = *sc.ReadOnlyRootFilesystem
+	}
+	if sc.AllowPrivilegeEscalation != nil {
+		out.NoNewPrivs = !*sc.AllowPrivilegeEscalation
+	}
+	if caps := sc.Capabilities; caps != nil {
+		out.Capabilities = &runtimeapi.Capability{}
+		for _, a := range caps.Add {
+			out.Capabilities.AddCapabilities = append(out.Capabilities.AddCapabilities, string(a))
+		}
+		for _, d := range caps.Drop {
+			out.Capabilities.DropCapabilities = append(out.Capabilities.DropCapabilities, string(d))
+		}
+	}
+	return out
+}
+
+// containerHash fingerprints a container spec, for the backoff key and to
+// notice spec changes.
+func containerHash(c *corev1.Container) string {
+	data, _ := json.Marshal(c)
+	h := fnv.New32a()
+	_, _ = h.Write(data)
+	return strconv.FormatUint(uint64(h.Sum32()), 16)
+}

@@ -1,0 +1,177 @@
+package kubelet
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// containerEnv resolves a container's environment (makeEnvironmentVariables
+// upstream): literal values with $(VAR) expansion, the downward API
+// (fieldRef, resourceFieldRef). peapod serves no ConfigMaps or Secrets yet,
+// so references to them fail like a missing object does, unless optional.
+func (k *Kubelet) containerEnv(pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]*runtimeapi.KeyValue, error) {
+	vars := map[string]string{}
+	var order []string
+	set := func(name, value string) {
+		if _, ok := vars[name]; !ok {
+			order = append(order, name)
+		}
+		vars[name] = value
+	}
+	for _, from := range c.EnvFrom {
+		switch {
+		case from.ConfigMapRef != nil && !optional(from.ConfigMapRef.Optional):
+			return nil, fmt.Errorf("configmap %q not found", from.ConfigMapRef.Name)
+		case from.SecretRef != nil && !optional(from.SecretRef.Optional):
+			return nil, fmt.Errorf("secret %q not found", from.SecretRef.Name)
+		}
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			set(e.Name, expand(e.Value, vars))
+			continue
+		}
+		vf := e.ValueFrom
+		switch {
+		case vf.FieldRef != nil:
+			v, err := k.fieldRef(pod, vf.FieldRef.FieldPath, podIPs)
+			if err != nil {
+				return nil, err
+			}
+			set(e.Name, v)
+		case vf.ResourceFieldRef != nil:
+			v, err := k.resourceFieldRef(pod, c, vf.ResourceFieldRef)
+			if err != nil {
+				return nil, err
+			}
+			set(e.Name, v)
+		case vf.ConfigMapKeyRef != nil:
+			if !optional(vf.ConfigMapKeyRef.Optional) {
+				return nil, fmt.Errorf("configmap %q not found", vf.ConfigMapKeyRef.Name)
+			}
+		case vf.SecretKeyRef != nil:
+			if !optional(vf.SecretKeyRef.Optional) {
+				return nil, fmt.Errorf("secret %q not found", vf.SecretKeyRef.Name)
+			}
+		}
+	}
+	out := make([]*runtimeapi.KeyValue, 0, len(order))
+	for _, name := range order {
+		out = append(out, &runtimeapi.KeyValue{Key: name, Value: []byte(vars[name])})
+	}
+	return out, nil
+}
+
+func optional(b *bool) bool { return b != nil && *b }
+
+// fieldRef resolves a downward API field.
+func (k *Kubelet) fieldRef(pod *corev1.Pod, path string, podIPs []string) (string, error) {
+	if key, ok := strings.CutPrefix(path, "metadata.labels['"); ok {
+		return pod.Labels[strings.TrimSuffix(key, "']")], nil
+	}
+	if key, ok := strings.CutPrefix(path, "metadata.annotations['"); ok {
+		return pod.Annotations[strings.TrimSuffix(key, "']")], nil
+	}
+	switch path {
+	case "metadata.name":
+		return pod.Name, nil
+	case "metadata.namespace":
+		return pod.Namespace, nil
+	case "metadata.uid":
+		return string(pod.UID), nil
+	case "spec.nodeName":
+		return pod.Spec.NodeName, nil
+	case "spec.serviceAccountName":
+		return pod.Spec.ServiceAccountName, nil
+	case "status.hostIP", "status.hostIPs":
+		return k.hostIP(), nil
+	case "status.podIP":
+		if len(podIPs) > 0 {
+			return podIPs[0], nil
+		}
+		return "", nil
+	case "status.podIPs":
+		return strings.Join(podIPs, ","), nil
+	}
+	return "", fmt.Errorf("unsupported fieldPath: %s", path)
+}
+
+// resourceFieldRef resolves limits/requests of the container, falling back
+// to the node's allocatable for unset limits, divided and rounded up.
+func (k *Kubelet) resourceFieldRef(pod *corev1.Pod, c *corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
+	divisor := ref.Divisor
+	if divisor.IsZero() {
+		divisor = resource.MustParse("1")
+	}
+	var q resource.Quantity
+	switch ref.Resource {
+	case "limits.cpu", "limits.memory":
+		name := corev1.ResourceName(strings.TrimPrefix(ref.Resource, "limits."))
+		v, ok := c.Resources.Limits[name]
+		if !ok {
+			v = k.allocatable(name)
+		}
+		q = v
+	case "requests.cpu", "requests.memory":
+		q = c.Resources.Requests[corev1.ResourceName(strings.TrimPrefix(ref.Resource, "requests."))]
+	default:
+		return "", fmt.Errorf("unsupported container resource: %s", ref.Resource)
+	}
+	if strings.HasSuffix(ref.Resource, ".cpu") {
+		return strconv.FormatInt(int64(math.Ceil(float64(q.MilliValue())/float64(divisor.MilliValue()))), 10), nil
+	}
+	return strconv.FormatInt(int64(math.Ceil(float64(q.Value())/float64(divisor.Value()))), 10), nil
+}
+
+// expand replaces $(VAR) with defined variables; $$ escapes a $, and
+// undefined references stay as written (third_party/forked/golang/expansion).
+func expand(s string, vars map[string]string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteString(s[i:])
+				return b.String()
+			}
+			name := s[i+2 : i+2+end]
+			if v, ok := vars[name]; ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString(s[i : i+3+end])
+			}
+			i += 2 + end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
+
+func expandAll(list []string, vars map[string]string) []string {
+	if list == nil {
+		return nil
+	}
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = expand(s, vars)
+	}
+	return out
+}

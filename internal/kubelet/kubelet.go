@@ -1,0 +1,259 @@
+// Package kubelet manages the pods bound to this node: it watches them in
+// the API, drives the CRI runtime to create sandboxes and containers, writes
+// pod status (phase, conditions, container states), records events, and on
+// deletion stops everything gracefully, cleans up and removes the API object.
+// It follows pkg/kubelet's pod worker model: one goroutine per pod, woken by
+// API changes, runtime events and a periodic resync.
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/flowcontrol"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/registry"
+	"github.com/peapod/peapod/internal/storage"
+)
+
+// Runtime is the CRI surface the kubelet uses; *cri.Service implements it
+// with the gRPC server method signatures.
+type Runtime interface {
+	Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error)
+	RunPodSandbox(context.Context, *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error)
+	StopPodSandbox(context.Context, *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error)
+	RemovePodSandbox(context.Context, *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error)
+	PodSandboxStatus(context.Context, *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error)
+	ListPodSandbox(context.Context, *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error)
+	CreateContainer(context.Context, *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error)
+	StartContainer(context.Context, *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error)
+	StopContainer(context.Context, *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error)
+	RemoveContainer(context.Context, *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error)
+	ListContainers(context.Context, *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error)
+	ContainerStatus(context.Context, *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error)
+	PullImage(context.Context, *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error)
+	ImageStatus(context.Context, *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error)
+	// Subscribe streams container events (CRI GetContainerEvents).
+	Subscribe() (<-chan *runtimeapi.ContainerEventResponse, func())
+}
+
+// API is the slice of the API server the kubelet writes through;
+// *registry.Store implements it in process.
+type API interface {
+	Get(ctx context.Context, ns, name string) (runtime.Object, error)
+	Create(ctx context.Context, ns string, obj runtime.Object, dryRun bool) (runtime.Object, error)
+	Update(ctx context.Context, ns, name string, fn registry.UpdateFunc, opts registry.UpdateOptions) (runtime.Object, error)
+	Delete(ctx context.Context, ns, name string, opts *metav1.DeleteOptions, dryRun bool) (runtime.Object, bool, error)
+	Watch(ctx context.Context, ns string, opts registry.ListOptions) (*storage.Watcher, error)
+}
+
+// Config wires a Kubelet.
+type Config struct {
+	NodeName string
+	// RootDir holds per-pod files (etc-hosts, termination logs), like
+	// /var/lib/kubelet.
+	RootDir string
+	// LogDir is the pod log root, like /var/log/pods.
+	LogDir string
+	// CgroupRoot is the parent of the kubepods cgroup ("/" by default).
+	CgroupRoot string
+	// ResolvConf is the host resolv.conf for dnsPolicy Default.
+	ResolvConf string
+	// Version is the kubelet version reported on the Node.
+	Version string
+
+	Pods     API
+	Nodes    API
+	Runtime  Runtime
+	Recorder *events.Recorder
+	Log      *slog.Logger
+	Now      func() time.Time
+	// ResyncInterval wakes every pod worker periodically (default 10s).
+	ResyncInterval time.Duration
+}
+
+// Kubelet runs the pods of one node.
+type Kubelet struct {
+	cfg      Config
+	log      *slog.Logger
+	cgroups  *cgroupManager
+	backoff  *flowcontrol.Backoff // container restarts (CrashLoopBackOff)
+	pullBack *flowcontrol.Backoff // image pulls (ImagePullBackOff)
+
+	mu      sync.Mutex
+	pods    map[types.UID]*corev1.Pod
+	workers map[types.UID]*podWorker
+	wg      sync.WaitGroup
+}
+
+// Backoff constants of pkg/kubelet (kubelet.go, images).
+const (
+	initialBackOff = 10 * time.Second
+	maxBackOff     = 300 * time.Second
+)
+
+// New returns a Kubelet.
+func New(cfg Config) (*Kubelet, error) {
+	if cfg.ResyncInterval == 0 {
+		cfg.ResyncInterval = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	for _, d := range []string{filepath.Join(cfg.RootDir, "pods"), cfg.LogDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	cg, err := newCgroupManager(cfg.CgroupRoot)
+	if err != nil {
+		return nil, err
+	}
+	return &Kubelet{
+		cfg: cfg, log: cfg.Log, cgroups: cg,
+		backoff:  flowcontrol.NewBackOff(initialBackOff, maxBackOff),
+		pullBack: flowcontrol.NewBackOff(initialBackOff, maxBackOff),
+		pods:     map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{},
+	}, nil
+}
+
+// Run registers the node and syncs pods until ctx ends.
+func (k *Kubelet) Run(ctx context.Context) error {
+	if err := k.registerNode(ctx); err != nil {
+		return fmt.Errorf("registering node: %w", err)
+	}
+	if err := k.cgroups.ensureQOS(); err != nil {
+		return fmt.Errorf("creating QoS cgroups: %w", err)
+	}
+	events, unsubscribe := k.cfg.Runtime.Subscribe()
+	defer unsubscribe()
+	w, err := k.watchPods(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { w.Stop() }()
+	if err := k.adoptOrphans(ctx); err != nil {
+		k.log.Warn("looking for sandboxes of deleted pods", "err", err)
+	}
+	go k.nodeStatusLoop(ctx)
+	resync := time.NewTicker(k.cfg.ResyncInterval)
+	defer resync.Stop()
+	defer k.wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.ResultChan():
+			if !ok {
+				// Fell behind: start over with the current state.
+				if w, err = k.watchPods(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			k.handlePodEvent(ctx, e)
+		case ev, ok := <-events:
+			if ok {
+				if uid := ev.GetPodSandboxStatus().GetMetadata().GetUid(); uid != "" {
+					k.wake(ctx, types.UID(uid))
+				}
+			}
+		case <-resync.C:
+			k.wakeAll(ctx)
+			k.backoff.GC()
+			k.pullBack.GC()
+		}
+	}
+}
+
+// watchPods watches the pods bound to this node and loads the current ones
+// into the cache before returning, so no worker mistakes a pod it has not
+// seen yet for a deleted one.
+func (k *Kubelet) watchPods(ctx context.Context) (*storage.Watcher, error) {
+	w, err := k.cfg.Pods.Watch(ctx, "", registry.ListOptions{
+		Fields: fields.OneTermEqualSelector("spec.nodeName", k.cfg.NodeName), SendInitialEvents: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watching pods: %w", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			w.Stop()
+			return nil, ctx.Err()
+		case e, ok := <-w.ResultChan():
+			if !ok {
+				return nil, fmt.Errorf("pod watch ended: %w", w.Err())
+			}
+			if e.Type == watch.Bookmark {
+				return w, nil
+			}
+			k.handlePodEvent(ctx, e)
+		}
+	}
+}
+
+func (k *Kubelet) handlePodEvent(ctx context.Context, e storage.Event) {
+	pod, ok := e.Object.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	k.mu.Lock()
+	if e.Type == watch.Deleted {
+		delete(k.pods, pod.UID)
+	} else {
+		k.pods[pod.UID] = pod
+	}
+	k.mu.Unlock()
+	k.wake(ctx, pod.UID)
+}
+
+// pod returns the latest known API object of uid, or nil once deleted.
+func (k *Kubelet) pod(uid types.UID) *corev1.Pod {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.pods[uid]
+}
+
+func (k *Kubelet) wakeAll(ctx context.Context) {
+	k.mu.Lock()
+	uids := make([]types.UID, 0, len(k.workers)+len(k.pods))
+	for uid := range k.workers {
+		uids = append(uids, uid)
+	}
+	for uid := range k.pods {
+		if _, ok := k.workers[uid]; !ok {
+			uids = append(uids, uid)
+		}
+	}
+	k.mu.Unlock()
+	for _, uid := range uids {
+		k.wake(ctx, uid)
+	}
+}
+
+// podDir is the pod's directory under RootDir.
+func (k *Kubelet) podDir(uid types.UID) string {
+	return filepath.Join(k.cfg.RootDir, "pods", string(uid))
+}
+
+// podLogDir is /var/log/pods/<ns>_<name>_<uid>.
+func (k *Kubelet) podLogDir(ns, name string, uid types.UID) string {
+	return filepath.Join(k.cfg.LogDir, ns+"_"+name+"_"+string(uid))
+}

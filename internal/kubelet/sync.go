@@ -1,0 +1,205 @@
+package kubelet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/events"
+)
+
+// syncPod brings the runtime in line with pod and reports status. It
+// returns done when the pod is gone for good and the worker may retire.
+func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (done bool, err error) {
+	switch {
+	case pod == nil:
+		return k.cleanupRemoved(ctx, w.uid)
+	case pod.DeletionTimestamp != nil:
+		return k.terminate(ctx, w, pod)
+	}
+	rp, err := k.runtimePodStatus(ctx, pod.UID)
+	if err != nil {
+		return false, err
+	}
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		// Finished pods keep their object until deleted; their sandbox
+		// is stopped so nothing keeps running.
+		return false, k.stopPod(ctx, pod, rp, 0)
+	}
+	syncErr := k.syncRunning(ctx, w, pod, rp)
+	if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {
+		return false, errors.Join(syncErr, err)
+	}
+	if err := k.updateStatus(ctx, w, pod, rp, false); err != nil {
+		return false, errors.Join(syncErr, err)
+	}
+	return false, syncErr
+}
+
+// syncRunning is computePodActions plus SyncPod for a live pod: make sure a
+// ready sandbox exists, then start every container that should run.
+func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod) error {
+	toStart := k.containersToStart(w, pod, rp)
+	sb := rp.readySandbox()
+	if sb == nil && len(toStart) == 0 && len(rp.containers) > 0 {
+		// Everything finished and nothing restarts: the phase will
+		// turn terminal; no new sandbox.
+		return nil
+	}
+	var sbCfg *runtimeapi.PodSandboxConfig
+	sandboxID := ""
+	if sb == nil {
+		if len(rp.sandboxes) > 0 {
+			// The sandbox died (pause exited): kill what is left and
+			// start over in a new one, as upstream does.
+			k.cfg.Recorder.Eventf(pod, "", events.Normal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+			if err := k.stopPod(ctx, pod, rp, 0); err != nil {
+				return err
+			}
+			fresh, err := k.runtimePodStatus(ctx, pod.UID)
+			if err != nil {
+				return err
+			}
+			rp = fresh
+			toStart = k.containersToStart(w, pod, rp)
+		}
+		id, cfg, err := k.createSandbox(ctx, w, pod)
+		if err != nil {
+			return err
+		}
+		sandboxID, sbCfg = id, cfg
+		st, err := k.cfg.Runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+		if err != nil {
+			return err
+		}
+		sb = st.GetStatus()
+	} else {
+		sandboxID = sb.Id
+		cfg, err := k.sandboxConfig(w, pod, sb.GetMetadata().GetAttempt())
+		if err != nil {
+			return err
+		}
+		sbCfg = cfg
+	}
+	podIPs := sandboxIPs(sb)
+	var errs []error
+	for i := range toStart {
+		c := &toStart[i]
+		restarts := int32(0)
+		if inst := rp.instances(c.Name); len(inst) > 0 {
+			restarts = restartCount(inst[0]) + 1
+		}
+		if err := k.startContainer(ctx, w, pod, c, sandboxID, sbCfg, podIPs, restarts); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	k.pruneContainers(ctx, rp)
+	return errors.Join(errs...)
+}
+
+// containersToStart decides, per spec container, whether to (re)start it
+// now (ShouldContainerBeRestarted plus the CrashLoopBackOff check).
+func (k *Kubelet) containersToStart(w *podWorker, pod *corev1.Pod, rp *runtimePod) []corev1.Container {
+	var out []corev1.Container
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		inst := rp.instances(c.Name)
+		if len(inst) == 0 {
+			out = append(out, *c)
+			continue
+		}
+		cur := inst[0]
+		switch cur.State {
+		case runtimeapi.ContainerState_CONTAINER_RUNNING:
+			continue
+		case runtimeapi.ContainerState_CONTAINER_CREATED:
+			// Created but never started (a start that failed): retry.
+			out = append(out, *c)
+			continue
+		}
+		switch pod.Spec.RestartPolicy {
+		case corev1.RestartPolicyNever:
+			continue
+		case corev1.RestartPolicyOnFailure:
+			if cur.ExitCode == 0 {
+				continue
+			}
+		}
+		finished := time.Unix(0, cur.FinishedAt)
+		key := backoffKey(pod, c)
+		if k.backoff.IsInBackOffSince(key, finished) {
+			delay := k.backoff.Get(key)
+			msg := fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.Name, pod.Name, pod.Namespace, pod.UID)
+			w.reasons[c.Name] = waitingReason{reasonCrashLoopBackOff, msg}
+			k.cfg.Recorder.Eventf(pod, fmt.Sprintf("spec.containers{%s}", c.Name), events.Warning, "BackOff",
+				"Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID)
+			w.retryAfter(time.Until(finished.Add(delay)))
+			continue
+		}
+		k.backoff.Next(key, finished)
+		out = append(out, *c)
+	}
+	return out
+}
+
+// backoffKey is getStableKey: the pod identity plus a hash of the
+// container spec.
+func backoffKey(pod *corev1.Pod, c *corev1.Container) string {
+	return fmt.Sprintf("%s_%s_%s_%s_%s", pod.Name, pod.Namespace, pod.UID, c.Name, containerHash(c))
+}
+
+func sandboxIPs(sb *runtimeapi.PodSandboxStatus) []string {
+	var ips []string
+	if ip := sb.GetNetwork().GetIp(); ip != "" {
+		ips = append(ips, ip)
+	}
+	for _, ip := range sb.GetNetwork().GetAdditionalIps() {
+		ips = append(ips, ip.GetIp())
+	}
+	return ips
+}
+
+// pruneContainers removes exited instances beyond the two newest per
+// container name (what status and `logs --previous` need).
+func (k *Kubelet) pruneContainers(ctx context.Context, rp *runtimePod) {
+	seen := map[string]int{}
+	for _, c := range rp.containers {
+		name := c.GetLabels()[labelContainerName]
+		seen[name]++
+		if seen[name] > 2 && c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			if _, err := k.cfg.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.Id}); err != nil {
+				k.log.Warn("removing old container", "container", c.Id, "err", err)
+			}
+		}
+	}
+}
+
+// cleanupRemoved handles a pod that is gone from the API (force deletion):
+// stop and remove whatever the runtime still has of it.
+func (k *Kubelet) cleanupRemoved(ctx context.Context, uid types.UID) (bool, error) {
+	rp, err := k.runtimePodStatus(ctx, uid)
+	if err != nil {
+		return false, err
+	}
+	if len(rp.sandboxes) == 0 && len(rp.containers) == 0 {
+		return true, k.removePodFiles(uid, nil)
+	}
+	if err := k.stopPod(ctx, nil, rp, minGracePeriod); err != nil {
+		return false, err
+	}
+	var logDir *string
+	if len(rp.sandboxes) > 0 {
+		md := rp.sandboxes[0].GetMetadata()
+		d := k.podLogDir(md.GetNamespace(), md.GetName(), uid)
+		logDir = &d
+	}
+	if err := k.removePod(ctx, uid, rp); err != nil {
+		return false, err
+	}
+	return true, k.removePodFiles(uid, logDir)
+}

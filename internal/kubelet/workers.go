@@ -1,0 +1,102 @@
+package kubelet
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// podWorker serialises all work on one pod. Its fields are only touched by
+// its own goroutine.
+type podWorker struct {
+	uid  types.UID
+	wake chan struct{}
+
+	// reasons remembers why a container could not be started (waiting
+	// reason and message), as the kubelet's reason cache does.
+	reasons map[string]waitingReason
+	// startTime is status.startTime, set once.
+	startTime *time.Time
+	// sandboxAttempt counts sandboxes created for the pod.
+	sandboxAttempt uint32
+	// lastSandbox is the sandbox the pod last ran in.
+	lastSandbox string
+	// warnedDNS: the MissingClusterDNS event was recorded.
+	warnedDNS bool
+	// retryAt, if set, is when the worker wants to run again (backoff end).
+	retryAt time.Time
+}
+
+type waitingReason struct {
+	reason, message string
+}
+
+// wake makes the pod's worker sync it, starting the worker if needed.
+func (k *Kubelet) wake(ctx context.Context, uid types.UID) {
+	k.mu.Lock()
+	w, ok := k.workers[uid]
+	if !ok {
+		w = &podWorker{uid: uid, wake: make(chan struct{}, 1), reasons: map[string]waitingReason{}}
+		k.workers[uid] = w
+		k.wg.Add(1)
+		go k.runWorker(ctx, w)
+	}
+	k.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (k *Kubelet) runWorker(ctx context.Context, w *podWorker) {
+	defer k.wg.Done()
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-retry:
+		}
+		pod := k.pod(w.uid)
+		done, err := k.syncPod(ctx, w, pod)
+		if err != nil && ctx.Err() == nil {
+			k.log.Warn("pod sync failed", "pod", podRef(pod, w.uid), "err", err)
+		}
+		if done {
+			k.mu.Lock()
+			// Only retire if nothing new arrived for this pod meanwhile.
+			if k.pods[w.uid] == nil || k.pods[w.uid] == pod {
+				delete(k.workers, w.uid)
+				k.mu.Unlock()
+				return
+			}
+			k.mu.Unlock()
+		}
+		retry = nil
+		switch {
+		case err != nil:
+			retry = time.After(time.Second)
+		case !w.retryAt.IsZero():
+			retry = time.After(time.Until(w.retryAt))
+			w.retryAt = time.Time{}
+		}
+	}
+}
+
+// retryAfter asks for another sync no later than d from now.
+func (w *podWorker) retryAfter(d time.Duration) {
+	at := time.Now().Add(d)
+	if w.retryAt.IsZero() || at.Before(w.retryAt) {
+		w.retryAt = at
+	}
+}
+
+func podRef(pod *corev1.Pod, uid types.UID) string {
+	if pod == nil {
+		return string(uid)
+	}
+	return pod.Namespace + "/" + pod.Name
+}

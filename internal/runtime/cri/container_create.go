@@ -1,0 +1,193 @@
+package cri
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/runtime/conmon"
+	"github.com/peapod/peapod/internal/runtime/image"
+	"github.com/peapod/peapod/internal/runtime/oci"
+	"github.com/peapod/peapod/internal/runtime/rootfs"
+)
+
+// CreateContainer creates a container in a ready sandbox: an overlayfs root
+// from the image, an OCI spec joining the sandbox's namespaces, and conmon
+// running `runc create`. The container's process waits for StartContainer.
+func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (_ *runtimeapi.CreateContainerResponse, err error) {
+	cfg := req.GetConfig()
+	if cfg.GetMetadata().GetName() == "" {
+		return nil, errors.New("container config must carry metadata with a name")
+	}
+	sb, ok := s.getSandbox(req.GetPodSandboxId())
+	if !ok {
+		return nil, errNotFound("sandbox", req.GetPodSandboxId())
+	}
+	s.mu.Lock()
+	ready, pausePID := sb.State == runtimeapi.PodSandboxState_SANDBOX_READY, sb.PausePID
+	s.mu.Unlock()
+	if !ready {
+		return nil, fmt.Errorf("sandbox %s is not ready", sb.ID)
+	}
+	img, err := s.cfg.Images.Get(cfg.GetImage().GetImage())
+	if err != nil {
+		return nil, wrapf(err, "image %q", cfg.GetImage().GetImage())
+	}
+	layers, err := s.cfg.Images.LayerDirs(img)
+	if err != nil {
+		return nil, wrapf(err, "image %q layers", cfg.GetImage().GetImage())
+	}
+	c := &container{
+		ID: newID(), SandboxID: sb.ID, Config: cfg, ImageRef: img.ID, ImageName: imageName(img, firstNonEmpty(cfg.GetImage().GetUserSpecifiedImage(), cfg.GetImage().GetImage())),
+		State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
+		Mounts: cfg.GetMounts(), StopSignal: img.Config.StopSignal, exited: make(chan struct{}),
+	}
+	if cfg.GetLogPath() != "" {
+		c.LogPath = filepath.Join(sb.Config.GetLogDirectory(), cfg.GetLogPath())
+	}
+	var u undo
+	defer u.run(ctx, s, &err)
+	dir, runDir := s.containerDir(c.ID), s.containerRunDir(c.ID)
+	for _, d := range []string{dir, runDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	u.add("remove container dirs", func(context.Context) error {
+		return errors.Join(os.RemoveAll(dir), os.RemoveAll(runDir))
+	})
+	root, err := rootfs.Mount(dir, layers)
+	if err != nil {
+		return nil, err
+	}
+	u.add("unmount rootfs", func(context.Context) error { return rootfs.Unmount(dir) })
+
+	spec, err := s.containerSpec(containerSpecInput{id: c.ID, sb: sb, cfg: cfg, img: img, root: root, pausePID: pausePID, hostname: s.sandboxHostname(sb)})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSpec(runDir, spec); err != nil {
+		return nil, err
+	}
+	logPath := c.LogPath
+	if logPath == "" {
+		logPath = filepath.Join(runDir, "output.log")
+	}
+	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: c.ID, Bundle: runDir, LogPath: logPath})
+	if err != nil {
+		return nil, err
+	}
+	u.add("delete runtime container", func(ctx context.Context) error {
+		return errors.Join(s.cfg.Runtime.Delete(ctx, c.ID, true), s.cfg.Conmon.Cleanup(c.ID))
+	})
+	s.mu.Lock()
+	c.PID = pid
+	s.containers[c.ID] = c
+	s.saveContainer(c)
+	s.mu.Unlock()
+	s.publish(c.ID, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, sb)
+	return &runtimeapi.CreateContainerResponse{ContainerId: c.ID}, nil
+}
+
+// imageName is the name to report for the container's image: the
+// reference asked for, normalized, when the image carries it.
+func imageName(img *image.Image, requested string) string {
+	if n, err := image.Normalize(requested); err == nil {
+		for _, t := range img.RepoTags {
+			if t == n {
+				return n
+			}
+		}
+		if !strings.HasPrefix(requested, "sha256:") {
+			return n
+		}
+	}
+	if len(img.RepoTags) > 0 {
+		return img.RepoTags[0]
+	}
+	return img.ID
+}
+
+func (s *Service) sandboxHostname(sb *sandbox) string {
+	data, err := os.ReadFile(filepath.Join(s.sandboxDir(sb.ID), hostnameFile))
+	if err != nil {
+		return sb.Config.GetHostname()
+	}
+	return strings.TrimSpace(string(data))
+}
+
+func writeSpec(bundle string, spec *specs.Spec) error {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600)
+}
+
+type containerSpecInput struct {
+	id       string
+	sb       *sandbox
+	cfg      *runtimeapi.ContainerConfig
+	img      *image.Image
+	root     string
+	pausePID int
+	hostname string
+}
+
+// containerSpec builds the OCI spec of a container.
+func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
+	cfg, sc := in.cfg, in.cfg.GetLinux().GetSecurityContext()
+	spec := oci.NewSpec(in.root)
+	spec.Root.Readonly = sc.GetReadonlyRootfs()
+	args, err := processArgs(cfg.GetCommand(), cfg.GetArgs(), in.img.Config.Entrypoint, in.img.Config.Cmd)
+	if err != nil {
+		return nil, err
+	}
+	spec.Process.Args = args
+	spec.Process.Env = mergeEnv(in.img.Config.Env, cfg.GetEnvs(), in.hostname)
+	spec.Process.Cwd = firstNonEmpty(cfg.GetWorkingDir(), in.img.Config.WorkingDir, "/")
+	user, err := resolveUser(in.root, sc, in.img.Config.User)
+	if err != nil {
+		return nil, err
+	}
+	spec.Process.User = user
+	spec.Process.NoNewPrivileges = sc.GetNoNewPrivs()
+	spec.Process.Capabilities = capabilities(sc)
+	if sc.GetPrivileged() {
+		spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
+		for i := range spec.Mounts {
+			if spec.Mounts[i].Destination == "/sys" || spec.Mounts[i].Destination == "/sys/fs/cgroup" {
+				spec.Mounts[i].Options = replaceOption(spec.Mounts[i].Options, "ro", "rw")
+			}
+		}
+	}
+	res := cfg.GetLinux().GetResources()
+	if res.GetOomScoreAdj() != 0 {
+		adj := s.cfg.Privileges.ClampOOMScoreAdj(int(res.GetOomScoreAdj()))
+		spec.Process.OOMScoreAdj = &adj
+	}
+	spec.Mounts = append(spec.Mounts, s.sandboxMounts(in.sb, cfg)...)
+	for _, m := range cfg.GetMounts() {
+		spec.Mounts = append(spec.Mounts, bindMount(m))
+	}
+	spec.Linux.Namespaces = s.containerNamespaces(in.sb, cfg, in.pausePID)
+	if in.sb.Cgroup != "" {
+		spec.Linux.CgroupsPath = filepath.Join(in.sb.Cgroup, in.id)
+	}
+	applyResources(spec, res)
+	spec.Linux.Sysctl = in.sb.Config.GetLinux().GetSysctls()
+	spec.Annotations = map[string]string{
+		"io.kubernetes.cri.container-type": "container",
+		"io.kubernetes.cri.sandbox-id":     in.sb.ID,
+		"io.kubernetes.cri.container-name": cfg.GetMetadata().GetName(),
+	}
+	return spec, nil
+}

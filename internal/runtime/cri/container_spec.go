@@ -1,0 +1,221 @@
+package cri
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/runtime/oci"
+)
+
+// processArgs merges the CRI command/args with the image's entrypoint/cmd
+// the way containerd does: a command replaces the entrypoint (and drops the
+// image cmd); args alone replace only the cmd.
+func processArgs(command, args, entrypoint, cmd []string) ([]string, error) {
+	if len(command) == 0 {
+		if len(args) == 0 {
+			args = slices.Clone(cmd)
+		}
+		if !(len(entrypoint) == 1 && entrypoint[0] == "") {
+			command = slices.Clone(entrypoint)
+		}
+	}
+	if len(command) == 0 && len(args) == 0 {
+		return nil, errors.New("no command specified")
+	}
+	return append(slices.Clone(command), args...), nil
+}
+
+// mergeEnv starts from the image environment; container variables replace
+// ones of the same name. HOSTNAME is set to the pod's hostname.
+func mergeEnv(imageEnv []string, envs []*runtimeapi.KeyValue, hostname string) []string {
+	out := []string{"HOSTNAME=" + hostname}
+	index := map[string]int{"HOSTNAME": 0}
+	set := func(k, v string) {
+		if i, ok := index[k]; ok {
+			out[i] = k + "=" + v
+			return
+		}
+		index[k] = len(out)
+		out = append(out, k+"="+v)
+	}
+	for _, kv := range imageEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		set(k, v)
+	}
+	for _, kv := range envs {
+		set(kv.GetKey(), string(kv.GetValue()))
+	}
+	return out
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func replaceOption(opts []string, old, repl string) []string {
+	out := slices.Clone(opts)
+	for i, o := range out {
+		if o == old {
+			out[i] = repl
+		}
+	}
+	return out
+}
+
+// capabilities applies the security context's add/drop lists (names with
+// or without CAP_, "ALL") to the default set; privileged gets them all.
+func capabilities(sc *runtimeapi.LinuxContainerSecurityContext) *specs.LinuxCapabilities {
+	norm := func(c string) string {
+		c = strings.ToUpper(c)
+		if c != "ALL" && !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		return c
+	}
+	set := oci.DefaultCapabilities()
+	if sc.GetPrivileged() {
+		set = allCapabilities()
+	} else {
+		for _, c := range sc.GetCapabilities().GetAddCapabilities() {
+			c = norm(c)
+			if c == "ALL" {
+				set = allCapabilities()
+				break
+			}
+			if !slices.Contains(set, c) {
+				set = append(set, c)
+			}
+		}
+		for _, c := range sc.GetCapabilities().GetDropCapabilities() {
+			c = norm(c)
+			if c == "ALL" {
+				set = nil
+				break
+			}
+			set = slices.DeleteFunc(set, func(x string) bool { return x == c })
+		}
+	}
+	return &specs.LinuxCapabilities{Bounding: set, Effective: slices.Clone(set), Permitted: slices.Clone(set)}
+}
+
+func allCapabilities() []string {
+	return []string{
+		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+		"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+		"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+		"CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+		"CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+		"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+		"CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+		"CAP_CHECKPOINT_RESTORE",
+	}
+}
+
+// sandboxMounts are the pod-wide files every container shares: hostname,
+// resolv.conf and /dev/shm, unless the container mounts those paths itself.
+func (s *Service) sandboxMounts(sb *sandbox, cfg *runtimeapi.ContainerConfig) []specs.Mount {
+	own := map[string]bool{}
+	for _, m := range cfg.GetMounts() {
+		own[filepath.Clean(m.GetContainerPath())] = true
+	}
+	var out []specs.Mount
+	add := func(dst, src string, opts ...string) {
+		if !own[dst] {
+			out = append(out, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: append([]string{"rbind", "rprivate"}, opts...)})
+		}
+	}
+	ro := "rw"
+	if cfg.GetLinux().GetSecurityContext().GetReadonlyRootfs() {
+		ro = "ro"
+	}
+	add("/etc/hostname", filepath.Join(s.sandboxDir(sb.ID), hostnameFile), ro)
+	add("/etc/resolv.conf", filepath.Join(s.sandboxDir(sb.ID), resolvConfFile), ro)
+	add("/dev/shm", filepath.Join(s.sandboxRunDir(sb.ID), shmDir), "rw", "nosuid", "nodev", "noexec")
+	return out
+}
+
+// bindMount turns a CRI mount into an OCI bind mount.
+func bindMount(m *runtimeapi.Mount) specs.Mount {
+	opts := []string{"rbind"}
+	switch m.GetPropagation() {
+	case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+		opts = append(opts, "rshared")
+	case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+		opts = append(opts, "rslave")
+	default:
+		opts = append(opts, "rprivate")
+	}
+	if m.GetReadonly() {
+		opts = append(opts, "ro")
+	} else {
+		opts = append(opts, "rw")
+	}
+	return specs.Mount{Destination: m.GetContainerPath(), Type: "bind", Source: m.GetHostPath(), Options: opts}
+}
+
+// containerNamespaces joins the sandbox's network, IPC and UTS namespaces
+// (through the pinned netns and the pause process) and, for a shared PID
+// namespace, pause's; the mount namespace is always the container's own.
+func (s *Service) containerNamespaces(sb *sandbox, cfg *runtimeapi.ContainerConfig, pausePID int) []specs.LinuxNamespace {
+	proc := func(ns string) string { return fmt.Sprintf("/proc/%d/ns/%s", pausePID, ns) }
+	opts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	nss := []specs.LinuxNamespace{oci.Namespace(specs.MountNamespace, "")}
+	switch opts.GetPid() {
+	case runtimeapi.NamespaceMode_POD:
+		nss = append(nss, oci.Namespace(specs.PIDNamespace, proc("pid")))
+	case runtimeapi.NamespaceMode_NODE:
+	default:
+		nss = append(nss, oci.Namespace(specs.PIDNamespace, ""))
+	}
+	if opts.GetIpc() != runtimeapi.NamespaceMode_NODE {
+		nss = append(nss, oci.Namespace(specs.IPCNamespace, proc("ipc")))
+	}
+	if sb.NetNS != "" {
+		nss = append(nss, oci.Namespace(specs.NetworkNamespace, sb.NetNS), oci.Namespace(specs.UTSNamespace, proc("uts")))
+	}
+	return nss
+}
+
+// applyResources copies the CRI resources into the spec.
+func applyResources(spec *specs.Spec, r *runtimeapi.LinuxContainerResources) {
+	if r == nil {
+		return
+	}
+	lr := spec.Linux.Resources
+	cpu := &specs.LinuxCPU{Cpus: r.GetCpusetCpus(), Mems: r.GetCpusetMems()}
+	if v := r.GetCpuShares(); v > 0 {
+		u := uint64(v)
+		cpu.Shares = &u
+	}
+	if v := r.GetCpuPeriod(); v > 0 {
+		u := uint64(v)
+		cpu.Period = &u
+	}
+	if v := r.GetCpuQuota(); v != 0 {
+		cpu.Quota = &v
+	}
+	lr.CPU = cpu
+	if v := r.GetMemoryLimitInBytes(); v > 0 {
+		lr.Memory = &specs.LinuxMemory{Limit: &v}
+		if sw := r.GetMemorySwapLimitInBytes(); sw > 0 {
+			lr.Memory.Swap = &sw
+		}
+	}
+	for _, h := range r.GetHugepageLimits() {
+		lr.HugepageLimits = append(lr.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: h.GetPageSize(), Limit: h.GetLimit()})
+	}
+	if len(r.GetUnified()) > 0 {
+		lr.Unified = r.GetUnified()
+	}
+}

@@ -1,0 +1,58 @@
+package cri
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/labels"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// ContainerStatus reports a container's state.
+func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	c, ok := s.getContainer(req.GetContainerId())
+	if !ok {
+		return nil, errNotFound("container", req.GetContainerId())
+	}
+	imageRef := c.ImageRef
+	if img, err := s.cfg.Images.Get(c.ImageRef); err == nil && len(img.RepoDigests) > 0 {
+		imageRef = img.RepoDigests[0]
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &runtimeapi.ContainerStatusResponse{Status: &runtimeapi.ContainerStatus{
+		Id: c.ID, Metadata: c.Config.GetMetadata(), State: c.State,
+		CreatedAt: c.CreatedAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, ExitCode: c.ExitCode,
+		Image: &runtimeapi.ImageSpec{Image: c.ImageName}, ImageRef: imageRef, ImageId: c.ImageRef,
+		Reason: c.Reason, Message: c.Message,
+		Labels: c.Config.GetLabels(), Annotations: c.Config.GetAnnotations(),
+		Mounts: c.Mounts, LogPath: c.LogPath,
+	}}, nil
+}
+
+// ListContainers lists containers matching the filter.
+func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	f := req.GetFilter()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp := &runtimeapi.ListContainersResponse{}
+	for _, c := range s.containers {
+		if f.GetId() != "" && f.GetId() != c.ID {
+			continue
+		}
+		if f.GetPodSandboxId() != "" && f.GetPodSandboxId() != c.SandboxID {
+			continue
+		}
+		if f.GetState() != nil && f.GetState().GetState() != c.State {
+			continue
+		}
+		if !labels.SelectorFromSet(f.GetLabelSelector()).Matches(labels.Set(c.Config.GetLabels())) {
+			continue
+		}
+		resp.Containers = append(resp.Containers, &runtimeapi.Container{
+			Id: c.ID, PodSandboxId: c.SandboxID, Metadata: c.Config.GetMetadata(),
+			Image: &runtimeapi.ImageSpec{Image: c.ImageName}, ImageRef: c.ImageRef, ImageId: c.ImageRef,
+			State: c.State, CreatedAt: c.CreatedAt, Labels: c.Config.GetLabels(), Annotations: c.Config.GetAnnotations(),
+		})
+	}
+	return resp, nil
+}

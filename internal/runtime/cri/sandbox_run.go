@@ -1,0 +1,248 @@
+package cri
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/runtime/conmon"
+	"github.com/peapod/peapod/internal/runtime/network"
+	"github.com/peapod/peapod/internal/runtime/oci"
+)
+
+// Sandbox defaults, as containerd's CRI plugin has them.
+const (
+	sandboxShmSize      = 64 << 20 // defaultShmSize
+	sandboxOOMScoreAdj  = -998     // defaultSandboxOOMAdj
+	sandboxCPUShares    = 2        // defaultSandboxCPUshares
+	pauseUID            = 65535
+	pauseMountPoint     = "/pause"
+	hostnameFile        = "hostname"
+	resolvConfFile      = "resolv.conf"
+	shmDir              = "shm"
+	defaultStopTimeout  = 10 * time.Second
+	sandboxStopDeadline = 2 * time.Second
+)
+
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// RunPodSandbox creates and starts a pod sandbox: a network namespace
+// attached by CNI and, in parallel, the pause process that holds the pod's
+// IPC and UTS namespaces (and PID namespace when it is shared).
+func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (_ *runtimeapi.RunPodSandboxResponse, err error) {
+	cfg := req.GetConfig()
+	md := cfg.GetMetadata()
+	if md == nil || md.Name == "" || md.Namespace == "" || md.Uid == "" {
+		return nil, errors.New("sandbox config must carry metadata with name, namespace and uid")
+	}
+	sb := &sandbox{
+		ID: newID(), Config: cfg, CreatedAt: time.Now().UnixNano(),
+		State:  runtimeapi.PodSandboxState_SANDBOX_NOTREADY,
+		Cgroup: cfg.GetLinux().GetCgroupParent(),
+		PidNS:  cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid(),
+		Ports:  cfg.GetPortMappings(),
+		exited: make(chan struct{}),
+	}
+	log := s.log.With("sandbox", sb.ID, "pod", md.Namespace+"/"+md.Name)
+	var u undo
+	defer u.run(ctx, s, &err)
+
+	runDir := s.sandboxRunDir(sb.ID)
+	for _, d := range []string{s.sandboxDir(sb.ID), filepath.Join(runDir, "rootfs"), filepath.Join(runDir, shmDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	u.add("remove sandbox dirs", func(context.Context) error {
+		return errors.Join(os.RemoveAll(runDir), os.RemoveAll(s.sandboxDir(sb.ID)))
+	})
+
+	hostNetwork := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
+	netDone := make(chan error, 1)
+	if hostNetwork {
+		netDone <- nil
+	} else {
+		sb.NetNS = s.netnsPath(sb.ID)
+		if err := network.NewNetNS(sb.NetNS); err != nil {
+			return nil, wrapf(err, "creating network namespace")
+		}
+		u.add("remove netns", func(context.Context) error { return network.RemoveNetNS(sb.NetNS) })
+		// CNI wires the namespace while the pause process starts.
+		go func() { netDone <- s.setupNetwork(ctx, sb) }()
+		u.add("tear down network", func(ctx context.Context) error {
+			return s.cfg.Network.Teardown(ctx, s.attachment(sb))
+		})
+	}
+
+	if err := s.writeSandboxFiles(sb, runDir); err != nil {
+		<-netDone
+		return nil, err
+	}
+	u.add("unmount shm", func(context.Context) error { return unmountAll(filepath.Join(runDir, shmDir)) })
+	pid, err := s.startPause(ctx, sb, runDir)
+	if err != nil {
+		<-netDone
+		return nil, wrapf(err, "starting sandbox pause process")
+	}
+	u.add("delete pause", func(ctx context.Context) error {
+		return errors.Join(s.cfg.Runtime.Delete(ctx, sb.ID, true), s.cfg.Conmon.Cleanup(sb.ID))
+	})
+	if err := <-netDone; err != nil {
+		return nil, err
+	}
+	sb.Network = !hostNetwork
+
+	s.mu.Lock()
+	sb.PausePID = pid
+	sb.State = runtimeapi.PodSandboxState_SANDBOX_READY
+	s.sandboxes[sb.ID] = sb
+	s.saveSandbox(sb)
+	s.mu.Unlock()
+	log.Debug("sandbox ready", "ips", sb.IPs, "pause_pid", pid)
+	s.publish(sb.ID, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, sb)
+	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
+}
+
+func (s *Service) attachment(sb *sandbox) network.Attachment {
+	md := sb.Config.GetMetadata()
+	a := network.Attachment{SandboxID: sb.ID, NetNS: sb.NetNS, Namespace: md.GetNamespace(), Name: md.GetName(), UID: md.GetUid()}
+	for _, p := range sb.Ports {
+		a.Ports = append(a.Ports, network.PortMapping{
+			HostPort: p.HostPort, ContainerPort: p.ContainerPort, HostIP: p.HostIp,
+			Protocol: strings.ToLower(p.Protocol.String()),
+		})
+	}
+	return a
+}
+
+func (s *Service) setupNetwork(ctx context.Context, sb *sandbox) error {
+	ips, err := s.cfg.Network.Setup(ctx, s.attachment(sb))
+	if err != nil {
+		return fmt.Errorf("setting up pod network: %w", err)
+	}
+	for _, ip := range ips {
+		sb.IPs = append(sb.IPs, ip.String())
+	}
+	return nil
+}
+
+// writeSandboxFiles writes /etc/hostname and /etc/resolv.conf for the
+// pod's containers and mounts the pod's /dev/shm.
+func (s *Service) writeSandboxFiles(sb *sandbox, runDir string) error {
+	cfg := sb.Config
+	hostname := cfg.GetHostname()
+	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE {
+		hostname, _ = os.Hostname()
+	}
+	if err := os.WriteFile(filepath.Join(s.sandboxDir(sb.ID), hostnameFile), []byte(hostname+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(s.sandboxDir(sb.ID), resolvConfFile), resolvConf(cfg.GetDnsConfig()), 0o644); err != nil {
+		return err
+	}
+	opts := fmt.Sprintf("mode=1777,size=%d", sandboxShmSize)
+	if err := unix.Mount("shm", filepath.Join(runDir, shmDir), "tmpfs", unix.MS_NOEXEC|unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("mounting sandbox shm: %w", err)
+	}
+	return nil
+}
+
+// resolvConf renders the DNS config in containerd's order: search,
+// nameservers, options.
+func resolvConf(dns *runtimeapi.DNSConfig) []byte {
+	var b strings.Builder
+	if len(dns.GetSearches()) > 0 {
+		b.WriteString("search " + strings.Join(dns.GetSearches(), " ") + "\n")
+	}
+	for _, ns := range dns.GetServers() {
+		b.WriteString("nameserver " + ns + "\n")
+	}
+	if len(dns.GetOptions()) > 0 {
+		b.WriteString("options " + strings.Join(dns.GetOptions(), " ") + "\n")
+	}
+	return []byte(b.String())
+}
+
+// startPause runs the pause process through conmon and runc.
+func (s *Service) startPause(ctx context.Context, sb *sandbox, runDir string) (int, error) {
+	spec := s.pauseSpec(sb, filepath.Join(runDir, "rootfs"))
+	if err := writeSpec(runDir, spec); err != nil {
+		return 0, err
+	}
+	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: sb.ID, Bundle: runDir, LogPath: filepath.Join(runDir, "pause.log")})
+	if err != nil {
+		return 0, err
+	}
+	if err := s.cfg.Runtime.Start(ctx, sb.ID); err != nil {
+		_ = s.cfg.Runtime.Delete(context.WithoutCancel(ctx), sb.ID, true)
+		return 0, err
+	}
+	return pid, nil
+}
+
+func (s *Service) pauseSpec(sb *sandbox, rootfs string) *specs.Spec {
+	spec := oci.NewSpec(rootfs)
+	spec.Root.Readonly = true
+	spec.Hostname = sb.Config.GetHostname()
+	spec.Process.Args = append([]string{pauseMountPoint}, s.cfg.PauseArgs...)
+	spec.Process.User = specs.User{UID: pauseUID, GID: pauseUID}
+	spec.Process.Capabilities = &specs.LinuxCapabilities{}
+	spec.Process.NoNewPrivileges = true
+	adj := s.cfg.Privileges.ClampOOMScoreAdj(sandboxOOMScoreAdj)
+	spec.Process.OOMScoreAdj = &adj
+	// Only /proc and /dev: pause needs nothing else.
+	spec.Mounts = append(spec.Mounts[:2:2], specs.Mount{
+		Destination: pauseMountPoint, Type: "bind", Source: s.cfg.Pause, Options: []string{"rbind", "ro", "nosuid", "nodev"},
+	})
+	nsOpts := sb.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	spec.Linux.Namespaces = []specs.LinuxNamespace{
+		oci.Namespace(specs.MountNamespace, ""),
+		oci.Namespace(specs.PIDNamespace, ""),
+	}
+	if nsOpts.GetIpc() != runtimeapi.NamespaceMode_NODE {
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, oci.Namespace(specs.IPCNamespace, ""))
+	}
+	if sb.NetNS != "" {
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces,
+			oci.Namespace(specs.NetworkNamespace, sb.NetNS), oci.Namespace(specs.UTSNamespace, ""))
+	} else {
+		spec.Hostname = ""
+	}
+	if sb.Cgroup != "" {
+		spec.Linux.CgroupsPath = filepath.Join(sb.Cgroup, sb.ID)
+	}
+	shares := uint64(sandboxCPUShares)
+	spec.Linux.Resources.CPU = &specs.LinuxCPU{Shares: &shares}
+	spec.Linux.Sysctl = sb.Config.GetLinux().GetSysctls()
+	spec.Annotations = map[string]string{"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": sb.ID}
+	return spec
+}
+
+// unmountAll unmounts path (repeatedly, for stacked mounts); nothing
+// mounted is fine.
+func unmountAll(path string) error {
+	for {
+		err := unix.Unmount(path, unix.MNT_DETACH)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("unmounting %s: %w", path, err)
+	}
+}

@@ -1,0 +1,121 @@
+package cri
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/runtime/oci"
+)
+
+// StopPodSandbox stops every container of the sandbox (immediately: the
+// kubelet stops them gracefully before), stops the pause process and tears
+// down the network. It is idempotent.
+func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
+	sb, ok := s.getSandbox(req.GetPodSandboxId())
+	if !ok {
+		// Already removed: stopping is a no-op, as CRI asks.
+		return &runtimeapi.StopPodSandboxResponse{}, nil
+	}
+	var errs []error
+	for _, c := range s.sandboxContainers(sb.ID) {
+		if err := s.stopContainer(ctx, c, 0); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.stopPause(ctx, sb); err != nil {
+		errs = append(errs, err)
+	}
+	s.mu.Lock()
+	network := sb.Network
+	s.mu.Unlock()
+	if network {
+		if err := s.cfg.Network.Teardown(ctx, s.attachment(sb)); err != nil {
+			errs = append(errs, err)
+		} else {
+			s.mu.Lock()
+			sb.Network = false
+			s.saveSandbox(sb)
+			s.mu.Unlock()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, wrapf(err, "stopping sandbox %s", sb.ID)
+	}
+	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+// stopPause ends the pause process: SIGTERM (catatonit exits 0), then
+// SIGKILL if it lingers.
+func (s *Service) stopPause(ctx context.Context, sb *sandbox) error {
+	select {
+	case <-sb.exited:
+		return nil
+	default:
+	}
+	if err := s.cfg.Runtime.Kill(ctx, sb.ID, unix.SIGTERM, false); err != nil && !isGone(err) {
+		return err
+	}
+	select {
+	case <-sb.exited:
+		return nil
+	case <-time.After(sandboxStopDeadline):
+	}
+	if err := s.cfg.Runtime.Kill(ctx, sb.ID, unix.SIGKILL, true); err != nil && !isGone(err) {
+		return err
+	}
+	select {
+	case <-sb.exited:
+	case <-time.After(sandboxStopDeadline):
+		// conmon may be gone (peapod restarted after a crash): ask runc.
+		if !s.alive(ctx, sb.ID) {
+			s.sandboxExited(sb)
+		}
+	}
+	return nil
+}
+
+// sandboxExited records that pause exited.
+func (s *Service) sandboxExited(sb *sandbox) {
+	s.mu.Lock()
+	select {
+	case <-sb.exited:
+		s.mu.Unlock()
+		return
+	default:
+	}
+	sb.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	sb.ExitedAt = time.Now().UnixNano()
+	close(sb.exited)
+	if _, ok := s.sandboxes[sb.ID]; ok {
+		s.saveSandbox(sb)
+	}
+	s.mu.Unlock()
+	s.publish(sb.ID, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, sb)
+}
+
+func isGone(err error) bool {
+	return errors.Is(err, oci.ErrNotRunning) || errors.Is(err, oci.ErrNotExist)
+}
+
+func (s *Service) getSandbox(id string) (*sandbox, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb, ok := s.sandboxes[id]
+	return sb, ok
+}
+
+func (s *Service) sandboxContainers(id string) []*container {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*container
+	for _, c := range s.containers {
+		if c.SandboxID == id {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,167 @@
+// Package cri is peapod's container runtime, shaped as the Kubernetes CRI:
+// every verb takes and returns k8s.io/cri-api runtime/v1 messages, so the
+// in-process kubelet calls it directly and a gRPC server can expose it to a
+// real kubelet unchanged. Sandboxes are a pinned network namespace wired by
+// CNI plus a pause process (catatonit) that holds the IPC, UTS and (when
+// shared) PID namespaces; containers are overlayfs roots run by runc under
+// conmon. State is kept on disk so that conmon-monitored containers survive
+// a peapod restart.
+package cri
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/runtime/conmon"
+	"github.com/peapod/peapod/internal/runtime/image"
+	"github.com/peapod/peapod/internal/runtime/network"
+	"github.com/peapod/peapod/internal/runtime/oci"
+)
+
+// RuntimeName is reported by Version and used in container IDs
+// ("peapod://<id>") by the kubelet.
+const RuntimeName = "peapod"
+
+// Config wires a Service.
+type Config struct {
+	// StateDir holds persistent records, container roots and sandbox files.
+	StateDir string
+	// RunDir holds runc state, netns pins, exit files and conmon sockets.
+	RunDir string
+	// Pause is the static pause binary (catatonit).
+	Pause string
+	// PauseArgs are its arguments (["-P"] for catatonit).
+	PauseArgs []string
+	Runtime   *oci.Runtime
+	Conmon    *conmon.Monitor
+	Network   *network.Network
+	Images    *image.Store
+	Log       *slog.Logger
+	// Privileges are what runc may ask for (see oci.Privileges).
+	Privileges oci.Privileges
+}
+
+// Service implements the CRI runtime and image services.
+type Service struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	runtimeapi.UnimplementedImageServiceServer
+
+	cfg Config
+	log *slog.Logger
+
+	mu         sync.Mutex
+	sandboxes  map[string]*sandbox
+	containers map[string]*container
+
+	subMu       sync.Mutex
+	subscribers map[chan *runtimeapi.ContainerEventResponse]struct{}
+}
+
+// New loads persisted state and starts watching container exits.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	for _, d := range []string{cfg.StateDir, cfg.RunDir, sandboxRecordDir(cfg.StateDir), containerRecordDir(cfg.StateDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	s := &Service{
+		cfg: cfg, log: cfg.Log,
+		sandboxes: map[string]*sandbox{}, containers: map[string]*container{},
+		subscribers: map[chan *runtimeapi.ContainerEventResponse]struct{}{},
+	}
+	// Watch first, then load: an exit between the two is seen by both,
+	// and handling an exit twice is harmless.
+	if err := cfg.Conmon.WatchExits(ctx, s.handleExit); err != nil {
+		return nil, err
+	}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Version reports the runtime's name and the OCI runtime's version.
+func (s *Service) Version(ctx context.Context, req *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
+	v, err := s.cfg.Runtime.Version(ctx)
+	if err != nil {
+		v = s.cfg.Runtime.Name()
+	}
+	return &runtimeapi.VersionResponse{
+		Version: "0.1.0", RuntimeName: RuntimeName, RuntimeVersion: v, RuntimeApiVersion: "v1",
+	}, nil
+}
+
+// Status reports the runtime and network as ready.
+func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	return &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
+		{Type: runtimeapi.RuntimeReady, Status: true},
+		{Type: runtimeapi.NetworkReady, Status: true},
+	}}}, nil
+}
+
+// Subscribe returns a channel of container events (what the CRI
+// GetContainerEvents stream carries) and a function that ends the
+// subscription. Slow subscribers lose events and must resync by listing.
+func (s *Service) Subscribe() (<-chan *runtimeapi.ContainerEventResponse, func()) {
+	ch := make(chan *runtimeapi.ContainerEventResponse, 1024)
+	s.subMu.Lock()
+	s.subscribers[ch] = struct{}{}
+	s.subMu.Unlock()
+	return ch, func() {
+		s.subMu.Lock()
+		if _, ok := s.subscribers[ch]; ok {
+			delete(s.subscribers, ch)
+			close(ch)
+		}
+		s.subMu.Unlock()
+	}
+}
+
+func (s *Service) publish(id string, typ runtimeapi.ContainerEventType, sb *sandbox) {
+	ev := &runtimeapi.ContainerEventResponse{ContainerId: id, ContainerEventType: typ, CreatedAt: time.Now().UnixNano()}
+	if sb != nil {
+		ev.PodSandboxStatus = &runtimeapi.PodSandboxStatus{Id: sb.ID, Metadata: sb.Config.GetMetadata()}
+	}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	for ch := range s.subscribers {
+		select {
+		case ch <- ev:
+		default:
+			s.log.Warn("container event dropped: subscriber is slow", "container", id)
+		}
+	}
+}
+
+// handleExit records an exit that conmon reported.
+func (s *Service) handleExit(id string) {
+	s.mu.Lock()
+	c, isCtr := s.containers[id]
+	sb, isSandbox := s.sandboxes[id]
+	s.mu.Unlock()
+	switch {
+	case isCtr:
+		s.containerExited(c)
+	case isSandbox:
+		s.sandboxExited(sb)
+	}
+}
+
+// errNotFound builds the error CRI callers get for unknown IDs.
+func errNotFound(kind, id string) error {
+	return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+}
+
+// ErrNotFound is returned for unknown sandbox, container or image IDs.
+var ErrNotFound = errors.New("not found")
+
+func sandboxRecordDir(stateDir string) string   { return filepath.Join(stateDir, "sandboxes") }
+func containerRecordDir(stateDir string) string { return filepath.Join(stateDir, "containers") }

@@ -1,0 +1,50 @@
+package rootfs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMountLayersAndUnmount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("overlay mounts need root")
+	}
+	dir := t.TempDir()
+	base, top := filepath.Join(dir, "l1"), filepath.Join(dir, "l2")
+	for _, d := range []string{base, top} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(base, "a"), []byte("base"), 0o644)
+	os.WriteFile(filepath.Join(base, "b"), []byte("base"), 0o644)
+	os.WriteFile(filepath.Join(top, "b"), []byte("top"), 0o644)
+	ctr := filepath.Join(dir, "ctr")
+	root, err := Mount(ctr, []string{base, top})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"a": "base", "b": "top"} {
+		if got, _ := os.ReadFile(filepath.Join(root, name)); string(got) != want {
+			t.Fatalf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "new"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(base, "new")); err == nil {
+		t.Fatal("write reached a lower layer")
+	}
+	if err := Unmount(ctr); err != nil {
+		t.Fatal(err)
+	}
+	if err := Unmount(ctr); err != nil {
+		t.Fatalf("second unmount: %v", err)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), root) {
+		t.Fatal("overlay still mounted")
+	}
+}
