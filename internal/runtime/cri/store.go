@@ -17,50 +17,58 @@ import (
 // sandbox is the runtime's record of a pod sandbox. Fields change only
 // under Service.mu; the record is saved after every change.
 type sandbox struct {
-	ID        string                         `json:"id"`
-	Config    *runtimeapi.PodSandboxConfig   `json:"config"`
-	CreatedAt int64                          `json:"createdAt"`
-	State     runtimeapi.PodSandboxState     `json:"state"`
-	NetNS     string                         `json:"netns"`
-	IPs       []string                       `json:"ips,omitempty"`
-	Network   bool                           `json:"network"` // CNI attached, needs teardown
-	PausePID  int                            `json:"pausePid"`
-	Cgroup    string                         `json:"cgroup"`
-	PidNS     runtimeapi.NamespaceMode       `json:"pidNamespace"`
-	ExitedAt  int64                          `json:"exitedAt,omitempty"`
-	Ports     []*runtimeapi.PortMapping      `json:"ports,omitempty"`
-	exited    chan struct{}                  // closed when pause has exited
+	ID        string                       `json:"id"`
+	Config    *runtimeapi.PodSandboxConfig `json:"config"`
+	CreatedAt int64                        `json:"createdAt"`
+	State     runtimeapi.PodSandboxState   `json:"state"`
+	NetNS     string                       `json:"netns"`
+	IPs       []string                     `json:"ips,omitempty"`
+	Network   bool                         `json:"network"` // CNI attached, needs teardown
+	PausePID  int                          `json:"pausePid"`
+	Cgroup    string                       `json:"cgroup"`
+	PidNS     runtimeapi.NamespaceMode     `json:"pidNamespace"`
+	ExitedAt  int64                        `json:"exitedAt,omitempty"`
+	Ports     []*runtimeapi.PortMapping    `json:"ports,omitempty"`
+	exited    chan struct{}                // closed when pause has exited
 }
 
 // container is the runtime's record of a container.
 type container struct {
-	ID         string                       `json:"id"`
-	SandboxID  string                       `json:"sandboxId"`
-	Config     *runtimeapi.ContainerConfig  `json:"config"`
-	ImageRef   string                       `json:"imageRef"`  // image ID
-	ImageName  string                       `json:"imageName"` // normalized name asked for
-	State      runtimeapi.ContainerState    `json:"state"`
-	CreatedAt  int64                        `json:"createdAt"`
-	StartedAt  int64                        `json:"startedAt,omitempty"`
-	FinishedAt int64                        `json:"finishedAt,omitempty"`
-	ExitCode   int32                        `json:"exitCode"`
-	Reason     string                       `json:"reason,omitempty"`
-	Message    string                       `json:"message,omitempty"`
-	PID        int                          `json:"pid"`
-	LogPath    string                       `json:"logPath"`
-	Mounts     []*runtimeapi.Mount          `json:"mounts,omitempty"`
-	StopSignal string                       `json:"stopSignal,omitempty"`
-	exited     chan struct{}                // closed when the container has exited
+	ID         string                      `json:"id"`
+	SandboxID  string                      `json:"sandboxId"`
+	Config     *runtimeapi.ContainerConfig `json:"config"`
+	ImageRef   string                      `json:"imageRef"`  // image ID
+	ImageName  string                      `json:"imageName"` // normalized name asked for
+	State      runtimeapi.ContainerState   `json:"state"`
+	CreatedAt  int64                       `json:"createdAt"`
+	StartedAt  int64                       `json:"startedAt,omitempty"`
+	FinishedAt int64                       `json:"finishedAt,omitempty"`
+	ExitCode   int32                       `json:"exitCode"`
+	Reason     string                      `json:"reason,omitempty"`
+	Message    string                      `json:"message,omitempty"`
+	PID        int                         `json:"pid"`
+	LogPath    string                      `json:"logPath"`
+	Mounts     []*runtimeapi.Mount         `json:"mounts,omitempty"`
+	StopSignal string                      `json:"stopSignal,omitempty"`
+	exited     chan struct{}               // closed when the container has exited
 }
 
-func (s *Service) sandboxDir(id string) string   { return filepath.Join(sandboxRecordDir(s.cfg.StateDir), id) }
-func (s *Service) containerDir(id string) string { return filepath.Join(containerRecordDir(s.cfg.StateDir), id) }
+func (s *Service) sandboxDir(id string) string {
+	return filepath.Join(sandboxRecordDir(s.cfg.StateDir), id)
+}
+func (s *Service) containerDir(id string) string {
+	return filepath.Join(containerRecordDir(s.cfg.StateDir), id)
+}
 
 // Run-time directories: OCI bundles and the sandbox's shm mount live under
 // RunDir, which does not survive a reboot (nor should they).
-func (s *Service) sandboxRunDir(id string) string   { return filepath.Join(s.cfg.RunDir, "sandboxes", id) }
-func (s *Service) containerRunDir(id string) string { return filepath.Join(s.cfg.RunDir, "containers", id) }
-func (s *Service) netnsPath(id string) string       { return filepath.Join(s.cfg.RunDir, "netns", id) }
+func (s *Service) sandboxRunDir(id string) string {
+	return filepath.Join(s.cfg.RunDir, "sandboxes", id)
+}
+func (s *Service) containerRunDir(id string) string {
+	return filepath.Join(s.cfg.RunDir, "containers", id)
+}
+func (s *Service) netnsPath(id string) string { return filepath.Join(s.cfg.RunDir, "netns", id) }
 
 func writeRecord(dir string, v any) error {
 	data, err := json.Marshal(v)
