@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// footprint is everything a running pod has on the host; after deletion
+// none of it may remain.
+type footprint struct {
+	uid, ns, name string
+	sandboxes     []string
+	containers    []string
+	netnsInode    uint64
+	veths         []string
+}
+
+// capture records the pod's footprint from the daemon's runtime state.
+func (d *daemon) capture(t *testing.T, ns, name string) footprint {
+	t.Helper()
+	pod := d.pod(ns, name)
+	fp := footprint{uid: string(pod.UID), ns: ns, name: name}
+	sbDirs, _ := os.ReadDir(d.path("data/runtime/sandboxes"))
+	for _, e := range sbDirs {
+		var rec struct {
+			Config struct {
+				Metadata struct{ UID string } `json:"metadata"`
+			} `json:"config"`
+			NetNS string `json:"netns"`
+		}
+		data, err := os.ReadFile(d.path("data/runtime/sandboxes/" + e.Name() + "/record.json"))
+		if err != nil || json.Unmarshal(data, &rec) != nil || rec.Config.Metadata.UID != fp.uid {
+			continue
+		}
+		fp.sandboxes = append(fp.sandboxes, e.Name())
+		var st syscall.Stat_t
+		if rec.NetNS != "" && syscall.Stat(rec.NetNS, &st) == nil {
+			fp.netnsInode = st.Ino
+		}
+	}
+	if len(fp.sandboxes) == 0 {
+		t.Fatalf("no sandbox found for pod %s/%s", ns, name)
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if _, id, ok := strings.Cut(cs.ContainerID, "://"); ok {
+			fp.containers = append(fp.containers, id)
+		}
+	}
+	out, _ := exec.Command("ip", "-o", "link", "show", "master", d.bridge).CombinedOutput()
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			fp.veths = append(fp.veths, strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0])
+		}
+	}
+	if len(fp.veths) == 0 {
+		t.Fatalf("no veth on bridge %s for the running pod", d.bridge)
+	}
+	return fp
+}
+
+// check fails the test for each trace of the pod that is left.
+func (d *daemon) check(t *testing.T, fp footprint) {
+	t.Helper()
+	ids := append(append([]string{fp.uid}, fp.sandboxes...), fp.containers...)
+	var leaks []string
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		for _, id := range ids {
+			if strings.Contains(line, id) {
+				leaks = append(leaks, "mount: "+line)
+			}
+		}
+	}
+	for _, sb := range fp.sandboxes {
+		if _, err := os.Stat(d.path("run/netns/" + sb)); err == nil {
+			leaks = append(leaks, "netns file of sandbox "+sb)
+		}
+	}
+	for _, v := range fp.veths {
+		if _, err := os.Stat("/sys/class/net/" + v); err == nil {
+			leaks = append(leaks, "veth "+v)
+		}
+	}
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, e os.DirEntry, err error) error {
+		if err != nil || !e.IsDir() {
+			return nil
+		}
+		for _, id := range ids {
+			if strings.Contains(filepath.Base(p), id) {
+				leaks = append(leaks, "cgroup "+p)
+				return filepath.SkipDir
+			}
+		}
+		return nil
+	})
+	rules, _ := exec.Command("iptables-save").CombinedOutput()
+	for _, sb := range fp.sandboxes {
+		if strings.Contains(string(rules), sb) {
+			leaks = append(leaks, "iptables rule for sandbox "+sb)
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cmdline, _ := os.ReadFile(p + "/cmdline")
+		for _, id := range ids {
+			if strings.Contains(string(cmdline), id) {
+				leaks = append(leaks, fmt.Sprintf("process %s: %s", filepath.Base(p), strings.ReplaceAll(string(cmdline), "\x00", " ")))
+			}
+		}
+		var st syscall.Stat_t
+		if fp.netnsInode != 0 && syscall.Stat(p+"/ns/net", &st) == nil && st.Ino == fp.netnsInode {
+			leaks = append(leaks, fmt.Sprintf("process %s in the pod's network namespace", filepath.Base(p)))
+		}
+	}
+	dirs := []string{
+		d.path("data/kubelet/pods/" + fp.uid),
+		d.path(fmt.Sprintf("log/%s_%s_%s", fp.ns, fp.name, fp.uid)),
+	}
+	for _, sb := range fp.sandboxes {
+		dirs = append(dirs, d.path("data/runtime/sandboxes/"+sb), d.path("run/sandboxes/"+sb), d.path("run/exits/"+sb), d.path("run/conmon/"+sb))
+	}
+	for _, c := range fp.containers {
+		dirs = append(dirs, d.path("data/runtime/containers/"+c), d.path("run/containers/"+c), d.path("run/exits/"+c), d.path("run/conmon/"+c))
+	}
+	for _, p := range dirs {
+		if _, err := os.Lstat(p); err == nil {
+			leaks = append(leaks, "state: "+p)
+		}
+	}
+	if len(leaks) > 0 {
+		t.Errorf("pod %s/%s left %d traces:\n%s", fp.ns, fp.name, len(leaks), strings.Join(leaks, "\n"))
+	}
+}

@@ -1,0 +1,319 @@
+// Package e2e drives a real peapod daemon with the real kubectl: every test
+// starts its own daemon (own directories, port, bridge, pod CIDR and cgroup
+// root) with a locally built busybox image, and checks what users see and
+// that nothing of a deleted pod stays behind.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/peapod/peapod/internal/testimage"
+)
+
+// kubectls are the oldest and newest kubectl installed on the test machine.
+var kubectls = map[string]string{
+	"1.27": "/usr/lib/google-cloud-sdk/bin/kubectl.1.27",
+	"1.33": "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
+}
+
+var (
+	peapodBin string // built once in TestMain
+	imageTar  string // busybox (+ ipctool) OCI tarball
+	instances atomic.Int32
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "e2e tests must run as root (namespaces, cgroups, iptables)")
+		return 1
+	}
+	for v, p := range kubectls {
+		if _, err := os.Stat(p); err != nil {
+			fmt.Fprintf(os.Stderr, "kubectl %s is required at %s: %v\n", v, p, err)
+			return 1
+		}
+	}
+	dir, err := os.MkdirTemp("", "peapod-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := buildArtifacts(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "preparing e2e artifacts:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// buildArtifacts builds the peapod binary and the test image.
+func buildArtifacts(dir string) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	peapodBin = filepath.Join(dir, "peapod")
+	ipctool := filepath.Join(dir, "ipctool")
+	for _, b := range []struct{ out, pkg string }{{peapodBin, "./cmd/peapod"}, {ipctool, "./test/e2e/ipctool"}} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	busybox, err := testimage.FetchBusybox(ctx, filepath.Join(os.TempDir(), "peapod-testimage-cache"))
+	if err != nil {
+		return err
+	}
+	imageTar = filepath.Join(dir, "busybox.tar")
+	f, err := os.Create(imageTar)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return testimage.BusyboxImage(f, busybox, "docker.io/library/busybox:latest",
+		[]testimage.File{{Path: "/bin/ipctool", HostPath: ipctool, Mode: 0o755}})
+}
+
+func moduleRoot() (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Dir(file)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("go.mod not found above %s", file)
+		}
+		dir = parent
+	}
+}
+
+// daemon is one running peapod.
+type daemon struct {
+	t          testing.TB
+	dir        string
+	bridge     string
+	cidr       string
+	cgroupRoot string
+	kubeconfig string
+	logPath    string
+	cmd        *exec.Cmd
+	exited     chan struct{}
+	client     kubernetes.Interface
+}
+
+// startDaemon starts an isolated peapod with the test image imported.
+func startDaemon(t testing.TB) *daemon {
+	t.Helper()
+	n := instances.Add(1)
+	d := &daemon{
+		t:          t,
+		dir:        t.TempDir(),
+		bridge:     fmt.Sprintf("ppe2e%d-%d", os.Getpid()%10000, n),
+		cidr:       fmt.Sprintf("10.250.%d.0/24", n%250),
+		cgroupRoot: fmt.Sprintf("/peapod-e2e-%d-%d", os.Getpid(), n),
+	}
+	if len(d.bridge) > 15 {
+		d.bridge = d.bridge[:15]
+	}
+	d.kubeconfig = filepath.Join(d.dir, "kubeconfig")
+	d.logPath = filepath.Join(d.dir, "peapod.log")
+	if out, err := exec.Command(peapodBin, "image", "import", "--data-dir", d.path("data"), imageTar).CombinedOutput(); err != nil {
+		t.Fatalf("importing test image: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	logFile, err := os.Create(d.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd = exec.Command(peapodBin, "serve", "--log-level", "debug",
+		"--data-dir", d.path("data"), "--run-dir", d.path("run"), "--log-dir", d.path("log"), "--config-dir", d.path("etc"),
+		"--listen", addr, "--kubeconfig", d.kubeconfig, "--bridge", d.bridge, "--pod-cidr", d.cidr,
+		"--cgroup-root", d.cgroupRoot, "--unsafe-no-fsync")
+	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.exited = make(chan struct{})
+	go func() { d.cmd.Wait(); logFile.Close(); close(d.exited) }()
+	t.Cleanup(d.stop)
+	d.waitFor("the API server to answer", 60*time.Second, func() (bool, error) {
+		select {
+		case <-d.exited:
+			return false, fmt.Errorf("peapod exited early")
+		default:
+		}
+		if _, err := os.Stat(d.kubeconfig); err != nil {
+			return false, nil
+		}
+		if d.client == nil {
+			cfg, err := clientcmd.BuildConfigFromFlags("", d.kubeconfig)
+			if err != nil {
+				return false, err
+			}
+			if d.client, err = kubernetes.NewForConfig(cfg); err != nil {
+				return false, err
+			}
+		}
+		_, err := d.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		return err == nil, nil
+	})
+	return d
+}
+
+func (d *daemon) path(p string) string { return filepath.Join(d.dir, p) }
+
+// stop deletes every pod, waits until the runtime has nothing left, stops
+// the daemon and removes the per-test bridge and cgroups.
+func (d *daemon) stop() {
+	t := d.t
+	ctx := context.Background()
+	if d.client != nil {
+		zero := int64(0)
+		pods, err := d.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+		if err == nil {
+			for _, p := range pods.Items {
+				_ = d.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+			}
+		}
+		d.waitFor("the runtime to be empty", 60*time.Second, func() (bool, error) {
+			entries, _ := os.ReadDir(d.path("data/runtime/sandboxes"))
+			return len(entries) == 0, nil
+		})
+	}
+	if d.cmd != nil && d.cmd.Process != nil {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.exited:
+		case <-time.After(15 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+		}
+	}
+	_ = exec.Command("ip", "link", "del", d.bridge).Run()
+	removeCgroupTree(d.cgroupRoot)
+	if t.Failed() {
+		if log, err := os.ReadFile(d.logPath); err == nil {
+			lines := strings.Split(string(log), "\n")
+			if len(lines) > 200 {
+				lines = lines[len(lines)-200:]
+			}
+			t.Logf("peapod log (tail):\n%s", strings.Join(lines, "\n"))
+		}
+	}
+}
+
+// removeCgroupTree removes the test's cgroup root in every hierarchy,
+// deepest first.
+func removeCgroupTree(root string) {
+	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*")
+	hierarchies = append(hierarchies, "/sys/fs/cgroup")
+	for _, h := range hierarchies {
+		base := filepath.Join(h, root)
+		var dirs []string
+		_ = filepath.WalkDir(base, func(p string, e os.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			_ = os.Remove(dirs[i])
+		}
+	}
+}
+
+// kubectl runs the kubectl of version with the daemon's kubeconfig.
+func (d *daemon) kubectl(version string, stdin string, args ...string) (string, string, error) {
+	cmd := exec.Command(kubectls[version], args...)
+	cmd.Env = []string{"KUBECONFIG=" + d.kubeconfig, "HOME=" + d.dir, "PATH=" + os.Getenv("PATH")}
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// mustKubectl runs kubectl and fails the test on error.
+func (d *daemon) mustKubectl(version, stdin string, args ...string) string {
+	d.t.Helper()
+	out, errOut, err := d.kubectl(version, stdin, args...)
+	if err != nil {
+		d.t.Fatalf("kubectl %s %s: %v\nstdout: %s\nstderr: %s", version, strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// waitFor polls cond every 100 ms until it holds; timeout is only a bound
+// against hanging, not a performance assertion.
+func (d *daemon) waitFor(what string, timeout time.Duration, cond func() (bool, error)) {
+	d.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if err != nil {
+			d.t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// pod returns the API object of a pod.
+func (d *daemon) pod(ns, name string) *corev1.Pod {
+	d.t.Helper()
+	p, err := d.client.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return p
+}
+
+// podRow returns the `kubectl get pod` row of name, split into columns.
+func (d *daemon) podRow(version, ns, name string) []string {
+	d.t.Helper()
+	out, _, err := d.kubectl(version, "", "get", "pod", name, "-n", ns, "--no-headers")
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(out)
+}
