@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -215,13 +216,28 @@ func (k *Kubelet) handlePodEvent(ctx context.Context, e storage.Event) {
 		return
 	}
 	k.mu.Lock()
+	old := k.pods[pod.UID]
 	if e.Type == watch.Deleted {
 		delete(k.pods, pod.UID)
 	} else {
 		k.pods[pod.UID] = pod
 	}
 	k.mu.Unlock()
+	// Like pkg/kubelet/config, a change of status alone (most often the
+	// kubelet's own write) does not call for a sync.
+	if e.Type == watch.Modified && old != nil && !needsSync(old, pod) {
+		return
+	}
 	k.wake(ctx, pod.UID)
+}
+
+// needsSync reports whether the pod changed in a way the kubelet acts on.
+func needsSync(old, cur *corev1.Pod) bool {
+	return !apiequality.Semantic.DeepEqual(old.Spec, cur.Spec) ||
+		!apiequality.Semantic.DeepEqual(old.DeletionTimestamp, cur.DeletionTimestamp) ||
+		!apiequality.Semantic.DeepEqual(old.DeletionGracePeriodSeconds, cur.DeletionGracePeriodSeconds) ||
+		!apiequality.Semantic.DeepEqual(old.Labels, cur.Labels) ||
+		!apiequality.Semantic.DeepEqual(old.Annotations, cur.Annotations)
 }
 
 // pod returns the latest known API object of uid, or nil once deleted.

@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -14,8 +15,8 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		return nil, errNotFound("container", req.GetContainerId())
 	}
 	imageRef := c.ImageRef
-	if img, err := s.cfg.Images.Get(c.ImageRef); err == nil && len(img.RepoDigests) > 0 {
-		imageRef = img.RepoDigests[0]
+	if img, err := s.cfg.Images.Get(c.ImageRef); err == nil {
+		imageRef = repoDigest(img.RepoDigests, c.ImageName, c.ImageRef)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -27,6 +28,24 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		Labels: c.Config.GetLabels(), Annotations: c.Config.GetAnnotations(),
 		Mounts: c.Mounts, LogPath: c.LogPath,
 	}}, nil
+}
+
+// repoDigest picks the repo digest of the repository the container's image
+// was asked for, else the first one, else the image ID.
+func repoDigest(digests []string, name, id string) string {
+	repo := name
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	for _, d := range digests {
+		if strings.HasPrefix(d, repo+"@") {
+			return d
+		}
+	}
+	if len(digests) > 0 {
+		return digests[0]
+	}
+	return id
 }
 
 // ListContainers lists containers matching the filter.
