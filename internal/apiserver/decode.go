@@ -57,6 +57,10 @@ func (s *Server) decodeObject(r *http.Request, st *registry.Store, body []byte) 
 	case "", "application/json":
 	case "application/yaml":
 		strict, lax = s.scheme.StrictYAML, s.scheme.YAML
+	case protobufType:
+		// Protobuf has no unknown fields to police.
+		info, _ := runtime.SerializerInfoForMediaType(s.scheme.Codecs.SupportedMediaTypes(), protobufType)
+		strict, lax = info.Serializer, info.Serializer
 	default:
 		return nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "", schema.GroupResource{}, "", "415: Unsupported Media Type", 0, false)
 	}
@@ -104,7 +108,12 @@ func (s *Server) decodeDeleteOptions(r *http.Request) (*metav1.DeleteOptions, er
 	// Options come from the body when there is one, else from the query.
 	if len(strings.TrimSpace(string(body))) > 0 {
 		gvk := schema.GroupVersionKind{Version: "v1", Kind: "DeleteOptions"}
-		if _, _, err := s.scheme.JSON.Decode(body, &gvk, opts); err != nil {
+		dec := runtime.Decoder(s.scheme.JSON)
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == protobufType {
+			info, _ := runtime.SerializerInfoForMediaType(s.scheme.Codecs.SupportedMediaTypes(), protobufType)
+			dec = info.Serializer
+		}
+		if _, _, err := dec.Decode(body, &gvk, opts); err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
 		return opts, nil

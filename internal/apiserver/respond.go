@@ -23,7 +23,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == 0 {
 		code = http.StatusInternalServerError
 	}
-	s.writeJSON(w, code, status)
+	s.writeNegotiated(w, r, code, status)
 }
 
 // statusFor converts err into a Status.
@@ -45,9 +45,48 @@ func (s *Server) statusFor(r *http.Request, err error) *metav1.Status {
 	return status
 }
 
-// writeObject encodes obj (apiVersion and kind filled) with code.
+// writeObject encodes obj (apiVersion and kind filled) with code, as JSON
+// or protobuf according to the Accept header.
 func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, code int, obj runtime.Object) {
-	s.writeJSON(w, code, withKind(s.scheme, obj))
+	s.writeNegotiated(w, r, code, withKind(s.scheme, obj))
+}
+
+const protobufType = "application/vnd.kubernetes.protobuf"
+
+// writeNegotiated encodes obj in the first media type of the Accept header
+// peapod speaks: JSON (the default) or Kubernetes protobuf.
+func (s *Server) writeNegotiated(w http.ResponseWriter, r *http.Request, code int, obj runtime.Object) {
+	if outputMediaType(r.Header.Get("Accept")) != protobufType {
+		s.writeJSON(w, code, obj)
+		return
+	}
+	info, _ := runtime.SerializerInfoForMediaType(s.scheme.Codecs.SupportedMediaTypes(), protobufType)
+	data, err := runtime.Encode(info.Serializer, obj)
+	if err != nil {
+		// Not every kind has a protobuf form; JSON is always acceptable.
+		s.writeJSON(w, code, obj)
+		return
+	}
+	w.Header().Set("Content-Type", protobufType)
+	w.WriteHeader(code)
+	_, _ = w.Write(data)
+}
+
+// outputMediaType picks the response media type from an Accept header.
+func outputMediaType(accept string) string {
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || params["as"] != "" {
+			continue
+		}
+		switch mt {
+		case protobufType:
+			return protobufType
+		case "application/json", "*/*", "application/*":
+			return "application/json"
+		}
+	}
+	return "application/json"
 }
 
 // withKind returns obj with apiVersion and kind set, copying it first if
@@ -119,7 +158,7 @@ func acceptsJSON(accept string) bool {
 			continue
 		}
 		switch mt {
-		case "application/json", "*/*", "application/*", "application/yaml", "application/json;stream=watch":
+		case "application/json", "*/*", "application/*", protobufType:
 			return true
 		}
 	}

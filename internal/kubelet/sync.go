@@ -35,9 +35,11 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 	if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {
 		return false, errors.Join(syncErr, err)
 	}
+	start := time.Now()
 	if err := k.updateStatus(ctx, w, pod, rp, false); err != nil {
 		return false, errors.Join(syncErr, err)
 	}
+	k.log.Debug("status updated", "pod", podRef(pod, pod.UID), "duration", time.Since(start))
 	return false, syncErr
 }
 
@@ -68,10 +70,12 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 			rp = fresh
 			toStart = k.containersToStart(w, pod, rp)
 		}
+		start := time.Now()
 		id, cfg, err := k.createSandbox(ctx, w, pod)
 		if err != nil {
 			return err
 		}
+		k.log.Debug("sandbox created", "pod", podRef(pod, pod.UID), "sandbox", id, "duration", time.Since(start))
 		sandboxID, sbCfg = id, cfg
 		st, err := k.cfg.Runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
 		if err != nil {
@@ -94,9 +98,12 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 		if inst := rp.instances(c.Name); len(inst) > 0 {
 			restarts = restartCount(inst[0]) + 1
 		}
+		start := time.Now()
 		if err := k.startContainer(ctx, w, pod, c, sandboxID, sbCfg, podIPs, restarts); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		k.log.Debug("container started", "pod", podRef(pod, pod.UID), "container", c.Name, "duration", time.Since(start))
 	}
 	k.pruneContainers(ctx, rp)
 	return errors.Join(errs...)
