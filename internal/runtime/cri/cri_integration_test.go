@@ -1,0 +1,258 @@
+package cri
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/runtime/conmon"
+	"github.com/peapod/peapod/internal/runtime/image"
+	"github.com/peapod/peapod/internal/runtime/network"
+	"github.com/peapod/peapod/internal/runtime/oci"
+	"github.com/peapod/peapod/internal/testimage"
+)
+
+// runtimeEnv is a Service on real runc, conmon, CNI and overlayfs, with
+// its own directories, bridge and cgroup parent.
+type runtimeEnv struct {
+	dir, cgroup, bridge string
+	cfg                 Config
+}
+
+func newRuntimeEnv(t *testing.T) *runtimeEnv {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("runtime integration tests need root")
+	}
+	ctx := context.Background()
+	e := &runtimeEnv{dir: t.TempDir(), cgroup: fmt.Sprintf("/peapod-cri-test-%d", os.Getpid()), bridge: fmt.Sprintf("ppcri%d", os.Getpid()%100000)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	busybox, err := testimage.FetchBusybox(ctx, filepath.Join(os.TempDir(), "peapod-testimage-cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tarball bytes.Buffer
+	if err := testimage.BusyboxImage(&tarball, busybox, "docker.io/library/busybox:latest", nil); err != nil {
+		t.Fatal(err)
+	}
+	images, err := image.NewStore(filepath.Join(e.dir, "images"), image.Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := images.Import(ctx, &tarball); err != nil {
+		t.Fatal(err)
+	}
+	netw, err := network.New(network.Config{Name: "peapod-cri-test", Bridge: e.bridge, Subnet: "10.252.9.0/24",
+		PluginDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}, ConfDir: filepath.Join(e.dir, "cni"), StateDir: filepath.Join(e.dir, "cni-state")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conmonBin, err := exec.LookPath("conmon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pause, err := exec.LookPath("catatonit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := &oci.Runtime{Binary: runc, Root: filepath.Join(e.dir, "run/runtime")}
+	e.cfg = Config{
+		StateDir: filepath.Join(e.dir, "state"), RunDir: filepath.Join(e.dir, "run"), Pause: pause, PauseArgs: []string{"-P"},
+		Runtime: rt, Network: netw, Images: images, Log: log, Privileges: oci.DetectPrivileges(),
+		Conmon: &conmon.Monitor{Binary: conmonBin, Runtime: runc, RuntimeRoot: rt.Root,
+			ExitDir: filepath.Join(e.dir, "run/exits"), SocketDir: filepath.Join(e.dir, "run/conmon")},
+	}
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", e.bridge).Run()
+		for _, h := range append(globDirs("/sys/fs/cgroup/*"), "/sys/fs/cgroup") {
+			var dirs []string
+			filepath.WalkDir(filepath.Join(h, e.cgroup), func(p string, d os.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					dirs = append(dirs, p)
+				}
+				return nil
+			})
+			for i := len(dirs) - 1; i >= 0; i-- {
+				os.Remove(dirs[i])
+			}
+		}
+	})
+	return e
+}
+
+func globDirs(p string) []string { m, _ := filepath.Glob(p); return m }
+
+func (e *runtimeEnv) start(t *testing.T, ctx context.Context) *Service {
+	t.Helper()
+	svc, err := New(ctx, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func sandboxConfig(e *runtimeEnv) *runtimeapi.PodSandboxConfig {
+	return &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "default", Uid: "uid-1"},
+		Hostname:     "web",
+		LogDirectory: filepath.Join(e.dir, "logs"),
+		DnsConfig:    &runtimeapi.DNSConfig{Servers: []string{"10.0.0.10"}, Searches: []string{"example.test"}, Options: []string{"ndots:2"}},
+		Labels:       map[string]string{"io.kubernetes.pod.uid": "uid-1"},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{CgroupParent: e.cgroup + "/poduid-1",
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{}}},
+	}
+}
+
+func containerConfig(name string, cmd ...string) *runtimeapi.ContainerConfig {
+	return &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: name},
+		Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+		Command:  cmd,
+		LogPath:  name + "/0.log",
+		Labels:   map[string]string{"io.kubernetes.container.name": name},
+	}
+}
+
+// waitExit waits for the container's stop event.
+func waitExit(t *testing.T, events <-chan *runtimeapi.ContainerEventResponse, id string) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.ContainerId == id && ev.ContainerEventType == runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no stop event for %s", id)
+		}
+	}
+}
+
+func TestSandboxAndContainerLifecycle(t *testing.T) {
+	e := newRuntimeEnv(t)
+	ctx := context.Background()
+	svc := e.start(t, ctx)
+	events, unsubscribe := svc.Subscribe()
+	defer unsubscribe()
+
+	sbResp, err := svc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: sandboxConfig(e)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbID := sbResp.PodSandboxId
+	st, err := svc.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: sbID})
+	if err != nil || st.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY || !strings.HasPrefix(st.Status.Network.GetIp(), "10.252.9.") {
+		t.Fatalf("sandbox status %+v %v", st, err)
+	}
+	sbCfg := sandboxConfig(e)
+
+	// A container that prints and exits 3.
+	c1, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg,
+		Config: containerConfig("once", "sh", "-c", "echo hello; hostname; cat /etc/resolv.conf; exit 3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c1.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, events, c1.ContainerId)
+	cs, err := svc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c1.ContainerId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cs.Status; s.State != runtimeapi.ContainerState_CONTAINER_EXITED || s.ExitCode != 3 || s.Reason != "Error" ||
+		s.StartedAt == 0 || s.FinishedAt < s.StartedAt || !strings.HasPrefix(s.ImageRef, "docker.io/library/busybox@sha256:") {
+		t.Errorf("exited container status %+v", s)
+	}
+	logData, err := os.ReadFile(cs.Status.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{" stdout F hello\n", " stdout F web\n", "stdout F search example.test\n", "stdout F nameserver 10.0.0.10\n", "stdout F options ndots:2\n"} {
+		if !bytes.Contains(logData, []byte(want)) {
+			t.Errorf("log lacks %q:\n%s", want, logData)
+		}
+	}
+
+	// A command that does not exist fails at create and leaves nothing.
+	before, _ := os.ReadDir(filepath.Join(e.dir, "state/containers"))
+	if _, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg,
+		Config: containerConfig("bad", "/no/such/binary")}); err == nil || !strings.Contains(err.Error(), "no/such/binary") {
+		t.Errorf("bad command: %v", err)
+	}
+	after, _ := os.ReadDir(filepath.Join(e.dir, "state/containers"))
+	if len(after) != len(before) {
+		t.Errorf("failed create left a container directory")
+	}
+
+	// A long-running container survives a runtime restart, then stops
+	// with SIGKILL after the timeout (its shell ignores SIGTERM).
+	c2, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg,
+		Config: containerConfig("long", "sh", "-c", "trap '' TERM; while true; do sleep 1; done")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c2.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	unsubscribe()
+	restartCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	svc = e.start(t, restartCtx)
+	events, unsubscribe = svc.Subscribe()
+	defer unsubscribe()
+	cs, err = svc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c2.ContainerId})
+	if err != nil || cs.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("after restart: %+v %v", cs, err)
+	}
+	if _, err := svc.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c2.ContainerId, Timeout: 1}); err != nil {
+		t.Fatal(err)
+	}
+	cs, _ = svc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c2.ContainerId})
+	if cs.Status.State != runtimeapi.ContainerState_CONTAINER_EXITED || cs.Status.ExitCode != 137 {
+		t.Errorf("stopped container: %+v", cs.Status)
+	}
+
+	netns := filepath.Join(e.dir, "run/netns", sbID)
+	if _, err := svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sbID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sbID}); err != nil {
+		t.Errorf("second remove: %v", err)
+	}
+	list, _ := svc.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	sbs, _ := svc.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if len(list.Containers) != 0 || len(sbs.Items) != 0 {
+		t.Errorf("left %d containers, %d sandboxes", len(list.Containers), len(sbs.Items))
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), e.dir) {
+		t.Errorf("mounts left under %s", e.dir)
+	}
+	if _, err := os.Stat(netns); err == nil {
+		t.Errorf("netns left")
+	}
+	for _, d := range []string{"state/sandboxes", "state/containers", "run/sandboxes", "run/containers"} {
+		if entries, _ := os.ReadDir(filepath.Join(e.dir, d)); len(entries) != 0 {
+			t.Errorf("%s not empty: %v", d, entries)
+		}
+	}
+	if out, _ := exec.Command("runc", "--root", e.cfg.Runtime.Root, "list", "-q").Output(); strings.TrimSpace(string(out)) != "" {
+		t.Errorf("runc still knows: %s", out)
+	}
+}
