@@ -90,9 +90,8 @@ func (m *cgroupManager) destroyPod(uid string) error {
 			errs = append(errs, err.Error())
 			continue
 		}
-		if !mgr.Exists() {
-			continue
-		}
+		// Destroy skips paths that do not exist. (Exists() looks at the
+		// devices hierarchy, which SkipDevices leaves out, so it is no use.)
 		if err := mgr.Destroy(); err != nil {
 			errs = append(errs, fmt.Sprintf("removing cgroup %s: %v", p, err))
 		}

@@ -95,3 +95,16 @@ func aptGet(ctx context.Context, dir string, args ...string) error {
 	}
 	return nil
 }
+
+// CacheDirEnv names the environment variable that overrides DefaultCacheDir,
+// e.g. to hand a pre-fetched busybox to tests in a VM without apt.
+const CacheDirEnv = "PEAPOD_TESTIMAGE_CACHE"
+
+// DefaultCacheDir is where tests keep the fetched busybox: $PEAPOD_TESTIMAGE_CACHE,
+// else peapod-testimage-cache in the temporary directory.
+func DefaultCacheDir() string {
+	if d := os.Getenv(CacheDirEnv); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "peapod-testimage-cache")
+}

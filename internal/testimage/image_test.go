@@ -31,7 +31,7 @@ func testBusybox(t *testing.T) string {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	bin, err := FetchBusybox(ctx, filepath.Join(os.TempDir(), "peapod-testimage-cache"))
+	bin, err := FetchBusybox(ctx, DefaultCacheDir())
 	if err != nil {
 		t.Fatalf("FetchBusybox: %v", err)
 	}

@@ -85,7 +85,7 @@ func buildArtifacts(dir string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	busybox, err := testimage.FetchBusybox(ctx, filepath.Join(os.TempDir(), "peapod-testimage-cache"))
+	busybox, err := testimage.FetchBusybox(ctx, testimage.DefaultCacheDir())
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func newRuntimeEnv(t *testing.T) *runtimeEnv {
 	ctx := context.Background()
 	e := &runtimeEnv{dir: t.TempDir(), cgroup: fmt.Sprintf("/peapod-cri-test-%d", os.Getpid()), bridge: fmt.Sprintf("ppcri%d", os.Getpid()%100000)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	busybox, err := testimage.FetchBusybox(ctx, filepath.Join(os.TempDir(), "peapod-testimage-cache"))
+	busybox, err := testimage.FetchBusybox(ctx, testimage.DefaultCacheDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,5 +254,51 @@ func TestSandboxAndContainerLifecycle(t *testing.T) {
 	}
 	if out, _ := exec.Command("runc", "--root", e.cfg.Runtime.Root, "list", "-q").Output(); strings.TrimSpace(string(out)) != "" {
 		t.Errorf("runc still knows: %s", out)
+	}
+}
+
+// TestHostNetworkSandbox runs a sandbox in the host's network namespace, so
+// it needs no CNI: this is the runtime test that also runs in the pure
+// cgroup v2 VM (see hack/test-cgroup2.sh). The container must land in a
+// cgroup below the sandbox's cgroup parent.
+func TestHostNetworkSandbox(t *testing.T) {
+	e := newRuntimeEnv(t)
+	ctx := context.Background()
+	svc := e.start(t, ctx)
+	events, unsubscribe := svc.Subscribe()
+	defer unsubscribe()
+	cfg := sandboxConfig(e)
+	cfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
+	sb, err := svc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, SandboxConfig: cfg,
+		Config: containerConfig("probe", "sh", "-c", "cat /proc/self/cgroup; echo done")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, events, c.ContainerId)
+	st, err := svc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.ContainerId})
+	if err != nil || st.Status.ExitCode != 0 || st.Status.Reason != "Completed" {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	logData, _ := os.ReadFile(st.Status.LogPath)
+	if !bytes.Contains(logData, []byte("stdout F done")) || !bytes.Contains(logData, []byte(cfg.Linux.CgroupParent+"/"+c.ContainerId)) {
+		t.Errorf("container not in its cgroup below %s:\n%s", cfg.Linux.CgroupParent, logData)
+	}
+	if _, err := svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"state/sandboxes", "state/containers"} {
+		if entries, _ := os.ReadDir(filepath.Join(e.dir, d)); len(entries) != 0 {
+			t.Errorf("%s not empty", d)
+		}
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(mounts, []byte(e.dir)) {
+		t.Errorf("mounts left under %s", e.dir)
 	}
 }
