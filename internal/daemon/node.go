@@ -35,6 +35,26 @@ func lookPath(name, pkg string) (string, error) {
 
 // newNode builds the runtime and the kubelet.
 func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, error) {
+	svc, err := d.newRuntime(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	o := d.opts
+	recorder := events.NewRecorder(d.events, events.Source{Component: "kubelet", Host: o.NodeName}, time.Now, log)
+	kl, err := kubelet.New(kubelet.Config{
+		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot,
+		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, Runtime: svc, Recorder: recorder,
+		Log: log.With("component", "kubelet"),
+	})
+	if err != nil {
+		recorder.Stop()
+		return nil, err
+	}
+	return &nodeAgent{runtime: svc, kubelet: kl, recorder: recorder}, nil
+}
+
+// newRuntime builds the CRI runtime with its image store and network.
+func (d *Daemon) newRuntime(ctx context.Context, log *slog.Logger) (*cri.Service, error) {
 	o := d.opts
 	runtimeBin, err := lookPath(o.OCIRuntime, filepath.Base(o.OCIRuntime))
 	if err != nil {
@@ -76,15 +96,5 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, err
 	if err != nil {
 		return nil, err
 	}
-	recorder := events.NewRecorder(d.events, events.Source{Component: "kubelet", Host: o.NodeName}, time.Now, log)
-	kl, err := kubelet.New(kubelet.Config{
-		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot,
-		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, Runtime: svc, Recorder: recorder,
-		Log: log.With("component", "kubelet"),
-	})
-	if err != nil {
-		recorder.Stop()
-		return nil, err
-	}
-	return &nodeAgent{runtime: svc, kubelet: kl, recorder: recorder}, nil
+	return svc, nil
 }

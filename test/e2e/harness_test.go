@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/peapod/peapod/internal/runtime/network"
 	"github.com/peapod/peapod/internal/testimage"
 )
 
@@ -244,6 +245,9 @@ func (d *daemon) stop() {
 		}
 	}
 	_ = exec.Command("ip", "link", "del", d.bridge).Run()
+	if err := network.RemoveMasquerade("peapod", d.cidr); err != nil {
+		t.Errorf("removing the masquerade rule: %v", err)
+	}
 	removeCgroupTree(d.cgroupRoot)
 	if t.Failed() {
 		if log, err := os.ReadFile(d.logPath); err == nil {

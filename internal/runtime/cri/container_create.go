@@ -81,7 +81,9 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if logPath == "" {
 		logPath = filepath.Join(runDir, "output.log")
 	}
+	conmonStart := time.Now()
 	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: c.ID, Bundle: runDir, LogPath: logPath})
+	s.log.Debug("container created by conmon", "container", c.ID, "duration", time.Since(conmonStart))
 	if err != nil {
 		return nil, err
 	}

@@ -78,6 +78,7 @@ func newRuntimeEnv(t *testing.T) *runtimeEnv {
 	}
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", e.bridge).Run()
+		network.RemoveMasquerade("peapod-cri-test", "10.252.9.0/24")
 		for _, h := range append(globDirs("/sys/fs/cgroup/*"), "/sys/fs/cgroup") {
 			var dirs []string
 			filepath.WalkDir(filepath.Join(h, e.cgroup), func(p string, d os.DirEntry, err error) error {

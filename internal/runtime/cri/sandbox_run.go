@@ -82,7 +82,12 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		}
 		u.add("remove netns", func(context.Context) error { return network.RemoveNetNS(sb.NetNS) })
 		// CNI wires the namespace while the pause process starts.
-		go func() { netDone <- s.setupNetwork(ctx, sb) }()
+		go func() {
+			start := time.Now()
+			err := s.setupNetwork(ctx, sb)
+			log.Debug("network set up", "duration", time.Since(start))
+			netDone <- err
+		}()
 		u.add("tear down network", func(ctx context.Context) error {
 			return s.cfg.Network.Teardown(ctx, s.attachment(sb))
 		})
@@ -93,7 +98,9 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		return nil, err
 	}
 	u.add("unmount shm", func(context.Context) error { return unmountAll(filepath.Join(runDir, shmDir)) })
+	pauseStart := time.Now()
 	pid, err := s.startPause(ctx, sb, runDir)
+	log.Debug("pause started", "duration", time.Since(pauseStart))
 	if err != nil {
 		<-netDone
 		return nil, wrapf(err, "starting sandbox pause process")

@@ -1,6 +1,7 @@
 // Package network gives pod sandboxes their network: a pinned network
 // namespace per sandbox and one CNI network (bridge + host-local + portmap +
-// loopback from Debian's containernetworking-plugins) driven through libcni.
+// loopback from Debian's containernetworking-plugins) driven through libcni,
+// plus one node-level masquerade rule for traffic leaving the pod network.
 // peapod writes its own conflist into its config directory, so it neither
 // reads nor disturbs /etc/cni/net.d.
 package network
@@ -69,7 +70,8 @@ func New(cfg Config) (*Network, error) {
 		"name":       cfg.Name,
 		"plugins": []any{
 			map[string]any{
-				"type": "bridge", "bridge": cfg.Bridge, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+				// ipMasq is off: see masqueradeRule.
+				"type": "bridge", "bridge": cfg.Bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",
 					"ranges":  [][]map[string]string{{{"subnet": cfg.Subnet}}},
@@ -94,6 +96,9 @@ func New(cfg Config) (*Network, error) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", path, err)
 		}
+	}
+	if err := ensureMasquerade(cfg.Name, cfg.Subnet); err != nil {
+		return nil, err
 	}
 	list, err := libcni.ConfListFromBytes(data)
 	if err != nil {
@@ -166,7 +171,16 @@ func (n *Network) Teardown(ctx context.Context, a Attachment) error {
 	if _, err := os.Stat(a.NetNS); err != nil {
 		a.NetNS = ""
 	}
-	if err := n.cni.DelNetworkList(ctx, n.list, n.runtimeConf(a)); err != nil {
+	rt := n.runtimeConf(a)
+	// Tear down with the configuration the attachment was made with (as
+	// ocicni does): the conflist may have changed since.
+	list := n.list
+	if cached, _, err := n.cni.GetNetworkListCachedConfig(n.list, rt); err == nil && len(cached) > 0 {
+		if l, err := libcni.ConfListFromBytes(cached); err == nil {
+			list = l
+		}
+	}
+	if err := n.cni.DelNetworkList(ctx, list, rt); err != nil {
 		return fmt.Errorf("CNI network %q teardown: %w", n.name, err)
 	}
 	return nil

@@ -61,7 +61,15 @@ func TestSetupTeardown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { exec.Command("ip", "link", "del", name).Run() })
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", name).Run()
+		if err := RemoveMasquerade(name, "10.251.7.0/24"); err != nil {
+			t.Error(err)
+		}
+		if out, _ := exec.Command("iptables-save", "-t", "nat").CombinedOutput(); strings.Contains(string(out), masqueradeChain(name, "10.251.7.0/24")) {
+			t.Errorf("masquerade chain left:\n%s", out)
+		}
+	})
 	nsPath := filepath.Join(dir, "ns", "sb1")
 	if err := NewNetNS(nsPath); err != nil {
 		t.Fatal(err)
@@ -95,8 +103,9 @@ func TestSetupTeardown(t *testing.T) {
 	c.Close()
 	l.Close()
 	out, _ := exec.Command("iptables-save", "-t", "nat").CombinedOutput()
-	if !strings.Contains(string(out), a.SandboxID) {
-		t.Fatalf("expected masquerade rules for %s:\n%s", a.SandboxID, out)
+	chain := masqueradeChain(name, "10.251.7.0/24")
+	if !strings.Contains(string(out), "-A POSTROUTING -s 10.251.7.0/24") || !strings.Contains(string(out), "-A "+chain+" ! -d 224.0.0.0/4 -j MASQUERADE") {
+		t.Fatalf("no masquerade rule for the pod network:\n%s", out)
 	}
 
 	if err := n.Teardown(ctx, a); err != nil {
