@@ -2,7 +2,8 @@
 # Runs peapod's cgroup-sensitive tests inside a throwaway VM with a pure
 # cgroup v2 hierarchy (../shared/tools/cgroup2-vm), since the development
 # and CI hosts run cgroup v1: the runtime lifecycle on runc+conmon+overlayfs
-# with a host-network sandbox, the kubelet's pod cgroups, and overlay roots.
+# with a host-network sandbox (on runc and on crun), the kubelet's pod
+# cgroups, and overlay roots.
 # The VM has no pod networking (no iptables), so CNI is tested on the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +30,9 @@ cd "$(dirname "$0")"
 grep cgroup /proc/mounts
 export PEAPOD_TESTIMAGE_CACHE=$PWD/cache TMPDIR=/tmp
 ./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestProcessArgs|TestResolveUser'
+PEAPOD_TEST_OCI_RUNTIME=crun ./cri.test -test.v -test.run 'TestHostNetworkSandbox'
 ./kubelet.test -test.v -test.run 'TestPodCgroups'
 ./rootfs.test -test.v
 SCRIPT
 chmod +x "$work/run.sh"
-"$VM" -t 1200 -b "$(command -v conmon)" -b "$(command -v catatonit)" "$work" -- ./run.sh
+"$VM" -t 1200 -b "$(command -v conmon)" -b "$(command -v catatonit)" -b "$(command -v crun)" "$work" -- ./run.sh

@@ -36,7 +36,7 @@ spec:
     - sh
     - -c
     - |
-      for n in mnt pid net ipc uts; do echo "ns $n $(readlink /proc/self/ns/$n)"; done
+      for n in mnt pid net ipc uts; do echo "ns $n $(readlink /proc/1/ns/$n)"; done
       echo "hostname $(hostname)"
       ipctool create 4242
       mkdir -p /www && echo "page from $(hostname)" > /www/index.html
@@ -49,7 +49,7 @@ spec:
     - sh
     - -c
     - |
-      for n in mnt pid net ipc uts; do echo "ns $n $(readlink /proc/self/ns/$n)"; done
+      for n in mnt pid net ipc uts; do echo "ns $n $(readlink /proc/1/ns/$n)"; done
       echo "hostname $(hostname)"
       trap 'exit 0' TERM
       until ipctool lookup 4242; do sleep 0.2; done
@@ -259,7 +259,19 @@ spec:
   - name: observer
     image: busybox
     imagePullPolicy: IfNotPresent
-    command: ["sh", "-c", "until ps | grep -q 'sleep 3600'; do sleep 0.2; done; ps; echo pid1=$(tr '\\0' ' ' < /proc/1/cmdline); exec sleep 3600"]
+    command:
+    - sh
+    - -c
+    - |
+      until ps | grep -q 'sleep 3600'; do sleep 0.2; done
+      ps
+      echo pid1=$(tr '\0' ' ' < /proc/1/cmdline)
+      # An orphan: its parent subshell exits at once, so it is re-parented
+      # to PID 1 (pause), which must reap it when it exits.
+      (sleep 0.3 &)
+      sleep 1.5
+      echo zombies=$(ps -o stat | grep -c '^Z')
+      exec sleep 3600
 `
 	d.mustKubectl("1.33", manifest, "apply", "-f", "-")
 	var log string
@@ -274,7 +286,73 @@ spec:
 	if !strings.Contains(log, "sleep 3600") {
 		t.Errorf("the sibling's process is not visible:\n%s", log)
 	}
+	d.waitFor("the zombie count", 30*time.Second, func() (bool, error) {
+		out, _, err := d.kubectl("1.33", "", "logs", "shared", "-c", "observer")
+		log = out
+		// Line starts only: ps above also prints the command itself.
+		return err == nil && strings.Contains(out, "\nzombies="), nil
+	})
+	if !strings.Contains(log, "\nzombies=0\n") {
+		t.Errorf("pause did not reap an orphaned child:\n%s", log)
+	}
 	fp := d.capture(t, "default", "shared")
 	d.mustKubectl("1.27", "", "delete", "pod", "shared")
 	d.check(t, fp)
+}
+
+// TestPodToPodWithoutNAT has one pod fetch a CGI page from another pod's IP
+// that echoes the caller's address: it must be the caller's pod IP.
+func TestPodToPodWithoutNAT(t *testing.T) {
+	d := startDaemon(t)
+	server := `apiVersion: v1
+kind: Pod
+metadata:
+  name: echo
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command:
+    - sh
+    - -c
+    - |
+      mkdir -p /www/cgi-bin
+      printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "remote=$REMOTE_ADDR"\n' > /www/cgi-bin/ip
+      chmod +x /www/cgi-bin/ip
+      exec httpd -f -p 8080 -h /www
+`
+	d.mustKubectl("1.33", server, "apply", "-f", "-")
+	var serverIP string
+	d.waitFor("the server's IP", 60*time.Second, func() (bool, error) {
+		p := d.pod("default", "echo")
+		serverIP = p.Status.PodIP
+		return p.Status.Phase == corev1.PodRunning && serverIP != "", nil
+	})
+	client := fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: caller
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: wget
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "until wget -q -O - http://%s:8080/cgi-bin/ip; do sleep 0.2; done; exec sleep 3600"]
+`, serverIP)
+	d.mustKubectl("1.27", client, "apply", "-f", "-")
+	var log string
+	d.waitFor("the caller's answer", 60*time.Second, func() (bool, error) {
+		out, _, err := d.kubectl("1.27", "", "logs", "caller")
+		log = out
+		return err == nil && strings.Contains(out, "remote="), nil
+	})
+	callerIP := d.pod("default", "caller").Status.PodIP
+	// busybox httpd shows IPv4 peers in IPv4-mapped IPv6 form.
+	if callerIP == "" || !(strings.Contains(log, "remote="+callerIP+"\n") || strings.Contains(log, "remote=[::ffff:"+callerIP+"]\n")) {
+		t.Errorf("the server saw %q, the caller's pod IP is %q", strings.TrimSpace(log), callerIP)
+	}
+	d.mustKubectl("1.33", "", "delete", "pod", "echo", "caller")
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
@@ -37,9 +38,28 @@ type Config struct {
 
 // Network sets up and tears down pod networking.
 type Network struct {
-	cni  *libcni.CNIConfig
-	list *libcni.NetworkConfigList
-	name string
+	cni    *libcni.CNIConfig
+	list   *libcni.NetworkConfigList
+	name   string
+	subnet string
+
+	masqMu   sync.Mutex
+	masqDone bool
+}
+
+// ensureMasquerade installs the node-level masquerade rule before the first
+// attachment (a node running only host-network pods needs no iptables).
+func (n *Network) ensureMasquerade() error {
+	n.masqMu.Lock()
+	defer n.masqMu.Unlock()
+	if n.masqDone {
+		return nil
+	}
+	if err := ensureMasquerade(n.name, n.subnet); err != nil {
+		return err
+	}
+	n.masqDone = true
+	return nil
 }
 
 // PortMapping is a hostPort of a pod.
@@ -97,9 +117,6 @@ func New(cfg Config) (*Network, error) {
 			return nil, fmt.Errorf("writing %s: %w", path, err)
 		}
 	}
-	if err := ensureMasquerade(cfg.Name, cfg.Subnet); err != nil {
-		return nil, err
-	}
 	list, err := libcni.ConfListFromBytes(data)
 	if err != nil {
 		return nil, fmt.Errorf("parsing CNI config: %w", err)
@@ -108,7 +125,7 @@ func New(cfg Config) (*Network, error) {
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return nil, err
 	}
-	return &Network{cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cacheDir, nil), list: list, name: cfg.Name}, nil
+	return &Network{cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cacheDir, nil), list: list, name: cfg.Name, subnet: cfg.Subnet}, nil
 }
 
 func (n *Network) runtimeConf(a Attachment) *libcni.RuntimeConf {
@@ -144,6 +161,9 @@ func (n *Network) runtimeConf(a Attachment) *libcni.RuntimeConf {
 // Setup attaches the sandbox's namespace to the pod network and returns its
 // IP addresses (primary first).
 func (n *Network) Setup(ctx context.Context, a Attachment) ([]net.IP, error) {
+	if err := n.ensureMasquerade(); err != nil {
+		return nil, err
+	}
 	res, err := n.cni.AddNetworkList(ctx, n.list, n.runtimeConf(a))
 	if err != nil {
 		return nil, fmt.Errorf("CNI network %q: %w", n.name, err)

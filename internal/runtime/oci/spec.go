@@ -4,6 +4,11 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// specVersion is the runtime-spec version peapod's specs declare. Every field
+// it uses exists in 1.0.2, and crun 1.8 (Debian bookworm) refuses any
+// ociVersion but 1.0.x, so it says 1.0.2 rather than the library's newest.
+const specVersion = "1.0.2"
+
 // DefaultCapabilities is the capability set containers get by default, the
 // same as containerd's and Docker's.
 var defaultCapabilities = []string{
@@ -21,7 +26,7 @@ func DefaultCapabilities() []string { return append([]string(nil), defaultCapabi
 func NewSpec(root string) *specs.Spec {
 	caps := DefaultCapabilities()
 	return &specs.Spec{
-		Version:  specs.Version,
+		Version:  specVersion,
 		Root:     &specs.Root{Path: root},
 		Hostname: "",
 		Process: &specs.Process{
