@@ -21,19 +21,8 @@ import (
 )
 
 func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
-	dryRun, err := isDryRun(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	obj, err := s.decodeObject(r, st, body)
-	if err != nil {
-		s.writeError(w, r, err)
+	obj, dryRun, ok := s.readWrite(w, r, st)
+	if !ok {
 		return
 	}
 	out, err := st.Create(r.Context(), info.Namespace, obj, dryRun)
@@ -45,19 +34,8 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, st *registr
 }
 
 func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
-	dryRun, err := isDryRun(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	obj, err := s.decodeObject(r, st, body)
-	if err != nil {
-		s.writeError(w, r, err)
+	obj, dryRun, ok := s.readWrite(w, r, st)
+	if !ok {
 		return
 	}
 	out, err := st.Update(r.Context(), info.Namespace, info.Name, func(runtime.Object) (runtime.Object, error) {
@@ -68,6 +46,23 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, st *registr
 		return
 	}
 	s.writeObject(w, r, http.StatusOK, out)
+}
+
+// readWrite reads the dryRun parameter and the object of a create or
+// update; on failure it has answered the request and ok is false.
+func (s *Server) readWrite(w http.ResponseWriter, r *http.Request, st *registry.Store) (obj runtime.Object, dryRun, ok bool) {
+	dryRun, err := isDryRun(r)
+	if err == nil {
+		var body []byte
+		if body, err = readBody(r); err == nil {
+			obj, err = s.decodeObject(r, st, body)
+		}
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false, false
+	}
+	return obj, dryRun, true
 }
 
 // servePatch applies a JSON, merge or strategic merge patch to the stored
