@@ -124,6 +124,7 @@ type daemon struct {
 	cgroupRoot string
 	kubeconfig string
 	logPath    string
+	args       []string
 	cmd        *exec.Cmd
 	exited     chan struct{}
 	client     kubernetes.Interface
@@ -169,25 +170,36 @@ func startDaemon(t testing.TB, opts ...daemonOption) *daemon {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	logFile, err := os.Create(d.logPath)
+	d.args = []string{"serve", "--log-level", "debug",
+		"--data-dir", d.path("data"), "--run-dir", d.path("run"), "--log-dir", d.path("log"), "--config-dir", d.path("etc"),
+		"--listen", addr, "--kubeconfig", d.kubeconfig, "--bridge", d.bridge, "--pod-cidr", d.cidr,
+		"--cgroup-root", d.cgroupRoot}
+	if !cfg.fsync {
+		d.args = append(d.args, "--unsafe-no-fsync")
+	}
+	d.launch()
+	t.Cleanup(d.stop)
+	return d
+}
+
+// launch starts the daemon process and waits until the API answers.
+func (d *daemon) launch() {
+	t := d.t
+	t.Helper()
+	logFile, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command(peapodBin, "serve", "--log-level", "debug",
-		"--data-dir", d.path("data"), "--run-dir", d.path("run"), "--log-dir", d.path("log"), "--config-dir", d.path("etc"),
-		"--listen", addr, "--kubeconfig", d.kubeconfig, "--bridge", d.bridge, "--pod-cidr", d.cidr,
-		"--cgroup-root", d.cgroupRoot)
-	if !cfg.fsync {
-		d.cmd.Args = append(d.cmd.Args, "--unsafe-no-fsync")
-	}
+	d.cmd = exec.Command(peapodBin, d.args...)
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d.exited = make(chan struct{})
-	go func() { d.cmd.Wait(); logFile.Close(); close(d.exited) }()
-	t.Cleanup(d.stop)
+	exited := make(chan struct{})
+	d.exited = exited
+	cmd := d.cmd
+	go func() { cmd.Wait(); logFile.Close(); close(exited) }()
 	d.waitFor("the API server to answer", 60*time.Second, func() (bool, error) {
 		select {
 		case <-d.exited:
@@ -212,7 +224,28 @@ func startDaemon(t testing.TB, opts ...daemonOption) *daemon {
 		_, err := d.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 		return err == nil, nil
 	})
-	return d
+}
+
+// restart stops the daemon process (pods keep running, as under a real
+// kubelet restart) and starts it again with the same state.
+func (d *daemon) restart() {
+	d.t.Helper()
+	d.terminate()
+	d.launch()
+}
+
+// terminate stops the daemon process.
+func (d *daemon) terminate() {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(15 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
 }
 
 func (d *daemon) path(p string) string { return filepath.Join(d.dir, p) }
@@ -235,15 +268,7 @@ func (d *daemon) stop() {
 			return len(entries) == 0, nil
 		})
 	}
-	if d.cmd != nil && d.cmd.Process != nil {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.exited:
-		case <-time.After(15 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-		}
-	}
+	d.terminate()
 	_ = exec.Command("ip", "link", "del", d.bridge).Run()
 	if err := network.RemoveMasquerade("peapod", d.cidr); err != nil {
 		t.Errorf("removing the masquerade rule: %v", err)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -355,4 +357,69 @@ spec:
 		t.Errorf("the server saw %q, the caller's pod IP is %q", strings.TrimSpace(log), callerIP)
 	}
 	d.mustKubectl("1.33", "", "delete", "pod", "echo", "caller")
+}
+
+// TestDaemonRestart restarts peapod under a running pod: the containers
+// (kept alive by conmon) are picked up again, an exit while peapod is down
+// is noticed, and deletion still cleans up everything.
+func TestDaemonRestart(t *testing.T) {
+	d := startDaemon(t)
+	manifest := `apiVersion: v1
+kind: Pod
+metadata:
+  name: survivor
+spec:
+  terminationGracePeriodSeconds: 2
+  restartPolicy: Never
+  containers:
+  - name: long
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "echo up; trap 'exit 0' TERM; sleep 3600 & wait"]
+  - name: short
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "until [ -e /tmp/go ]; do sleep 0.1; done; exit 7"]
+`
+	d.mustKubectl("1.33", manifest, "apply", "-f", "-")
+	d.waitFor("2/2 Running", 60*time.Second, func() (bool, error) {
+		row := d.podRow("1.33", "default", "survivor")
+		return len(row) > 2 && row[1] == "2/2" && row[2] == "Running", nil
+	})
+	before := d.pod("default", "survivor")
+	d.terminate()
+	// While peapod is down, the short container exits.
+	ctrs, _ := filepath.Glob(d.path("data/runtime/containers/*/merged/tmp"))
+	for _, tmp := range ctrs {
+		os.WriteFile(filepath.Join(tmp, "go"), nil, 0o644)
+	}
+	time.Sleep(time.Second)
+	d.launch()
+	d.waitFor("the exit to show", 60*time.Second, func() (bool, error) {
+		p := d.pod("default", "survivor")
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Name == "short" && cs.State.Terminated != nil {
+				return cs.State.Terminated.ExitCode == 7, nil
+			}
+		}
+		return false, nil
+	})
+	after := d.pod("default", "survivor")
+	for i, cs := range after.Status.ContainerStatuses {
+		if cs.ContainerID != before.Status.ContainerStatuses[i].ContainerID || cs.RestartCount != 0 {
+			t.Errorf("container %s was replaced across the restart: %s -> %s", cs.Name, before.Status.ContainerStatuses[i].ContainerID, cs.ContainerID)
+		}
+	}
+	if after.Status.ContainerStatuses[0].State.Running == nil || after.Status.Phase != corev1.PodRunning {
+		t.Errorf("long container not running after the restart: %+v", after.Status)
+	}
+	if !after.Status.StartTime.Equal(before.Status.StartTime) {
+		t.Errorf("startTime changed: %v -> %v", before.Status.StartTime, after.Status.StartTime)
+	}
+	if out := d.mustKubectl("1.27", "", "logs", "survivor", "-c", "long"); !strings.Contains(out, "up") {
+		t.Errorf("logs after restart: %q", out)
+	}
+	fp := d.capture(t, "default", "survivor")
+	d.mustKubectl("1.33", "", "delete", "pod", "survivor")
+	d.check(t, fp)
 }
