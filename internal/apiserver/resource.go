@@ -46,6 +46,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 			s.methodNotAllowed(ww, r)
 			return
 		}
+	case "finalize":
+		if res.Name != "namespaces" || info.Verb != "update" {
+			s.methodNotAllowed(ww, r)
+			return
+		}
+		s.serveUpdate(ww, r, st, info)
+		return
 	case "log":
 		if res.Name != "pods" || info.Verb != "get" {
 			s.methodNotAllowed(ww, r)

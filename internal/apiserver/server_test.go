@@ -392,3 +392,39 @@ func TestUnauthenticated(t *testing.T) {
 		t.Errorf("anonymous request: %d %s", resp.StatusCode, body)
 	}
 }
+
+func TestNamespaceDeleteAndFinalize(t *testing.T) {
+	ts := newTestServer(t, 100)
+	ctx := context.Background()
+	nss := ts.client.CoreV1().Namespaces()
+	ns, err := nss.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.Status.Phase != corev1.NamespaceActive || len(ns.Spec.Finalizers) != 1 || ns.Labels[corev1.LabelMetadataName] != "team" {
+		t.Fatalf("new namespace %+v", ns)
+	}
+	bad := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "Bad"}}
+	if _, err := nss.Create(ctx, bad, metav1.CreateOptions{}); !apierrors.IsInvalid(err) ||
+		!strings.Contains(err.Error(), `metadata.name: Invalid value: "Bad": a lowercase RFC 1123 label must consist of`) {
+		t.Errorf("invalid namespace name: %v", err)
+	}
+	if err := nss.Delete(ctx, "team", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ns, err = nss.Get(ctx, "team", metav1.GetOptions{})
+	if err != nil || ns.Status.Phase != corev1.NamespaceTerminating || ns.DeletionTimestamp == nil {
+		t.Fatalf("after delete: %+v %v", ns, err)
+	}
+	if _, err := ts.client.CoreV1().Pods("team").Create(ctx, testPod("x"), metav1.CreateOptions{}); !apierrors.IsForbidden(err) ||
+		!strings.Contains(err.Error(), "unable to create new content in namespace team because it is being terminated") {
+		t.Errorf("create in terminating namespace: %v", err)
+	}
+	ns.Spec.Finalizers = nil
+	if _, err := nss.Finalize(ctx, ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nss.Get(ctx, "team", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("finalized namespace still there: %v", err)
+	}
+}

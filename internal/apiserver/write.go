@@ -40,7 +40,7 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, st *registr
 	}
 	out, err := st.Update(r.Context(), info.Namespace, info.Name, func(runtime.Object) (runtime.Object, error) {
 		return obj, nil
-	}, registry.UpdateOptions{Status: info.Subresource == "status", DryRun: dryRun})
+	}, registry.UpdateOptions{Status: info.Subresource == "status", Finalize: info.Subresource == "finalize", DryRun: dryRun})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -22,6 +22,7 @@ import (
 
 	"github.com/peapod/peapod/internal/apiserver"
 	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/nscontroller"
 	"github.com/peapod/peapod/internal/pki"
 	"github.com/peapod/peapod/internal/printers"
 	"github.com/peapod/peapod/internal/registry"
@@ -165,6 +166,12 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.ServeTLS(d.listener, "", "") }()
 	go events.ExpireLoop(ctx, d.events, events.DefaultTTL, time.Now)
+	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Content: []nscontroller.Store{d.pods, d.events}, Log: d.log.With("component", "namespace-controller")}
+	go func() {
+		if err := nsc.Run(ctx); err != nil {
+			errc <- err
+		}
+	}()
 	kubeletDone := make(chan struct{})
 	go func() {
 		defer close(kubeletDone)

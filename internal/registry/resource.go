@@ -90,6 +90,22 @@ type CanonicalizeStrategy interface {
 	Canonicalize(obj runtime.Object)
 }
 
+// FinalizingDeleteStrategy is implemented by resources whose own finalizers
+// (not metadata.finalizers) hold a deleted object until they are removed:
+// namespaces and their spec.finalizers. MarkDeleting changes obj for the
+// first DELETE (status.phase Terminating) and reports whether removal must
+// wait; Finalized reports whether a marked object may now go.
+type FinalizingDeleteStrategy interface {
+	MarkDeleting(obj runtime.Object) (wait bool)
+	Finalized(obj runtime.Object) bool
+}
+
+// FinalizeStrategy is implemented by resources with a finalize subresource
+// (namespaces): such writes keep everything but the finalizers.
+type FinalizeStrategy interface {
+	PrepareForFinalize(ctx context.Context, obj, old runtime.Object)
+}
+
 // DeleteStrategy is implemented by resources that refuse or change DELETE
 // (immortal namespaces).
 type DeleteStrategy interface {

@@ -54,7 +54,11 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 			m.SetDeletionTimestamp(&t)
 			m.SetDeletionGracePeriodSeconds(&grace)
 		} else {
-			if grace == 0 && len(m.GetFinalizers()) == 0 {
+			held := len(m.GetFinalizers()) > 0
+			if fs, ok := s.res.Strategy.(FinalizingDeleteStrategy); ok && fs.MarkDeleting(obj) {
+				held = true
+			}
+			if grace == 0 && !held {
 				removeNow = true
 				return nil, storage.ErrNoChange
 			}

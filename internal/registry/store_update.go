@@ -24,6 +24,9 @@ type UpdateFunc func(old runtime.Object) (runtime.Object, error)
 type UpdateOptions struct {
 	// Status: write the status subresource (only status changes).
 	Status bool
+	// Finalize: write the finalize subresource (only spec.finalizers of
+	// namespaces change).
+	Finalize bool
 	DryRun bool
 }
 
@@ -61,7 +64,11 @@ func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts
 	}
 	// An object whose deletion only waited for its finalizers goes away
 	// once the last one is removed (deleteWithoutFinalizers upstream).
-	if m, _ := meta.Accessor(out); m != nil && m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 &&
+	finalized := true
+	if fs, ok := s.res.Strategy.(FinalizingDeleteStrategy); ok {
+		finalized = fs.Finalized(out)
+	}
+	if m, _ := meta.Accessor(out); m != nil && m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && finalized &&
 		m.GetDeletionGracePeriodSeconds() != nil && *m.GetDeletionGracePeriodSeconds() == 0 {
 		if gone, derr := s.storage.Delete(s.key(ns, name), nil); derr == nil {
 			return gone, nil
@@ -100,7 +107,13 @@ func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur run
 	m.SetResourceVersion(old.GetResourceVersion())
 
 	var errs field.ErrorList
-	if opts.Status {
+	if opts.Finalize {
+		fs, ok := s.res.Strategy.(FinalizeStrategy)
+		if !ok {
+			return apierrors.NewNotFound(s.res.GroupResource(), name+"/finalize")
+		}
+		fs.PrepareForFinalize(ctx, obj, cur)
+	} else if opts.Status {
 		ss, ok := s.res.Strategy.(StatusStrategy)
 		if !ok {
 			return apierrors.NewNotFound(s.res.GroupResource(), name+"/status")

@@ -109,6 +109,28 @@ func (Strategy) BeforeDelete(ctx context.Context, obj runtime.Object) error {
 	return nil
 }
 
+// MarkDeleting puts a namespace into the Terminating phase; it waits for
+// its spec.finalizers (the namespace controller removes "kubernetes" once
+// the content is gone).
+func (Strategy) MarkDeleting(obj runtime.Object) bool {
+	ns := obj.(*corev1.Namespace)
+	ns.Status.Phase = corev1.NamespaceTerminating
+	return len(ns.Spec.Finalizers) > 0
+}
+
+// Finalized reports whether a terminating namespace has no finalizers left.
+func (Strategy) Finalized(obj runtime.Object) bool {
+	return len(obj.(*corev1.Namespace).Spec.Finalizers) == 0
+}
+
+// PrepareForFinalize keeps everything but spec.finalizers.
+func (Strategy) PrepareForFinalize(ctx context.Context, obj, old runtime.Object) {
+	ns, oldNS := obj.(*corev1.Namespace), old.(*corev1.Namespace)
+	finalizers := ns.Spec.Finalizers
+	*ns = *oldNS.DeepCopy()
+	ns.Spec.Finalizers = finalizers
+}
+
 // SelectableFields are metadata.name and status.phase.
 func (Strategy) SelectableFields(obj runtime.Object) fields.Set {
 	ns := obj.(*corev1.Namespace)
