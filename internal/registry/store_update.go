@@ -27,7 +27,7 @@ type UpdateOptions struct {
 	// Finalize: write the finalize subresource (only spec.finalizers of
 	// namespaces change).
 	Finalize bool
-	DryRun bool
+	DryRun   bool
 }
 
 var errDryRun = errors.New("dry run")
