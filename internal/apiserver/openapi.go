@@ -21,9 +21,10 @@ import (
 //   - /openapi/v2 answers 200 with an empty protobuf document: kubectl 1.27
 //     downloads it before every create/apply and aborts if that fails.
 //
-// Operations carry no request-body schemas, so kubectl apply computes its
-// strategic merge patch from its compiled-in types, as it does for every
-// built-in kind when schemas are missing.
+// Component schemas are generated from the Go types (openapi_schema.go), so
+// `kubectl explain` works. Operations carry no request-body schemas, so
+// kubectl apply computes its strategic merge patch from its compiled-in
+// types, as it does for built-in kinds without OpenAPI patch information.
 
 type openAPIDocs struct {
 	root []byte
@@ -92,11 +93,17 @@ func buildOpenAPI(stores []*registry.Store, v version.Info) *openAPIDocs {
 			add(item+"/status", "patch", "patch", "patchCoreV1"+scope+res.Kind+"Status", res, writeParams)
 		}
 	}
+	schemas := &schemaBuilder{schemas: map[string]any{}}
+	for _, st := range stores {
+		res := st.Resource()
+		schemas.kind(res.New(), res.Kind)
+		schemas.kind(res.NewList(), res.Kind+"List")
+	}
 	doc := map[string]any{
 		"openapi":    "3.0.0",
 		"info":       map[string]any{"title": "Kubernetes", "version": v.GitVersion},
 		"paths":      paths,
-		"components": map[string]any{},
+		"components": map[string]any{"schemas": schemas.schemas},
 	}
 	v1, err := json.Marshal(doc)
 	if err != nil {

@@ -428,3 +428,48 @@ func TestNamespaceDeleteAndFinalize(t *testing.T) {
 		t.Errorf("finalized namespace still there: %v", err)
 	}
 }
+
+func TestOpenAPISchemas(t *testing.T) {
+	ts := newTestServer(t, 100)
+	resp, err := http.Get(ts.url + "/openapi/v3/api/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Paths      map[string]map[string]map[string]any `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Description string                    `json:"description"`
+				Properties  map[string]map[string]any `json:"properties"`
+				Required    []string                  `json:"required"`
+				GVK         []map[string]string       `json:"x-kubernetes-group-version-kind"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	pod := doc.Components.Schemas["io.k8s.api.core.v1.Pod"]
+	if len(pod.GVK) != 1 || pod.GVK[0]["kind"] != "Pod" || !strings.Contains(pod.Description, "Pod is a collection of containers") {
+		t.Errorf("Pod schema: %+v", pod.GVK)
+	}
+	if _, ok := pod.Properties["metadata"]; !ok {
+		t.Errorf("Pod schema lacks metadata: %v", pod.Properties)
+	}
+	ctr := doc.Components.Schemas["io.k8s.api.core.v1.Container"]
+	if !strings.Contains(strings.Join(ctr.Required, ","), "name") || ctr.Properties["ports"]["x-kubernetes-patch-merge-key"] != "containerPort" {
+		t.Errorf("Container schema: required %v ports %v", ctr.Required, ctr.Properties["ports"])
+	}
+	// kubectl decides from the PATCH operation that the server validates fields.
+	params, _ := doc.Paths["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"]["parameters"].([]any)
+	found := false
+	for _, p := range params {
+		if m, ok := p.(map[string]any); ok && m["name"] == "fieldValidation" && m["in"] == "query" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("PATCH pods lacks the fieldValidation query parameter: %v", params)
+	}
+}

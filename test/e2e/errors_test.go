@@ -53,6 +53,9 @@ func TestBadInput(t *testing.T) {
 					}
 				})
 			}
+			if out := d.mustKubectl(version, "", "explain", "pod.spec.restartPolicy"); !strings.Contains(out, "Restart policy for all containers within the pod") {
+				t.Errorf("kubectl explain: %s", out)
+			}
 			if out := d.mustKubectl(version, "", "get", "pods", "-A", "--no-headers"); strings.TrimSpace(out) != "" {
 				t.Errorf("rejected pods were stored:\n%s", out)
 			}
