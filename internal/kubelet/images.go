@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +21,17 @@ const (
 	reasonErrImageNeverPull = "ErrImageNeverPull"
 	reasonInvalidImageName  = "InvalidImageName"
 )
+
+// workerBackOffPeriod is how soon the kubelet's pod worker retries a pod
+// whose sync failed (backOffPeriod, with 50 % jitter, in pod_workers.go).
+// Pull failures are retried on this rhythm, not at the end of the pull
+// back-off, which is why STATUS shows ErrImagePull and ImagePullBackOff by
+// turns as upstream does.
+const workerBackOffPeriod = 10 * time.Second
+
+func workerBackOff() time.Duration {
+	return workerBackOffPeriod + time.Duration(rand.Int64N(int64(workerBackOffPeriod/2)))
+}
 
 // ensureImage makes the container's image present according to its pull
 // policy (EnsureImageExists upstream) and returns the image ID.
@@ -49,7 +61,7 @@ func (k *Kubelet) ensureImage(ctx context.Context, w *podWorker, pod *corev1.Pod
 		msg := fmt.Sprintf("Back-off pulling image %q", c.Image)
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Normal, "BackOff", "%s", msg)
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %s", reasonImagePullBackOff)
-		w.retryAfter(k.pullBack.Get(key))
+		w.retryAfter(workerBackOff())
 		return "", waitingReason{reasonImagePullBackOff, msg}, errors.New(msg)
 	}
 	k.cfg.Recorder.Eventf(pod, fieldPath, events.Normal, "Pulling", "Pulling image %q", c.Image)
@@ -65,7 +77,7 @@ func (k *Kubelet) ensureImage(ctx context.Context, w *podWorker, pod *corev1.Pod
 	}
 	if err != nil {
 		k.pullBack.Next(key, now)
-		w.retryAfter(k.pullBack.Get(key))
+		w.retryAfter(workerBackOff())
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Failed to pull image %q: %v", c.Image, err)
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %s", reasonErrImagePull)
 		return "", waitingReason{reasonErrImagePull, err.Error()}, err

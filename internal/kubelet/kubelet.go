@@ -134,8 +134,15 @@ func New(cfg Config) (*Kubelet, error) {
 	}, nil
 }
 
-// Run registers the node and syncs pods until ctx ends.
+// Run registers the node and syncs pods until ctx ends or it fails.
 func (k *Kubelet) Run(ctx context.Context) error {
+	// Workers stop with this context, so a failing Run does not wait for
+	// them forever.
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		k.wg.Wait()
+	}()
 	if err := k.registerNode(ctx); err != nil {
 		return fmt.Errorf("registering node: %w", err)
 	}
@@ -155,7 +162,6 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	go k.nodeStatusLoop(ctx)
 	resync := time.NewTicker(k.cfg.ResyncInterval)
 	defer resync.Stop()
-	defer k.wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -185,8 +191,10 @@ func (k *Kubelet) Run(ctx context.Context) error {
 
 // watchPods watches the pods bound to this node and loads the current ones
 // into the cache before returning, so no worker mistakes a pod it has not
-// seen yet for a deleted one.
+// seen yet for a deleted one. Cached pods missing from the fresh state were
+// deleted meanwhile (a watch that fell behind) and are dropped.
 func (k *Kubelet) watchPods(ctx context.Context) (*storage.Watcher, error) {
+	seen := map[types.UID]bool{}
 	w, err := k.cfg.Pods.Watch(ctx, "", registry.ListOptions{
 		Fields: fields.OneTermEqualSelector("spec.nodeName", k.cfg.NodeName), SendInitialEvents: true,
 	})
@@ -203,7 +211,22 @@ func (k *Kubelet) watchPods(ctx context.Context) (*storage.Watcher, error) {
 				return nil, fmt.Errorf("pod watch ended: %w", w.Err())
 			}
 			if e.Type == watch.Bookmark {
+				k.mu.Lock()
+				var gone []types.UID
+				for uid := range k.pods {
+					if !seen[uid] {
+						delete(k.pods, uid)
+						gone = append(gone, uid)
+					}
+				}
+				k.mu.Unlock()
+				for _, uid := range gone {
+					k.wake(ctx, uid)
+				}
 				return w, nil
+			}
+			if p, ok := e.Object.(*corev1.Pod); ok {
+				seen[p.UID] = true
 			}
 			k.handlePodEvent(ctx, e)
 		}

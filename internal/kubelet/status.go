@@ -19,6 +19,7 @@ import (
 	"github.com/peapod/peapod/internal/qos"
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/runtime/cri"
+	"github.com/peapod/peapod/internal/storage"
 )
 
 // Termination message limits of the kubelet.
@@ -59,7 +60,13 @@ func (k *Kubelet) generateStatus(w *podWorker, pod *corev1.Pod, rp *runtimePod, 
 	if pod.Spec.HostNetwork && st.HostIP != "" {
 		st.PodIP, st.PodIPs = st.HostIP, []corev1.PodIP{{IP: st.HostIP}}
 	}
-	st.ContainerStatuses = k.containerStatuses(w, pod, rp)
+	// A pod being deleted restarts nothing (ShouldContainerBeRestarted),
+	// so why a container could not be restarted no longer matters.
+	reasons := w.reasons
+	if terminal || pod.DeletionTimestamp != nil {
+		reasons = nil
+	}
+	st.ContainerStatuses = k.containerStatuses(pod, rp, reasons)
 	st.Phase = podPhase(pod, st.ContainerStatuses, terminal)
 	if old.Phase == corev1.PodSucceeded || old.Phase == corev1.PodFailed {
 		// A terminal phase is never left (generateAPIPodStatus).
@@ -73,7 +80,7 @@ func (k *Kubelet) generateStatus(w *podWorker, pod *corev1.Pod, rp *runtimePod, 
 }
 
 // containerStatuses is convertToAPIContainerStatuses for regular containers.
-func (k *Kubelet) containerStatuses(w *podWorker, pod *corev1.Pod, rp *runtimePod) []corev1.ContainerStatus {
+func (k *Kubelet) containerStatuses(pod *corev1.Pod, rp *runtimePod, reasons map[string]waitingReason) []corev1.ContainerStatus {
 	defaultReason := reasonContainerCreating
 	if len(pod.Spec.InitContainers) > 0 {
 		defaultReason = reasonPodInitializing
@@ -100,7 +107,7 @@ func (k *Kubelet) containerStatuses(w *podWorker, pod *corev1.Pod, rp *runtimePo
 				cs.LastTerminationState = k.containerState(inst[1], c)
 			}
 		}
-		if r, ok := w.reasons[c.Name]; ok && cs.State.Running == nil {
+		if r, ok := reasons[c.Name]; ok && cs.State.Running == nil {
 			// A start that failed: the old terminated state moves to
 			// lastState and the failure shows as waiting.
 			if cs.State.Terminated != nil {
@@ -205,15 +212,21 @@ func podPhase(pod *corev1.Pod, statuses []corev1.ContainerStatus, terminal bool)
 }
 
 // updateStatus writes the generated status if it differs from the API's.
+// The cached pod may lag behind the kubelet's own last write, so the status
+// is generated again from the stored object (startTime, transition times,
+// other owners' conditions) inside the update.
 func (k *Kubelet) updateStatus(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod, terminal bool) error {
-	st := k.generateStatus(w, pod, rp, terminal)
-	if apiequality.Semantic.DeepEqual(st, pod.Status) {
+	if apiequality.Semantic.DeepEqual(k.generateStatus(w, pod, rp, terminal), pod.Status) {
 		return nil
 	}
 	_, err := k.cfg.Pods.Update(ctx, pod.Namespace, pod.Name, func(cur runtime.Object) (runtime.Object, error) {
 		p := cur.(*corev1.Pod)
 		if p.UID != pod.UID {
 			return nil, apierrors.NewConflict(corev1.Resource("pods"), pod.Name, fmt.Errorf("pod was replaced"))
+		}
+		st := k.generateStatus(w, p, rp, terminal)
+		if apiequality.Semantic.DeepEqual(st, p.Status) {
+			return nil, storage.ErrNoChange
 		}
 		p = p.DeepCopy()
 		p.ResourceVersion = ""

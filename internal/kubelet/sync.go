@@ -44,22 +44,16 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 }
 
 // syncRunning is computePodActions plus SyncPod for a live pod: make sure a
-// ready sandbox exists, then start every container that should run.
+// ready sandbox exists (killing and replacing one that died), then start
+// every container that should run.
 func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod) error {
-	toStart := k.containersToStart(w, pod, rp)
 	sb := rp.readySandbox()
-	if sb == nil && len(toStart) == 0 && len(rp.containers) > 0 {
-		// Everything finished and nothing restarts: the phase will
-		// turn terminal; no new sandbox.
-		return nil
-	}
 	var sbCfg *runtimeapi.PodSandboxConfig
-	sandboxID := ""
 	if sb == nil {
 		if len(rp.sandboxes) > 0 {
-			// The sandbox died (pause exited): kill what is left and
-			// start over in a new one, as upstream does.
-			k.cfg.Recorder.Eventf(pod, "", events.Normal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+			// The sandbox died (pause exited): kill what is left of the
+			// pod and start over in a new one, unless nothing would
+			// run in it.
 			if err := k.stopPod(ctx, pod, rp, 0); err != nil {
 				return err
 			}
@@ -68,7 +62,10 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 				return err
 			}
 			rp = fresh
-			toStart = k.containersToStart(w, pod, rp)
+			if podFinished(pod, rp) {
+				return nil // the phase turns terminal; no new sandbox
+			}
+			k.cfg.Recorder.Eventf(pod, "", events.Normal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
 		}
 		start := time.Now()
 		id, cfg, err := k.createSandbox(ctx, w, pod)
@@ -76,14 +73,12 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 			return err
 		}
 		k.log.Debug("sandbox created", "pod", podRef(pod, pod.UID), "sandbox", id, "duration", time.Since(start))
-		sandboxID, sbCfg = id, cfg
 		st, err := k.cfg.Runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
 		if err != nil {
 			return err
 		}
-		sb = st.GetStatus()
+		sb, sbCfg = st.GetStatus(), cfg
 	} else {
-		sandboxID = sb.Id
 		cfg, err := k.sandboxConfig(w, pod, sb.GetMetadata().GetAttempt())
 		if err != nil {
 			return err
@@ -92,14 +87,13 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 	}
 	podIPs := sandboxIPs(sb)
 	var errs []error
-	for i := range toStart {
-		c := &toStart[i]
+	for _, c := range k.containersToStart(w, pod, rp) {
 		restarts := int32(0)
 		if inst := rp.instances(c.Name); len(inst) > 0 {
 			restarts = restartCount(inst[0]) + 1
 		}
 		start := time.Now()
-		if err := k.startContainer(ctx, w, pod, c, sandboxID, sbCfg, podIPs, restarts); err != nil {
+		if err := k.startContainer(ctx, w, pod, &c, sb.Id, sbCfg, podIPs, restarts); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -109,33 +103,57 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 	return errors.Join(errs...)
 }
 
+// shouldRestart is ShouldContainerBeRestarted for a container whose newest
+// instance is cur (nil: never created).
+func shouldRestart(pod *corev1.Pod, cur *runtimeapi.ContainerStatus) bool {
+	switch {
+	case cur == nil:
+		return true
+	case cur.State == runtimeapi.ContainerState_CONTAINER_RUNNING:
+		return false
+	case cur.State == runtimeapi.ContainerState_CONTAINER_CREATED:
+		return true // created but never started (a start that failed)
+	}
+	switch pod.Spec.RestartPolicy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return cur.ExitCode != 0
+	}
+	return true
+}
+
+// podFinished reports whether no container runs or would be started.
+func podFinished(pod *corev1.Pod, rp *runtimePod) bool {
+	for i := range pod.Spec.Containers {
+		var cur *runtimeapi.ContainerStatus
+		if inst := rp.instances(pod.Spec.Containers[i].Name); len(inst) > 0 {
+			cur = inst[0]
+		}
+		if cur == nil || cur.State == runtimeapi.ContainerState_CONTAINER_RUNNING || shouldRestart(pod, cur) {
+			return false
+		}
+	}
+	return true
+}
+
 // containersToStart decides, per spec container, whether to (re)start it
-// now (ShouldContainerBeRestarted plus the CrashLoopBackOff check).
+// now: ShouldContainerBeRestarted plus the CrashLoopBackOff check, which
+// records the back-off and its waiting reason.
 func (k *Kubelet) containersToStart(w *podWorker, pod *corev1.Pod, rp *runtimePod) []corev1.Container {
 	var out []corev1.Container
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		inst := rp.instances(c.Name)
-		if len(inst) == 0 {
-			out = append(out, *c)
+		var cur *runtimeapi.ContainerStatus
+		if inst := rp.instances(c.Name); len(inst) > 0 {
+			cur = inst[0]
+		}
+		if !shouldRestart(pod, cur) {
 			continue
 		}
-		cur := inst[0]
-		switch cur.State {
-		case runtimeapi.ContainerState_CONTAINER_RUNNING:
-			continue
-		case runtimeapi.ContainerState_CONTAINER_CREATED:
-			// Created but never started (a start that failed): retry.
+		if cur == nil || cur.State != runtimeapi.ContainerState_CONTAINER_EXITED {
 			out = append(out, *c)
 			continue
-		}
-		switch pod.Spec.RestartPolicy {
-		case corev1.RestartPolicyNever:
-			continue
-		case corev1.RestartPolicyOnFailure:
-			if cur.ExitCode == 0 {
-				continue
-			}
 		}
 		finished := time.Unix(0, cur.FinishedAt)
 		key := backoffKey(pod, c)

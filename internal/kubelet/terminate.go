@@ -80,11 +80,12 @@ func (k *Kubelet) stopPod(ctx context.Context, pod *corev1.Pod, rp *runtimePod, 
 		}()
 	}
 	wg.Wait()
+	// Every sandbox, not only ready ones: a dead sandbox may still hold
+	// its network attachment (IP, hostPort rules). StopPodSandbox is
+	// idempotent.
 	for _, sb := range rp.sandboxes {
-		if sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
-			if _, err := k.cfg.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
-				errs = append(errs, err)
-			}
+		if _, err := k.cfg.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

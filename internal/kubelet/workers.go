@@ -17,8 +17,6 @@ type podWorker struct {
 	// reasons remembers why a container could not be started (waiting
 	// reason and message), as the kubelet's reason cache does.
 	reasons map[string]waitingReason
-	// startTime is status.startTime, set once.
-	startTime *time.Time
 	// sandboxAttempt counts sandboxes created for the pod.
 	sandboxAttempt uint32
 	// lastSandbox is the sandbox the pod last ran in.
@@ -50,9 +48,17 @@ func (k *Kubelet) wake(ctx context.Context, uid types.UID) {
 	}
 }
 
+// Error back-off of a pod worker: after a failed sync, wait this long
+// (doubling) before trying again, unless a sooner retry was asked for.
+const (
+	minErrorDelay = time.Second
+	maxErrorDelay = 10 * time.Second
+)
+
 func (k *Kubelet) runWorker(ctx context.Context, w *podWorker) {
 	defer k.wg.Done()
 	var retry <-chan time.Time
+	errDelay := minErrorDelay
 	for {
 		select {
 		case <-ctx.Done():
@@ -77,11 +83,15 @@ func (k *Kubelet) runWorker(ctx context.Context, w *podWorker) {
 		}
 		retry = nil
 		switch {
-		case err != nil:
-			retry = time.After(time.Second)
 		case !w.retryAt.IsZero():
 			retry = time.After(time.Until(w.retryAt))
 			w.retryAt = time.Time{}
+		case err != nil:
+			retry = time.After(errDelay)
+			errDelay = min(2*errDelay, maxErrorDelay)
+		}
+		if err == nil {
+			errDelay = minErrorDelay
 		}
 	}
 }

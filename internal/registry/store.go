@@ -177,6 +177,9 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, dryRu
 		if errors.Is(err, storage.ErrExists) {
 			if generated && attempt < 7 {
 				m.SetName(generateName(m.GetGenerateName()))
+				if c, ok := s.res.Strategy.(CanonicalizeStrategy); ok {
+					c.Canonicalize(obj)
+				}
 				continue
 			}
 			return nil, apierrors.NewAlreadyExists(s.res.GroupResource(), m.GetName())

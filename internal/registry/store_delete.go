@@ -89,7 +89,14 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 		return out, true, nil
 	}
 	gone, err := s.storage.Delete(key, func(cur runtime.Object) error {
-		return checkPreconditions(s.res, name, opts.Preconditions, cur)
+		if err := checkPreconditions(s.res, name, opts.Preconditions, cur); err != nil {
+			return err
+		}
+		// Between the decision and now a finalizer may have been added.
+		if m, _ := meta.Accessor(cur); m != nil && len(m.GetFinalizers()) > 0 {
+			return apierrors.NewConflict(s.res.GroupResource(), name, errors.New("finalizers were added during deletion; please retry"))
+		}
+		return nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, false, apierrors.NewNotFound(s.res.GroupResource(), name)

@@ -64,13 +64,14 @@ func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts
 	}
 	// An object whose deletion only waited for its finalizers goes away
 	// once the last one is removed (deleteWithoutFinalizers upstream).
-	finalized := true
-	if fs, ok := s.res.Strategy.(FinalizingDeleteStrategy); ok {
-		finalized = fs.Finalized(out)
-	}
-	if m, _ := meta.Accessor(out); m != nil && m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && finalized &&
-		m.GetDeletionGracePeriodSeconds() != nil && *m.GetDeletionGracePeriodSeconds() == 0 {
-		if gone, derr := s.storage.Delete(s.key(ns, name), nil); derr == nil {
+	if s.releasable(out) {
+		gone, derr := s.storage.Delete(s.key(ns, name), func(cur runtime.Object) error {
+			if !s.releasable(cur) {
+				return storage.ErrNoChange // changed meanwhile: keep it
+			}
+			return nil
+		})
+		if derr == nil {
 			return gone, nil
 		}
 	}
@@ -132,6 +133,20 @@ func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur run
 		return apierrors.NewInvalid(s.res.GroupKind(), name, errs)
 	}
 	return nil
+}
+
+// releasable reports whether a marked object has nothing left holding it:
+// deletion requested with no grace left and no finalizers.
+func (s *Store) releasable(obj runtime.Object) bool {
+	m, err := meta.Accessor(obj)
+	if err != nil || m.GetDeletionTimestamp() == nil || len(m.GetFinalizers()) > 0 ||
+		m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() != 0 {
+		return false
+	}
+	if fs, ok := s.res.Strategy.(FinalizingDeleteStrategy); ok {
+		return fs.Finalized(obj)
+	}
+	return true
 }
 
 // semanticallyEqual compares two objects ignoring resourceVersion, so a no-op

@@ -130,7 +130,9 @@ func (m *Monitor) Create(ctx context.Context, c Container) (int, error) {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	_ = syncParent.SetReadDeadline(deadline)
+	if err := syncParent.SetReadDeadline(deadline); err != nil {
+		return 0, fmt.Errorf("conmon sync pipe: %w", err)
+	}
 	var msg syncMessage
 	if err := json.NewDecoder(syncParent).Decode(&msg); err != nil {
 		return 0, fmt.Errorf("reading conmon sync pipe: %w", err)
@@ -161,9 +163,17 @@ func (m *syncMessage) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// socketpair returns a connected pair. The parent end is non-blocking, so
+// os.NewFile makes it pollable and read deadlines work on it; the child end
+// stays blocking for conmon.
 func socketpair() (parent, child *os.File, err error) {
 	fds, err := unix.Socketpair(unix.AF_LOCAL, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
 		return nil, nil, fmt.Errorf("socketpair: %w", err)
 	}
 	return os.NewFile(uintptr(fds[0]), "parent"), os.NewFile(uintptr(fds[1]), "child"), nil
@@ -179,6 +189,14 @@ func (m *Monitor) Cleanup(id string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Kill kills the conmon of the container whose bundle is given, if it runs
+// (for rolling back a create that failed half way).
+func Kill(bundle string) {
+	if pid := MonitorPID(bundle); pid > 0 {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
 }
 
 // MonitorPID returns the PID of the conmon watching the container whose

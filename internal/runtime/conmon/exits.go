@@ -50,7 +50,8 @@ func (m *Monitor) ReadExit(id, bundle string) (Exit, bool, error) {
 
 // WatchExits calls fn with the ID of each container whose exit file
 // appears, until ctx ends. Files present before the call are not reported:
-// callers read those with ReadExit when they load their state.
+// callers read those with ReadExit when they load their state. fn must
+// tolerate being called more than once for an ID.
 func (m *Monitor) WatchExits(ctx context.Context, fn func(id string)) error {
 	if err := os.MkdirAll(m.ExitDir, 0o755); err != nil {
 		return err
@@ -81,6 +82,15 @@ func (m *Monitor) WatchExits(ctx context.Context, fn func(id string)) error {
 			case _, ok := <-w.Errors:
 				if !ok {
 					return
+				}
+				// Most likely the event queue overflowed: report every
+				// exit file, since handling one twice is harmless and
+				// missing one leaves a container "running" for ever.
+				entries, _ := os.ReadDir(m.ExitDir)
+				for _, e := range entries {
+					if !strings.Contains(e.Name(), ".") {
+						fn(e.Name())
+					}
 				}
 			}
 		}

@@ -35,13 +35,14 @@ func (s *Service) removeContainer(ctx context.Context, c *container) error {
 	if err != nil {
 		return wrapf(err, "removing container %s", c.ID)
 	}
-	if err := errors.Join(os.RemoveAll(s.containerRunDir(c.ID)), os.RemoveAll(s.containerDir(c.ID))); err != nil {
-		return wrapf(err, "removing container %s directories", c.ID)
-	}
+	// Out of the map first, so a late exit cannot write the record back.
 	s.mu.Lock()
 	delete(s.containers, c.ID)
 	sb := s.sandboxes[c.SandboxID]
 	s.mu.Unlock()
+	if err := errors.Join(os.RemoveAll(s.containerRunDir(c.ID)), os.RemoveAll(s.containerDir(c.ID))); err != nil {
+		return wrapf(err, "removing container %s directories", c.ID)
+	}
 	s.publish(c.ID, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, sb)
 	return nil
 }

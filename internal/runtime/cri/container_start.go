@@ -31,8 +31,9 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if state != runtimeapi.ContainerState_CONTAINER_CREATED {
 		return nil, fmt.Errorf("container %s is not in created state: %s", c.ID, state)
 	}
-	err := s.cfg.Runtime.Start(ctx, c.ID)
+	// Taken before: the process may run and exit before runc returns.
 	now := time.Now().UnixNano()
+	err := s.cfg.Runtime.Start(ctx, c.ID)
 	s.mu.Lock()
 	if err != nil {
 		select {
@@ -47,10 +48,10 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 		s.publish(c.ID, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, s.sandboxOf(c))
 		return nil, err
 	}
-	c.StartedAt = now
 	if c.State == runtimeapi.ContainerState_CONTAINER_CREATED {
-		// An exit seen before this point already moved it on.
-		c.State = runtimeapi.ContainerState_CONTAINER_RUNNING
+		// An exit seen before this point already moved it on (and
+		// set startedAt).
+		c.State, c.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, now
 	}
 	s.saveContainer(c)
 	s.mu.Unlock()

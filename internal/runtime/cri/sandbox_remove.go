@@ -39,11 +39,12 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	if err := errors.Join(errs...); err != nil {
 		return nil, wrapf(err, "removing sandbox %s", sb.ID)
 	}
-	if err := errors.Join(os.RemoveAll(s.sandboxRunDir(sb.ID)), os.RemoveAll(s.sandboxDir(sb.ID))); err != nil {
-		return nil, wrapf(err, "removing sandbox %s directories", sb.ID)
-	}
+	// Out of the map first, so a late exit cannot write the record back.
 	s.mu.Lock()
 	delete(s.sandboxes, sb.ID)
 	s.mu.Unlock()
+	if err := errors.Join(os.RemoveAll(s.sandboxRunDir(sb.ID)), os.RemoveAll(s.sandboxDir(sb.ID))); err != nil {
+		return nil, wrapf(err, "removing sandbox %s directories", sb.ID)
+	}
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }

@@ -98,6 +98,10 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		return nil, err
 	}
 	u.add("unmount shm", func(context.Context) error { return unmountAll(filepath.Join(runDir, shmDir)) })
+	u.add("delete pause", func(ctx context.Context) error {
+		conmon.Kill(runDir)
+		return errors.Join(s.cfg.Runtime.Delete(ctx, sb.ID, true), s.cfg.Conmon.Cleanup(sb.ID))
+	})
 	pauseStart := time.Now()
 	pid, err := s.startPause(ctx, sb, runDir)
 	log.Debug("pause started", "duration", time.Since(pauseStart))
@@ -105,9 +109,6 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		<-netDone
 		return nil, wrapf(err, "starting sandbox pause process")
 	}
-	u.add("delete pause", func(ctx context.Context) error {
-		return errors.Join(s.cfg.Runtime.Delete(ctx, sb.ID, true), s.cfg.Conmon.Cleanup(sb.ID))
-	})
 	if err := <-netDone; err != nil {
 		return nil, err
 	}
@@ -119,6 +120,10 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	s.sandboxes[sb.ID] = sb
 	s.saveSandbox(sb)
 	s.mu.Unlock()
+	// An exit before the sandbox was in the map went unnoticed.
+	if _, exited, _ := s.cfg.Conmon.ReadExit(sb.ID, runDir); exited {
+		s.sandboxExited(sb)
+	}
 	log.Debug("sandbox ready", "ips", sb.IPs, "pause_pid", pid)
 	s.publish(sb.ID, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, sb)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
@@ -195,7 +200,6 @@ func (s *Service) startPause(ctx context.Context, sb *sandbox, runDir string) (i
 		return 0, err
 	}
 	if err := s.cfg.Runtime.Start(ctx, sb.ID); err != nil {
-		_ = s.cfg.Runtime.Delete(context.WithoutCancel(ctx), sb.ID, true)
 		return 0, err
 	}
 	return pid, nil

@@ -100,39 +100,48 @@ func (s *Service) saveContainer(c *container) {
 }
 
 // load reads the records and reconciles them with reality: what exited
-// while peapod was away is marked exited.
+// while peapod was away is marked exited. The exit watcher already runs, so
+// records enter the maps under s.mu, complete, and exits found afterwards
+// go through the same (idempotent) handlers as live ones.
 func (s *Service) load(ctx context.Context) error {
+	var live []string
 	sbDirs, _ := os.ReadDir(sandboxRecordDir(s.cfg.StateDir))
 	for _, d := range sbDirs {
-		var sb sandbox
-		if err := readRecord(filepath.Join(sandboxRecordDir(s.cfg.StateDir), d.Name()), &sb); err != nil {
+		sb := &sandbox{}
+		if err := readRecord(filepath.Join(sandboxRecordDir(s.cfg.StateDir), d.Name()), sb); err != nil {
 			s.log.Warn("skipping unreadable sandbox record", "dir", d.Name(), "err", err)
 			continue
 		}
 		sb.exited = make(chan struct{})
-		s.sandboxes[sb.ID] = &sb
-		if sb.State == runtimeapi.PodSandboxState_SANDBOX_READY && !s.alive(ctx, sb.ID) {
-			s.sandboxExited(&sb)
-		} else if sb.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		if sb.State != runtimeapi.PodSandboxState_SANDBOX_READY {
 			close(sb.exited)
+		} else {
+			live = append(live, sb.ID)
 		}
+		s.mu.Lock()
+		s.sandboxes[sb.ID] = sb
+		s.mu.Unlock()
 	}
 	cDirs, _ := os.ReadDir(containerRecordDir(s.cfg.StateDir))
 	for _, d := range cDirs {
-		var c container
-		if err := readRecord(filepath.Join(containerRecordDir(s.cfg.StateDir), d.Name()), &c); err != nil {
+		c := &container{}
+		if err := readRecord(filepath.Join(containerRecordDir(s.cfg.StateDir), d.Name()), c); err != nil {
 			s.log.Warn("skipping unreadable container record", "dir", d.Name(), "err", err)
 			continue
 		}
 		c.exited = make(chan struct{})
-		s.containers[c.ID] = &c
-		switch c.State {
-		case runtimeapi.ContainerState_CONTAINER_EXITED:
+		if c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 			close(c.exited)
-		default:
-			if !s.alive(ctx, c.ID) {
-				s.containerExited(&c)
-			}
+		} else {
+			live = append(live, c.ID)
+		}
+		s.mu.Lock()
+		s.containers[c.ID] = c
+		s.mu.Unlock()
+	}
+	for _, id := range live {
+		if !s.alive(ctx, id) {
+			s.handleExit(id)
 		}
 	}
 	return nil
