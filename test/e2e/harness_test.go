@@ -76,10 +76,17 @@ func buildArtifacts(dir string) error {
 	}
 	peapodBin = filepath.Join(dir, "peapod")
 	ipctool := filepath.Join(dir, "ipctool")
+	// PEAPOD_E2E_RACE=1 builds the daemon with the race detector.
+	race := os.Getenv("PEAPOD_E2E_RACE") == "1"
 	for _, b := range []struct{ out, pkg string }{{peapodBin, "./cmd/peapod"}, {ipctool, "./test/e2e/ipctool"}} {
-		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		args := []string{"build", "-o", b.out}
+		cgo := "CGO_ENABLED=0"
+		if race && b.out == peapodBin {
+			args, cgo = append(args, "-race"), "CGO_ENABLED=1"
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), cgo)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
 		}
@@ -274,6 +281,9 @@ func (d *daemon) stop() {
 		t.Errorf("removing the masquerade rule: %v", err)
 	}
 	removeCgroupTree(d.cgroupRoot)
+	if log, err := os.ReadFile(d.logPath); err == nil && strings.Contains(string(log), "WARNING: DATA RACE") {
+		t.Errorf("the daemon reported a data race (see %s)", d.logPath)
+	}
 	if t.Failed() {
 		if log, err := os.ReadFile(d.logPath); err == nil {
 			lines := strings.Split(string(log), "\n")

@@ -272,7 +272,9 @@ spec:
       # to PID 1 (pause), which must reap it when it exits.
       (sleep 0.3 &)
       sleep 1.5
-      echo zombies=$(ps -o stat | grep -c '^Z')
+      # Zombies whose parent is pause; the shell's own short-lived
+      # children are its business.
+      echo zombies=$(ps -o ppid,stat | awk '$1 == 1 && $2 ~ /^Z/' | wc -l)
       exec sleep 3600
 `
 	d.mustKubectl("1.33", manifest, "apply", "-f", "-")
