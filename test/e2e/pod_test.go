@@ -425,3 +425,44 @@ spec:
 	d.mustKubectl("1.33", "", "delete", "pod", "survivor")
 	d.check(t, fp)
 }
+
+// TestHostNetworkPod runs a pod in the node's network namespace: its IP is
+// the node's, it sees the node's hostname and /etc/hosts.
+func TestHostNetworkPod(t *testing.T) {
+	d := startDaemon(t)
+	manifest := `apiVersion: v1
+kind: Pod
+metadata:
+  name: hostnet
+spec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "echo host=$(hostname); head -1 /etc/hosts; exec sleep 3600"]
+`
+	d.mustKubectl("1.33", manifest, "apply", "-f", "-")
+	d.waitFor("1/1 Running", 60*time.Second, func() (bool, error) {
+		row := d.podRow("1.33", "default", "hostnet")
+		return len(row) > 2 && row[1] == "1/1" && row[2] == "Running", nil
+	})
+	pod := d.pod("default", "hostnet")
+	if pod.Status.PodIP == "" || pod.Status.PodIP != pod.Status.HostIP {
+		t.Errorf("podIP %q, hostIP %q", pod.Status.PodIP, pod.Status.HostIP)
+	}
+	host, _ := os.Hostname()
+	var log string
+	d.waitFor("the log", 30*time.Second, func() (bool, error) {
+		out, _, err := d.kubectl("1.27", "", "logs", "hostnet")
+		log = out
+		return err == nil && strings.Contains(out, "host="), nil
+	})
+	if !strings.Contains(log, "host="+host+"\n") || !strings.Contains(log, "# Kubernetes-managed hosts file (host network).") {
+		t.Errorf("log:\n%s", log)
+	}
+	fp := d.capture(t, "default", "hostnet")
+	d.mustKubectl("1.33", "", "delete", "pod", "hostnet")
+	d.check(t, fp)
+}

@@ -63,9 +63,11 @@ func RemoveMasquerade(name, subnet string) error {
 		return fmt.Errorf("iptables: %w", err)
 	}
 	chain := masqueradeChain(name, subnet)
-	err = ipt.DeleteIfExists("nat", "POSTROUTING", jumpRule(name, subnet)...)
-	if exists, cerr := ipt.ChainExists("nat", chain); cerr == nil && exists {
-		err = errors.Join(err, ipt.ClearAndDeleteChain("nat", chain))
+	exists, err := ipt.ChainExists("nat", chain)
+	if err != nil || !exists {
+		return err // never installed (e.g. only host-network pods ran)
 	}
-	return err
+	return errors.Join(
+		ipt.DeleteIfExists("nat", "POSTROUTING", jumpRule(name, subnet)...),
+		ipt.ClearAndDeleteChain("nat", chain))
 }
