@@ -92,10 +92,7 @@ func TestPullThroughMirror(t *testing.T) {
 	host := startRegistry(t, "e2e/busybox:1.0")
 	d.mirror(t, "registry.k8s.io", host)
 	d.mustKubectl("1.33", fmt.Sprintf(simplePod, "pulled", "default", "registry.k8s.io/e2e/busybox:1.0"), "apply", "-f", "-")
-	d.waitFor("1/1 Running", 60*time.Second, func() (bool, error) {
-		row := d.podRow("1.33", "default", "pulled")
-		return len(row) > 2 && row[1] == "1/1" && row[2] == "Running", nil
-	})
+	d.waitRunning("1.33", "default", "pulled", "1/1")
 	pod := d.pod("default", "pulled")
 	cs := pod.Status.ContainerStatuses[0]
 	if cs.Image != "registry.k8s.io/e2e/busybox:1.0" || !strings.HasPrefix(cs.ImageID, "registry.k8s.io/e2e/busybox@sha256:") {

@@ -368,6 +368,16 @@ func (d *daemon) pod(ns, name string) *corev1.Pod {
 	return p
 }
 
+// waitRunning waits until `kubectl get pod` shows READY ready and STATUS
+// Running for the pod.
+func (d *daemon) waitRunning(version, ns, name, ready string) {
+	d.t.Helper()
+	d.waitFor(ready+" Running", 60*time.Second, func() (bool, error) {
+		row := d.podRow(version, ns, name)
+		return len(row) > 2 && row[1] == ready && row[2] == "Running", nil
+	})
+}
+
 // podRow returns the `kubectl get pod` row of name, split into columns.
 func (d *daemon) podRow(version, ns, name string) []string {
 	d.t.Helper()

@@ -79,10 +79,7 @@ func TestTwoContainerPod(t *testing.T) {
 			if out := d.mustKubectl(version, manifest, "apply", "-f", "-"); !strings.Contains(out, "pod/"+name+" created") {
 				t.Fatalf("apply said %q", out)
 			}
-			d.waitFor("2/2 Running", 60*time.Second, func() (bool, error) {
-				row := d.podRow(version, "default", name)
-				return len(row) >= 3 && row[1] == "2/2" && row[2] == "Running", nil
-			})
+			d.waitRunning(version, "default", name, "2/2")
 
 			// Shared network: the client fetched the server's page.
 			var clientLog string
@@ -384,10 +381,7 @@ spec:
     command: ["sh", "-c", "until [ -e /tmp/go ]; do sleep 0.1; done; exit 7"]
 `
 	d.mustKubectl("1.33", manifest, "apply", "-f", "-")
-	d.waitFor("2/2 Running", 60*time.Second, func() (bool, error) {
-		row := d.podRow("1.33", "default", "survivor")
-		return len(row) > 2 && row[1] == "2/2" && row[2] == "Running", nil
-	})
+	d.waitRunning("1.33", "default", "survivor", "2/2")
 	before := d.pod("default", "survivor")
 	d.terminate()
 	// While peapod is down, the short container exits.
@@ -444,10 +438,7 @@ spec:
     command: ["sh", "-c", "echo host=$(hostname); head -1 /etc/hosts; exec sleep 3600"]
 `
 	d.mustKubectl("1.33", manifest, "apply", "-f", "-")
-	d.waitFor("1/1 Running", 60*time.Second, func() (bool, error) {
-		row := d.podRow("1.33", "default", "hostnet")
-		return len(row) > 2 && row[1] == "1/1" && row[2] == "Running", nil
-	})
+	d.waitRunning("1.33", "default", "hostnet", "1/1")
 	pod := d.pod("default", "hostnet")
 	if pod.Status.PodIP == "" || pod.Status.PodIP != pod.Status.HostIP {
 		t.Errorf("podIP %q, hostIP %q", pod.Status.PodIP, pod.Status.HostIP)
