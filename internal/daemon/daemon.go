@@ -149,9 +149,6 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (d *Daemon, err er
 	return d, nil
 }
 
-// Addr returns the address the API server listens on.
-func (d *Daemon) Addr() net.Addr { return d.listener.Addr() }
-
 // Serve serves the API (and runs the kubelet) until ctx is done, then shuts
 // down in order.
 func (d *Daemon) Serve(ctx context.Context) error {

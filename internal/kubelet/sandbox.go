@@ -35,7 +35,6 @@ func (k *Kubelet) createSandbox(ctx context.Context, w *podWorker, pod *corev1.P
 		return "", nil, fmt.Errorf("creating sandbox: %w", err)
 	}
 	w.sandboxAttempt++
-	w.lastSandbox = resp.PodSandboxId
 	return resp.PodSandboxId, cfg, nil
 }
 

@@ -19,8 +19,6 @@ type podWorker struct {
 	reasons map[string]waitingReason
 	// sandboxAttempt counts sandboxes created for the pod.
 	sandboxAttempt uint32
-	// lastSandbox is the sandbox the pod last ran in.
-	lastSandbox string
 	// warnedDNS: the MissingClusterDNS event was recorded.
 	warnedDNS bool
 	// retryAt, if set, is when the worker wants to run again (backoff end).

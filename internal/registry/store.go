@@ -36,9 +36,6 @@ func NewStore(res *Resource, s *storage.Store, now func() time.Time) *Store {
 // Resource returns the resource this store serves.
 func (s *Store) Resource() *Resource { return s.res }
 
-// Storage returns the object storage under the store.
-func (s *Store) Storage() *storage.Store { return s.storage }
-
 func (s *Store) key(ns, name string) string {
 	if s.res.Namespaced {
 		return "/" + s.res.Name + "/" + ns + "/" + name

@@ -233,14 +233,6 @@ func (d *daemon) launch() {
 	})
 }
 
-// restart stops the daemon process (pods keep running, as under a real
-// kubelet restart) and starts it again with the same state.
-func (d *daemon) restart() {
-	d.t.Helper()
-	d.terminate()
-	d.launch()
-}
-
 // terminate stops the daemon process.
 func (d *daemon) terminate() {
 	if d.cmd == nil || d.cmd.Process == nil {

@@ -3,15 +3,12 @@ package cri
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/peapod/peapod/internal/runtime/oci"
 )
 
 // sandbox is the runtime's record of a pod sandbox. Fields change only
@@ -191,14 +188,6 @@ func (u *undo) run(ctx context.Context, s *Service, errp *error) {
 			s.log.Warn("rollback step failed", "step", u.steps[i].name, "err", err)
 		}
 	}
-}
-
-// ignoreNotExist treats "already gone" as success, for idempotent cleanup.
-func ignoreNotExist(err error) error {
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, oci.ErrNotExist) {
-		return nil
-	}
-	return err
 }
 
 func wrapf(err error, format string, args ...any) error {

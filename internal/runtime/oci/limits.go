@@ -5,8 +5,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // capSysResource is the bit of CAP_SYS_RESOURCE in the capability sets.
@@ -16,7 +14,9 @@ const capSysResource = 24
 // children. Without CAP_SYS_RESOURCE a process may not lower
 // oom_score_adj below its own value nor raise an rlimit above its hard
 // limit; runc then fails obscurely ("can't get final child's PID from pipe"),
-// so peapod clamps first, as containerd's restrict_oom_score_adj does.
+// so peapod clamps oom_score_adj first, as containerd's
+// restrict_oom_score_adj does. Specs set no rlimits at all: containers
+// inherit conmon's, which can never exceed the hard limit.
 type Privileges struct {
 	SysResource bool
 	// OOMScoreAdj is this process's own oom_score_adj.
@@ -52,18 +52,4 @@ func (p Privileges) ClampOOMScoreAdj(adj int) int {
 		return p.OOMScoreAdj
 	}
 	return adj
-}
-
-// ClampRlimit lowers soft and hard to this process's hard limit of resource
-// when raising it is not permitted.
-func (p Privileges) ClampRlimit(resource int, soft, hard uint64) (uint64, uint64) {
-	if p.SysResource {
-		return soft, hard
-	}
-	var cur unix.Rlimit
-	if err := unix.Getrlimit(resource, &cur); err != nil {
-		return soft, hard
-	}
-	hard = min(hard, cur.Max)
-	return min(soft, hard), hard
 }

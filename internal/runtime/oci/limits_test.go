@@ -2,8 +2,6 @@ package oci
 
 import (
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestClampOOMScoreAdj(t *testing.T) {
@@ -23,21 +21,6 @@ func TestClampOOMScoreAdj(t *testing.T) {
 				t.Fatalf("got %d, want %d", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestClampRlimit(t *testing.T) {
-	var cur unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
-		t.Fatal(err)
-	}
-	soft, hard := Privileges{}.ClampRlimit(unix.RLIMIT_NOFILE, cur.Max+10, cur.Max+10)
-	if hard != cur.Max || soft != cur.Max {
-		t.Fatalf("unprivileged clamp: %d/%d, want %d", soft, hard, cur.Max)
-	}
-	soft, hard = Privileges{SysResource: true}.ClampRlimit(unix.RLIMIT_NOFILE, cur.Max+10, cur.Max+10)
-	if hard != cur.Max+10 || soft != cur.Max+10 {
-		t.Fatal("privileged values changed")
 	}
 }
 

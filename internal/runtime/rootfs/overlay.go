@@ -50,9 +50,6 @@ func Mount(dir string, layers []string) (string, error) {
 	return merged, nil
 }
 
-// MergedPath returns where Mount mounts the root of dir.
-func MergedPath(dir string) string { return filepath.Join(dir, mergedDir) }
-
 // Unmount unmounts the root under dir; it is not an error if nothing is
 // mounted there.
 func Unmount(dir string) error {
