@@ -95,6 +95,7 @@ type Kubelet struct {
 	pullBack *flowcontrol.Backoff // image pulls (ImagePullBackOff)
 
 	mu      sync.Mutex
+	facts   hostFacts
 	pods    map[types.UID]*corev1.Pod
 	workers map[types.UID]*podWorker
 	wg      sync.WaitGroup
@@ -126,12 +127,14 @@ func New(cfg Config) (*Kubelet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Kubelet{
+	k := &Kubelet{
 		cfg: cfg, log: cfg.Log, cgroups: cg,
 		backoff:  flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pullBack: flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pods:     map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{},
-	}, nil
+	}
+	k.refreshHostFacts()
+	return k, nil
 }
 
 // Run registers the node and syncs pods until ctx ends or it fails.

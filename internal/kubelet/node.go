@@ -56,6 +56,7 @@ func (k *Kubelet) nodeStatusLoop(ctx context.Context) {
 }
 
 func (k *Kubelet) updateNodeStatus(ctx context.Context) error {
+	k.refreshHostFacts()
 	fresh, err := k.nodeObject(ctx)
 	if err != nil {
 		return err
@@ -126,8 +127,38 @@ func (k *Kubelet) nodeObject(ctx context.Context) (*corev1.Node, error) {
 	return node, nil
 }
 
-// memoryCapacity is MemTotal in bytes.
+// hostFacts are the node facts the kubelet needs on hot paths (status
+// generation, container configs); read at start and with each node status
+// report rather than per use.
+type hostFacts struct {
+	ip     string
+	memory int64
+}
+
+// refreshHostFacts reads the node IP and memory capacity again.
+func (k *Kubelet) refreshHostFacts() {
+	f := hostFacts{ip: detectHostIP(), memory: readMemTotal()}
+	k.mu.Lock()
+	k.facts = f
+	k.mu.Unlock()
+}
+
+// hostIP is the node's InternalIP.
+func (k *Kubelet) hostIP() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.facts.ip
+}
+
+// memoryCapacity is the node's MemTotal in bytes.
 func (k *Kubelet) memoryCapacity() int64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.facts.memory
+}
+
+// readMemTotal is MemTotal in bytes.
+func readMemTotal() int64 {
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
 		return 0
@@ -154,9 +185,9 @@ func (k *Kubelet) allocatable(name corev1.ResourceName) resource.Quantity {
 	return resource.Quantity{}
 }
 
-// hostIP is the first IPv4 address of the interface holding the default
-// route, falling back to any non-loopback address.
-func (k *Kubelet) hostIP() string {
+// detectHostIP is the first IPv4 address of the interface holding the
+// default route, falling back to any non-loopback address.
+func detectHostIP() string {
 	iface := defaultRouteInterface()
 	ifaces, _ := net.Interfaces()
 	var fallback string
