@@ -174,9 +174,24 @@ func (r *Recorder) write(ev *corev1.Event) {
 			return
 		}
 	}
-	if _, err := r.sink.Create(ctx, ev.Namespace, ev, false); err != nil {
-		// Events in a namespace being deleted are refused; that is fine.
-		r.log.Debug("creating event", "name", ev.Name, "err", err)
+	created := false
+	base := ev.Name
+	for i := 1; i <= 8 && !created; i++ {
+		_, err := r.sink.Create(ctx, ev.Namespace, ev.DeepCopy(), false)
+		switch {
+		case err == nil:
+			created = true
+		case apierrors.IsAlreadyExists(err):
+			// Two events about one object in the same nanosecond (or a
+			// coarse clock): take the next name.
+			ev.Name = fmt.Sprintf("%s%x", base, i)
+		default:
+			// Events in a namespace being deleted are refused; fine.
+			r.log.Debug("creating event", "name", ev.Name, "err", err)
+			return
+		}
+	}
+	if !created {
 		return
 	}
 	r.mu.Lock()
