@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -8,7 +9,9 @@ import (
 	"github.com/opencontainers/cgroups"
 	cgmanager "github.com/opencontainers/cgroups/manager"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/qos"
 )
 
@@ -45,7 +48,7 @@ func (m *cgroupManager) qosCgroup(class corev1.PodQOSClass) string {
 
 // podCgroup is the pod's cgroup: the "pod" prefix and the pod UID.
 func (m *cgroupManager) podCgroup(pod *corev1.Pod) string {
-	return path.Join(m.qosCgroup(qos.PodQOSClass(pod)), "pod"+string(pod.UID))
+	return path.Join(m.qosCgroup(qos.PodQOSClass(pod)), podCgroupPrefix+string(pod.UID))
 }
 
 func manager(p string) (cgroups.Manager, error) {
@@ -79,25 +82,31 @@ func (m *cgroupManager) createPod(pod *corev1.Pod) (string, error) {
 	return p, create(p)
 }
 
-// destroyPod removes the pod cgroup (its containers' leaves must be gone).
-// It tries every QoS parent, since the pod's class is not needed to clean up.
-func (m *cgroupManager) destroyPod(uid string) error {
-	var errs []string
+// destroyPod kills whatever still runs in the pod's cgroup and removes it
+// with its leaves (as the kubelet's pod container manager does). It tries
+// every QoS parent, since the pod's class is not needed to clean up.
+func (m *cgroupManager) destroyPod(uid types.UID) error {
+	var errs []error
 	for _, class := range []corev1.PodQOSClass{corev1.PodQOSGuaranteed, corev1.PodQOSBurstable, corev1.PodQOSBestEffort} {
-		p := path.Join(m.qosCgroup(class), "pod"+uid)
-		mgr, err := manager(p)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		// Destroy skips paths that do not exist. (Exists() looks at the
-		// devices hierarchy, which SkipDevices leaves out, so it is no use.)
-		if err := mgr.Destroy(); err != nil {
-			errs = append(errs, fmt.Sprintf("removing cgroup %s: %v", p, err))
+		errs = append(errs, cgroup.Destroy(path.Join(m.qosCgroup(class), podCgroupPrefix+string(uid))))
+	}
+	return errors.Join(errs...)
+}
+
+// podCgroupPrefix starts the name of every pod cgroup.
+const podCgroupPrefix = "pod"
+
+// podCgroupUIDs lists the UIDs of the pods that have a cgroup, in any QoS
+// class (GetAllPodsFromCgroups upstream).
+func (m *cgroupManager) podCgroupUIDs() map[types.UID]bool {
+	out := map[types.UID]bool{}
+	for _, class := range []corev1.PodQOSClass{corev1.PodQOSGuaranteed, corev1.PodQOSBurstable, corev1.PodQOSBestEffort} {
+		parent := m.qosCgroup(class)
+		for _, cg := range cgroup.Find(parent, func(name string) bool { return strings.HasPrefix(name, podCgroupPrefix) }) {
+			if path.Dir(cg) == parent {
+				out[types.UID(strings.TrimPrefix(path.Base(cg), podCgroupPrefix))] = true
+			}
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
+	return out
 }

@@ -64,7 +64,7 @@ func TestPodCgroups(t *testing.T) {
 			if _, err := os.Stat(cgroupDir(p)); err != nil {
 				t.Fatalf("pod cgroup not created: %v", err)
 			}
-			if err := m.destroyPod(string(pod.UID)); err != nil {
+			if err := m.destroyPod(pod.UID); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Stat(cgroupDir(p)); !os.IsNotExist(err) {

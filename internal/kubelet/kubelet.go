@@ -26,6 +26,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/failpoint"
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/storage"
 )
@@ -84,6 +85,9 @@ type Config struct {
 	Now      func() time.Time
 	// ResyncInterval wakes every pod worker periodically (default 10s).
 	ResyncInterval time.Duration
+	// Failpoints crash the process at named steps, for tests (nil in
+	// production).
+	Failpoints *failpoint.Set
 }
 
 // Kubelet runs the pods of one node.
@@ -162,7 +166,12 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if err := k.adoptOrphans(ctx); err != nil {
 		k.log.Warn("looking for sandboxes of deleted pods", "err", err)
 	}
-	go k.nodeStatusLoop(ctx)
+	k.sweepPodCgroups(ctx)
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		k.nodeStatusLoop(ctx)
+	}()
 	resync := time.NewTicker(k.cfg.ResyncInterval)
 	defer resync.Stop()
 	for {
@@ -186,6 +195,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 			}
 		case <-resync.C:
 			k.wakeAll(ctx)
+			k.sweepPodCgroups(ctx)
 			k.backoff.GC()
 			k.pullBack.GC()
 		}

@@ -29,6 +29,7 @@ func (k *Kubelet) createSandbox(ctx context.Context, w *podWorker, pod *corev1.P
 		return "", nil, err
 	}
 	cfg.Linux.CgroupParent = cg
+	k.cfg.Failpoints.Hit("kubelet-pod-cgroup")
 	resp, err := k.cfg.Runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
 	if err != nil {
 		k.cfg.Recorder.Eventf(pod, "", events.Warning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)

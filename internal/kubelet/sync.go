@@ -205,26 +205,22 @@ func (k *Kubelet) pruneContainers(ctx context.Context, rp *runtimePod) {
 }
 
 // cleanupRemoved handles a pod that is gone from the API (force deletion):
-// stop and remove whatever the runtime still has of it.
+// stop and remove whatever the node still has of it, cgroup and files
+// included even when the runtime knows nothing of the pod.
 func (k *Kubelet) cleanupRemoved(ctx context.Context, uid types.UID) (bool, error) {
 	rp, err := k.runtimePodStatus(ctx, uid)
 	if err != nil {
 		return false, err
 	}
-	if len(rp.sandboxes) == 0 && len(rp.containers) == 0 {
-		return true, k.removePodFiles(uid, nil)
+	var errs []error
+	if len(rp.sandboxes) > 0 || len(rp.containers) > 0 {
+		if err := k.stopPod(ctx, nil, rp, minGracePeriod); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if err := k.stopPod(ctx, nil, rp, minGracePeriod); err != nil {
+	errs = append(errs, k.teardownPod(ctx, uid, rp))
+	if err := errors.Join(errs...); err != nil {
 		return false, err
 	}
-	var logDir *string
-	if len(rp.sandboxes) > 0 {
-		md := rp.sandboxes[0].GetMetadata()
-		d := k.podLogDir(md.GetNamespace(), md.GetName(), uid)
-		logDir = &d
-	}
-	if err := k.removePod(ctx, uid, rp); err != nil {
-		return false, err
-	}
-	return true, k.removePodFiles(uid, logDir)
+	return true, nil
 }

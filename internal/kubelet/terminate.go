@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,7 +23,11 @@ const minGracePeriod = 2
 
 // terminate carries out a graceful deletion (§9.3 upstream): stop every
 // container in parallel within the grace period, stop the sandbox, write
-// the final status, remove everything, then delete the API object.
+// the final status, remove everything, then delete the API object. A step
+// that fails does not hold back the ones after it (removing the sandbox
+// kills what stopping could not); the failure is reported as a Warning
+// event and the worker retries with back-off until everything is gone,
+// and only then is the object deleted.
 func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) (bool, error) {
 	rp, err := k.runtimePodStatus(ctx, pod.UID)
 	if err != nil {
@@ -35,22 +40,23 @@ func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) 
 	case pod.Spec.TerminationGracePeriodSeconds != nil:
 		grace = *pod.Spec.TerminationGracePeriodSeconds
 	}
+	var errs []error
 	if err := k.stopPod(ctx, pod, rp, grace); err != nil {
-		return false, err
+		errs = append(errs, err)
 	}
-	if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {
-		return false, err
+	if fresh, err := k.runtimePodStatus(ctx, pod.UID); err == nil {
+		rp = fresh
 	}
 	if err := k.updateStatus(ctx, w, pod, rp, true); err != nil {
-		return false, fmt.Errorf("writing final status: %w", err)
+		errs = append(errs, fmt.Errorf("writing final status: %w", err))
 	}
-	if err := k.removePod(ctx, pod.UID, rp); err != nil {
+	k.cfg.Failpoints.Hit("kubelet-teardown")
+	errs = append(errs, k.teardownPod(ctx, pod.UID, rp))
+	if err := errors.Join(errs...); err != nil {
+		k.cfg.Recorder.Eventf(pod, "", events.Warning, reasonFailedKillPod, "error killing pod: %v", err)
 		return false, err
 	}
-	logDir := k.podLogDir(pod.Namespace, pod.Name, pod.UID)
-	if err := k.removePodFiles(pod.UID, &logDir); err != nil {
-		return false, err
-	}
+	k.cfg.Failpoints.Hit("kubelet-delete")
 	zero := int64(0)
 	_, _, err = k.cfg.Pods.Delete(ctx, pod.Namespace, pod.Name, &metav1.DeleteOptions{
 		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID},
@@ -60,6 +66,9 @@ func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) 
 	}
 	return true, nil
 }
+
+// reasonFailedKillPod is events.FailedToKillPod of pkg/kubelet/events.
+const reasonFailedKillPod = "FailedKillPod"
 
 // stopPod stops every running container in parallel (grace 0 means the
 // minimum), then every sandbox of the pod. pod may be nil for a pod that is
@@ -91,9 +100,11 @@ func (k *Kubelet) stopPod(ctx context.Context, pod *corev1.Pod, rp *runtimePod, 
 	return errors.Join(errs...)
 }
 
-// removePod removes the pod's sandboxes (and with them its containers) and
-// its cgroup.
-func (k *Kubelet) removePod(ctx context.Context, uid types.UID, rp *runtimePod) error {
+// teardownPod removes everything of the pod on the node: its sandboxes
+// (and with them their containers), containers left without one, its
+// cgroup with whatever still runs in it, its kubelet directory and its log
+// directory. Every part is attempted; the errors are joined.
+func (k *Kubelet) teardownPod(ctx context.Context, uid types.UID, rp *runtimePod) error {
 	var errs []error
 	for _, sb := range rp.sandboxes {
 		if _, err := k.cfg.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
@@ -105,20 +116,14 @@ func (k *Kubelet) removePod(ctx context.Context, uid types.UID, rp *runtimePod) 
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
+	errs = append(errs, k.cgroups.destroyPod(uid), os.RemoveAll(k.podDir(uid)))
+	// <ns>_<name>_<uid>: the UID alone finds it, also for a pod that is
+	// gone from the API.
+	logDirs, _ := filepath.Glob(filepath.Join(k.cfg.LogDir, "*_"+string(uid)))
+	for _, d := range logDirs {
+		errs = append(errs, os.RemoveAll(d))
 	}
-	return k.cgroups.destroyPod(string(uid))
-}
-
-// removePodFiles removes the pod's kubelet directory and, when known, its
-// log directory.
-func (k *Kubelet) removePodFiles(uid types.UID, logDir *string) error {
-	err := os.RemoveAll(k.podDir(uid))
-	if logDir != nil {
-		err = errors.Join(err, os.RemoveAll(*logDir))
-	}
-	return err
+	return errors.Join(errs...)
 }
 
 // adoptOrphans wakes a worker for every pod the runtime has sandboxes of, so
@@ -134,4 +139,43 @@ func (k *Kubelet) adoptOrphans(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sweepPodCgroups removes the cgroups of pods that are not in the API, not
+// being worked on and unknown to the runtime, with whatever still runs in
+// them (cleanupOrphanedPodCgroups upstream): what a crash between making a
+// pod's cgroup and its sandbox leaves behind.
+func (k *Kubelet) sweepPodCgroups(ctx context.Context) {
+	// Listed first: a pod is known before its worker makes its cgroup.
+	found := k.cgroups.podCgroupUIDs()
+	if len(found) == 0 {
+		return
+	}
+	known := map[types.UID]bool{}
+	k.mu.Lock()
+	for uid := range k.pods {
+		known[uid] = true
+	}
+	for uid := range k.workers {
+		known[uid] = true
+	}
+	k.mu.Unlock()
+	resp, err := k.cfg.Runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		k.log.Warn("listing sandboxes for orphaned pod cgroups", "err", err)
+		return
+	}
+	for _, sb := range resp.GetItems() {
+		known[types.UID(sb.GetMetadata().GetUid())] = true
+	}
+	for uid := range found {
+		if known[uid] {
+			continue
+		}
+		if err := k.cgroups.destroyPod(uid); err != nil {
+			k.log.Warn("removing orphaned pod cgroup", "uid", uid, "err", err)
+			continue
+		}
+		k.log.Info("removed orphaned pod cgroup", "uid", uid)
+	}
 }
