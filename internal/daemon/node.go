@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -44,7 +45,7 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, err
 	kl, err := kubelet.New(kubelet.Config{
 		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot,
 		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, Runtime: svc, Recorder: recorder,
-		Log: log.With("component", "kubelet"),
+		Log: log.With("component", "kubelet"), Failpoints: d.failpoints,
 	})
 	if err != nil {
 		recorder.Stop()
@@ -92,6 +93,7 @@ func (d *Daemon) newRuntime(ctx context.Context, log *slog.Logger) (*cri.Service
 		Conmon: &conmon.Monitor{Binary: conmonBin, Runtime: runtimeBin, RuntimeRoot: rt.Root,
 			ExitDir: filepath.Join(o.RunDir, "exits"), SocketDir: filepath.Join(o.RunDir, "conmon")},
 		Network: netw, Images: images, Log: log.With("component", "runtime"), Privileges: oci.DetectPrivileges(),
+		CgroupRoot: path.Join(o.CgroupRoot, "kubepods"), Failpoints: d.failpoints,
 	})
 	if err != nil {
 		return nil, err

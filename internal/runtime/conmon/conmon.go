@@ -191,12 +191,19 @@ func (m *Monitor) Cleanup(id string) error {
 	return errors.Join(errs...)
 }
 
-// Kill kills the conmon of the container whose bundle is given, if it runs
-// (for rolling back a create that failed half way).
-func Kill(bundle string) {
-	if pid := MonitorPID(bundle); pid > 0 {
-		_ = unix.Kill(pid, unix.SIGKILL)
+// Kill kills the conmon of container id, whose bundle is given, if it
+// still runs (for undoing a create cut short). The PID file may be stale,
+// so the process is only killed if its command line names the container.
+func Kill(bundle, id string) {
+	pid := MonitorPID(bundle)
+	if pid <= 0 {
+		return
 	}
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil || !strings.Contains(string(cmdline), id) {
+		return
+	}
+	_ = unix.Kill(pid, unix.SIGKILL)
 }
 
 // MonitorPID returns the PID of the conmon watching the container whose

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -53,25 +54,39 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if cfg.GetLogPath() != "" {
 		c.LogPath = filepath.Join(sb.Config.GetLogDirectory(), cfg.GetLogPath())
 	}
-	var u undo
-	defer u.run(ctx, s, &err)
-	dir, runDir := s.containerDir(c.ID), s.containerRunDir(c.ID)
-	for _, d := range []string{dir, runDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
+	if sb.Cgroup != "" {
+		c.Cgroup = path.Join(sb.Cgroup, c.ID)
 	}
-	u.add("remove container dirs", func(context.Context) error {
-		return errors.Join(os.RemoveAll(dir), os.RemoveAll(runDir))
-	})
+	log := s.log.With("container", c.ID, "sandbox", sb.ID)
+	dir, runDir := s.containerDir(c.ID), s.containerRunDir(c.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if uerr := s.unmakeContainer(rctx, c, c.Step); uerr != nil {
+			log.Warn("rolling back container", "err", uerr)
+		}
+	}()
+	if err := s.beginContainer(c, stepRootfs); err != nil {
+		return nil, err
+	}
 	root, err := rootfs.Mount(dir, layers)
 	if err != nil {
 		return nil, err
 	}
-	u.add("unmount rootfs", func(context.Context) error { return rootfs.Unmount(dir) })
-
-	spec, err := s.containerSpec(containerSpecInput{id: c.ID, sb: sb, cfg: cfg, img: img, root: root, pausePID: pausePID, hostname: s.sandboxHostname(sb)})
+	spec, err := s.containerSpec(containerSpecInput{id: c.ID, cgroup: c.Cgroup, sb: sb, cfg: cfg, img: img, root: root, pausePID: pausePID, hostname: s.sandboxHostname(sb)})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.beginContainer(c, stepRuntime); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return nil, err
 	}
 	if err := writeSpec(runDir, spec); err != nil {
@@ -83,18 +98,23 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	}
 	conmonStart := time.Now()
 	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: c.ID, Bundle: runDir, LogPath: logPath})
-	s.log.Debug("container created by conmon", "container", c.ID, "duration", time.Since(conmonStart))
+	log.Debug("container created by conmon", "duration", time.Since(conmonStart))
 	if err != nil {
 		return nil, err
 	}
-	u.add("delete runtime container", func(ctx context.Context) error {
-		return errors.Join(s.cfg.Runtime.Delete(ctx, c.ID, true), s.cfg.Conmon.Cleanup(c.ID))
-	})
+	s.cfg.Failpoints.Hit("container-ready")
 	s.mu.Lock()
 	c.PID = pid
-	s.containers[c.ID] = c
-	s.saveContainer(c)
+	c.Step = ""
+	sn := snap(&c.rec, dir, c)
 	s.mu.Unlock()
+	if err := sn.write(false); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.containers[c.ID] = c
+	s.mu.Unlock()
+	s.cfg.Failpoints.Hit("container-created")
 	s.publish(c.ID, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, sb)
 	return &runtimeapi.CreateContainerResponse{ContainerId: c.ID}, nil
 }
@@ -136,6 +156,7 @@ func writeSpec(bundle string, spec *specs.Spec) error {
 
 type containerSpecInput struct {
 	id       string
+	cgroup   string
 	sb       *sandbox
 	cfg      *runtimeapi.ContainerConfig
 	img      *image.Image
@@ -181,9 +202,7 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 		spec.Mounts = append(spec.Mounts, bindMount(m))
 	}
 	spec.Linux.Namespaces = s.containerNamespaces(in.sb, cfg, in.pausePID)
-	if in.sb.Cgroup != "" {
-		spec.Linux.CgroupsPath = filepath.Join(in.sb.Cgroup, in.id)
-	}
+	spec.Linux.CgroupsPath = in.cgroup
 	applyResources(spec, res)
 	spec.Linux.Sysctl = in.sb.Config.GetLinux().GetSysctls()
 	spec.Annotations = map[string]string{

@@ -2,12 +2,8 @@ package cri
 
 import (
 	"context"
-	"errors"
-	"os"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/peapod/peapod/internal/runtime/rootfs"
 )
 
 // RemoveContainer removes a container, killing it first if it runs.
@@ -23,25 +19,23 @@ func (s *Service) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveCon
 	return &runtimeapi.RemoveContainerResponse{}, nil
 }
 
+// removeContainer stops c and unmakes it; on failure it stays, so that
+// calling again finishes the removal.
 func (s *Service) removeContainer(ctx context.Context, c *container) error {
 	if err := s.stopContainer(ctx, c, 0); err != nil {
 		return err
 	}
-	err := errors.Join(
-		s.cfg.Runtime.Delete(ctx, c.ID, true),
-		s.cfg.Conmon.Cleanup(c.ID),
-		rootfs.Unmount(s.containerDir(c.ID)),
-	)
-	if err != nil {
+	if err := undoSteps(ctx, s, containerSteps, "", c); err != nil {
 		return wrapf(err, "removing container %s", c.ID)
 	}
-	// Out of the map first, so a late exit cannot write the record back.
+	// Out of the map before the record goes, so a late exit finds
+	// nothing to save.
 	s.mu.Lock()
 	delete(s.containers, c.ID)
 	sb := s.sandboxes[c.SandboxID]
 	s.mu.Unlock()
-	if err := errors.Join(os.RemoveAll(s.containerRunDir(c.ID)), os.RemoveAll(s.containerDir(c.ID))); err != nil {
-		return wrapf(err, "removing container %s directories", c.ID)
+	if err := s.dropContainer(c); err != nil {
+		return wrapf(err, "removing container %s", c.ID)
 	}
 	s.publish(c.ID, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, sb)
 	return nil

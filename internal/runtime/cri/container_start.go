@@ -33,7 +33,9 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	}
 	// Taken before: the process may run and exit before runc returns.
 	now := time.Now().UnixNano()
+	s.cfg.Failpoints.Hit("container-start")
 	err := s.cfg.Runtime.Start(ctx, c.ID)
+	s.cfg.Failpoints.Hit("container-started")
 	s.mu.Lock()
 	if err != nil {
 		select {
@@ -43,8 +45,8 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 			c.Reason, c.Message = reasonStartError, err.Error()
 			close(c.exited)
 		}
-		s.saveContainer(c)
 		s.mu.Unlock()
+		s.logSave("container", c.ID, s.saveContainer(c))
 		s.publish(c.ID, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, s.sandboxOf(c))
 		return nil, err
 	}
@@ -53,8 +55,10 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 		// set startedAt).
 		c.State, c.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, now
 	}
-	s.saveContainer(c)
 	s.mu.Unlock()
+	// The container runs whether or not this save works; the start-up
+	// reconciliation asks runc if it is lost.
+	s.logSave("container", c.ID, s.saveContainer(c))
 	s.publish(c.ID, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, s.sandboxOf(c))
 	return &runtimeapi.StartContainerResponse{}, nil
 }
@@ -92,10 +96,8 @@ func (s *Service) containerExited(c *container) {
 		c.StartedAt = c.FinishedAt
 	}
 	close(c.exited)
-	if _, known := s.containers[c.ID]; known {
-		s.saveContainer(c)
-	}
 	s.mu.Unlock()
+	s.logSave("container", c.ID, s.saveContainer(c))
 	s.publish(c.ID, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, s.sandboxOf(c))
 }
 

@@ -3,17 +3,14 @@ package cri
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/peapod/peapod/internal/runtime/network"
 )
 
 // RemovePodSandbox removes a sandbox and all its containers, leaving no
 // mount, namespace, cgroup, process or directory behind. Removing an unknown
-// sandbox succeeds.
+// sandbox succeeds. A removal that fails part way keeps the sandbox, so
+// that calling again finishes it.
 func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
 	sb, ok := s.getSandbox(req.GetPodSandboxId())
 	if !ok {
@@ -28,23 +25,20 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs,
-		s.cfg.Runtime.Delete(ctx, sb.ID, true),
-		s.cfg.Conmon.Cleanup(sb.ID),
-		unmountAll(filepath.Join(s.sandboxRunDir(sb.ID), shmDir)),
-	)
-	if sb.NetNS != "" {
-		errs = append(errs, network.RemoveNetNS(sb.NetNS))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, wrapf(err, "removing sandbox %s", sb.ID)
 	}
-	// Out of the map first, so a late exit cannot write the record back.
+	s.cfg.Failpoints.Hit("sandbox-remove")
+	if err := undoSteps(ctx, s, sandboxSteps, "", sb); err != nil {
+		return nil, wrapf(err, "removing sandbox %s", sb.ID)
+	}
+	// Out of the map before the record goes, so a late exit finds
+	// nothing to save.
 	s.mu.Lock()
 	delete(s.sandboxes, sb.ID)
 	s.mu.Unlock()
-	if err := errors.Join(os.RemoveAll(s.sandboxRunDir(sb.ID)), os.RemoveAll(s.sandboxDir(sb.ID))); err != nil {
-		return nil, wrapf(err, "removing sandbox %s directories", sb.ID)
+	if err := s.dropSandbox(sb); err != nil {
+		return nil, wrapf(err, "removing sandbox %s", sb.ID)
 	}
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -42,7 +43,9 @@ func newID() string {
 
 // RunPodSandbox creates and starts a pod sandbox: a network namespace
 // attached by CNI and, in parallel, the pause process that holds the pod's
-// IPC and UTS namespaces (and PID namespace when it is shared).
+// IPC and UTS namespaces (and PID namespace when it is shared). Each step
+// is recorded before it is taken (see steps.go); a failure unmakes what
+// was begun.
 func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (_ *runtimeapi.RunPodSandboxResponse, err error) {
 	cfg := req.GetConfig()
 	md := cfg.GetMetadata()
@@ -57,69 +60,91 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		Ports:  cfg.GetPortMappings(),
 		exited: make(chan struct{}),
 	}
+	hostNetwork := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
+	if !hostNetwork {
+		sb.NetNS = s.netnsPath(sb.ID)
+	}
 	log := s.log.With("sandbox", sb.ID, "pod", md.Namespace+"/"+md.Name)
-	var u undo
-	defer u.run(ctx, s, &err)
+	if err := os.MkdirAll(s.sandboxDir(sb.ID), 0o700); err != nil {
+		return nil, err
+	}
+	// waitNetwork waits for the CNI goroutine, once it runs, and returns
+	// the pod's IPs.
+	waitNetwork := func() ([]string, error) { return nil, nil }
+	defer func() {
+		if err == nil {
+			return
+		}
+		_, _ = waitNetwork() // the CNI goroutine must not outlive a rollback
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if uerr := s.unmakeSandbox(rctx, sb, sb.Step); uerr != nil {
+			log.Warn("rolling back sandbox", "err", uerr)
+		}
+	}()
 
-	runDir := s.sandboxRunDir(sb.ID)
-	for _, d := range []string{s.sandboxDir(sb.ID), filepath.Join(runDir, "rootfs"), filepath.Join(runDir, shmDir)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	if !hostNetwork {
+		if err := s.beginSandbox(sb, stepNetNS); err != nil {
 			return nil, err
 		}
-	}
-	u.add("remove sandbox dirs", func(context.Context) error {
-		return errors.Join(os.RemoveAll(runDir), os.RemoveAll(s.sandboxDir(sb.ID)))
-	})
-
-	hostNetwork := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
-	netDone := make(chan error, 1)
-	if hostNetwork {
-		netDone <- nil
-	} else {
-		sb.NetNS = s.netnsPath(sb.ID)
 		if err := network.NewNetNS(sb.NetNS); err != nil {
 			return nil, wrapf(err, "creating network namespace")
 		}
-		u.add("remove netns", func(context.Context) error { return network.RemoveNetNS(sb.NetNS) })
+		if err := s.beginSandbox(sb, stepNetwork); err != nil {
+			return nil, err
+		}
 		// CNI wires the namespace while the pause process starts.
+		type result struct {
+			ips []string
+			err error
+		}
+		netDone := make(chan result, 1)
+		waitNetwork = sync.OnceValues(func() ([]string, error) { r := <-netDone; return r.ips, r.err })
+		attachment := s.attachment(sb)
 		go func() {
 			start := time.Now()
-			err := s.setupNetwork(ctx, sb)
+			ips, err := s.setupNetwork(ctx, attachment)
 			log.Debug("network set up", "duration", time.Since(start))
-			netDone <- err
+			netDone <- result{ips, err}
 		}()
-		u.add("tear down network", func(ctx context.Context) error {
-			return s.cfg.Network.Teardown(ctx, s.attachment(sb))
-		})
 	}
-
-	if err := s.writeSandboxFiles(sb, runDir); err != nil {
-		<-netDone
+	if err := s.beginSandbox(sb, stepFiles); err != nil {
 		return nil, err
 	}
-	u.add("unmount shm", func(context.Context) error { return unmountAll(filepath.Join(runDir, shmDir)) })
-	u.add("delete pause", func(ctx context.Context) error {
-		conmon.Kill(runDir)
-		return errors.Join(s.cfg.Runtime.Delete(ctx, sb.ID, true), s.cfg.Conmon.Cleanup(sb.ID))
-	})
+	runDir := s.sandboxRunDir(sb.ID)
+	if err := s.writeSandboxFiles(sb, runDir); err != nil {
+		return nil, err
+	}
+	if err := s.beginSandbox(sb, stepPause); err != nil {
+		return nil, err
+	}
 	pauseStart := time.Now()
 	pid, err := s.startPause(ctx, sb, runDir)
 	log.Debug("pause started", "duration", time.Since(pauseStart))
 	if err != nil {
-		<-netDone
 		return nil, wrapf(err, "starting sandbox pause process")
 	}
-	if err := <-netDone; err != nil {
+	ips, err := waitNetwork()
+	if err != nil {
 		return nil, err
 	}
-	sb.Network = !hostNetwork
+	s.cfg.Failpoints.Hit("sandbox-ready")
 
 	s.mu.Lock()
+	sb.IPs = ips
+	sb.Network = !hostNetwork
 	sb.PausePID = pid
 	sb.State = runtimeapi.PodSandboxState_SANDBOX_READY
-	s.sandboxes[sb.ID] = sb
-	s.saveSandbox(sb)
+	sb.Step = ""
+	sn := snap(&sb.rec, s.sandboxDir(sb.ID), sb)
 	s.mu.Unlock()
+	if err := sn.write(false); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.sandboxes[sb.ID] = sb
+	s.mu.Unlock()
+	s.cfg.Failpoints.Hit("sandbox-created")
 	// An exit before the sandbox was in the map went unnoticed.
 	if _, exited, _ := s.cfg.Conmon.ReadExit(sb.ID, runDir); exited {
 		s.sandboxExited(sb)
@@ -141,20 +166,26 @@ func (s *Service) attachment(sb *sandbox) network.Attachment {
 	return a
 }
 
-func (s *Service) setupNetwork(ctx context.Context, sb *sandbox) error {
-	ips, err := s.cfg.Network.Setup(ctx, s.attachment(sb))
+func (s *Service) setupNetwork(ctx context.Context, a network.Attachment) ([]string, error) {
+	ips, err := s.cfg.Network.Setup(ctx, a)
 	if err != nil {
-		return fmt.Errorf("setting up pod network: %w", err)
+		return nil, fmt.Errorf("setting up pod network: %w", err)
 	}
-	for _, ip := range ips {
-		sb.IPs = append(sb.IPs, ip.String())
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
 	}
-	return nil
+	return out, nil
 }
 
 // writeSandboxFiles writes /etc/hostname and /etc/resolv.conf for the
 // pod's containers and mounts the pod's /dev/shm.
 func (s *Service) writeSandboxFiles(sb *sandbox, runDir string) error {
+	for _, d := range []string{filepath.Join(runDir, "rootfs"), filepath.Join(runDir, shmDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
 	cfg := sb.Config
 	hostname := cfg.GetHostname()
 	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE {
@@ -233,9 +264,7 @@ func (s *Service) pauseSpec(sb *sandbox, rootfs string) *specs.Spec {
 	} else {
 		spec.Hostname = ""
 	}
-	if sb.Cgroup != "" {
-		spec.Linux.CgroupsPath = filepath.Join(sb.Cgroup, sb.ID)
-	}
+	spec.Linux.CgroupsPath = pauseCgroup(sb)
 	shares := uint64(sandboxCPUShares)
 	spec.Linux.Resources.CPU = &specs.LinuxCPU{Shares: &shares}
 	spec.Linux.Sysctl = sb.Config.GetLinux().GetSysctls()

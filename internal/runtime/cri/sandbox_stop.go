@@ -38,8 +38,10 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 		} else {
 			s.mu.Lock()
 			sb.Network = false
-			s.saveSandbox(sb)
 			s.mu.Unlock()
+			if err := s.saveSandbox(sb); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -90,10 +92,8 @@ func (s *Service) sandboxExited(sb *sandbox) {
 	sb.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 	sb.ExitedAt = time.Now().UnixNano()
 	close(sb.exited)
-	if _, ok := s.sandboxes[sb.ID]; ok {
-		s.saveSandbox(sb)
-	}
 	s.mu.Unlock()
+	s.logSave("sandbox", sb.ID, s.saveSandbox(sb))
 	s.publish(sb.ID, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, sb)
 }
 

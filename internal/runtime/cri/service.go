@@ -20,6 +20,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/failpoint"
 	"github.com/peapod/peapod/internal/runtime/conmon"
 	"github.com/peapod/peapod/internal/runtime/image"
 	"github.com/peapod/peapod/internal/runtime/network"
@@ -47,6 +48,13 @@ type Config struct {
 	Log       *slog.Logger
 	// Privileges are what runc may ask for (see oci.Privileges).
 	Privileges oci.Privileges
+	// CgroupRoot is the cgroup under which sandboxes' cgroup parents
+	// live (the kubepods cgroup); start-up recovery removes the
+	// cgroups of unknown sandboxes and containers under it.
+	CgroupRoot string
+	// Failpoints crash the process at named steps, for tests (nil in
+	// production).
+	Failpoints *failpoint.Set
 }
 
 // Service implements the CRI runtime and image services.
@@ -65,7 +73,8 @@ type Service struct {
 	subscribers map[chan *runtimeapi.ContainerEventResponse]struct{}
 }
 
-// New loads persisted state and starts watching container exits.
+// New loads persisted state, recovers from a crash (see load) and starts
+// watching container exits.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	for _, d := range []string{cfg.StateDir, cfg.RunDir, sandboxRecordDir(cfg.StateDir), containerRecordDir(cfg.StateDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

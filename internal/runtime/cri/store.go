@@ -1,12 +1,12 @@
 package cri
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
+	"sync"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -26,7 +26,11 @@ type sandbox struct {
 	PidNS     runtimeapi.NamespaceMode     `json:"pidNamespace"`
 	ExitedAt  int64                        `json:"exitedAt,omitempty"`
 	Ports     []*runtimeapi.PortMapping    `json:"ports,omitempty"`
-	exited    chan struct{}                // closed when pause has exited
+	// Step is the creation step begun last (see sandboxSteps) while the
+	// sandbox is being created; it is empty once the sandbox is ready.
+	Step   string        `json:"step,omitempty"`
+	exited chan struct{} // closed when pause has exited
+	rec    record
 }
 
 // container is the runtime's record of a container.
@@ -47,7 +51,13 @@ type container struct {
 	LogPath    string                      `json:"logPath"`
 	Mounts     []*runtimeapi.Mount         `json:"mounts,omitempty"`
 	StopSignal string                      `json:"stopSignal,omitempty"`
-	exited     chan struct{}               // closed when the container has exited
+	// Cgroup is the container's cgroup (its sandbox's parent plus its ID).
+	Cgroup string `json:"cgroup,omitempty"`
+	// Step is the creation step begun last (see containerSteps) while the
+	// container is being created; it is empty once it is created.
+	Step   string        `json:"step,omitempty"`
+	exited chan struct{} // closed when the container has exited
+	rec    record
 }
 
 func (s *Service) sandboxDir(id string) string {
@@ -67,127 +77,135 @@ func (s *Service) containerRunDir(id string) string {
 }
 func (s *Service) netnsPath(id string) string { return filepath.Join(s.cfg.RunDir, "netns", id) }
 
-func writeRecord(dir string, v any) error {
+// record is the file side of a sandbox or container: record.json in the
+// object's state directory. Saves snapshot the object under Service.mu and
+// write the file outside it, one writer at a time per object; the newest
+// snapshot wins, and nothing is written once the record is removed.
+type record struct {
+	mu      sync.Mutex
+	taken   uint64 // snapshots taken; under Service.mu
+	written uint64 // newest snapshot on disk; under mu
+	removed bool   // under mu
+}
+
+// snapshot is one serialized state of an object, ready to be written.
+type snapshot struct {
+	rec  *record
+	seq  uint64
+	dir  string
+	data []byte
+	err  error
+}
+
+// snap serializes v, whose record is rec; callers hold s.mu.
+func snap(rec *record, dir string, v any) snapshot {
 	data, err := json.Marshal(v)
+	rec.taken++
+	return snapshot{rec: rec, seq: rec.taken, dir: dir, data: data, err: err}
+}
+
+// write puts the snapshot on disk unless a newer one is there already;
+// durable also fsyncs the file and its directory, for a record that must
+// survive a power cut.
+func (sn snapshot) write(durable bool) error {
+	if sn.err != nil {
+		return fmt.Errorf("encoding record: %w", sn.err)
+	}
+	sn.rec.mu.Lock()
+	defer sn.rec.mu.Unlock()
+	if sn.rec.removed || sn.seq <= sn.rec.written {
+		return nil
+	}
+	if err := writeFileAtomic(filepath.Join(sn.dir, recordFile), sn.data, durable); err != nil {
+		return fmt.Errorf("saving record in %s: %w", sn.dir, err)
+	}
+	sn.rec.written = sn.seq
+	return nil
+}
+
+// remove deletes the record's directory for good: later writes are
+// dropped.
+func (r *record) remove(dir string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.removed = true
+	return os.RemoveAll(dir)
+}
+
+const recordFile = "record.json"
+
+// writeFileAtomic replaces path with data by renaming a temporary file
+// over it, so readers see the old or the new content, never a mix. The
+// directory must exist: a late write never recreates a removed object.
+func writeFileAtomic(path string, data []byte, durable bool) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	_, err = f.Write(data)
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	tmp := filepath.Join(dir, "record.json.tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, "record.json"))
-}
-
-// saveSandbox persists sb; callers hold s.mu.
-func (s *Service) saveSandbox(sb *sandbox) {
-	if err := writeRecord(s.sandboxDir(sb.ID), sb); err != nil {
-		s.log.Error("saving sandbox record", "sandbox", sb.ID, "err", err)
-	}
-}
-
-// saveContainer persists c; callers hold s.mu.
-func (s *Service) saveContainer(c *container) {
-	if err := writeRecord(s.containerDir(c.ID), c); err != nil {
-		s.log.Error("saving container record", "container", c.ID, "err", err)
-	}
-}
-
-// load reads the records and reconciles them with reality: what exited
-// while peapod was away is marked exited. The exit watcher already runs, so
-// records enter the maps under s.mu, complete, and exits found afterwards
-// go through the same (idempotent) handlers as live ones.
-func (s *Service) load(ctx context.Context) error {
-	var live []string
-	sbDirs, _ := os.ReadDir(sandboxRecordDir(s.cfg.StateDir))
-	for _, d := range sbDirs {
-		sb := &sandbox{}
-		if err := readRecord(filepath.Join(sandboxRecordDir(s.cfg.StateDir), d.Name()), sb); err != nil {
-			s.log.Warn("skipping unreadable sandbox record", "dir", d.Name(), "err", err)
-			continue
-		}
-		sb.exited = make(chan struct{})
-		if sb.State != runtimeapi.PodSandboxState_SANDBOX_READY {
-			close(sb.exited)
-		} else {
-			live = append(live, sb.ID)
-		}
-		s.mu.Lock()
-		s.sandboxes[sb.ID] = sb
-		s.mu.Unlock()
-	}
-	cDirs, _ := os.ReadDir(containerRecordDir(s.cfg.StateDir))
-	for _, d := range cDirs {
-		c := &container{}
-		if err := readRecord(filepath.Join(containerRecordDir(s.cfg.StateDir), d.Name()), c); err != nil {
-			s.log.Warn("skipping unreadable container record", "dir", d.Name(), "err", err)
-			continue
-		}
-		c.exited = make(chan struct{})
-		if c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-			close(c.exited)
-		} else {
-			live = append(live, c.ID)
-		}
-		s.mu.Lock()
-		s.containers[c.ID] = c
-		s.mu.Unlock()
-	}
-	for _, id := range live {
-		if !s.alive(ctx, id) {
-			s.handleExit(id)
-		}
+	if durable {
+		return syncDir(filepath.Dir(path))
 	}
 	return nil
 }
 
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// saveSandbox persists sb as it is now. Callers do not hold s.mu.
+func (s *Service) saveSandbox(sb *sandbox) error {
+	s.mu.Lock()
+	sn := snap(&sb.rec, s.sandboxDir(sb.ID), sb)
+	s.mu.Unlock()
+	return sn.write(false)
+}
+
+// saveContainer persists c as it is now. Callers do not hold s.mu.
+func (s *Service) saveContainer(c *container) error {
+	s.mu.Lock()
+	sn := snap(&c.rec, s.containerDir(c.ID), c)
+	s.mu.Unlock()
+	return sn.write(false)
+}
+
+// logSave logs a failed save of a state change that has happened anyway
+// (an exit, a stop): the next save or the start-up reconciliation puts it
+// right.
+func (s *Service) logSave(kind, id string, err error) {
+	if err != nil {
+		s.log.Error("saving record", kind, id, "err", err)
+	}
+}
+
 func readRecord(dir string, v any) error {
-	data, err := os.ReadFile(filepath.Join(dir, "record.json"))
+	data, err := os.ReadFile(filepath.Join(dir, recordFile))
 	if err != nil {
 		return err
 	}
 	return json.Unmarshal(data, v)
-}
-
-// alive reports whether runc knows the container as created or running.
-func (s *Service) alive(ctx context.Context, id string) bool {
-	st, err := s.cfg.Runtime.State(ctx, id)
-	if err != nil {
-		return false
-	}
-	return st.Status == "running" || st.Status == "created"
-}
-
-// undo is a stack of rollback steps for a verb that fails half way; they
-// run newest first, on a context detached from the request's cancellation.
-type undo struct {
-	steps []undoStep
-}
-
-type undoStep struct {
-	name string
-	fn   func(ctx context.Context) error
-}
-
-func (u *undo) add(name string, fn func(ctx context.Context) error) {
-	u.steps = append(u.steps, undoStep{name, fn})
-}
-
-// run rolls back if *errp is non-nil; use as `defer u.run(ctx, log, &err)`.
-func (u *undo) run(ctx context.Context, s *Service, errp *error) {
-	if *errp == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	for i := len(u.steps) - 1; i >= 0; i-- {
-		if err := u.steps[i].fn(ctx); err != nil {
-			s.log.Warn("rollback step failed", "step", u.steps[i].name, "err", err)
-		}
-	}
 }
 
 func wrapf(err error, format string, args ...any) error {
@@ -195,4 +213,12 @@ func wrapf(err error, format string, args ...any) error {
 		return nil
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// ignoreNotExist drops "does not exist" errors of idempotent removals.
+func ignoreNotExist(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
 }

@@ -42,6 +42,12 @@ type Network struct {
 	list   *libcni.NetworkConfigList
 	name   string
 	subnet string
+	bridge string
+	// ipamDir holds host-local's reservations: one file per IP, named by
+	// the address and holding "<sandbox ID>\r\n<interface>".
+	ipamDir string
+	// cacheDir is libcni's cache (results/<network>-<ID>-<interface>).
+	cacheDir string
 
 	masqMu   sync.Mutex
 	masqDone bool
@@ -85,6 +91,7 @@ func New(cfg Config) (*Network, error) {
 	if _, _, err := net.ParseCIDR(cfg.Subnet); err != nil {
 		return nil, fmt.Errorf("pod CIDR %q: %w", cfg.Subnet, err)
 	}
+	ipamDir := filepath.Join(cfg.StateDir, "networks")
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       cfg.Name,
@@ -96,7 +103,7 @@ func New(cfg Config) (*Network, error) {
 					"type":    "host-local",
 					"ranges":  [][]map[string]string{{{"subnet": cfg.Subnet}}},
 					"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
-					"dataDir": filepath.Join(cfg.StateDir, "networks"),
+					"dataDir": ipamDir,
 				},
 			},
 			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
@@ -125,7 +132,10 @@ func New(cfg Config) (*Network, error) {
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return nil, err
 	}
-	return &Network{cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cacheDir, nil), list: list, name: cfg.Name, subnet: cfg.Subnet}, nil
+	return &Network{
+		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cacheDir, nil), list: list, name: cfg.Name, subnet: cfg.Subnet,
+		bridge: cfg.Bridge, ipamDir: filepath.Join(ipamDir, cfg.Name), cacheDir: cacheDir,
+	}, nil
 }
 
 func (n *Network) runtimeConf(a Attachment) *libcni.RuntimeConf {
@@ -195,9 +205,12 @@ func (n *Network) Teardown(ctx context.Context, a Attachment) error {
 	// Tear down with the configuration the attachment was made with (as
 	// ocicni does): the conflist may have changed since.
 	list := n.list
-	if cached, _, err := n.cni.GetNetworkListCachedConfig(n.list, rt); err == nil && len(cached) > 0 {
+	if cached, cachedRT, err := n.cni.GetNetworkListCachedConfig(n.list, rt); err == nil && len(cached) > 0 {
 		if l, err := libcni.ConfListFromBytes(cached); err == nil {
 			list = l
+		}
+		if rt.CapabilityArgs == nil && cachedRT != nil {
+			rt.CapabilityArgs = cachedRT.CapabilityArgs
 		}
 	}
 	if err := n.cni.DelNetworkList(ctx, list, rt); err != nil {

@@ -50,6 +50,9 @@ func Mount(dir string, layers []string) (string, error) {
 	return merged, nil
 }
 
+// MergedPath is where Mount mounts the root under dir.
+func MergedPath(dir string) string { return filepath.Join(dir, mergedDir) }
+
 // Unmount unmounts the root under dir; it is not an error if nothing is
 // mounted there.
 func Unmount(dir string) error {
