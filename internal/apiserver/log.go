@@ -46,7 +46,9 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, st *registry.S
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Transfer-Encoding", "chunked")
 	}}
-	if err := s.logs.Logs(r.Context(), pod, opts, fw); err != nil {
+	ctx, cancel := s.longRunning(r.Context())
+	defer cancel()
+	if err := s.logs.Logs(ctx, pod, opts, fw); err != nil {
 		if fw.started {
 			return // the body is under way; the stream just ends
 		}

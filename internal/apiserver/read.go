@@ -129,7 +129,8 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, st *registry
 			timeout = time.Duration(n) * time.Second
 		}
 	}
-	ctx := r.Context()
+	ctx, cancel := s.longRunning(r.Context())
+	defer cancel()
 	rc := http.NewResponseController(w)
 	watcher, err := st.Watch(ctx, info.Namespace, opts)
 	w.Header().Set("Content-Type", "application/json")

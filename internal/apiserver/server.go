@@ -58,6 +58,10 @@ type Server struct {
 	address     string
 	requireCert bool
 	openapi     *openAPIDocs
+	// stopping ends long-running requests (watches, followed logs) when
+	// the server stops; see Stop.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // New returns a Server.
@@ -70,8 +74,21 @@ func New(cfg Config) *Server {
 	for _, st := range cfg.Stores {
 		s.stores[st.Resource().Name] = st
 	}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.openapi = buildOpenAPI(cfg.Stores, cfg.Version)
 	return s
+}
+
+// Stop ends every watch and followed log, so that an HTTP server's
+// Shutdown need not wait for them; later ones end at once.
+func (s *Server) Stop() { s.stop() }
+
+// longRunning is the context of a watch or followed log: it ends with the
+// request or when the server stops.
+func (s *Server) longRunning(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	unregister := context.AfterFunc(s.stopping, cancel)
+	return ctx, func() { unregister(); cancel() }
 }
 
 // Handler returns the root handler.

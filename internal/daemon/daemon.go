@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/peapod/peapod/internal/apiserver"
 	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/failpoint"
 	"github.com/peapod/peapod/internal/nscontroller"
 	"github.com/peapod/peapod/internal/pki"
 	"github.com/peapod/peapod/internal/printers"
@@ -49,6 +51,7 @@ type Daemon struct {
 	listener   net.Listener
 	tls        *tls.Config
 	node       *nodeAgent
+	failpoints *failpoint.Set
 }
 
 // Run starts peapod and serves until ctx is done.
@@ -61,9 +64,16 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 }
 
 // New builds every layer and binds the API port, without serving yet.
-func New(ctx context.Context, opts Options, log *slog.Logger) (d *Daemon, err error) {
+func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err error) {
 	opts = opts.withDefaults()
-	d = &Daemon{opts: opts, log: log}
+	failpoints, err := failpoint.Parse(os.Getenv(failpoint.EnvVar))
+	if err != nil {
+		return nil, err
+	}
+	if failpoints != nil {
+		log.Warn("failpoints armed: this daemon kills itself at the named steps (tests only)", "failpoints", os.Getenv(failpoint.EnvVar))
+	}
+	d := &Daemon{opts: opts, log: log, failpoints: failpoints}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -149,8 +159,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (d *Daemon, err er
 	return d, nil
 }
 
-// Serve serves the API (and runs the kubelet) until ctx is done, then shuts
-// down in order.
+// Serve serves the API (and runs the kubelet and the controllers) until
+// ctx is done or one of them fails, then shuts down in order: every loop
+// is joined before the recorders and the storage close under them.
 func (d *Daemon) Serve(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           d.api.Handler(),
@@ -158,37 +169,37 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 2)
-	go func() { errc <- srv.ServeTLS(d.listener, "", "") }()
-	go events.ExpireLoop(ctx, d.events, events.DefaultTTL, time.Now)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.ServeTLS(d.listener, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving the API: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		d.api.Stop() // watches and followed logs end now
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+		return nil
+	})
+	g.Go(func() error {
+		events.ExpireLoop(gctx, d.events, events.DefaultTTL, time.Now)
+		return nil
+	})
 	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Content: []nscontroller.Store{d.pods, d.events}, Log: d.log.With("component", "namespace-controller")}
-	go func() {
-		if err := nsc.Run(ctx); err != nil {
-			errc <- err
+	g.Go(func() error { return nsc.Run(gctx) })
+	g.Go(func() error {
+		if err := d.node.kubelet.Run(gctx); err != nil {
+			return fmt.Errorf("kubelet: %w", err)
 		}
-	}()
-	kubeletDone := make(chan struct{})
-	go func() {
-		defer close(kubeletDone)
-		if err := d.node.kubelet.Run(ctx); err != nil {
-			errc <- fmt.Errorf("kubelet: %w", err)
-		}
-	}()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-	}
-	cancel()
-	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer stop()
-	_ = srv.Shutdown(shutdownCtx)
-	<-kubeletDone
+		return nil
+	})
+	// A loop that ends without an error while the daemon should run
+	// would leave it half alive: every loop returns only once gctx ends,
+	// or with an error that ends gctx.
+	err := g.Wait()
 	d.node.recorder.Stop()
 	d.scheduler.Stop()
 	if cerr := d.storage.Close(); err == nil {

@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"os"
+	"path"
 	"path/filepath"
 )
 
@@ -80,7 +81,8 @@ func (o Options) withDefaults() Options {
 	def(&o.OCIRuntime, "runc")
 	def(&o.Conmon, "conmon")
 	def(&o.Pause, "catatonit")
-	def(&o.CgroupRoot, "/")
+	// A cgroup path is absolute in its hierarchy; "test1" means /test1.
+	o.CgroupRoot = path.Join("/", o.CgroupRoot)
 	if o.DockerConfig == "" {
 		if home, err := os.UserHomeDir(); err == nil {
 			p := filepath.Join(home, ".docker", "config.json")

@@ -3,25 +3,30 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 
 	"github.com/vishvananda/netlink"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/runtime/network"
 )
 
 // Reset removes everything peapod runs on this node while the daemon is
 // stopped: every sandbox and container the runtime has records of (with
-// their mounts, namespaces, network attachments, cgroups and state), the
-// pod network's bridge and masquerade rule, and the kubepods cgroups. API
-// objects are kept; a later `serve` recreates the pods that still exist.
+// their mounts, namespaces, network attachments, cgroups and state), then
+// every trace of one it has no record of (what a crash can leave: see
+// cri.Service.Sweep), the pod network's bridge and masquerade rule, and the
+// kubepods cgroups with anything still running in them. API objects are
+// kept; a later `serve` recreates the pods that still exist.
 func Reset(ctx context.Context, opts Options, log *slog.Logger) error {
 	opts = opts.withDefaults()
 	d := &Daemon{opts: opts, log: log}
+	// Building the runtime recovers it: half-made objects are unmade and
+	// orphans swept before anything is listed.
 	rt, err := d.newRuntime(ctx, log)
 	if err != nil {
 		return err
@@ -45,34 +50,30 @@ func Reset(ctx context.Context, opts Options, log *slog.Logger) error {
 			}
 		}
 	}
+	// With no record left, everything of peapod's kinds is an orphan.
+	errs = append(errs, rt.Sweep(ctx))
 	errs = append(errs, network.RemoveMasquerade("peapod", opts.PodCIDR))
 	if link, err := netlink.LinkByName(opts.Bridge); err == nil {
 		errs = append(errs, netlink.LinkDel(link))
 	}
-	errs = append(errs, removeCgroupTree(filepath.Join(opts.CgroupRoot, "kubepods")))
+	errs = append(errs, cgroup.Destroy(path.Join(opts.CgroupRoot, "kubepods")))
+	errs = append(errs, removePodDirs(opts))
 	return errors.Join(errs...)
 }
 
-// removeCgroupTree removes a cgroup and its descendants, deepest first, in
-// every mounted hierarchy (v1 controllers or the v2 unified tree).
-func removeCgroupTree(p string) error {
-	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*")
-	hierarchies = append(hierarchies, "/sys/fs/cgroup")
+// removePodDirs removes the kubelet's pod directories and the log
+// directories of those pods (<ns>_<name>_<uid>); log directories of pods
+// peapod never ran stay.
+func removePodDirs(opts Options) error {
+	podsDir := filepath.Join(opts.DataDir, "kubelet", "pods")
+	entries, _ := os.ReadDir(podsDir)
 	var errs []error
-	for _, h := range hierarchies {
-		base := filepath.Join(h, p)
-		var dirs []string
-		_ = filepath.WalkDir(base, func(path string, e os.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				dirs = append(dirs, path)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
-				errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dirs[i], err))
-			}
+	for _, e := range entries {
+		logs, _ := filepath.Glob(filepath.Join(opts.LogDir, "*_"+e.Name()))
+		for _, l := range logs {
+			errs = append(errs, os.RemoveAll(l))
 		}
+		errs = append(errs, os.RemoveAll(filepath.Join(podsDir, e.Name())))
 	}
 	return errors.Join(errs...)
 }

@@ -59,6 +59,10 @@ type Recorder struct {
 	queue  chan *corev1.Event
 	done   chan struct{}
 
+	// stopMu guards stopped and the queue's closing against Eventf.
+	stopMu  sync.RWMutex
+	stopped bool
+
 	mu    sync.Mutex
 	cache map[string]string // aggregation key -> event name
 	order []string
@@ -72,9 +76,15 @@ func NewRecorder(sink Sink, source Source, now func() time.Time, log *slog.Logge
 	return r
 }
 
-// Stop drains the queue and stops the writer.
+// Stop drains the queue and stops the writer; events recorded after it
+// are dropped. It is safe to call more than once.
 func (r *Recorder) Stop() {
-	close(r.queue)
+	r.stopMu.Lock()
+	if !r.stopped {
+		r.stopped = true
+		close(r.queue)
+	}
+	r.stopMu.Unlock()
 	<-r.done
 }
 
@@ -109,6 +119,12 @@ func (r *Recorder) Eventf(obj runtime.Object, fieldPath, eventType, reason, form
 		ev.FirstTimestamp, ev.LastTimestamp = ts, ts
 		ev.Source = corev1.EventSource{Component: r.source.Component, Host: r.source.Host}
 		ev.ReportingController, ev.ReportingInstance = r.source.Component, r.source.Host
+	}
+	r.stopMu.RLock()
+	defer r.stopMu.RUnlock()
+	if r.stopped {
+		r.log.Debug("recorder stopped, dropping event", "reason", reason, "object", ref.Name)
+		return
 	}
 	select {
 	case r.queue <- ev:
