@@ -132,6 +132,7 @@ type daemon struct {
 	kubeconfig string
 	logPath    string
 	args       []string
+	env        []string // extra environment of the daemon process
 	cmd        *exec.Cmd
 	exited     chan struct{}
 	client     kubernetes.Interface
@@ -191,6 +192,15 @@ func startDaemon(t testing.TB, opts ...daemonOption) *daemon {
 
 // launch starts the daemon process and waits until the API answers.
 func (d *daemon) launch() {
+	d.t.Helper()
+	d.startProcess()
+	if !d.waitAPI() {
+		d.t.Fatal("peapod exited early")
+	}
+}
+
+// startProcess starts the daemon process.
+func (d *daemon) startProcess() {
 	t := d.t
 	t.Helper()
 	logFile, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -198,6 +208,7 @@ func (d *daemon) launch() {
 		t.Fatal(err)
 	}
 	d.cmd = exec.Command(peapodBin, d.args...)
+	d.cmd.Env = append(os.Environ(), d.env...)
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
@@ -207,10 +218,17 @@ func (d *daemon) launch() {
 	d.exited = exited
 	cmd := d.cmd
 	go func() { cmd.Wait(); logFile.Close(); close(exited) }()
+}
+
+// waitAPI waits until the API answers; false if the daemon exits first.
+func (d *daemon) waitAPI() bool {
+	d.t.Helper()
+	up := true
 	d.waitFor("the API server to answer", 60*time.Second, func() (bool, error) {
 		select {
 		case <-d.exited:
-			return false, fmt.Errorf("peapod exited early")
+			up = false
+			return true, nil
 		default:
 		}
 		if _, err := os.Stat(d.kubeconfig); err != nil {
@@ -231,6 +249,7 @@ func (d *daemon) launch() {
 		_, err := d.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 		return err == nil, nil
 	})
+	return up
 }
 
 // terminate stops the daemon process.
@@ -245,6 +264,15 @@ func (d *daemon) terminate() {
 		_ = d.cmd.Process.Kill()
 		<-d.exited
 	}
+}
+
+// kill SIGKILLs the daemon process, as a crash would.
+func (d *daemon) kill() {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	_ = d.cmd.Process.Kill()
+	<-d.exited
 }
 
 func (d *daemon) path(p string) string { return filepath.Join(d.dir, p) }
@@ -277,6 +305,15 @@ func (d *daemon) stop() {
 		t.Errorf("the daemon reported a data race (see %s)", d.logPath)
 	}
 	if t.Failed() {
+		// PEAPOD_E2E_LOG_DIR keeps the whole log of a failed test.
+		if dir := os.Getenv("PEAPOD_E2E_LOG_DIR"); dir != "" {
+			if log, err := os.ReadFile(d.logPath); err == nil {
+				name := strings.ReplaceAll(t.Name(), "/", "_") + ".log"
+				if err := os.WriteFile(filepath.Join(dir, name), log, 0o644); err == nil {
+					t.Logf("peapod log kept in %s", filepath.Join(dir, name))
+				}
+			}
+		}
 		if log, err := os.ReadFile(d.logPath); err == nil {
 			lines := strings.Split(string(log), "\n")
 			if len(lines) > 200 {
