@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,7 +30,7 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, st *registry.S
 }
 
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
-	opts, err := listOptions(r, st)
+	opts, _, err := listOptions(r, st, false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -109,11 +110,14 @@ func partialMetadata(obj runtime.Object, version string) (runtime.Object, error)
 	return list, nil
 }
 
+// minRequestTimeout is kube-apiserver's --min-request-timeout default.
+const minRequestTimeout = 1800 * time.Second
+
 // serveWatch streams newline-delimited WatchEvents, the way
 // k8s.io/apiserver/pkg/endpoints/handlers/watch.go does. A resourceVersion
 // older than the kept history ends in one ERROR event with a 410 Status.
 func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
-	opts, err := listOptions(r, st)
+	opts, timeoutSeconds, err := listOptions(r, st, true)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -123,11 +127,16 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, st *registry
 		opts.Fields = fields.OneTermEqualSelector("metadata.name", info.Name)
 	}
 	tableV, _ := tableVersion(r.Header.Get("Accept"))
-	timeout := 30 * time.Minute
-	if ts := r.URL.Query().Get("timeoutSeconds"); ts != "" {
-		if n, err := strconv.Atoi(ts); err == nil && n > 0 {
-			timeout = time.Duration(n) * time.Second
-		}
+	// As upstream's watch handler: timeoutSeconds as given (a negative
+	// one ends the watch at once), else a random time between one and two
+	// --min-request-timeout (1800 s), so that watches do not all end
+	// together.
+	var timeout time.Duration
+	if timeoutSeconds != nil {
+		timeout = time.Duration(*timeoutSeconds) * time.Second
+	}
+	if timeout == 0 {
+		timeout = time.Duration(float64(minRequestTimeout) * (rand.Float64() + 1))
 	}
 	ctx, cancel := s.longRunning(r.Context())
 	defer cancel()

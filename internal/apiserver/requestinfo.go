@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -62,7 +63,7 @@ func parseRequestInfo(r *http.Request) (requestInfo, bool) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		switch {
-		case isWatch || q.Get("watch") == "true" || q.Get("watch") == "1":
+		case isWatch || queryBool(q, "watch"):
 			info.Verb = "watch"
 		case info.Name == "":
 			info.Verb = "list"
@@ -84,4 +85,18 @@ func parseRequestInfo(r *http.Request) (requestInfo, bool) {
 		info.Verb = strings.ToLower(r.Method)
 	}
 	return info, true
+}
+
+// queryBool reads a boolean parameter as apimachinery's conversion does:
+// present and not "0" or "false" (in any case) is true.
+func queryBool(q url.Values, name string) bool {
+	v, ok := q[name]
+	if !ok || len(v) == 0 {
+		return false
+	}
+	switch strings.ToLower(v[0]) {
+	case "0", "false":
+		return false
+	}
+	return true
 }

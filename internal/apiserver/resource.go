@@ -3,11 +3,13 @@ package apiserver
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metainternalversionvalidation "k8s.io/apimachinery/pkg/apis/meta/internalversion/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/peapod/peapod/internal/registry"
@@ -119,32 +121,58 @@ func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, apierrors.NewGenericServerResponse(http.StatusMethodNotAllowed, "", schema.GroupResource{}, "", "the server does not allow this method on the requested resource", 0, false))
 }
 
-// listOptions parses labelSelector, fieldSelector and resourceVersion; an
-// unsupported field label is a 400 as upstream.
-func listOptions(r *http.Request, st *registry.Store) (registry.ListOptions, error) {
+// listOptions parses the list and watch parameters the way kube-apiserver
+// does (apimachinery's conversions and ValidateListOptions, so bad input
+// gets upstream's 400 or 422), plus peapod's check that field selectors
+// name supported fields. It also returns the watch's timeoutSeconds.
+func listOptions(r *http.Request, st *registry.Store, watch bool) (registry.ListOptions, *int64, error) {
 	q := r.URL.Query()
-	opts := registry.ListOptions{ResourceVersion: q.Get("resourceVersion"), SendInitialEvents: q.Get("sendInitialEvents") == "true"}
-	if ls := q.Get("labelSelector"); ls != "" {
-		sel, err := labels.Parse(ls)
-		if err != nil {
-			return opts, apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err))
-		}
-		opts.Labels = sel
+	var v1opts metav1.ListOptions
+	var opts metainternalversion.ListOptions
+	err := metav1.Convert_url_Values_To_v1_ListOptions(&q, &v1opts, nil)
+	if err == nil {
+		err = metainternalversion.Convert_v1_ListOptions_To_internalversion_ListOptions(&v1opts, &opts, nil)
 	}
-	if fs := q.Get("fieldSelector"); fs != "" {
-		sel, err := fields.ParseSelector(fs)
-		if err != nil {
-			return opts, apierrors.NewBadRequest(err.Error())
-		}
+	if err != nil {
+		return registry.ListOptions{}, nil, apierrors.NewBadRequest(err.Error())
+	}
+	opts.Watch = watch // also true for /watch/ paths
+	if errs := metainternalversionvalidation.ValidateListOptions(&opts, true); len(errs) > 0 {
+		return registry.ListOptions{}, nil, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", errs)
+	}
+	if watch && opts.Continue != "" {
+		// Upstream ignores it; a watch has no pages.
+		return registry.ListOptions{}, nil, apierrors.NewBadRequest("continue is not supported for watch")
+	}
+	if opts.Continue != "" && opts.ResourceVersion != "" && opts.ResourceVersion != "0" {
+		return registry.ListOptions{}, nil, apierrors.NewBadRequest("specifying resource version is not allowed when using continue")
+	}
+	if _, err := strconv.ParseUint(opts.ResourceVersion, 10, 64); opts.ResourceVersion != "" && err != nil {
+		// Upstream answers a watch with 500 and a list with 400; bad
+		// input is a 400 either way here.
+		return registry.ListOptions{}, nil, apierrors.NewBadRequest(fmt.Sprintf("invalid resource version: resourceVersion: Invalid value: %q: %v", opts.ResourceVersion, err))
+	}
+	out := registry.ListOptions{
+		Labels: opts.LabelSelector, Fields: opts.FieldSelector,
+		ResourceVersion: opts.ResourceVersion, ResourceVersionMatch: opts.ResourceVersionMatch,
+		Limit: opts.Limit, Continue: opts.Continue,
+		SendInitialEvents: opts.SendInitialEvents != nil && *opts.SendInitialEvents, AllowWatchBookmarks: opts.AllowWatchBookmarks,
+	}
+	if out.Labels != nil && out.Labels.Empty() {
+		out.Labels = nil
+	}
+	if out.Fields != nil && out.Fields.Empty() {
+		out.Fields = nil
+	}
+	if out.Fields != nil {
 		supported := st.Resource().Strategy.SelectableFields(st.Resource().New())
-		for _, req := range sel.Requirements() {
+		for _, req := range out.Fields.Requirements() {
 			if _, ok := supported[req.Field]; !ok {
-				return opts, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
+				return registry.ListOptions{}, nil, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
 			}
 		}
-		opts.Fields = sel
 	}
-	return opts, nil
+	return out, opts.TimeoutSeconds, nil
 }
 
 // isDryRun reads the dryRun query parameter (only "All" is valid).

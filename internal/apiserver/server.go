@@ -75,6 +75,7 @@ func New(cfg Config) *Server {
 		s.stores[st.Resource().Name] = st
 	}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	limitJSONPatchCopies()
 	s.openapi = buildOpenAPI(cfg.Stores, cfg.Version)
 	return s
 }

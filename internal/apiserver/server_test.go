@@ -39,7 +39,7 @@ type testServer struct {
 
 // newTestServer serves a fresh registry over HTTP (no TLS, no client
 // certificates) and returns a client-go clientset for it.
-func newTestServer(t *testing.T, history int) *testServer {
+func newTestServer(t testing.TB, history int) *testServer {
 	t.Helper()
 	sc := scheme.New()
 	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), sc, storage.Options{NoSync: true, HistorySize: history})

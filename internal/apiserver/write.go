@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"sync/atomic"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -66,7 +67,9 @@ func (s *Server) readWrite(w http.ResponseWriter, r *http.Request, st *registry.
 }
 
 // servePatch applies a JSON, merge or strategic merge patch to the stored
-// object under the storage lock, so concurrent patches never conflict.
+// object. The patch is applied without any lock held and applied again if
+// another write got in first (see registry.UpdateFunc), so concurrent
+// patches never conflict and a large one delays nobody else.
 func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
 	dryRun, err := isDryRun(r)
 	if err != nil {
@@ -85,6 +88,10 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, st *registry
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	pt := types.PatchType(mt)
+	if (pt == types.JSONPatchType || pt == types.MergePatchType || pt == types.StrategicMergePatchType) && !json.Valid(patch) {
+		s.writeError(w, r, apierrors.NewBadRequest("invalid JSON patch"))
+		return
+	}
 	switch pt {
 	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
 	case types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
@@ -133,6 +140,30 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, st *registry
 	s.writeObject(w, r, http.StatusOK, out)
 }
 
+// Patch limits of kube-apiserver: operations per JSON patch
+// (maxJSONPatchOperations) and the bytes all its copy operations may add
+// (JSONPatchMaxCopyBytes), which keep a small patch from growing a large
+// document.
+const (
+	maxJSONPatchOperations = 10000
+	maxJSONPatchCopyBytes  = 3 << 20
+)
+
+// limitJSONPatchCopies sets json-patch's copy limit. The library offers
+// it only as a package variable, which kube-apiserver sets the same way at
+// start; an existing smaller limit is kept.
+func limitJSONPatchCopies() {
+	for {
+		cur := atomic.LoadInt64(&jsonpatch.AccumulatedCopySizeLimit)
+		if cur > 0 && cur <= maxJSONPatchCopyBytes {
+			return
+		}
+		if atomic.CompareAndSwapInt64(&jsonpatch.AccumulatedCopySizeLimit, cur, maxJSONPatchCopyBytes) {
+			return
+		}
+	}
+}
+
 // applyPatch follows k8s.io/apiserver's patch handler, error codes included.
 func applyPatch(pt types.PatchType, cur, patch []byte, schemaObj runtime.Object) ([]byte, error) {
 	switch pt {
@@ -140,6 +171,9 @@ func applyPatch(pt types.PatchType, cur, patch []byte, schemaObj runtime.Object)
 		p, err := jsonpatch.DecodePatch(patch)
 		if err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		if len(p) > maxJSONPatchOperations {
+			return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("The allowed maximum operations in a JSON patch is %d, got %d", maxJSONPatchOperations, len(p)))
 		}
 		out, err := p.Apply(cur)
 		if err != nil {
@@ -217,7 +251,7 @@ func (s *Server) serveDeleteCollection(w http.ResponseWriter, r *http.Request, s
 		s.writeError(w, r, err)
 		return
 	}
-	lopts, err := listOptions(r, st)
+	lopts, _, err := listOptions(r, st, false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/peapod/peapod/internal/events"
@@ -87,12 +88,17 @@ func (d *Daemon) newRuntime(ctx context.Context, log *slog.Logger) (*cri.Service
 		return nil, err
 	}
 	rt := &oci.Runtime{Binary: runtimeBin, Root: filepath.Join(o.RunDir, "runtime")}
+	privileges := oci.DetectPrivileges()
+	if withheld := privileges.Withheld(); len(withheld) > 0 {
+		log.Warn("this host withholds capabilities from peapod; containers asking for them, privileged ones included, run without them",
+			"capabilities", strings.Join(withheld, ","))
+	}
 	svc, err := cri.New(ctx, cri.Config{
 		StateDir: filepath.Join(o.DataDir, "runtime"), RunDir: o.RunDir,
 		Pause: pause, PauseArgs: pauseArgs, Runtime: rt,
 		Conmon: &conmon.Monitor{Binary: conmonBin, Runtime: runtimeBin, RuntimeRoot: rt.Root,
 			ExitDir: filepath.Join(o.RunDir, "exits"), SocketDir: filepath.Join(o.RunDir, "conmon")},
-		Network: netw, Images: images, Log: log.With("component", "runtime"), Privileges: oci.DetectPrivileges(),
+		Network: netw, Images: images, Log: log.With("component", "runtime"), Privileges: privileges,
 		CgroupRoot: path.Join(o.CgroupRoot, "kubepods"), Failpoints: d.failpoints,
 	})
 	if err != nil {

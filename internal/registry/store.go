@@ -55,9 +55,17 @@ type ListOptions struct {
 	Labels          labels.Selector
 	Fields          fields.Selector
 	ResourceVersion string
-	// SendInitialEvents asks a watch for the current objects first and a
-	// bookmark after them (the watch-list protocol).
-	SendInitialEvents bool
+	// ResourceVersionMatch is metav1.ResourceVersionMatchExact to list
+	// exactly at ResourceVersion (NotOlderThan, or "", lists the latest).
+	ResourceVersionMatch metav1.ResourceVersionMatch
+	// Limit and Continue page a list (see List).
+	Limit    int64
+	Continue string
+	// SendInitialEvents asks a watch for the current objects first (the
+	// watch-list protocol); with AllowWatchBookmarks a bookmark marks
+	// their end.
+	SendInitialEvents   bool
+	AllowWatchBookmarks bool
 }
 
 func (o ListOptions) matcher(s *Store) func(runtime.Object) bool {
@@ -88,28 +96,6 @@ func (s *Store) Get(ctx context.Context, ns, name string) (runtime.Object, error
 	return obj, err
 }
 
-// List returns a list object of the matching objects in ns ("" = all).
-func (s *Store) List(ctx context.Context, ns string, opts ListOptions) (runtime.Object, error) {
-	objs, rev := s.storage.List(s.prefix(ns))
-	match := opts.matcher(s)
-	items := objs[:0:0]
-	for _, o := range objs {
-		if match == nil || match(o) {
-			items = append(items, o)
-		}
-	}
-	list := s.res.NewList()
-	if err := meta.SetList(list, items); err != nil {
-		return nil, err
-	}
-	la, err := meta.ListAccessor(list)
-	if err != nil {
-		return nil, err
-	}
-	la.SetResourceVersion(fmt.Sprint(rev))
-	return list, nil
-}
-
 // Watch starts a watch of ns ("" = all).
 func (s *Store) Watch(ctx context.Context, ns string, opts ListOptions) (*storage.Watcher, error) {
 	rv, err := storage.ParseResourceVersion(opts.ResourceVersion)
@@ -122,7 +108,7 @@ func (s *Store) Watch(ctx context.Context, ns string, opts ListOptions) (*storag
 	if rv == 0 || opts.SendInitialEvents {
 		wopts.SendInitial = true
 	}
-	wopts.InitialEventsEnd = opts.SendInitialEvents
+	wopts.InitialEventsEnd = opts.SendInitialEvents && opts.AllowWatchBookmarks
 	w, err := s.storage.Watch(wopts)
 	if errors.Is(err, storage.ErrTooOld) {
 		return nil, apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (%d)", rv, s.storage.OldestRevision()))

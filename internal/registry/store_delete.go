@@ -25,6 +25,7 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 	var removeNow bool
 	var dry runtime.Object
 	out, err := s.storage.Update(key, func(cur runtime.Object) (runtime.Object, error) {
+		removeNow, dry = false, nil // this may be a retry
 		if err := checkPreconditions(s.res, name, opts.Preconditions, cur); err != nil {
 			return nil, err
 		}

@@ -16,8 +16,10 @@ import (
 	"github.com/peapod/peapod/internal/storage"
 )
 
-// UpdateFunc computes the new object from the stored one (read-only). It runs
-// under the storage write lock, so there is no lost update and no retry.
+// UpdateFunc computes the new object from the stored one (read-only). It
+// runs without any lock held and again on the newer object whenever another
+// write got in first (optimistic concurrency, as GuaranteedUpdate), so
+// there is no lost update; it must have no side effects.
 type UpdateFunc func(old runtime.Object) (runtime.Object, error)
 
 // UpdateOptions select how an update is applied.
@@ -38,6 +40,7 @@ var errDryRun = errors.New("dry run")
 func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts UpdateOptions) (runtime.Object, error) {
 	var dry runtime.Object
 	out, err := s.storage.Update(s.key(ns, name), func(cur runtime.Object) (runtime.Object, error) {
+		dry = nil
 		obj, err := fn(cur)
 		if err != nil {
 			return nil, err

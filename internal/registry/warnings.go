@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -23,7 +24,11 @@ func WithWarnings(ctx context.Context, w *Warnings) context.Context {
 func AddWarning(ctx context.Context, msg string) {
 	if w, ok := ctx.Value(warningsKey{}).(*Warnings); ok {
 		w.mu.Lock()
-		w.list = append(w.list, msg)
+		// Once each, as upstream's recorder does (and an update that is
+		// retried warns again).
+		if !slices.Contains(w.list, msg) {
+			w.list = append(w.list, msg)
+		}
 		w.mu.Unlock()
 	}
 }

@@ -131,20 +131,60 @@ func (s *Store) Get(key string) (runtime.Object, error) {
 // List returns the objects whose key starts with prefix, sorted by key, and
 // the revision the list reflects.
 func (s *Store) List(prefix string) ([]runtime.Object, uint64) {
+	kvs, rev, _ := s.ListAt(prefix, 0)
+	out := make([]runtime.Object, len(kvs))
+	for i, kv := range kvs {
+		out[i] = kv.Object
+	}
+	return out, rev
+}
+
+// KeyedObject is one object of a list with its key.
+type KeyedObject struct {
+	Key    string
+	Object runtime.Object
+}
+
+// ListAt returns the objects whose key starts with prefix as they were at
+// revision rev (0, or anything not older than now: as they are now),
+// sorted by key, with the revision the list reflects. A past state is
+// rebuilt from the current one by undoing the kept events newer than rev,
+// which is what etcd's MVCC read at a revision gives kube-apiserver for
+// paginated lists; ErrTooOld when the history no longer reaches back.
+func (s *Store) ListAt(prefix string, rev uint64) ([]KeyedObject, uint64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	keys := make([]string, 0, len(s.objects))
-	for k := range s.objects {
+	state := map[string]runtime.Object{}
+	for k, obj := range s.objects {
 		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
+			state[k] = obj
 		}
 	}
-	sort.Strings(keys)
-	out := make([]runtime.Object, len(keys))
-	for i, k := range keys {
-		out[i] = s.objects[k]
+	at := s.rev
+	if rev != 0 && rev < s.rev {
+		evs, err := s.history.after(rev)
+		if err != nil {
+			return nil, 0, err
+		}
+		for i := len(evs) - 1; i >= 0; i-- {
+			e := evs[i]
+			if !strings.HasPrefix(e.Key, prefix) {
+				continue
+			}
+			if e.Type == watch.Added {
+				delete(state, e.Key)
+			} else {
+				state[e.Key] = e.Prev
+			}
+		}
+		at = rev
 	}
-	return out, s.rev
+	out := make([]KeyedObject, 0, len(state))
+	for k, obj := range state {
+		out = append(out, KeyedObject{Key: k, Object: obj})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, at, nil
 }
 
 // Create stores obj under key; it fails with ErrExists if key is taken. The
@@ -165,24 +205,39 @@ type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 // ErrNoChange may be returned by an UpdateFunc to skip the write.
 var ErrNoChange = errors.New("no change")
 
-// Update applies fn to the object at key under the store's write lock and
-// stores the result. The new object keeps no resourceVersion of its own: the
-// store assigns the next one. fn must be quick; it blocks every writer.
+// Update stores what fn makes of the object at key, the way etcd3's
+// GuaranteedUpdate does: fn runs on the current object without any lock
+// held, and the result is committed only if the object is still the one
+// fn saw; otherwise fn runs again on the newer one. So fn may run more
+// than once and must have no side effects, and a slow fn (a large patch)
+// delays no other request. The new object keeps no resourceVersion of its
+// own: the store assigns the next one.
 func (s *Store) Update(key string, fn UpdateFunc) (runtime.Object, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, ok := s.objects[key]
-	if !ok {
-		return nil, ErrNotFound
+	for {
+		s.mu.RLock()
+		cur, ok := s.objects[key]
+		s.mu.RUnlock()
+		if !ok {
+			return nil, ErrNotFound
+		}
+		next, err := fn(cur)
+		if errors.Is(err, ErrNoChange) {
+			return cur, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		// Stored objects are never changed in place, so identity tells
+		// whether anything was written since fn read cur.
+		if now, ok := s.objects[key]; !ok || now != cur {
+			s.mu.Unlock()
+			continue
+		}
+		out, err := s.commitLocked(key, next, cur, watch.Modified)
+		s.mu.Unlock()
+		return out, err
 	}
-	next, err := fn(cur)
-	if errors.Is(err, ErrNoChange) {
-		return cur, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.commitLocked(key, next, cur, watch.Modified)
 }
 
 // Delete removes the object at key after check (if not nil) approves the

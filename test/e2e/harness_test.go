@@ -143,7 +143,12 @@ type daemonOption func(*daemonConfig)
 
 type daemonConfig struct {
 	fsync bool
+	// relativeCgroupRoot passes --cgroup-root without its leading slash.
+	relativeCgroupRoot bool
 }
+
+// withRelativeCgroupRoot passes the cgroup root without a leading slash.
+func withRelativeCgroupRoot() daemonOption { return func(c *daemonConfig) { c.relativeCgroupRoot = true } }
 
 // withFsync keeps the object database's fsync on, as in production
 // (tests turn it off to spare the disk).
@@ -182,6 +187,9 @@ func startDaemon(t testing.TB, opts ...daemonOption) *daemon {
 		"--data-dir", d.path("data"), "--run-dir", d.path("run"), "--log-dir", d.path("log"), "--config-dir", d.path("etc"),
 		"--listen", addr, "--kubeconfig", d.kubeconfig, "--bridge", d.bridge, "--pod-cidr", d.cidr,
 		"--cgroup-root", d.cgroupRoot}
+	if cfg.relativeCgroupRoot {
+		d.args[len(d.args)-1] = strings.TrimPrefix(d.cgroupRoot, "/")
+	}
 	if !cfg.fsync {
 		d.args = append(d.args, "--unsafe-no-fsync")
 	}

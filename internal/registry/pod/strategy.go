@@ -125,16 +125,12 @@ func (s *Strategy) PrepareForStatusUpdate(ctx context.Context, obj, old runtime.
 	if pod.Status.QOSClass == "" {
 		pod.Status.QOSClass = oldPod.Status.QOSClass
 	}
+	defaultStatusIPs(&pod.Status)
 }
 
 // ValidateStatusUpdate validates a status write.
 func (s *Strategy) ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
-	pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
-	var errs field.ErrorList
-	if oldPod.Status.QOSClass != "" && pod.Status.QOSClass != oldPod.Status.QOSClass {
-		errs = append(errs, field.Invalid(field.NewPath("status", "qosClass"), pod.Status.QOSClass, "field is immutable"))
-	}
-	return errs
+	return validateStatusUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
 }
 
 // GracePeriod is CheckGracefulDelete: the requested period, else the spec's;

@@ -183,7 +183,7 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 	}
 	spec.Process.User = user
 	spec.Process.NoNewPrivileges = sc.GetNoNewPrivs()
-	spec.Process.Capabilities = capabilities(sc)
+	spec.Process.Capabilities = capabilities(sc, s.cfg.Privileges)
 	if sc.GetPrivileged() {
 		spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
 		for i := range spec.Mounts {

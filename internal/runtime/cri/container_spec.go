@@ -75,7 +75,7 @@ func replaceOption(opts []string, old, repl string) []string {
 
 // capabilities applies the security context's add/drop lists (names with
 // or without CAP_, "ALL") to the default set; privileged gets them all.
-func capabilities(sc *runtimeapi.LinuxContainerSecurityContext) *specs.LinuxCapabilities {
+func capabilities(sc *runtimeapi.LinuxContainerSecurityContext, priv oci.Privileges) *specs.LinuxCapabilities {
 	norm := func(c string) string {
 		c = strings.ToUpper(c)
 		if c != "ALL" && !strings.HasPrefix(c, "CAP_") {
@@ -85,12 +85,12 @@ func capabilities(sc *runtimeapi.LinuxContainerSecurityContext) *specs.LinuxCapa
 	}
 	set := oci.DefaultCapabilities()
 	if sc.GetPrivileged() {
-		set = allCapabilities()
+		set = oci.AllCapabilities()
 	} else {
 		for _, c := range sc.GetCapabilities().GetAddCapabilities() {
 			c = norm(c)
 			if c == "ALL" {
-				set = allCapabilities()
+				set = oci.AllCapabilities()
 				break
 			}
 			if !slices.Contains(set, c) {
@@ -106,20 +106,10 @@ func capabilities(sc *runtimeapi.LinuxContainerSecurityContext) *specs.LinuxCapa
 			set = slices.DeleteFunc(set, func(x string) bool { return x == c })
 		}
 	}
+	// What the host withholds from peapod, no container gets (the
+	// daemon says which at start).
+	set = priv.ClampCapabilities(set)
 	return &specs.LinuxCapabilities{Bounding: set, Effective: slices.Clone(set), Permitted: slices.Clone(set)}
-}
-
-func allCapabilities() []string {
-	return []string{
-		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-		"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-		"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-		"CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-		"CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-		"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
-		"CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-		"CAP_CHECKPOINT_RESTORE",
-	}
 }
 
 // sandboxMounts are the pod-wide files every container shares: hostname,

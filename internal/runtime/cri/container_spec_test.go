@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/runtime/oci"
 )
 
 func TestProcessArgs(t *testing.T) {
@@ -89,15 +91,28 @@ func TestCapabilities(t *testing.T) {
 	sc := &runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{
 		AddCapabilities: []string{"NET_ADMIN"}, DropCapabilities: []string{"CAP_KILL", "chown"},
 	}}
-	caps := capabilities(sc).Bounding
+	caps := capabilities(sc, oci.Privileges{}).Bounding
 	if !slices.Contains(caps, "CAP_NET_ADMIN") || slices.Contains(caps, "CAP_KILL") || slices.Contains(caps, "CAP_CHOWN") {
 		t.Errorf("caps %v", caps)
 	}
-	if got := capabilities(&runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{DropCapabilities: []string{"ALL"}}}); len(got.Bounding) != 0 {
+	if got := capabilities(&runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{DropCapabilities: []string{"ALL"}}}, oci.Privileges{}); len(got.Bounding) != 0 {
 		t.Errorf("drop ALL left %v", got.Bounding)
 	}
-	if got := capabilities(&runtimeapi.LinuxContainerSecurityContext{Privileged: true}); !slices.Contains(got.Bounding, "CAP_SYS_ADMIN") {
+	if got := capabilities(&runtimeapi.LinuxContainerSecurityContext{Privileged: true}, oci.Privileges{}); !slices.Contains(got.Bounding, "CAP_SYS_ADMIN") {
 		t.Errorf("privileged lacks SYS_ADMIN")
+	}
+	// A host that withholds capabilities from peapod: privileged and added
+	// ones are clamped to what it holds.
+	held := oci.Privileges{Held: map[string]bool{"CAP_SYS_ADMIN": true, "CAP_CHOWN": true, "CAP_KILL": true}}
+	for _, sc := range []*runtimeapi.LinuxContainerSecurityContext{
+		{Privileged: true},
+		{Capabilities: &runtimeapi.Capability{AddCapabilities: []string{"SYS_ADMIN", "SYS_RESOURCE"}}},
+	} {
+		got := capabilities(sc, held)
+		if !slices.Contains(got.Bounding, "CAP_SYS_ADMIN") || slices.Contains(got.Bounding, "CAP_SYS_RESOURCE") ||
+			slices.Contains(got.Effective, "CAP_NET_RAW") || len(got.Permitted) != 3 {
+			t.Errorf("clamped caps for %v: %+v", sc, got)
+		}
 	}
 }
 

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPrivilegedPod runs a privileged container: it gets every capability
+// the daemon holds (runc cannot grant more), and where the host withholds
+// some, as this machine withholds CAP_SYS_RESOURCE from root, the daemon
+// says so once in its log.
+func TestPrivilegedPod(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata:
+  name: priv
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    securityContext:
+      privileged: true
+    command: ["sh", "-c", "grep CapEff /proc/self/status; sleep 3600"]
+`, "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "priv", "1/1")
+	want := fmt.Sprintf("%016x", d.heldCapabilities(t))
+	d.waitFor("the capabilities in the log", 30*time.Second, func() (bool, error) {
+		out, _, _ := d.kubectl("1.33", "", "logs", "priv")
+		return strings.Contains(out, "CapEff:\t"+want), nil
+	})
+	log, _ := os.ReadFile(d.logPath)
+	warned := bytes.Count(log, []byte("this host withholds capabilities from peapod"))
+	if all := uint64(1)<<41 - 1; d.heldCapabilities(t)&all != all {
+		if warned == 0 {
+			t.Errorf("the host withholds capabilities but the daemon did not say so")
+		}
+	} else if warned != 0 {
+		t.Errorf("the daemon warned about withheld capabilities it holds")
+	}
+}
+
+// heldCapabilities reads the daemon's effective and bounding sets.
+func (d *daemon) heldCapabilities(t *testing.T) uint64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sets := map[string]uint64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.HasPrefix(k, "Cap") {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			sets[k] = n
+		}
+	}
+	return sets["CapEff"] & sets["CapBnd"]
+}
+
+// TestStartupErrors: a daemon that cannot start says why and exits 1,
+// never panicking in its clean-up; a cgroup root without a leading slash
+// is the same absolute cgroup.
+func TestStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, peapodBin, "serve", "--data-dir", filepath.Join(dir, "data"), "--run-dir", filepath.Join(dir, "run"),
+		"--log-dir", filepath.Join(dir, "log"), "--config-dir", filepath.Join(dir, "etc"), "--listen", "no-port-here",
+		"--cgroup-root", "test1").CombinedOutput()
+	if exitErr, ok := err.(*exec.ExitError); !ok || exitErr.ExitCode() != 1 {
+		t.Errorf("serve with a bad listen address: %v, want exit status 1", err)
+	}
+	if !bytes.Contains(out, []byte(`Error: listen address "no-port-here"`)) || bytes.Contains(out, []byte("panic")) {
+		t.Errorf("serve with a bad listen address said:\n%s", out)
+	}
+
+	d := startDaemon(t, withRelativeCgroupRoot())
+	d.mustKubectl("1.33", "", "run", "rel", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sleep", "3600")
+	d.waitRunning("1.33", "default", "rel", "1/1")
+	pod := d.pod("default", "rel")
+	found := false
+	for _, h := range globDirs("/sys/fs/cgroup/*") {
+		if _, err := os.Stat(filepath.Join(h, d.cgroupRoot, "kubepods/besteffort/pod"+string(pod.UID))); err == nil {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no pod cgroup under %s for --cgroup-root %s", d.cgroupRoot, strings.TrimPrefix(d.cgroupRoot, "/"))
+	}
+}
