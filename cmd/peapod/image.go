@@ -17,15 +17,18 @@ import (
 // while the daemon runs (the store is shared through the file system).
 func newImageCommand(logger func() *slog.Logger) *cobra.Command {
 	var dataDir, configDir, dockerConfig string
+	var maxLayer, maxImage int64
 	store := func() (*image.Store, error) {
 		return image.NewStore(filepath.Join(dataDir, "images"), image.Options{
 			HostsDir: filepath.Join(configDir, "certs.d"), DockerConfig: dockerConfig, Log: logger(),
+			MaxLayerSize: maxLayer, MaxImageSize: maxImage,
 		})
 	}
 	cmd := &cobra.Command{Use: "image", Short: "Manage the node's container images"}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "/var/lib/peapod", "peapod data directory")
 	cmd.PersistentFlags().StringVar(&configDir, "config-dir", "/etc/peapod", "peapod configuration directory (registry hosts.toml files)")
 	cmd.PersistentFlags().StringVar(&dockerConfig, "docker-config", "", "docker config.json with registry credentials")
+	addImageLimitFlags(cmd.PersistentFlags(), &maxLayer, &maxImage)
 
 	cmd.AddCommand(&cobra.Command{
 		Use:   "import FILE",

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/peapod/peapod/internal/daemon"
 )
@@ -26,6 +27,7 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&o.NodeName, "node-name", "", "node name (default: host name)")
 	f.StringVar(&o.DockerConfig, "docker-config", "", "docker config.json with registry credentials")
 	f.BoolVar(&o.NoSync, "unsafe-no-fsync", false, "do not fsync the object database (tests and benchmarks only)")
+	addImageLimitFlags(f, &o.MaxLayerSize, &o.MaxImageSize)
 	return cmd
 }
 
@@ -61,3 +63,30 @@ func addNodeFlags(f *pflag.FlagSet, o *daemon.Options) {
 	f.StringVar(&o.Pause, "pause", "", "static pause binary (default catatonit)")
 	f.StringVar(&o.CgroupRoot, "cgroup-root", "", "cgroup under which the kubepods hierarchy is created (default /)")
 }
+
+// addImageLimitFlags registers the image size limits.
+func addImageLimitFlags(f *pflag.FlagSet, layer, image *int64) {
+	f.Var(&sizeFlag{layer}, "max-layer-size", "largest uncompressed size of an image layer's files, e.g. 16Gi; -1 for no limit (default 16Gi)")
+	f.Var(&sizeFlag{image}, "max-image-size", "largest uncompressed size of the layers one pull or import unpacks; -1 for no limit (default 32Gi)")
+}
+
+// sizeFlag is a byte count given as a Kubernetes quantity ("16Gi").
+type sizeFlag struct{ v *int64 }
+
+func (f *sizeFlag) String() string {
+	if f.v == nil || *f.v == 0 {
+		return ""
+	}
+	return resource.NewQuantity(*f.v, resource.BinarySI).String()
+}
+
+func (f *sizeFlag) Set(s string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return err
+	}
+	*f.v = q.Value()
+	return nil
+}
+
+func (f *sizeFlag) Type() string { return "quantity" }

@@ -76,6 +76,7 @@ func (d *Daemon) newRuntime(ctx context.Context, log *slog.Logger) (*cri.Service
 	}
 	images, err := image.NewStore(filepath.Join(o.DataDir, "images"), image.Options{
 		HostsDir: filepath.Join(o.ConfigDir, "certs.d"), DockerConfig: o.DockerConfig, Log: log.With("component", "images"),
+		MaxLayerSize: o.MaxLayerSize, MaxImageSize: o.MaxImageSize,
 	})
 	if err != nil {
 		return nil, err

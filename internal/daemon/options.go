@@ -52,6 +52,12 @@ type Options struct {
 	// (default ~/.docker/config.json when it exists).
 	DockerConfig string
 
+	// MaxLayerSize and MaxImageSize bound the bytes the files of one
+	// image layer, and of all the layers of one pull or import, may hold
+	// (0: image.DefaultMaxLayerSize and DefaultMaxImageSize; negative: no
+	// limit).
+	MaxLayerSize, MaxImageSize int64
+
 	// NoSync skips fsync of the object database (tests, benchmarks).
 	NoSync bool
 }

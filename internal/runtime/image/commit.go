@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,6 +40,7 @@ func (s *Store) commit(ctx context.Context, img v1.Image, digest v1.Hash, refs [
 		return nil, fmt.Errorf("image has %d layers but its config lists %d", len(layers), len(cfg.RootFS.DiffIDs))
 	}
 	rec := &record{Config: cfg.Config}
+	budget := &imageBudget{left: s.maxImage}
 	for i, l := range layers {
 		// Take diffIDs from the config: asking some v1.Layers for theirs
 		// hashes the whole layer.
@@ -46,7 +48,7 @@ func (s *Store) commit(ctx context.Context, img v1.Image, digest v1.Hash, refs [
 		if err != nil {
 			return nil, fmt.Errorf("image config: %w", err)
 		}
-		if err := s.ensureLayer(ctx, l, diffID); err != nil {
+		if err := s.ensureLayer(ctx, l, diffID, budget); err != nil {
 			return nil, err
 		}
 		size, err := l.Size()
@@ -93,10 +95,28 @@ func (s *Store) commit(ctx context.Context, img v1.Image, digest v1.Hash, refs [
 	return rec.image(known), nil
 }
 
+// imageBudget is what is left of the image size limit for the layers of
+// one commit still to unpack (0 at the start: no limit).
+type imageBudget struct {
+	left int64
+}
+
+// layerLimit is the limit for the next layer: the layer limit, or less if
+// the image budget is smaller.
+func (s *Store) layerLimit(b *imageBudget) int64 {
+	switch {
+	case b.left == 0:
+		return s.maxLayer
+	case s.maxLayer == 0 || b.left < s.maxLayer:
+		return b.left
+	}
+	return s.maxLayer
+}
+
 // ensureLayer unpacks l into layers/<diffid> unless that already exists.
 // It unpacks into a temporary sibling directory and renames it into place;
 // if another process won the race, its copy is kept and ours discarded.
-func (s *Store) ensureLayer(ctx context.Context, l v1.Layer, diffID v1.Hash) error {
+func (s *Store) ensureLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, budget *imageBudget) error {
 	dst := s.layerDir(diffID.String())
 	if _, err := os.Stat(dst); err == nil {
 		return nil
@@ -110,8 +130,16 @@ func (s *Store) ensureLayer(ctx context.Context, l v1.Layer, diffID v1.Hash) err
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return fmt.Errorf("unpacking layer %s: %w", diffID, err)
 	}
-	if err := unpackVerified(ctx, tmp, l, diffID); err != nil {
+	limit := s.layerLimit(budget)
+	used, err := unpackVerified(ctx, tmp, l, diffID, limit)
+	if errors.Is(err, ErrTooLarge) && limit < s.maxLayer {
+		err = fmt.Errorf("%w: the image's files hold more than %d bytes", ErrTooLarge, s.maxImage)
+	}
+	if err != nil {
 		return fmt.Errorf("unpacking layer %s: %w", diffID, err)
+	}
+	if budget.left > 0 {
+		budget.left -= used
 	}
 	if moved, err := renameNoReplace(tmp, dst); err != nil {
 		return err
@@ -121,28 +149,31 @@ func (s *Store) ensureLayer(ctx context.Context, l v1.Layer, diffID v1.Hash) err
 	return nil
 }
 
-// unpackVerified applies l's uncompressed tar to dir and checks that the
-// stream hashes to diffID.
-func unpackVerified(ctx context.Context, dir string, l v1.Layer, diffID v1.Hash) error {
+// unpackVerified applies l's uncompressed tar to dir, at most limit bytes
+// of files, checks that the stream hashes to diffID and returns the bytes
+// unpacked.
+func unpackVerified(ctx context.Context, dir string, l v1.Layer, diffID v1.Hash, limit int64) (int64, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer rc.Close()
 	h := sha256.New()
 	r := io.TeeReader(rc, h)
-	if err := applyLayer(ctx, dir, r); err != nil {
-		return err
+	used, err := applyLayer(ctx, dir, r, limit)
+	if err != nil {
+		return used, err
 	}
 	// Hash the tar padding too; draining also lets a verifying reader
-	// report a digest mismatch of the compressed blob.
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return err
+	// report a digest mismatch of the compressed blob. What follows the
+	// tar's end is bounded too.
+	if _, err := io.Copy(io.Discard, io.LimitReader(r, 1<<20)); err != nil {
+		return used, err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != diffID.Hex {
-		return fmt.Errorf("content has diffID sha256:%s", got)
+		return used, fmt.Errorf("content has diffID sha256:%s", got)
 	}
-	return nil
+	return used, nil
 }
 
 // writeBlob stores data under blobs/sha256/<digest hex>.

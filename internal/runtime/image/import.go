@@ -47,7 +47,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader) ([]*Image, error) {
 		r = br
 	}
 	// The layer unpacker is also a safe extractor for untrusted archives.
-	if err := applyLayer(ctx, dir, r); err != nil {
+	// The archive holds the compressed layers: it may not hold more than
+	// the image may.
+	if _, err := applyLayer(ctx, dir, r, s.maxImage); err != nil {
 		return nil, fmt.Errorf("importing: reading archive: %w", err)
 	}
 	root, err := os.OpenRoot(dir)

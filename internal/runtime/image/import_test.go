@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -340,4 +341,60 @@ func mustGet(t *testing.T, s *Store, ref string) *Image {
 		t.Fatalf("Get(%q): %v", ref, err)
 	}
 	return img
+}
+
+// TestImportSizeLimits refuses layers and images whose files would hold
+// more than the store allows, and keeps nothing of them.
+func TestImportSizeLimits(t *testing.T) {
+	// Compressible layers: the archive is far smaller than what unpacks.
+	layer := func(name string, size int) v1.Layer {
+		data := buildTar(t, []tarEntry{file(name, strings.Repeat("x", size))})
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer("a", 40<<10), layer("b", 40<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := dockerArchive(t, map[string]v1.Image{"big:1": img})
+	incompressible, err := random.Layer(40<<10, types.DockerLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noise, err := mutate.AppendLayers(empty.Image, incompressible)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		desc    string
+		archive []byte
+		opts    Options
+		want    string
+	}{
+		{"layer limit", archive, Options{MaxLayerSize: 32 << 10}, "its files hold more than 32768 bytes"},
+		{"image limit", archive, Options{MaxImageSize: 64 << 10}, "the image's files hold more than 65536 bytes"},
+		{"archive over the image limit", dockerArchive(t, map[string]v1.Image{"noise:1": noise}), Options{MaxImageSize: 16 << 10},
+			"its files hold more than 16384 bytes"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			s := newTestStore(t, tc.opts)
+			_, err := s.Import(context.Background(), bytes.NewReader(tc.archive))
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Import error = %v, want ErrTooLarge with %q", err, tc.want)
+			}
+			if imgs, _ := s.List(); len(imgs) != 0 {
+				t.Errorf("a refused image was stored: %v", imgs)
+			}
+			if entries, _ := os.ReadDir(s.path("layers")); len(entries) > 1 {
+				t.Errorf("layers left: %v", entries)
+			}
+		})
+	}
+	s := newTestStore(t, Options{MaxLayerSize: 64 << 10, MaxImageSize: 128 << 10})
+	if _, err := s.Import(context.Background(), bytes.NewReader(archive)); err != nil {
+		t.Errorf("an image within the limits: %v", err)
+	}
 }

@@ -31,6 +31,16 @@ var (
 	// ErrLayerNotFound is returned by LayerDirs when a layer of the image is
 	// not unpacked in the store.
 	ErrLayerNotFound = errors.New("layer not found")
+	// ErrTooLarge is wrapped by errors about layers or images whose files
+	// hold more than the store's limits allow.
+	ErrTooLarge = errors.New("image too large")
+)
+
+// Default size limits, generous: the largest images in common use hold a
+// few GiB.
+const (
+	DefaultMaxLayerSize = 16 << 30
+	DefaultMaxImageSize = 32 << 30
 )
 
 // Options configures a Store.
@@ -44,6 +54,11 @@ type Options struct {
 	DockerConfig string
 	// Log receives progress and diagnostics; nil discards them.
 	Log *slog.Logger
+	// MaxLayerSize and MaxImageSize bound the bytes the files of one
+	// layer, and of all layers an import or pull unpacks, may hold
+	// (uncompressed, holes of sparse files included); 0 means the
+	// defaults, negative no limit.
+	MaxLayerSize, MaxImageSize int64
 }
 
 // Auth holds registry credentials, mirroring the CRI AuthConfig. When any
@@ -78,6 +93,8 @@ type Store struct {
 	dockerConfig string
 	log          *slog.Logger
 	platform     v1.Platform
+	maxLayer     int64
+	maxImage     int64
 }
 
 // NewStore opens the store at root, creating its directories if needed.
@@ -92,6 +109,8 @@ func NewStore(root string, opts Options) (*Store, error) {
 		dockerConfig: opts.DockerConfig,
 		log:          opts.Log,
 		platform:     defaultPlatform(),
+		maxLayer:     sizeLimit(opts.MaxLayerSize, DefaultMaxLayerSize),
+		maxImage:     sizeLimit(opts.MaxImageSize, DefaultMaxImageSize),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -103,6 +122,17 @@ func NewStore(root string, opts Options) (*Store, error) {
 		removeStaleTmp(dir)
 	}
 	return s, nil
+}
+
+// sizeLimit turns an option into a limit: 0 is the default, negative none.
+func sizeLimit(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 func (s *Store) path(elem ...string) string {

@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,38 +28,46 @@ const (
 // unpacker applies one layer tar to an empty directory, producing the
 // layer's overlayfs upper-style directory: OCI whiteouts become 0:0
 // character devices and opaque directories get trusted.overlay.opaque=y.
+// Regular files are written sparse: runs of zeros become holes, so a small
+// compressed layer cannot fill the disk with them; and their sizes count
+// against a limit, so that it cannot declare a file larger than allowed
+// either.
 type unpacker struct {
 	root     string               // absolute layer directory
 	dirTimes map[string]time.Time // directory mtimes, applied last
+	limit    int64                // bytes the files may hold; 0: no limit
+	used     int64                // bytes the files hold so far
 }
 
-// applyLayer unpacks the uncompressed layer tar r into root.
-func applyLayer(ctx context.Context, root string, r io.Reader) error {
-	u := &unpacker{root: root, dirTimes: map[string]time.Time{}}
+// applyLayer unpacks the uncompressed layer tar r into root and returns
+// the bytes its regular files hold. More than limit bytes (when positive)
+// is an error wrapping ErrTooLarge.
+func applyLayer(ctx context.Context, root string, r io.Reader, limit int64) (int64, error) {
+	u := &unpacker{root: root, dirTimes: map[string]time.Time{}, limit: limit}
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return u.used, err
 		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading layer tar: %w", err)
+			return u.used, fmt.Errorf("reading layer tar: %w", err)
 		}
 		if err := u.apply(hdr, tr); err != nil {
-			return fmt.Errorf("entry %q: %w", hdr.Name, err)
+			return u.used, fmt.Errorf("entry %q: %w", hdr.Name, err)
 		}
 	}
 	// Creating entries changes directory mtimes, so set them at the end.
 	for dir, mtime := range u.dirTimes {
 		err := setMtime(dir, mtime)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("setting times of %s: %w", dir, err)
+			return u.used, fmt.Errorf("setting times of %s: %w", dir, err)
 		}
 	}
-	return nil
+	return u.used, nil
 }
 
 func (u *unpacker) apply(hdr *tar.Header, r io.Reader) error {
@@ -194,11 +203,15 @@ func (u *unpacker) create(target string, hdr *tar.Header, r io.Reader) (bool, er
 			return false, err
 		}
 	case tar.TypeReg:
+		if u.limit > 0 && hdr.Size > u.limit-u.used {
+			return false, fmt.Errorf("%w: its files hold more than %d bytes", ErrTooLarge, u.limit)
+		}
+		u.used += hdr.Size
 		f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return false, err
 		}
-		_, err = io.Copy(f, r)
+		err = copySparse(f, r, hdr.Size)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -226,6 +239,36 @@ func (u *unpacker) create(target string, hdr *tar.Header, r io.Reader) (bool, er
 		return false, nil
 	}
 	return true, nil
+}
+
+// sparseBlock is the unit in which zeros become holes (a common file
+// system block size multiple).
+const sparseBlock = 32 << 10
+
+// copySparse copies size bytes from r to the new file f, seeking over
+// blocks of zeros instead of writing them.
+func copySparse(f *os.File, r io.Reader, size int64) error {
+	buf := make([]byte, sparseBlock)
+	var zeros [sparseBlock]byte
+	var off int64
+	for off < size {
+		n, err := io.ReadFull(r, buf[:min(int64(len(buf)), size-off)])
+		if n > 0 {
+			if bytes.Equal(buf[:n], zeros[:n]) {
+				if _, err := f.Seek(int64(n), io.SeekCurrent); err != nil {
+					return err
+				}
+			} else if _, err := f.Write(buf[:n]); err != nil {
+				return err
+			}
+			off += int64(n)
+		}
+		if err != nil {
+			return fmt.Errorf("reading file content: %w", err)
+		}
+	}
+	// A trailing hole needs the size set explicitly.
+	return f.Truncate(size)
 }
 
 // resolveLink returns the host path of a hard link's target, which must

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -65,6 +67,54 @@ func hardlink(name, target string) tarEntry {
 	return tarEntry{hdr: tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target}}
 }
 
+// paxSparseFile is a layer with one PAX (GNU 1.0) sparse file of size
+// bytes that are all a hole: a few hundred bytes that unpack to anything.
+// archive/tar writes no sparse files, so the blocks are made by hand.
+func paxSparseFile(name string, size int64) []byte {
+	record := func(k, v string) string {
+		base := len(k) + len(v) + 3 // " ", "=" and "\n"
+		n := base + 1
+		for n != base+len(fmt.Sprint(n)) {
+			n = base + len(fmt.Sprint(n))
+		}
+		return fmt.Sprintf("%d %s=%s\n", n, k, v)
+	}
+	pax := record("GNU.sparse.major", "1") + record("GNU.sparse.minor", "0") +
+		record("GNU.sparse.name", name) + record("GNU.sparse.realsize", fmt.Sprint(size))
+	sparseMap := "1\n0\n0\n" // one region: offset 0, length 0
+	var out bytes.Buffer
+	out.Write(ustarHeader("PaxHeaders/"+name, 'x', int64(len(pax))))
+	out.Write(padBlock([]byte(pax)))
+	// The data section is the map, padded to a block, then the data.
+	out.Write(ustarHeader(name, '0', 512))
+	out.Write(padBlock([]byte(sparseMap)))
+	out.Write(make([]byte, 1024)) // end of archive
+	return out.Bytes()
+}
+
+func ustarHeader(name string, typ byte, size int64) []byte {
+	b := make([]byte, 512)
+	copy(b[0:], name)
+	copy(b[100:], "0000644\x00")
+	copy(b[108:], "0000000\x00")
+	copy(b[116:], "0000000\x00")
+	copy(b[124:], fmt.Sprintf("%011o\x00", size))
+	copy(b[136:], "00000000000\x00")
+	b[156] = typ
+	copy(b[257:], "ustar\x0000")
+	copy(b[148:], "        ")
+	sum := 0
+	for _, c := range b {
+		sum += int(c)
+	}
+	copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+func padBlock(b []byte) []byte {
+	return append(b, make([]byte, (512-len(b)%512)%512)...)
+}
+
 func lstat(t *testing.T, path string) *syscall.Stat_t {
 	t.Helper()
 	fi, err := os.Lstat(path)
@@ -79,9 +129,57 @@ func TestApplyLayer(t *testing.T) {
 	tests := []struct {
 		desc    string
 		entries []tarEntry
-		wantErr error // nil: success
+		raw     []byte // the layer, when entries cannot say it
+		limit   int64  // bytes the files may hold; 0: none
+		wantErr error  // nil: success
 		check   func(t *testing.T, root, outside string)
 	}{
+		{
+			desc:    "whiteout through escaping symlink rejected",
+			entries: []tarEntry{symlink("a", "../.."), file("a/.wh.evil", "")},
+			wantErr: ErrUnsafeLayer,
+		},
+		{
+			desc:    "whiteout of dotdot rejected",
+			entries: []tarEntry{dir("a/"), file("a/.wh..", "")},
+			wantErr: ErrUnsafeLayer,
+		},
+		{
+			desc:    "zeros stored as holes",
+			entries: []tarEntry{file("sparse", "start"+strings.Repeat("\x00", 8<<20)+"end")},
+			check: func(t *testing.T, root, _ string) {
+				st := lstat(t, filepath.Join(root, "sparse"))
+				if st.Size != 8<<20+8 || st.Blocks*512 > 1<<20 {
+					t.Errorf("size %d with %d bytes allocated, want 8 MiB in under 1 MiB", st.Size, st.Blocks*512)
+				}
+				data, _ := os.ReadFile(filepath.Join(root, "sparse"))
+				if !strings.HasPrefix(string(data), "start\x00") || !strings.HasSuffix(string(data), "\x00end") {
+					t.Errorf("content changed")
+				}
+			},
+		},
+		{
+			desc:    "files over the limit refused",
+			entries: []tarEntry{file("a", strings.Repeat("x", 600)), file("b", strings.Repeat("x", 600))},
+			limit:   1000,
+			wantErr: ErrTooLarge,
+		},
+		{
+			desc:    "sparse bomb refused before it is read",
+			raw:     paxSparseFile("bomb", 1<<40),
+			limit:   1 << 30,
+			wantErr: ErrTooLarge,
+		},
+		{
+			desc: "declared sparse file stored sparse",
+			raw:  paxSparseFile("sparse", 64<<20),
+			check: func(t *testing.T, root, _ string) {
+				st := lstat(t, filepath.Join(root, "sparse"))
+				if st.Size != 64<<20 || st.Blocks*512 > 1<<20 {
+					t.Errorf("size %d with %d bytes allocated, want 64 MiB in under 1 MiB", st.Size, st.Blocks*512)
+				}
+			},
+		},
 		{
 			desc: "ownership mode and mtimes kept",
 			entries: []tarEntry{
@@ -262,7 +360,11 @@ func TestApplyLayer(t *testing.T) {
 					entries[i].hdr.Linkname = outside
 				}
 			}
-			err := applyLayer(context.Background(), root, bytes.NewReader(buildTar(t, entries)))
+			data := tt.raw
+			if data == nil {
+				data = buildTar(t, entries)
+			}
+			_, err := applyLayer(context.Background(), root, bytes.NewReader(data), tt.limit)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("applyLayer error = %v, want %v", err, tt.wantErr)
