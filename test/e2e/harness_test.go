@@ -148,7 +148,9 @@ type daemonConfig struct {
 }
 
 // withRelativeCgroupRoot passes the cgroup root without a leading slash.
-func withRelativeCgroupRoot() daemonOption { return func(c *daemonConfig) { c.relativeCgroupRoot = true } }
+func withRelativeCgroupRoot() daemonOption {
+	return func(c *daemonConfig) { c.relativeCgroupRoot = true }
+}
 
 // withFsync keeps the object database's fsync on, as in production
 // (tests turn it off to spare the disk).
