@@ -16,4 +16,10 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -p 1 -timeout 45m ./...
+# A short run of every fuzz target (their seed corpora ran above as tests).
+for target in \
+	internal/apiserver:FuzzCreatePod internal/apiserver:FuzzPatchPod internal/apiserver:FuzzListQuery \
+	internal/apiserver:FuzzPodQuantities internal/runtime/image:FuzzApplyLayer internal/runtime/image:FuzzNormalize; do
+	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${PEAPOD_FUZZTIME:-15s}" -fuzzminimizetime 5s "./${target%%:*}"
+done
 ./hack/test-cgroup2.sh

@@ -41,6 +41,19 @@ type testServer struct {
 // certificates) and returns a client-go clientset for it.
 func newTestServer(t testing.TB, history int) *testServer {
 	t.Helper()
+	srv, st := newTestAPI(t, history)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL, QPS: 1000, Burst: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testServer{url: hs.URL, client: client, store: st}
+}
+
+// newTestAPI builds a Server over a fresh registry.
+func newTestAPI(t testing.TB, history int) (*Server, *storage.Store) {
+	t.Helper()
 	sc := scheme.New()
 	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), sc, storage.Options{NoSync: true, HistorySize: history})
 	if err != nil {
@@ -65,13 +78,7 @@ func newTestServer(t testing.TB, history int) *testServer {
 		Version: version.Info{Major: "1", Minor: "37", GitVersion: "v1.37.0-test"},
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)), Now: now, ServerAddress: "127.0.0.1:6443",
 	})
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL, QPS: 1000, Burst: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testServer{url: hs.URL, client: client, store: st}
+	return srv, st
 }
 
 func testPod(name string) *corev1.Pod {

@@ -83,9 +83,12 @@ func parseReference(s string) (reference, error) {
 		}
 		r.tag, name = name[i+1:], name[:i]
 	}
+	// The first component names a registry when it has a dot or a port,
+	// or is localhost. (Docker also takes one with capitals for a host;
+	// go-containerregistry, which pulls, does not, so neither does peapod:
+	// "Foo/bar" is a repository of Docker Hub, and not lowercase.)
 	r.domain, r.path = dockerDomain, name
-	if first, rest, ok := strings.Cut(name, "/"); ok &&
-		(strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first) {
+	if first, rest, ok := strings.Cut(name, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
 		r.domain, r.path = first, rest
 	}
 	if !domainRE.MatchString(r.domain) {
