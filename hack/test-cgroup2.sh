@@ -3,7 +3,7 @@
 # cgroup v2 hierarchy (../shared/tools/cgroup2-vm), since the development
 # and CI hosts run cgroup v1: the runtime lifecycle on runc+conmon+overlayfs
 # with a host-network sandbox (on runc and on crun), the kubelet's pod
-# cgroups, and overlay roots.
+# cgroups, killing and removing cgroup trees, and overlay roots.
 # The VM has no pod networking (no iptables), so CNI is tested on the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ if ! command -v qemu-system-x86_64 >/dev/null || ! ls /tmp/cg2vm/kernel/boot/vml
 fi
 work=$(mktemp -d /tmp/peapod-cgroup2.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-for pkg in internal/runtime/cri internal/kubelet internal/runtime/rootfs; do
+for pkg in internal/runtime/cri internal/kubelet internal/runtime/rootfs internal/cgroup; do
 	go test -c -o "$work/$(basename "$pkg").test" "./$pkg"
 done
 # Fetch busybox on the host: the VM has no apt and no network.
@@ -32,6 +32,7 @@ export PEAPOD_TESTIMAGE_CACHE=$PWD/cache TMPDIR=/tmp
 ./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestProcessArgs|TestResolveUser'
 PEAPOD_TEST_OCI_RUNTIME=crun ./cri.test -test.v -test.run 'TestHostNetworkSandbox'
 ./kubelet.test -test.v -test.run 'TestPodCgroups'
+./cgroup.test -test.v
 ./rootfs.test -test.v
 SCRIPT
 chmod +x "$work/run.sh"

@@ -181,7 +181,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.api.Stop() // watches and followed logs end now
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			d.log.Warn("shutting down the API server: requests still open", "err", err)
+		}
 		return nil
 	})
 	g.Go(func() error {
@@ -191,7 +193,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Content: []nscontroller.Store{d.pods, d.events}, Log: d.log.With("component", "namespace-controller")}
 	g.Go(func() error { return nsc.Run(gctx) })
 	g.Go(func() error {
-		if err := d.node.kubelet.Run(gctx); err != nil {
+		// Once the daemon stops, an error from stopping is no failure.
+		if err := d.node.kubelet.Run(gctx); err != nil && gctx.Err() == nil {
 			return fmt.Errorf("kubelet: %w", err)
 		}
 		return nil

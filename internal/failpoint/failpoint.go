@@ -7,6 +7,7 @@
 package failpoint
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -15,15 +16,19 @@ import (
 	"syscall"
 )
 
-// EnvVar holds the failpoints of a daemon under test:
-// "name[=N][,name[=N]...]" dies at the Nth hit of name (the first when N is
-// left out).
+// EnvVar holds the failpoints of a daemon under test, comma-separated:
+// "name" or "name=N" dies at the Nth hit of name (the first when N is left
+// out); "name=errorN" makes the first N passes of an error failpoint fail.
 const EnvVar = "PEAPOD_FAILPOINTS"
+
+// ErrInjected is what an armed error failpoint returns.
+var ErrInjected = errors.New("injected failure")
 
 // Set is a set of armed failpoints. The nil Set has none.
 type Set struct {
 	mu     sync.Mutex
-	remain map[string]int
+	remain map[string]int // kill failpoints: hits left
+	errors map[string]int // error failpoints: failures left
 	kill   func()
 }
 
@@ -38,22 +43,41 @@ func New(spec string, kill func()) (*Set, error) {
 	if spec == "" {
 		return nil, nil
 	}
-	s := &Set{remain: map[string]int{}, kill: kill}
+	s := &Set{remain: map[string]int{}, errors: map[string]int{}, kill: kill}
 	for _, item := range strings.Split(spec, ",") {
 		name, count, found := strings.Cut(strings.TrimSpace(item), "=")
-		n := 1
-		if found {
-			var err error
-			if n, err = strconv.Atoi(count); err != nil || n < 1 {
-				return nil, fmt.Errorf("failpoint %q: the hit count must be a positive integer", item)
-			}
-		}
 		if name == "" {
 			return nil, fmt.Errorf("failpoint %q has no name", item)
 		}
-		s.remain[name] = n
+		target := s.remain
+		if c, ok := strings.CutPrefix(count, "error"); ok {
+			target, count = s.errors, c
+		}
+		n := 1
+		if found && count != "" {
+			var err error
+			if n, err = strconv.Atoi(count); err != nil || n < 1 {
+				return nil, fmt.Errorf("failpoint %q: the count must be a positive integer", item)
+			}
+		}
+		target[name] = n
 	}
 	return s, nil
+}
+
+// Fail passes the error failpoint name: while it is armed, it returns an
+// error wrapping ErrInjected.
+func (s *Set) Fail(name string) error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.errors[name] <= 0 {
+		return nil
+	}
+	s.errors[name]--
+	return fmt.Errorf("failpoint %s: %w", name, ErrInjected)
 }
 
 // Hit passes the failpoint name: at its armed hit the process is killed

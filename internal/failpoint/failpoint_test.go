@@ -1,6 +1,10 @@
 package failpoint
 
-import "testing"
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
 
 func TestParseAndHit(t *testing.T) {
 	tests := []struct {
@@ -39,5 +43,22 @@ func TestParseAndHit(t *testing.T) {
 				t.Errorf("killed at hit %d, want %d", killed, tt.killAt)
 			}
 		})
+	}
+}
+
+func TestFail(t *testing.T) {
+	s, err := New("a=error2,b", func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for i := 0; i < 3; i++ {
+		got = append(got, errors.Is(s.Fail("a"), ErrInjected))
+	}
+	if want := []bool{true, true, false}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Fail(a) failed %v, want %v", got, want)
+	}
+	if s.Fail("b") != nil || s.Fail("c") != nil || (*Set)(nil).Fail("a") != nil {
+		t.Errorf("unarmed error failpoints failed")
 	}
 }

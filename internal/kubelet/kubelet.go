@@ -209,7 +209,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 func (k *Kubelet) watchPods(ctx context.Context) (*storage.Watcher, error) {
 	seen := map[types.UID]bool{}
 	w, err := k.cfg.Pods.Watch(ctx, "", registry.ListOptions{
-		Fields: fields.OneTermEqualSelector("spec.nodeName", k.cfg.NodeName), SendInitialEvents: true,
+		Fields: fields.OneTermEqualSelector("spec.nodeName", k.cfg.NodeName), SendInitialEvents: true, AllowWatchBookmarks: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watching pods: %w", err)

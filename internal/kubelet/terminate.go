@@ -107,7 +107,11 @@ func (k *Kubelet) stopPod(ctx context.Context, pod *corev1.Pod, rp *runtimePod, 
 func (k *Kubelet) teardownPod(ctx context.Context, uid types.UID, rp *runtimePod) error {
 	var errs []error
 	for _, sb := range rp.sandboxes {
-		if _, err := k.cfg.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
+		err := k.cfg.Failpoints.Fail("kubelet-remove-sandbox")
+		if err == nil {
+			_, err = k.cfg.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id})
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -135,6 +135,7 @@ type daemon struct {
 	env        []string // extra environment of the daemon process
 	cmd        *exec.Cmd
 	exited     chan struct{}
+	exitErr    error // how the process ended, once exited is closed
 	client     kubernetes.Interface
 }
 
@@ -227,7 +228,7 @@ func (d *daemon) startProcess() {
 	exited := make(chan struct{})
 	d.exited = exited
 	cmd := d.cmd
-	go func() { cmd.Wait(); logFile.Close(); close(exited) }()
+	go func() { d.exitErr = cmd.Wait(); logFile.Close(); close(exited) }()
 }
 
 // waitAPI waits until the API answers; false if the daemon exits first.

@@ -12,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/peapod/peapod/internal/failpoint"
 )
 
 // TestPrivilegedPod runs a privileged container: it gets every capability
@@ -100,4 +104,61 @@ func TestStartupErrors(t *testing.T) {
 	if !found {
 		t.Errorf("no pod cgroup under %s for --cgroup-root %s", d.cgroupRoot, strings.TrimPrefix(d.cgroupRoot, "/"))
 	}
+}
+
+// TestDeletionNeverWedges makes removing a pod's sandbox fail three times:
+// the rest of the teardown still happens (the pod's processes die with its
+// cgroup), each failure is a FailedKillPod warning, and the kubelet
+// retries with back-off until the pod is gone, leaving nothing behind.
+func TestDeletionNeverWedges(t *testing.T) {
+	d := startDaemon(t)
+	d.kill()
+	d.env = []string{failpoint.EnvVar + "=kubelet-remove-sandbox=error3"}
+	d.launch()
+	d.mustKubectl("1.33", "", "run", "sticky", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sleep", "3600")
+	d.waitRunning("1.33", "default", "sticky", "1/1")
+	fp := d.capture(t, "default", "sticky")
+	d.mustKubectl("1.33", "", "delete", "pod", "sticky", "--grace-period=1", "--wait=false")
+	d.waitFor("the FailedKillPod event", 60*time.Second, func() (bool, error) {
+		out, _, _ := d.kubectl("1.33", "", "get", "events", "--field-selector", "reason=FailedKillPod", "-o", "jsonpath={.items[*].message}")
+		return strings.Contains(out, "injected failure"), nil
+	})
+	d.waitFor("the pod to be gone", 90*time.Second, func() (bool, error) {
+		_, _, err := d.kubectl("1.33", "", "get", "pod", "sticky")
+		return err != nil, nil
+	})
+	d.check(t, fp)
+}
+
+// TestShutdownEndsWatches stops the daemon under an open watch and a
+// followed log: the server ends both, every loop stops before the storage
+// closes, and the daemon exits 0 without waiting out its shutdown timeout.
+func TestShutdownEndsWatches(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", "", "run", "talker", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sh", "-c", "while true; do echo hi; sleep 1; done")
+	d.waitRunning("1.33", "default", "talker", "1/1")
+	w, err := d.client.CoreV1().Pods("").Watch(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := exec.Command(kubectls["1.33"], "logs", "-f", "talker")
+	logs.Env = []string{"KUBECONFIG=" + d.kubeconfig, "HOME=" + d.dir}
+	if err := logs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	d.terminate()
+	if d.exitErr != nil {
+		t.Errorf("the daemon exited with %v", d.exitErr)
+	}
+	for range w.ResultChan() { // drained: the server ended the watch
+	}
+	_ = logs.Wait()
+	log, _ := os.ReadFile(d.logPath)
+	for _, bad := range []string{"requests still open", "panic", "database not open"} {
+		if bytes.Contains(log, []byte(bad)) {
+			t.Errorf("the daemon log says %q", bad)
+		}
+	}
+	d.launch() // for the harness's clean-up
 }
