@@ -315,16 +315,17 @@ func (d *daemon) stop() {
 	if log, err := os.ReadFile(d.logPath); err == nil && strings.Contains(string(log), "WARNING: DATA RACE") {
 		t.Errorf("the daemon reported a data race (see %s)", d.logPath)
 	}
-	if t.Failed() {
-		// PEAPOD_E2E_LOG_DIR keeps the whole log of a failed test.
-		if dir := os.Getenv("PEAPOD_E2E_LOG_DIR"); dir != "" {
-			if log, err := os.ReadFile(d.logPath); err == nil {
-				name := strings.ReplaceAll(t.Name(), "/", "_") + ".log"
-				if err := os.WriteFile(filepath.Join(dir, name), log, 0o644); err == nil {
-					t.Logf("peapod log kept in %s", filepath.Join(dir, name))
-				}
+	// PEAPOD_E2E_LOG_DIR keeps the whole log of a failed test (of every
+	// test with PEAPOD_E2E_KEEP_ALL_LOGS=1).
+	if dir := os.Getenv("PEAPOD_E2E_LOG_DIR"); dir != "" && (t.Failed() || os.Getenv("PEAPOD_E2E_KEEP_ALL_LOGS") == "1") {
+		if log, err := os.ReadFile(d.logPath); err == nil {
+			name := strings.ReplaceAll(t.Name(), "/", "_") + ".log"
+			if err := os.WriteFile(filepath.Join(dir, name), log, 0o644); err == nil {
+				t.Logf("peapod log kept in %s", filepath.Join(dir, name))
 			}
 		}
+	}
+	if t.Failed() {
 		if log, err := os.ReadFile(d.logPath); err == nil {
 			lines := strings.Split(string(log), "\n")
 			if len(lines) > 200 {

@@ -86,14 +86,16 @@ func (s *Service) beginSandbox(sb *sandbox, step string) error {
 	return nil
 }
 
-// beginContainer records that creating c takes step next.
+// beginContainer records that creating c takes step next. Unlike a
+// sandbox's, a container's record needs no fsync: all it makes that
+// outlives a power cut is its own state directory, which start-up
+// recovery removes when its record did not survive.
 func (s *Service) beginContainer(c *container, step string) error {
 	s.mu.Lock()
-	first := c.Step == ""
 	c.Step = step
 	sn := snap(&c.rec, s.containerDir(c.ID), c)
 	s.mu.Unlock()
-	if err := sn.write(first); err != nil {
+	if err := sn.write(false); err != nil {
 		return err
 	}
 	s.cfg.Failpoints.Hit("container-" + step)
