@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -12,15 +14,28 @@ import (
 
 func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	var o daemon.Options
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the peapod daemon: API server, kubelet and container runtime",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return daemon.Run(cmd.Context(), o, logger())
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the daemon to this file when it stops")
 	addNodeFlags(f, &o)
 	f.StringVar(&o.Listen, "listen", "", "API server address (default 127.0.0.1:6443)")
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig (default DATA_DIR/admin.kubeconfig)")

@@ -78,6 +78,16 @@ func killAll(paths map[string]string) error {
 	}
 }
 
+// Exists reports whether the cgroup at p exists in any hierarchy.
+func Exists(p string) bool {
+	for _, h := range hierarchies() {
+		if _, err := os.Stat(filepath.Join(h, p)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Find returns the cgroups under root (an absolute cgroup path) whose
 // last path element satisfies match, in any hierarchy, without
 // descending into a match. Paths are absolute cgroup paths.

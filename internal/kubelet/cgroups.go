@@ -88,7 +88,9 @@ func (m *cgroupManager) createPod(pod *corev1.Pod) (string, error) {
 func (m *cgroupManager) destroyPod(uid types.UID) error {
 	var errs []error
 	for _, class := range []corev1.PodQOSClass{corev1.PodQOSGuaranteed, corev1.PodQOSBurstable, corev1.PodQOSBestEffort} {
-		errs = append(errs, cgroup.Destroy(path.Join(m.qosCgroup(class), podCgroupPrefix+string(uid))))
+		if p := path.Join(m.qosCgroup(class), podCgroupPrefix+string(uid)); cgroup.Exists(p) {
+			errs = append(errs, cgroup.Destroy(p))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -196,6 +196,10 @@ func startDaemon(t testing.TB, opts ...daemonOption) *daemon {
 	if !cfg.fsync {
 		d.args = append(d.args, "--unsafe-no-fsync")
 	}
+	// PEAPOD_E2E_CPU_PROFILE=dir profiles each daemon into dir.
+	if dir := os.Getenv("PEAPOD_E2E_CPU_PROFILE"); dir != "" {
+		d.args = append(d.args, "--cpu-profile", filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", strings.ReplaceAll(t.Name(), "/", "_"), n)))
+	}
 	d.launch()
 	t.Cleanup(d.stop)
 	return d
@@ -301,10 +305,17 @@ func (d *daemon) stop() {
 				_ = d.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 			}
 		}
-		d.waitFor("the runtime to be empty", 60*time.Second, func() (bool, error) {
-			entries, _ := os.ReadDir(d.path("data/runtime/sandboxes"))
-			return len(entries) == 0, nil
-		})
+		// Not waitFor: a fatal failure here would skip stopping the
+		// daemon, which would then outlive the test.
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if entries, _ := os.ReadDir(d.path("data/runtime/sandboxes")); len(entries) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("the runtime still has sandboxes 60s after every pod was deleted")
+				break
+			}
+		}
 	}
 	d.terminate()
 	_ = exec.Command("ip", "link", "del", d.bridge).Run()

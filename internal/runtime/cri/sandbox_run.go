@@ -103,6 +103,13 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		attachment := s.attachment(sb)
 		go func() {
 			start := time.Now()
+			// Of what a sandbox makes, only its IP reservation outlives
+			// a power cut: the record saying so is made durable first,
+			// here, off the pause process's way.
+			if err := sb.rec.sync(s.sandboxDir(sb.ID)); err != nil {
+				netDone <- result{err: fmt.Errorf("saving sandbox record: %w", err)}
+				return
+			}
 			ips, err := s.setupNetwork(ctx, attachment)
 			log.Debug("network set up", "duration", time.Since(start))
 			netDone <- result{ips, err}

@@ -70,16 +70,13 @@ func undoSteps[T any](ctx context.Context, s *Service, steps []step[T], last str
 	return errors.Join(errs...)
 }
 
-// beginSandbox records that creating sb takes step next. The first record
-// of a sandbox is fsynced: from then on, whatever a power cut leaves of
-// the sandbox has a record recovery can read.
+// beginSandbox records that creating sb takes step next.
 func (s *Service) beginSandbox(sb *sandbox, step string) error {
 	s.mu.Lock()
-	first := sb.Step == ""
 	sb.Step = step
 	sn := snap(&sb.rec, s.sandboxDir(sb.ID), sb)
 	s.mu.Unlock()
-	if err := sn.write(first); err != nil {
+	if err := sn.write(false); err != nil {
 		return err
 	}
 	s.cfg.Failpoints.Hit("sandbox-" + step)
@@ -181,7 +178,9 @@ func (s *Service) deleteRuntimeContainer(ctx context.Context, c *container) erro
 func (s *Service) deleteRuntimeObject(ctx context.Context, id, bundle, cgroupPath string) error {
 	conmon.Kill(bundle, id)
 	errs := []error{s.cfg.Runtime.Delete(ctx, id, true), s.cfg.Conmon.Cleanup(id)}
-	if cgroupPath != "" {
+	// runc removes the cgroup when it knows the container; one a crash
+	// left without a runc state stays otherwise.
+	if cgroupPath != "" && cgroup.Exists(cgroupPath) {
 		errs = append(errs, cgroup.Destroy(cgroupPath))
 	}
 	return errors.Join(errs...)

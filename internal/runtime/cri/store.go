@@ -123,6 +123,27 @@ func (sn snapshot) write(durable bool) error {
 	return nil
 }
 
+// sync makes the record on disk durable, whichever snapshot it holds.
+func (r *record) sync(dir string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.removed {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(dir, recordFile))
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
 // remove deletes the record's directory for good: later writes are
 // dropped.
 func (r *record) remove(dir string) error {
