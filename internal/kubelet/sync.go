@@ -190,13 +190,17 @@ func sandboxIPs(sb *runtimeapi.PodSandboxStatus) []string {
 }
 
 // pruneContainers removes exited instances beyond the two newest per
-// container name (what status and `logs --previous` need).
+// container name (what status and `logs --previous` need), and instances
+// created but never started that a newer one replaced (a start cut short,
+// by a crash for one).
 func (k *Kubelet) pruneContainers(ctx context.Context, rp *runtimePod) {
 	seen := map[string]int{}
 	for _, c := range rp.containers {
 		name := c.GetLabels()[labelContainerName]
 		seen[name]++
-		if seen[name] > 2 && c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+		stale := (seen[name] > 2 && c.State == runtimeapi.ContainerState_CONTAINER_EXITED) ||
+			(seen[name] > 1 && c.State == runtimeapi.ContainerState_CONTAINER_CREATED)
+		if stale {
 			if _, err := k.cfg.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.Id}); err != nil {
 				k.log.Warn("removing old container", "container", c.Id, "err", err)
 			}

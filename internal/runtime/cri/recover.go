@@ -93,7 +93,12 @@ func (s *Service) load(ctx context.Context) error {
 	for _, id := range live {
 		s.reconcileLive(ctx, id)
 	}
-	return s.Sweep(ctx)
+	// What the sweep cannot remove now must not keep the node from
+	// starting; each failure is logged, and the next start tries again.
+	if err := s.Sweep(ctx); err != nil {
+		s.log.Warn("orphans left after the start-up sweep", "err", err)
+	}
+	return nil
 }
 
 // reconcileLive checks a container or sandbox recorded as created or
