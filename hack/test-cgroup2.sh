@@ -31,7 +31,7 @@ grep cgroup /proc/mounts
 export PEAPOD_TESTIMAGE_CACHE=$PWD/cache TMPDIR=/tmp
 ./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestProcessArgs|TestResolveUser'
 PEAPOD_TEST_OCI_RUNTIME=crun ./cri.test -test.v -test.run 'TestHostNetworkSandbox'
-./kubelet.test -test.v -test.run 'TestPodCgroups'
+./kubelet.test -test.v -test.run 'TestPodCgroups|TestPodAndQOSCgroupValues'
 ./cgroup.test -test.v
 ./rootfs.test -test.v
 SCRIPT

@@ -40,6 +40,7 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&o.Listen, "listen", "", "API server address (default 127.0.0.1:6443)")
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig (default DATA_DIR/admin.kubeconfig)")
 	f.StringVar(&o.NodeName, "node-name", "", "node name (default: host name)")
+	f.Int64Var(&o.PodMaxPids, "pod-max-pids", -1, "most processes a pod may run (pids.max of its cgroup); -1 for no limit")
 	f.StringVar(&o.DockerConfig, "docker-config", "", "docker config.json with registry credentials")
 	f.BoolVar(&o.NoSync, "unsafe-no-fsync", false, "do not fsync the object database (tests and benchmarks only)")
 	addImageLimitFlags(f, &o.MaxLayerSize, &o.MaxImageSize)

@@ -44,7 +44,7 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, err
 	o := d.opts
 	recorder := events.NewRecorder(d.events, events.Source{Component: "kubelet", Host: o.NodeName}, time.Now, log)
 	kl, err := kubelet.New(kubelet.Config{
-		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot,
+		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot, PodPidsLimit: o.PodMaxPids,
 		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, Runtime: svc, Recorder: recorder,
 		Log: log.With("component", "kubelet"), Failpoints: d.failpoints,
 	})

@@ -48,6 +48,9 @@ type Options struct {
 	Pause string
 	// CgroupRoot is the cgroup under which kubepods lives (default /).
 	CgroupRoot string
+	// PodMaxPids limits the processes of each pod (pids.max of its cgroup;
+	// default -1, no limit), as the kubelet's --pod-max-pids.
+	PodMaxPids int64
 	// DockerConfig is a docker config.json with registry credentials
 	// (default ~/.docker/config.json when it exists).
 	DockerConfig string

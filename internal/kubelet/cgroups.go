@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/cgroups"
 	cgmanager "github.com/opencontainers/cgroups/manager"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/qos"
@@ -21,16 +23,20 @@ import (
 // and pod<uid> below. opencontainers/cgroups handles v1 and v2.
 type cgroupManager struct {
 	root string
+	// podPidsLimit is --pod-max-pids (<= 0: no limit).
+	podPidsLimit int64
+	// qosMu serializes writes of the QoS cgroups' values.
+	qosMu sync.Mutex
 }
 
-func newCgroupManager(root string) (*cgroupManager, error) {
+func newCgroupManager(root string, podPidsLimit int64) (*cgroupManager, error) {
 	if root == "" {
 		root = "/"
 	}
 	if !path.IsAbs(root) {
 		return nil, fmt.Errorf("cgroup root %q must be absolute", root)
 	}
-	return &cgroupManager{root: path.Clean(root)}, nil
+	return &cgroupManager{root: path.Clean(root), podPidsLimit: podPidsLimit}, nil
 }
 
 func (m *cgroupManager) kubepods() string { return path.Join(m.root, "kubepods") }
@@ -55,17 +61,38 @@ func manager(p string) (cgroups.Manager, error) {
 	return cgmanager.New(&cgroups.Cgroup{Path: p, Resources: &cgroups.Resources{SkipDevices: true}})
 }
 
-// ensureQOS creates kubepods and the QoS parents.
+// ensureQOS creates kubepods and the QoS parents, BestEffort with the
+// minimum shares and Burstable with those of no pods yet.
 func (m *cgroupManager) ensureQOS() error {
-	for _, p := range []string{m.kubepods(), m.qosCgroup(corev1.PodQOSBurstable), m.qosCgroup(corev1.PodQOSBestEffort)} {
-		if err := create(p); err != nil {
+	if err := create(m.kubepods(), nil); err != nil {
+		return err
+	}
+	for _, class := range []corev1.PodQOSClass{corev1.PodQOSBurstable, corev1.PodQOSBestEffort} {
+		if err := create(m.qosCgroup(class), qosResources(0, class)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func create(p string) error {
+// setBurstable gives the Burstable cgroup the shares of the Burstable
+// pods' summed cpu requests.
+func (m *cgroupManager) setBurstable(milliCPU int64) error {
+	m.qosMu.Lock()
+	defer m.qosMu.Unlock()
+	p := m.qosCgroup(corev1.PodQOSBurstable)
+	mgr, err := manager(p)
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", p, err)
+	}
+	if err := mgr.Set(qosResources(milliCPU, corev1.PodQOSBurstable)); err != nil {
+		return fmt.Errorf("setting cgroup %s: %w", p, err)
+	}
+	return nil
+}
+
+// create makes the cgroup at p and sets res (nil: nothing) on it.
+func create(p string, res *cgroups.Resources) error {
 	mgr, err := manager(p)
 	if err != nil {
 		return fmt.Errorf("cgroup %s: %w", p, err)
@@ -73,13 +100,19 @@ func create(p string) error {
 	if err := mgr.Apply(-1); err != nil {
 		return fmt.Errorf("creating cgroup %s: %w", p, err)
 	}
+	if res != nil {
+		if err := mgr.Set(res); err != nil {
+			return fmt.Errorf("setting cgroup %s: %w", p, err)
+		}
+	}
 	return nil
 }
 
-// createPod creates the pod cgroup and returns its path.
+// createPod creates the pod cgroup with the pod's values
+// (ResourceConfigForPod) and returns its path.
 func (m *cgroupManager) createPod(pod *corev1.Pod) (string, error) {
 	p := m.podCgroup(pod)
-	return p, create(p)
+	return p, create(p, podResources(pod, m.podPidsLimit))
 }
 
 // destroyPod kills whatever still runs in the pod's cgroup and removes it
@@ -111,4 +144,24 @@ func (m *cgroupManager) podCgroupUIDs() map[types.UID]bool {
 		}
 	}
 	return out
+}
+
+// updateBurstable recomputes the Burstable cgroup's shares from the
+// Burstable pods the kubelet runs (not finished, and not gone, the one
+// just torn down included), as the QoS container manager does on every
+// pod add and remove and periodically.
+func (k *Kubelet) updateBurstable(gone types.UID) {
+	var milliCPU int64
+	k.mu.Lock()
+	for uid, p := range k.pods {
+		if uid == gone || qos.PodQOSClass(p) != corev1.PodQOSBurstable || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		requests := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+		milliCPU += requests.Cpu().MilliValue()
+	}
+	k.mu.Unlock()
+	if err := k.cgroups.setBurstable(milliCPU); err != nil {
+		k.log.Warn("setting the Burstable QoS cgroup", "err", err)
+	}
 }

@@ -27,7 +27,7 @@ func TestPodCgroups(t *testing.T) {
 		t.Fatal("cgroup tests need root")
 	}
 	root := fmt.Sprintf("/peapod-cgtest-%d", os.Getpid())
-	m, err := newCgroupManager(root)
+	m, err := newCgroupManager(root, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,9 @@ type Config struct {
 	LogDir string
 	// CgroupRoot is the parent of the kubepods cgroup ("/" by default).
 	CgroupRoot string
+	// PodPidsLimit is --pod-max-pids: pids.max of every pod cgroup (<= 0:
+	// none).
+	PodPidsLimit int64
 	// ResolvConf is the host resolv.conf for dnsPolicy Default.
 	ResolvConf string
 	// Version is the kubelet version reported on the Node.
@@ -127,7 +130,7 @@ func New(cfg Config) (*Kubelet, error) {
 			return nil, err
 		}
 	}
-	cg, err := newCgroupManager(cfg.CgroupRoot)
+	cg, err := newCgroupManager(cfg.CgroupRoot, cfg.PodPidsLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +199,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		case <-resync.C:
 			k.wakeAll(ctx)
 			k.sweepPodCgroups(ctx)
+			k.updateBurstable("")
 			k.backoff.GC()
 			k.pullBack.GC()
 		}

@@ -28,6 +28,7 @@ func (k *Kubelet) createSandbox(ctx context.Context, w *podWorker, pod *corev1.P
 	if err != nil {
 		return "", nil, err
 	}
+	k.updateBurstable("")
 	cfg.Linux.CgroupParent = cg
 	k.cfg.Failpoints.Hit("kubelet-pod-cgroup")
 	resp, err := k.cfg.Runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})

@@ -121,6 +121,7 @@ func (k *Kubelet) teardownPod(ctx context.Context, uid types.UID, rp *runtimePod
 		}
 	}
 	errs = append(errs, k.cgroups.destroyPod(uid), os.RemoveAll(k.podDir(uid)))
+	k.updateBurstable(uid)
 	// <ns>_<name>_<uid>: the UID alone finds it, also for a pod that is
 	// gone from the API.
 	logDirs, _ := filepath.Glob(filepath.Join(k.cfg.LogDir, "*_"+string(uid)))
