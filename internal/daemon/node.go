@@ -90,6 +90,11 @@ func (d *Daemon) newRuntime(ctx context.Context, log *slog.Logger) (*cri.Service
 	}
 	rt := &oci.Runtime{Binary: runtimeBin, Root: filepath.Join(o.RunDir, "runtime")}
 	privileges := oci.DetectPrivileges()
+	if !privileges.SysResource {
+		log.Warn("this host withholds CAP_SYS_RESOURCE from peapod: oom_score_adj values below peapod's own are raised to it "+
+			"(Guaranteed containers' -997 and the pause process's -998 included; each is logged at debug level)",
+			"lowest", privileges.OOMScoreAdj)
+	}
 	if withheld := privileges.Withheld(); len(withheld) > 0 {
 		log.Warn("this host withholds capabilities from peapod; containers asking for them, privileged ones included, run without them",
 			"capabilities", strings.Join(withheld, ","))

@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"github.com/opencontainers/cgroups"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -60,6 +61,11 @@ func containerResources(pod *corev1.Pod, c *corev1.Container, memoryCapacity int
 		r.MemoryLimitInBytes = mem.Value()
 	}
 	r.OomScoreAdj = oomScoreAdj(pod, c, memoryCapacity)
+	if cgroups.IsCgroup2UnifiedMode() {
+		// The whole container goes on OOM, as the kubelet asks on v2
+		// (singleProcessOOMKill unset).
+		r.Unified = map[string]string{"memory.oom.group": "1"}
+	}
 	return r
 }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,4 +103,82 @@ func sharesPlus(before string, add int) string {
 		n = 0
 	}
 	return strconv.Itoa(n + add)
+}
+
+// TestOOMKilledAndThrottled: a memory hog over its 32Mi limit is killed by
+// the kernel, reported OOMKilled with exit code 137 and restarted under
+// restartPolicy Always; a busy loop limited to 100m is throttled and gets
+// about a tenth of a CPU.
+func TestOOMKilledAndThrottled(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata:
+  name: hog
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: hog
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1"]
+    resources:
+      limits: {memory: "32Mi"}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: spinner
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: spin
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "while true; do :; done"]
+    resources:
+      limits: {cpu: "100m"}
+`, "apply", "-f", "-")
+	d.waitFor("the hog to be OOMKilled and restarted", 90*time.Second, func() (bool, error) {
+		p := d.pod("default", "hog")
+		for _, cs := range p.Status.ContainerStatuses {
+			if last := cs.LastTerminationState.Terminated; last != nil && cs.RestartCount >= 1 {
+				if last.Reason != "OOMKilled" || last.ExitCode != 137 {
+					return false, fmt.Errorf("the hog ended %s with %d, want OOMKilled 137", last.Reason, last.ExitCode)
+				}
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if row := d.podRow("1.33", "default", "hog"); len(row) < 4 || row[3] == "0" {
+		t.Errorf("RESTARTS does not show the restart: %v", row)
+	}
+
+	d.waitRunning("1.33", "default", "spinner", "1/1")
+	pod := d.pod("default", "spinner")
+	_, id, _ := strings.Cut(pod.Status.ContainerStatuses[0].ContainerID, "://")
+	cg := d.cgroupRoot + "/kubepods/burstable/pod" + string(pod.UID) + "/" + id
+	usage := func() int64 {
+		n, _ := strconv.ParseInt(d.v1Value(t, "cpuacct", cg, "cpuacct.usage"), 10, 64)
+		return n
+	}
+	throttled := func() int64 {
+		for _, line := range strings.Split(d.v1Value(t, "cpu", cg, "cpu.stat"), "\n") {
+			if v, ok := strings.CutPrefix(line, "nr_throttled "); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	u0, th0, start := usage(), throttled(), time.Now()
+	time.Sleep(3 * time.Second)
+	share := float64(usage()-u0) / float64(time.Since(start).Nanoseconds())
+	if th := throttled(); th <= th0 {
+		t.Errorf("nr_throttled did not grow (%d -> %d)", th0, th)
+	}
+	if share < 0.03 || share > 0.3 {
+		t.Errorf("the 100m busy loop got %.2f of a CPU", share)
+	}
 }

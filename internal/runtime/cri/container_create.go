@@ -193,8 +193,13 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 		}
 	}
 	res := cfg.GetLinux().GetResources()
-	if res.GetOomScoreAdj() != 0 {
-		adj := s.cfg.Privileges.ClampOOMScoreAdj(int(res.GetOomScoreAdj()))
+	if want := int(res.GetOomScoreAdj()); want != 0 {
+		adj := s.cfg.Privileges.ClampOOMScoreAdj(want)
+		if adj != want {
+			// The intended value stays visible (the daemon said once
+			// at start why it is clamped).
+			s.log.Debug("oom_score_adj clamped", "container", in.id, "intended", want, "applied", adj)
+		}
 		spec.Process.OOMScoreAdj = &adj
 	}
 	spec.Mounts = append(spec.Mounts, s.sandboxMounts(in.sb, cfg)...)

@@ -252,6 +252,9 @@ func (s *Service) pauseSpec(sb *sandbox, rootfs string) *specs.Spec {
 	spec.Process.Capabilities = &specs.LinuxCapabilities{}
 	spec.Process.NoNewPrivileges = true
 	adj := s.cfg.Privileges.ClampOOMScoreAdj(sandboxOOMScoreAdj)
+	if adj != sandboxOOMScoreAdj {
+		s.log.Debug("oom_score_adj clamped", "sandbox", sb.ID, "intended", sandboxOOMScoreAdj, "applied", adj)
+	}
 	spec.Process.OOMScoreAdj = &adj
 	// Only /proc and /dev: pause needs nothing else.
 	spec.Mounts = append(spec.Mounts[:2:2], specs.Mount{
