@@ -32,6 +32,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/node"
 	"github.com/peapod/peapod/internal/registry/pod"
+	"github.com/peapod/peapod/internal/scheduler"
 	"github.com/peapod/peapod/internal/scheme"
 	"github.com/peapod/peapod/internal/storage"
 )
@@ -46,12 +47,14 @@ type Daemon struct {
 	namespaces *registry.Store
 	nodes      *registry.Store
 	events     *registry.Store
-	scheduler  *events.Recorder
-	api        *apiserver.Server
-	listener   net.Listener
-	tls        *tls.Config
-	node       *nodeAgent
-	failpoints *failpoint.Set
+	scheduler  *scheduler.Scheduler
+	// schedulerEvents records as default-scheduler.
+	schedulerEvents *events.Recorder
+	api             *apiserver.Server
+	listener        net.Listener
+	tls             *tls.Config
+	node            *nodeAgent
+	failpoints      *failpoint.Set
 }
 
 // Run starts peapod and serves until ctx is done.
@@ -97,12 +100,12 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.namespaces = registry.NewStore(namespace.Resource(), d.storage, now)
 	d.nodes = registry.NewStore(node.Resource(), d.storage, now)
 	d.events = registry.NewStore(event.Resource(), d.storage, now)
-	d.scheduler = events.NewRecorder(d.events, events.Source{Component: "default-scheduler", Host: opts.NodeName, NewStyle: true, Action: "Binding"}, now, log)
-	undo = append(undo, d.scheduler.Stop)
-	podStrategy := &pod.Strategy{NodeName: opts.NodeName, Now: now, OnBound: func(ctx context.Context, p *corev1.Pod) {
-		d.scheduler.Eventf(p, "", events.Normal, "Scheduled", "Successfully assigned %s/%s to %s", p.Namespace, p.Name, opts.NodeName)
-	}}
-	d.pods = registry.NewStore(pod.Resource(podStrategy), d.storage, now)
+	d.schedulerEvents = events.NewRecorder(d.events, events.Source{Component: "default-scheduler", Host: opts.NodeName, NewStyle: true, Action: "Binding"}, now, log)
+	undo = append(undo, d.schedulerEvents.Stop)
+	d.scheduler = &scheduler.Scheduler{NodeName: opts.NodeName, Nodes: d.nodes, Recorder: d.schedulerEvents,
+		Log: log.With("component", "scheduler"), Now: now}
+	d.pods = registry.NewStore(pod.Resource(&pod.Strategy{NodeName: opts.NodeName, Now: now, Scheduler: d.scheduler}), d.storage, now)
+	d.scheduler.Pods = d.pods
 	if err := d.ensureNamespaces(ctx); err != nil {
 		return nil, err
 	}
@@ -192,6 +195,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	})
 	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Content: []nscontroller.Store{d.pods, d.events}, Log: d.log.With("component", "namespace-controller")}
 	g.Go(func() error { return nsc.Run(gctx) })
+	g.Go(func() error { return d.scheduler.Run(gctx) })
 	g.Go(func() error {
 		// Once the daemon stops, an error from stopping is no failure.
 		if err := d.node.kubelet.Run(gctx); err != nil && gctx.Err() == nil {
@@ -204,7 +208,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	// or with an error that ends gctx.
 	err := g.Wait()
 	d.node.recorder.Stop()
-	d.scheduler.Stop()
+	d.schedulerEvents.Stop()
 	if cerr := d.storage.Close(); err == nil {
 		err = cerr
 	}

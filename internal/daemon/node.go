@@ -42,9 +42,18 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, err
 		return nil, err
 	}
 	o := d.opts
+	reserved, err := o.reserved()
+	if err != nil {
+		return nil, err
+	}
+	evictionHard, err := kubelet.ParseEvictionHard(o.EvictionHard)
+	if err != nil {
+		return nil, fmt.Errorf("--eviction-hard: %w", err)
+	}
 	recorder := events.NewRecorder(d.events, events.Source{Component: "kubelet", Host: o.NodeName}, time.Now, log)
 	kl, err := kubelet.New(kubelet.Config{
 		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot, PodPidsLimit: o.PodMaxPids,
+		Reserved: reserved, EvictionHard: evictionHard,
 		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, Runtime: svc, Recorder: recorder,
 		Log: log.With("component", "kubelet"), Failpoints: d.failpoints,
 	})

@@ -4,10 +4,43 @@
 package daemon
 
 import (
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/peapod/peapod/internal/kubelet"
 )
+
+// reserved parses and sums --system-reserved and --kube-reserved.
+func (o Options) reserved() (corev1.ResourceList, error) {
+	out := corev1.ResourceList{}
+	for flag, v := range map[string]string{"--system-reserved": o.SystemReserved, "--kube-reserved": o.KubeReserved} {
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item == "" {
+				continue
+			}
+			name, value, ok := strings.Cut(item, "=")
+			q, err := resource.ParseQuantity(value)
+			if !ok || err != nil || q.Sign() < 0 {
+				return nil, fmt.Errorf("%s %q: want resource=quantity, e.g. cpu=100m,memory=256Mi", flag, item)
+			}
+			switch rn := corev1.ResourceName(name); rn {
+			case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage, corev1.ResourcePods:
+				cur := out[rn]
+				cur.Add(q)
+				out[rn] = cur
+			default:
+				return nil, fmt.Errorf("%s: resource %q cannot be reserved (cpu, memory, ephemeral-storage, pods)", flag, name)
+			}
+		}
+	}
+	return out, nil
+}
 
 // Options configure a peapod daemon. Zero values get the defaults of
 // Defaults.
@@ -48,6 +81,12 @@ type Options struct {
 	Pause string
 	// CgroupRoot is the cgroup under which kubepods lives (default /).
 	CgroupRoot string
+	// SystemReserved and KubeReserved are taken from the node's capacity
+	// for its allocatable, as the kubelet's flags ("cpu=100m,memory=1Gi").
+	SystemReserved, KubeReserved string
+	// EvictionHard is the kubelet's --eviction-hard (default
+	// memory.available<100Mi; only memory.available is supported).
+	EvictionHard string
 	// PodMaxPids limits the processes of each pod (pids.max of its cgroup;
 	// default -1, no limit), as the kubelet's --pod-max-pids.
 	PodMaxPids int64
@@ -90,6 +129,7 @@ func (o Options) withDefaults() Options {
 	def(&o.OCIRuntime, "runc")
 	def(&o.Conmon, "conmon")
 	def(&o.Pause, "catatonit")
+	def(&o.EvictionHard, kubelet.DefaultEvictionHard)
 	// A cgroup path is absolute in its hierarchy; "test1" means /test1.
 	o.CgroupRoot = path.Join("/", o.CgroupRoot)
 	if o.DockerConfig == "" {

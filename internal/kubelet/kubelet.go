@@ -72,6 +72,11 @@ type Config struct {
 	LogDir string
 	// CgroupRoot is the parent of the kubepods cgroup ("/" by default).
 	CgroupRoot string
+	// Reserved is --system-reserved plus --kube-reserved, taken from the
+	// node's capacity for its allocatable.
+	Reserved corev1.ResourceList
+	// EvictionHard is the hard eviction threshold of memory.available.
+	EvictionHard Threshold
 	// PodPidsLimit is --pod-max-pids: pids.max of every pod cgroup (<= 0:
 	// none).
 	PodPidsLimit int64

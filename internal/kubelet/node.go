@@ -105,7 +105,7 @@ func (k *Kubelet) nodeObject(ctx context.Context) (*corev1.Node, error) {
 			"beta.kubernetes.io/os": goruntime.GOOS, "beta.kubernetes.io/arch": goruntime.GOARCH,
 		}},
 		Status: corev1.NodeStatus{
-			Capacity: resources, Allocatable: resources.DeepCopy(),
+			Capacity: resources, Allocatable: k.allocatableFrom(resources),
 			Conditions: []corev1.NodeCondition{
 				cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
 				cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
@@ -174,15 +174,36 @@ func readMemTotal() int64 {
 	return 0
 }
 
+// allocatableFrom is node allocatable (pkg/kubelet/cm
+// GetNodeAllocatableAbsolute plus the eviction threshold, as the node
+// status reports it): capacity minus --system-reserved and --kube-reserved
+// and, for memory, minus the hard eviction threshold; never below zero.
+func (k *Kubelet) allocatableFrom(capacity corev1.ResourceList) corev1.ResourceList {
+	out := capacity.DeepCopy()
+	for name, q := range k.cfg.Reserved {
+		if a, ok := out[name]; ok {
+			a.Sub(q)
+			out[name] = a
+		}
+	}
+	if mem, ok := out[corev1.ResourceMemory]; ok {
+		mem.Sub(k.cfg.EvictionHard.Memory(capacity.Memory().Value()))
+		out[corev1.ResourceMemory] = mem
+	}
+	for name, q := range out {
+		if q.Sign() < 0 {
+			out[name] = *resource.NewQuantity(0, q.Format)
+		}
+	}
+	return out
+}
+
 // allocatable returns the node's allocatable amount of a resource.
 func (k *Kubelet) allocatable(name corev1.ResourceName) resource.Quantity {
-	switch name {
-	case corev1.ResourceCPU:
-		return *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI)
-	case corev1.ResourceMemory:
-		return *resource.NewQuantity(k.memoryCapacity(), resource.BinarySI)
-	}
-	return resource.Quantity{}
+	return k.allocatableFrom(corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(k.memoryCapacity(), resource.BinarySI),
+	})[name]
 }
 
 // detectHostIP is the first IPv4 address of the interface holding the

@@ -111,3 +111,17 @@ type FinalizeStrategy interface {
 type DeleteStrategy interface {
 	BeforeDelete(ctx context.Context, obj runtime.Object) error
 }
+
+// BindingStrategy is implemented by resources with a binding subresource
+// (pods): obj carries the node in spec.nodeName; everything else comes from
+// old.
+type BindingStrategy interface {
+	PrepareForBinding(ctx context.Context, obj, old runtime.Object) field.ErrorList
+}
+
+// CreateGuard is implemented by strategies whose create decisions must not
+// interleave (pod scheduling): the returned function is called once the
+// object is committed or refused.
+type CreateGuard interface {
+	GuardCreate() (release func())
+}

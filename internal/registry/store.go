@@ -130,6 +130,9 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, dryRu
 			return nil, err
 		}
 	}
+	if g, ok := s.res.Strategy.(CreateGuard); ok {
+		defer g.GuardCreate()()
+	}
 	s.res.Strategy.PrepareForCreate(ctx, obj)
 	s.fillSystemFields(m)
 	generated := m.GetName() == "" && m.GetGenerateName() != ""

@@ -29,7 +29,10 @@ type UpdateOptions struct {
 	// Finalize: write the finalize subresource (only spec.finalizers of
 	// namespaces change).
 	Finalize bool
-	DryRun   bool
+	// Binding: bind a pod to the node in the new object's spec.nodeName,
+	// as the pods/binding subresource does.
+	Binding bool
+	DryRun  bool
 }
 
 var errDryRun = errors.New("dry run")
@@ -111,7 +114,13 @@ func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur run
 	m.SetResourceVersion(old.GetResourceVersion())
 
 	var errs field.ErrorList
-	if opts.Finalize {
+	if opts.Binding {
+		bs, ok := s.res.Strategy.(BindingStrategy)
+		if !ok {
+			return apierrors.NewNotFound(s.res.GroupResource(), name+"/binding")
+		}
+		errs = bs.PrepareForBinding(ctx, obj, cur)
+	} else if opts.Finalize {
 		fs, ok := s.res.Strategy.(FinalizeStrategy)
 		if !ok {
 			return apierrors.NewNotFound(s.res.GroupResource(), name+"/finalize")

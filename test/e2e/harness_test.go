@@ -146,6 +146,13 @@ type daemonConfig struct {
 	fsync bool
 	// relativeCgroupRoot passes --cgroup-root without its leading slash.
 	relativeCgroupRoot bool
+	// args are extra arguments of serve.
+	args []string
+}
+
+// withArgs passes extra arguments to peapod serve.
+func withArgs(args ...string) daemonOption {
+	return func(c *daemonConfig) { c.args = append(c.args, args...) }
 }
 
 // withRelativeCgroupRoot passes the cgroup root without a leading slash.
@@ -193,6 +200,7 @@ func startDaemon(t testing.TB, opts ...daemonOption) *daemon {
 	if cfg.relativeCgroupRoot {
 		d.args[len(d.args)-1] = strings.TrimPrefix(d.cgroupRoot, "/")
 	}
+	d.args = append(d.args, cfg.args...)
 	if !cfg.fsync {
 		d.args = append(d.args, "--unsafe-no-fsync")
 	}

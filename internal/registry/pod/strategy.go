@@ -6,6 +6,7 @@ package pod
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -27,9 +28,26 @@ type Strategy struct {
 	NodeName string
 	// Now is the clock.
 	Now func() time.Time
-	// OnBound, if set, is called after a pod was created bound to NodeName
-	// (the daemon records the scheduler's "Scheduled" event there).
-	OnBound func(ctx context.Context, pod *corev1.Pod)
+	// Scheduler, if set, decides whether a new pod fits the node; without
+	// one every pod is bound.
+	Scheduler Scheduler
+}
+
+// Scheduler is the part of package scheduler a pod create uses: the
+// decision under a lock held until the pod is committed, and the events.
+type Scheduler interface {
+	Lock() (unlock func())
+	Decide(ctx context.Context, pod *corev1.Pod) (fits bool, message string)
+	Bound(pod *corev1.Pod)
+	Failed(pod *corev1.Pod, message string)
+}
+
+// GuardCreate holds the scheduling lock across a pod create.
+func (s *Strategy) GuardCreate() func() {
+	if s.Scheduler == nil {
+		return func() {}
+	}
+	return s.Scheduler.Lock()
 }
 
 // Resource returns the pods resource served with s.
@@ -50,12 +68,19 @@ func (s *Strategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 	pod.Generation = 1
 	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qos.ComputePodQOS(pod)}
 	if pod.Spec.NodeName == "" && len(pod.Spec.SchedulingGates) == 0 {
-		// What the binding subresource does (assignPod upstream).
-		pod.Spec.NodeName = s.NodeName
-		pod.Status.Conditions = []corev1.PodCondition{{
-			Type: corev1.PodScheduled, Status: corev1.ConditionTrue,
-			LastTransitionTime: metav1.NewTime(s.Now().UTC().Truncate(time.Second)),
-		}}
+		fits, msg := true, ""
+		if s.Scheduler != nil {
+			fits, msg = s.Scheduler.Decide(ctx, pod)
+		}
+		if fits {
+			// What the binding subresource does (assignPod upstream).
+			s.bind(pod, s.NodeName)
+		} else {
+			pod.Status.Conditions = []corev1.PodCondition{{
+				Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+				Message: msg, LastTransitionTime: s.now(),
+			}}
+		}
 	} else if len(pod.Spec.SchedulingGates) > 0 {
 		pod.Status.Conditions = []corev1.PodCondition{{
 			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonSchedulingGated,
@@ -64,12 +89,54 @@ func (s *Strategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 	}
 }
 
-// AfterCreate reports the binding.
+// AfterCreate reports the scheduling decision.
 func (s *Strategy) AfterCreate(ctx context.Context, obj runtime.Object) {
 	pod := obj.(*corev1.Pod)
-	if s.OnBound != nil && pod.Spec.NodeName == s.NodeName {
-		s.OnBound(ctx, pod)
+	if s.Scheduler == nil {
+		return
 	}
+	for _, c := range pod.Status.Conditions {
+		switch {
+		case c.Type != corev1.PodScheduled:
+		case c.Status == corev1.ConditionTrue && pod.Spec.NodeName == s.NodeName:
+			s.Scheduler.Bound(pod)
+		case c.Reason == corev1.PodReasonUnschedulable:
+			s.Scheduler.Failed(pod, c.Message)
+		}
+	}
+}
+
+// bind sets the node and the PodScheduled=True condition.
+func (s *Strategy) bind(pod *corev1.Pod, node string) {
+	pod.Spec.NodeName = node
+	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: s.now()}
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == corev1.PodScheduled {
+			pod.Status.Conditions[i] = cond
+			return
+		}
+	}
+	pod.Status.Conditions = append(pod.Status.Conditions, cond)
+}
+
+func (s *Strategy) now() metav1.Time { return metav1.NewTime(s.Now().UTC().Truncate(time.Second)) }
+
+// PrepareForBinding is the pods/binding subresource: of the new object
+// only spec.nodeName counts, and a pod already bound stays where it is.
+func (s *Strategy) PrepareForBinding(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
+	node, rv := pod.Spec.NodeName, pod.ResourceVersion
+	*pod = *oldPod.DeepCopy()
+	pod.ResourceVersion = rv
+	if oldPod.Spec.NodeName != "" {
+		return field.ErrorList{field.Forbidden(field.NewPath("spec", "nodeName"),
+			fmt.Sprintf("pod %s is already assigned to node %q", oldPod.Name, oldPod.Spec.NodeName))}
+	}
+	if node == "" {
+		return field.ErrorList{field.Required(field.NewPath("target", "name"), "")}
+	}
+	s.bind(pod, node)
+	return nil
 }
 
 // Validate validates a new pod.

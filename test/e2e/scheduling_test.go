@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func cpuPod(name, cpu string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    resources:
+      requests: {cpu: "%s"}
+`, name, cpu)
+}
+
+// TestNodeFit: allocatable is capacity minus the reservations and the
+// eviction threshold; a pod that does not fit next to the running ones
+// stays Pending with kube-scheduler's condition and FailedScheduling event
+// and runs once room frees up; a node selector is honoured and re-checked
+// when the node's labels change.
+func TestNodeFit(t *testing.T) {
+	d := startDaemon(t, withArgs("--system-reserved", "cpu=500m,memory=64Mi", "--kube-reserved", "memory=64Mi"))
+	ctx := context.Background()
+	var node *corev1.Node
+	d.waitFor("the node", 30*time.Second, func() (bool, error) {
+		nodes, err := d.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil || len(nodes.Items) == 0 {
+			return false, nil
+		}
+		node = &nodes.Items[0]
+		return true, nil
+	})
+	capCPU, allocCPU := node.Status.Capacity.Cpu().MilliValue(), node.Status.Allocatable.Cpu().MilliValue()
+	if allocCPU != capCPU-500 {
+		t.Errorf("allocatable cpu %dm, capacity %dm: want 500m reserved", allocCPU, capCPU)
+	}
+	wantMem := node.Status.Capacity.Memory().DeepCopy()
+	wantMem.Sub(resource.MustParse("228Mi")) // 64Mi + 64Mi reserved, 100Mi eviction threshold
+	if got := node.Status.Allocatable[corev1.ResourceMemory]; got.Cmp(wantMem) != 0 {
+		t.Errorf("allocatable memory %s, want %s", got.String(), wantMem.String())
+	}
+
+	// The first pod takes more than half of what is allocatable, so the
+	// second does not fit.
+	half := fmt.Sprintf("%dm", allocCPU/2+100)
+	d.mustKubectl("1.33", cpuPod("first", half), "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "first", "1/1")
+	d.mustKubectl("1.33", cpuPod("second", half), "apply", "-f", "-")
+	const want = "0/1 nodes are available: 1 Insufficient cpu."
+	d.waitFor("second to be unschedulable", 30*time.Second, func() (bool, error) {
+		p := d.pod("default", "second")
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+				if c.Reason != "Unschedulable" || c.Message != want {
+					return false, fmt.Errorf("PodScheduled False %s %q, want Unschedulable %q", c.Reason, c.Message, want)
+				}
+				return p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending, nil
+			}
+		}
+		return false, nil
+	})
+	events := d.mustKubectl("1.27", "", "get", "events", "--field-selector", "involvedObject.name=second,reason=FailedScheduling",
+		"-o", "jsonpath={.items[*].reportingComponent} {.items[*].message}")
+	if !strings.Contains(events, "default-scheduler") || !strings.Contains(events, want) {
+		t.Errorf("FailedScheduling event: %q", events)
+	}
+	if out := d.mustKubectl("1.33", "", "describe", "pod", "second"); !strings.Contains(out, "FailedScheduling") {
+		t.Errorf("describe lacks the FailedScheduling event:\n%s", out)
+	}
+	d.mustKubectl("1.33", "", "delete", "pod", "first")
+	d.waitRunning("1.33", "default", "second", "1/1")
+
+	// A node selector the node does not match, until it does.
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata:
+  name: picky
+spec:
+  terminationGracePeriodSeconds: 1
+  nodeSelector: {disktype: ssd}
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+`, "apply", "-f", "-")
+	d.waitFor("picky to be unschedulable", 30*time.Second, func() (bool, error) {
+		p := d.pod("default", "picky")
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Reason == "Unschedulable" {
+				return c.Message == "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.", nil
+			}
+		}
+		return false, nil
+	})
+	d.mustKubectl("1.33", "", "label", "node", node.Name, "disktype=ssd")
+	d.waitRunning("1.33", "default", "picky", "1/1")
+}
