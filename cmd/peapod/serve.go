@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -43,6 +44,8 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&o.SystemReserved, "system-reserved", "", "resources reserved for the system, e.g. cpu=100m,memory=256Mi (taken from node allocatable)")
 	f.StringVar(&o.KubeReserved, "kube-reserved", "", "resources reserved for peapod itself, e.g. cpu=100m,memory=128Mi (taken from node allocatable)")
 	f.StringVar(&o.EvictionHard, "eviction-hard", "", "hard eviction threshold (default memory.available<100Mi; only memory.available is supported)")
+	f.DurationVar(&o.EvictionPressureTransitionPeriod, "eviction-pressure-transition-period", 5*time.Minute, "how long the node keeps reporting memory pressure after it ended")
+	f.DurationVar(&o.HousekeepingInterval, "housekeeping-interval", 10*time.Second, "how often the eviction manager looks at the node's memory")
 	f.Int64Var(&o.PodMaxPids, "pod-max-pids", -1, "most processes a pod may run (pids.max of its cgroup); -1 for no limit")
 	f.StringVar(&o.DockerConfig, "docker-config", "", "docker config.json with registry credentials")
 	f.BoolVar(&o.NoSync, "unsafe-no-fsync", false, "do not fsync the object database (tests and benchmarks only)")

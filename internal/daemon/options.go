@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -87,6 +88,9 @@ type Options struct {
 	// EvictionHard is the kubelet's --eviction-hard (default
 	// memory.available<100Mi; only memory.available is supported).
 	EvictionHard string
+	// EvictionPressureTransitionPeriod and HousekeepingInterval are the
+	// kubelet's flags of the same names (defaults 5m and 10s).
+	EvictionPressureTransitionPeriod, HousekeepingInterval time.Duration
 	// PodMaxPids limits the processes of each pod (pids.max of its cgroup;
 	// default -1, no limit), as the kubelet's --pod-max-pids.
 	PodMaxPids int64

@@ -77,6 +77,12 @@ type Config struct {
 	Reserved corev1.ResourceList
 	// EvictionHard is the hard eviction threshold of memory.available.
 	EvictionHard Threshold
+	// EvictionPressureTransitionPeriod keeps MemoryPressure reported this
+	// long after the signal last crossed the threshold (default 5m).
+	EvictionPressureTransitionPeriod time.Duration
+	// HousekeepingInterval is how often the eviction manager looks
+	// (default 10s).
+	HousekeepingInterval time.Duration
 	// PodPidsLimit is --pod-max-pids: pids.max of every pod cgroup (<= 0:
 	// none).
 	PodPidsLimit int64
@@ -106,11 +112,12 @@ type Kubelet struct {
 	backoff  *flowcontrol.Backoff // container restarts (CrashLoopBackOff)
 	pullBack *flowcontrol.Backoff // image pulls (ImagePullBackOff)
 
-	mu      sync.Mutex
-	facts   hostFacts
-	pods    map[types.UID]*corev1.Pod
-	workers map[types.UID]*podWorker
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	facts    hostFacts
+	pressure memoryPressure
+	pods     map[types.UID]*corev1.Pod
+	workers  map[types.UID]*podWorker
+	wg       sync.WaitGroup
 }
 
 // Backoff constants of pkg/kubelet (kubelet.go, images).
@@ -123,6 +130,12 @@ const (
 func New(cfg Config) (*Kubelet, error) {
 	if cfg.ResyncInterval == 0 {
 		cfg.ResyncInterval = 10 * time.Second
+	}
+	if cfg.HousekeepingInterval == 0 {
+		cfg.HousekeepingInterval = 10 * time.Second
+	}
+	if cfg.EvictionPressureTransitionPeriod == 0 {
+		cfg.EvictionPressureTransitionPeriod = 5 * time.Minute
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -175,10 +188,14 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		k.log.Warn("looking for sandboxes of deleted pods", "err", err)
 	}
 	k.sweepPodCgroups(ctx)
-	k.wg.Add(1)
+	k.wg.Add(2)
 	go func() {
 		defer k.wg.Done()
 		k.nodeStatusLoop(ctx)
+	}()
+	go func() {
+		defer k.wg.Done()
+		k.evictionLoop(ctx)
 	}()
 	resync := time.NewTicker(k.cfg.ResyncInterval)
 	defer resync.Stop()

@@ -28,8 +28,13 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		// Finished pods keep their object until deleted; their sandbox
-		// is stopped so nothing keeps running.
-		return false, k.stopPod(ctx, pod, rp, 0)
+		// is stopped so nothing keeps running (an evicted pod's
+		// containers are killed here), and the status shows it.
+		stopErr := k.stopPod(ctx, pod, rp, 0)
+		if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {
+			return false, errors.Join(stopErr, err)
+		}
+		return false, errors.Join(stopErr, k.updateStatus(ctx, w, pod, rp, true))
 	}
 	syncErr := k.syncRunning(ctx, w, pod, rp)
 	if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {

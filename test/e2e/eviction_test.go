@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const evictionPods = `apiVersion: v1
+kind: Pod
+metadata:
+  name: besteffort
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: burstable
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    resources: {requests: {memory: 32Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: guaranteed
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    resources:
+      requests: {memory: 64Mi, cpu: 100m}
+      limits: {memory: 64Mi, cpu: 100m}
+`
+
+// TestEviction runs a BestEffort, a Burstable and a Guaranteed pod, then
+// restarts the daemon with a hard threshold no node can meet: the node
+// reports MemoryPressure and is tainted, and the kubelet evicts one pod at
+// a time in its order (the BestEffort pod, using more than its zero
+// request, first; then the Burstable pod, whose use falls short of its
+// request by less than the Guaranteed pod's), each Failed with reason Evicted,
+// upstream's message and an Evicted event, without waiting out the
+// 30 s grace period.
+func TestEviction(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", evictionPods, "apply", "-f", "-")
+	for _, name := range []string{"besteffort", "burstable", "guaranteed"} {
+		d.waitRunning("1.33", "default", name, "1/1")
+	}
+	d.terminate()
+	d.args = append(d.args, "--eviction-hard", "memory.available<1Ti", "--housekeeping-interval", "1s")
+	d.launch()
+	ctx := context.Background()
+	evicted := map[string]time.Time{}
+	d.waitFor("every pod to be evicted", 90*time.Second, func() (bool, error) {
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, p := range pods.Items {
+			if _, seen := evicted[p.Name]; !seen && p.Status.Phase == corev1.PodFailed {
+				if p.Status.Reason != "Evicted" || !strings.HasPrefix(p.Status.Message, "The node was low on resource: memory. Threshold quantity: 1Ti, available: ") {
+					return false, fmt.Errorf("pod %s failed with %s %q", p.Name, p.Status.Reason, p.Status.Message)
+				}
+				evicted[p.Name] = time.Now()
+			}
+		}
+		return len(evicted) == 3, nil
+	})
+	if !(evicted["besteffort"].Before(evicted["burstable"]) && evicted["burstable"].Before(evicted["guaranteed"])) {
+		t.Errorf("eviction order: %v", evicted)
+	}
+	node, err := d.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil || len(node.Items) != 1 {
+		t.Fatal(err)
+	}
+	pressure, tainted := false, false
+	for _, c := range node.Items[0].Status.Conditions {
+		pressure = pressure || (c.Type == corev1.NodeMemoryPressure && c.Status == corev1.ConditionTrue && c.Reason == "KubeletHasInsufficientMemory")
+	}
+	for _, tn := range node.Items[0].Spec.Taints {
+		tainted = tainted || (tn.Key == "node.kubernetes.io/memory-pressure" && tn.Effect == corev1.TaintEffectNoSchedule)
+	}
+	if !pressure || !tainted {
+		t.Errorf("node under pressure: condition %v, taint %v", pressure, tainted)
+	}
+	out := d.mustKubectl("1.27", "", "get", "events", "--field-selector", "reason=Evicted", "-o", "jsonpath={.items[*].involvedObject.name}")
+	for _, name := range []string{"besteffort", "burstable", "guaranteed"} {
+		if !strings.Contains(out, name) {
+			t.Errorf("no Evicted event for %s (events for: %s)", name, out)
+		}
+	}
+	// The containers are gone: the pods show no running container.
+	d.waitFor("the evicted pods' containers to stop", 30*time.Second, func() (bool, error) {
+		for _, name := range []string{"besteffort", "burstable", "guaranteed"} {
+			for _, cs := range d.pod("default", name).Status.ContainerStatuses {
+				if cs.State.Running != nil {
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	})
+}
