@@ -28,10 +28,16 @@ func (s *Server) serveAPIVersions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveGroupList(w http.ResponseWriter, r *http.Request) {
-	s.writeJSON(w, http.StatusOK, &metav1.APIGroupList{
+	list := &metav1.APIGroupList{
 		TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
 		Groups:   []metav1.APIGroup{},
-	})
+	}
+	if s.metrics != nil {
+		g := metricsGroup
+		g.TypeMeta = metav1.TypeMeta{}
+		list.Groups = append(list.Groups, g)
+	}
+	s.writeJSON(w, http.StatusOK, list)
 }
 
 var (

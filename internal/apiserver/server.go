@@ -43,6 +43,10 @@ type Config struct {
 	// RequireClientCert: refuse requests without a verified client
 	// certificate (401). Off only for in-process tests.
 	RequireClientCert bool
+	// Metrics, if set, serves the metrics.k8s.io API.
+	Metrics ResourceMetrics
+	// Exporter, if set, serves /metrics.
+	Exporter MetricsExporter
 }
 
 // Server serves the Kubernetes API over a registry.
@@ -58,6 +62,8 @@ type Server struct {
 	address     string
 	requireCert bool
 	openapi     *openAPIDocs
+	metrics     ResourceMetrics
+	exporter    MetricsExporter
 	// stopping ends long-running requests (watches, followed logs) when
 	// the server stops; see Stop.
 	stopping context.Context
@@ -69,7 +75,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		scheme: cfg.Scheme, stores: map[string]*registry.Store{}, order: cfg.Stores, printer: cfg.Printer,
 		logs: cfg.Logs, version: cfg.Version, log: cfg.Log, now: cfg.Now, address: cfg.ServerAddress,
-		requireCert: cfg.RequireClientCert,
+		requireCert: cfg.RequireClientCert, metrics: cfg.Metrics, exporter: cfg.Exporter,
 	}
 	for _, st := range cfg.Stores {
 		s.stores[st.Resource().Name] = st
@@ -106,6 +112,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/openapi/v3", s.serveOpenAPIV3Root)
 	mux.HandleFunc("/openapi/v3/api/v1", s.serveOpenAPIV3)
 	mux.HandleFunc("/api/v1/", s.serveResource)
+	if s.metrics != nil {
+		mux.HandleFunc("/apis/metrics.k8s.io", s.serveMetricsGroup)
+		mux.HandleFunc("/apis/metrics.k8s.io/v1beta1", s.serveMetricsResources)
+		mux.HandleFunc("/apis/metrics.k8s.io/v1beta1/", s.serveMetricsAPI)
+	}
+	if s.exporter != nil {
+		mux.HandleFunc("/metrics", s.servePrometheus)
+	}
 	mux.HandleFunc("/", s.serveNotFound)
 	return s.authenticate(s.logRequests(mux))
 }

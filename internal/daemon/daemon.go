@@ -152,6 +152,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		Stores:            []*registry.Store{d.pods, d.namespaces, d.nodes, d.events},
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
+		Metrics:           d.node.kubelet,
+		Exporter:          d.node.kubelet,
 		Version:           Version(),
 		Log:               log,
 		Now:               now,

@@ -51,7 +51,8 @@ func (k *Kubelet) underMemoryPressure() bool {
 	return k.pressure.active
 }
 
-// evictionLoop runs the eviction manager until ctx ends.
+// evictionLoop runs the housekeeping pass (usage samples for the resource
+// metrics, then the eviction manager) until ctx ends.
 func (k *Kubelet) evictionLoop(ctx context.Context) {
 	t := time.NewTicker(k.cfg.HousekeepingInterval)
 	defer t.Stop()
@@ -60,6 +61,7 @@ func (k *Kubelet) evictionLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			k.sampleAll()
 			k.synchronizeEviction(ctx)
 		}
 	}

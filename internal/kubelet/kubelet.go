@@ -115,9 +115,12 @@ type Kubelet struct {
 	mu       sync.Mutex
 	facts    hostFacts
 	pressure memoryPressure
-	pods     map[types.UID]*corev1.Pod
-	workers  map[types.UID]*podWorker
-	wg       sync.WaitGroup
+	samples  sampler
+	// startLatency is the pod start latency histogram of /metrics.
+	startLatency histogram
+	pods         map[types.UID]*corev1.Pod
+	workers      map[types.UID]*podWorker
+	wg           sync.WaitGroup
 }
 
 // Backoff constants of pkg/kubelet (kubelet.go, images).
@@ -188,6 +191,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		k.log.Warn("looking for sandboxes of deleted pods", "err", err)
 	}
 	k.sweepPodCgroups(ctx)
+	k.sampleAll()
 	k.wg.Add(2)
 	go func() {
 		defer k.wg.Done()

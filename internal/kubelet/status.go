@@ -219,6 +219,7 @@ func (k *Kubelet) updateStatus(ctx context.Context, w *podWorker, pod *corev1.Po
 	if apiequality.Semantic.DeepEqual(k.generateStatus(w, pod, rp, terminal), pod.Status) {
 		return nil
 	}
+	becameRunning := false
 	_, err := k.cfg.Pods.Update(ctx, pod.Namespace, pod.Name, func(cur runtime.Object) (runtime.Object, error) {
 		p := cur.(*corev1.Pod)
 		if p.UID != pod.UID {
@@ -228,11 +229,16 @@ func (k *Kubelet) updateStatus(ctx context.Context, w *podWorker, pod *corev1.Po
 		if apiequality.Semantic.DeepEqual(st, p.Status) {
 			return nil, storage.ErrNoChange
 		}
+		becameRunning = p.Status.Phase != corev1.PodRunning && st.Phase == corev1.PodRunning
 		p = p.DeepCopy()
 		p.ResourceVersion = ""
 		p.Status = st
 		return p, nil
 	}, registry.UpdateOptions{Status: true})
+	if err == nil && becameRunning && !w.startObserved {
+		w.startObserved = true
+		k.startLatency.observe(time.Since(w.firstSeen).Seconds())
+	}
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // gone or replaced: nothing to report on
 	}

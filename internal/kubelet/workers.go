@@ -23,6 +23,10 @@ type podWorker struct {
 	warnedDNS bool
 	// retryAt, if set, is when the worker wants to run again (backoff end).
 	retryAt time.Time
+	// firstSeen is when the kubelet first heard of the pod;
+	// startObserved, whether its start latency is recorded.
+	firstSeen     time.Time
+	startObserved bool
 }
 
 type waitingReason struct {
@@ -34,7 +38,7 @@ func (k *Kubelet) wake(ctx context.Context, uid types.UID) {
 	k.mu.Lock()
 	w, ok := k.workers[uid]
 	if !ok {
-		w = &podWorker{uid: uid, wake: make(chan struct{}, 1), reasons: map[string]waitingReason{}}
+		w = &podWorker{uid: uid, wake: make(chan struct{}, 1), reasons: map[string]waitingReason{}, firstSeen: time.Now()}
 		k.workers[uid] = w
 		k.wg.Add(1)
 		go k.runWorker(ctx, w)
