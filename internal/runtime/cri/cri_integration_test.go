@@ -310,3 +310,40 @@ func TestHostNetworkSandbox(t *testing.T) {
 		t.Errorf("mounts left under %s", e.dir)
 	}
 }
+
+// TestOOMKilled runs a container over its memory limit: the kernel kills
+// it and the runtime reports OOMKilled with exit code 137, from the
+// cgroup's OOM events (conmon watches memory.oom_control on v1 and
+// memory.events on v2), not from the exit code. It also runs in the cgroup
+// v2 VM.
+func TestOOMKilled(t *testing.T) {
+	e := newRuntimeEnv(t)
+	ctx := context.Background()
+	svc := e.start(t, ctx)
+	events, unsubscribe := svc.Subscribe()
+	defer unsubscribe()
+	cfg := sandboxConfig(e)
+	cfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
+	sb, err := svc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId})
+	ccfg := containerConfig("hog", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+	ccfg.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20}}
+	c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, SandboxConfig: cfg, Config: ccfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, events, c.ContainerId)
+	st, err := svc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.ContainerId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status.Reason != "OOMKilled" || st.Status.ExitCode != 137 {
+		t.Errorf("the hog ended %s with %d, want OOMKilled 137", st.Status.Reason, st.Status.ExitCode)
+	}
+}
