@@ -42,6 +42,9 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, err
 		return nil, err
 	}
 	o := d.opts
+	if o.CgroupDriver != "cgroupfs" {
+		return nil, fmt.Errorf("--cgroup-driver %q is not supported yet: peapod manages cgroups with the cgroupfs driver only", o.CgroupDriver)
+	}
 	reserved, err := o.reserved()
 	if err != nil {
 		return nil, err

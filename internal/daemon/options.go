@@ -91,6 +91,9 @@ type Options struct {
 	// EvictionPressureTransitionPeriod and HousekeepingInterval are the
 	// kubelet's flags of the same names (defaults 5m and 10s).
 	EvictionPressureTransitionPeriod, HousekeepingInterval time.Duration
+	// CgroupDriver is the kubelet's --cgroup-driver: cgroupfs (the only
+	// one peapod has yet).
+	CgroupDriver string
 	// PodMaxPids limits the processes of each pod (pids.max of its cgroup;
 	// default -1, no limit), as the kubelet's --pod-max-pids.
 	PodMaxPids int64
@@ -134,6 +137,7 @@ func (o Options) withDefaults() Options {
 	def(&o.Conmon, "conmon")
 	def(&o.Pause, "catatonit")
 	def(&o.EvictionHard, kubelet.DefaultEvictionHard)
+	def(&o.CgroupDriver, "cgroupfs")
 	// A cgroup path is absolute in its hierarchy; "test1" means /test1.
 	o.CgroupRoot = path.Join("/", o.CgroupRoot)
 	if o.DockerConfig == "" {

@@ -182,3 +182,99 @@ spec:
 		t.Errorf("the 100m busy loop got %.2f of a CPU", share)
 	}
 }
+
+// TestQOSClasses runs a Guaranteed, a Burstable (cpu request only) and a
+// BestEffort pod: each is classed as upstream, its cgroup sits under its
+// class's parent with the class's values, and its container's process has
+// the class's oom_score_adj (−997, 999, 1000) or, where the host forbids
+// going below the daemon's own value (root without CAP_SYS_RESOURCE here),
+// that value, with the intended one in the daemon's log.
+func TestQOSClasses(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata: {name: gold}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    resources: {limits: {cpu: 200m, memory: 64Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: silver}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    resources: {requests: {cpu: 100m}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bronze}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}
+`, "apply", "-f", "-")
+	own := daemonOOMScoreAdj(t, d)
+	for _, tc := range []struct {
+		name, class, parent  string
+		shares, quota, memory string
+		oom                   int
+	}{
+		{"gold", "Guaranteed", "/kubepods", "204", "20000", "67108864", -997},
+		{"silver", "Burstable", "/kubepods/burstable", "102", "-1", "9223372036854771712", 999},
+		{"bronze", "BestEffort", "/kubepods/besteffort", "2", "-1", "9223372036854771712", 1000},
+	} {
+		d.waitRunning("1.33", "default", tc.name, "1/1")
+		pod := d.pod("default", tc.name)
+		if string(pod.Status.QOSClass) != tc.class {
+			t.Errorf("%s: QoS class %s, want %s", tc.name, pod.Status.QOSClass, tc.class)
+		}
+		podCg := d.cgroupRoot + tc.parent + "/pod" + string(pod.UID)
+		for file, want := range map[string]string{"cpu.shares": tc.shares, "cpu.cfs_quota_us": tc.quota} {
+			if got := d.v1Value(t, "cpu", podCg, file); got != want {
+				t.Errorf("%s: pod %s = %s, want %s", tc.name, file, got, want)
+			}
+		}
+		if got := d.v1Value(t, "memory", podCg, "memory.limit_in_bytes"); got != tc.memory {
+			t.Errorf("%s: pod memory limit %s, want %s", tc.name, got, tc.memory)
+		}
+		_, id, _ := strings.Cut(pod.Status.ContainerStatuses[0].ContainerID, "://")
+		pid := strings.Fields(d.v1Value(t, "memory", podCg+"/"+id, "cgroup.procs"))[0]
+		adj, _ := os.ReadFile("/proc/" + pid + "/oom_score_adj")
+		want := tc.oom
+		if want < own && !hasSysResource(t, d) {
+			want = own
+			log, _ := os.ReadFile(d.logPath)
+			if !strings.Contains(string(log), fmt.Sprintf("intended=%d applied=%d", tc.oom, own)) {
+				t.Errorf("%s: the intended oom_score_adj %d is not in the daemon's log", tc.name, tc.oom)
+			}
+		}
+		if got := strings.TrimSpace(string(adj)); got != strconv.Itoa(want) {
+			t.Errorf("%s: oom_score_adj %s, want %d", tc.name, got, want)
+		}
+	}
+}
+
+func daemonOOMScoreAdj(t *testing.T, d *daemon) int {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", d.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return n
+}
+
+// hasSysResource reports whether the daemon holds CAP_SYS_RESOURCE.
+func hasSysResource(t *testing.T, d *daemon) bool {
+	return d.heldCapabilities(t)&(1<<24) != 0
+}

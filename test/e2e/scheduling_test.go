@@ -111,4 +111,34 @@ spec:
 	})
 	d.mustKubectl("1.33", "", "label", "node", node.Name, "disktype=ssd")
 	d.waitRunning("1.33", "default", "picky", "1/1")
+
+	// An untolerated taint keeps new pods off, until it goes.
+	d.mustKubectl("1.33", "", "taint", "node", node.Name, "team=blue:NoSchedule")
+	d.mustKubectl("1.33", "", "run", "outsider", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sleep", "3600")
+	d.waitFor("outsider to be unschedulable", 30*time.Second, func() (bool, error) {
+		for _, c := range d.pod("default", "outsider").Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Reason == "Unschedulable" {
+				return c.Message == "0/1 nodes are available: 1 node(s) had untolerated taint {team: blue}.", nil
+			}
+		}
+		return false, nil
+	})
+	d.mustKubectl("1.33", "", "taint", "node", node.Name, "team=blue:NoSchedule-")
+	d.waitRunning("1.33", "default", "outsider", "1/1")
+
+	// A pod bound by its author to another node is that node's: it stays
+	// Pending here, with no scheduling condition, as upstream.
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata:
+  name: elsewhere
+spec:
+  nodeName: some-other-node
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}
+`, "apply", "-f", "-")
+	time.Sleep(2 * time.Second) // nothing is expected to happen; give it the chance
+	if p := d.pod("default", "elsewhere"); p.Status.Phase != corev1.PodPending || len(p.Status.Conditions) != 0 || len(p.Status.ContainerStatuses) != 0 {
+		t.Errorf("a pod bound to another node: %+v", p.Status)
+	}
 }
