@@ -225,7 +225,7 @@ spec:
 `, "apply", "-f", "-")
 	own := daemonOOMScoreAdj(t, d)
 	for _, tc := range []struct {
-		name, class, parent  string
+		name, class, parent   string
 		shares, quota, memory string
 		oom                   int
 	}{
