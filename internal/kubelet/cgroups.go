@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	goruntime "runtime"
 	"strings"
 	"sync"
 
 	"github.com/opencontainers/cgroups"
 	cgmanager "github.com/opencontainers/cgroups/manager"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	resourcehelper "k8s.io/component-helpers/resource"
 
@@ -61,10 +63,11 @@ func manager(p string) (cgroups.Manager, error) {
 	return cgmanager.New(&cgroups.Cgroup{Path: p, Resources: &cgroups.Resources{SkipDevices: true}})
 }
 
-// ensureQOS creates kubepods and the QoS parents, BestEffort with the
-// minimum shares and Burstable with those of no pods yet.
-func (m *cgroupManager) ensureQOS() error {
-	if err := create(m.kubepods(), nil); err != nil {
+// ensureQOS creates kubepods, with the node allocatable's values (nil:
+// none), and the QoS parents, BestEffort with the minimum shares and
+// Burstable with those of no pods yet.
+func (m *cgroupManager) ensureQOS(kubepods *cgroups.Resources) error {
+	if err := create(m.kubepods(), kubepods); err != nil {
 		return err
 	}
 	for _, class := range []corev1.PodQOSClass{corev1.PodQOSBurstable, corev1.PodQOSBestEffort} {
@@ -164,4 +167,23 @@ func (k *Kubelet) updateBurstable(gone types.UID) {
 	if err := k.cgroups.setBurstable(milliCPU); err != nil {
 		k.log.Warn("setting the Burstable QoS cgroup", "err", err)
 	}
+}
+
+// kubepodsResources is what enforcing node allocatable for pods sets on
+// kubepods (node_container_manager_linux.go): the shares of the
+// allocatable CPU and a memory limit of capacity minus the reservations
+// (the eviction threshold is not taken off here).
+func (k *Kubelet) kubepodsResources() *cgroups.Resources {
+	r := &cgroups.Resources{SkipDevices: true}
+	cpu := resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI)
+	cpu.Sub(k.cfg.Reserved[corev1.ResourceCPU])
+	setShares(r, milliCPUToShares(max(cpu.MilliValue(), 0)))
+	mem := k.memoryCapacity()
+	if reserved, ok := k.cfg.Reserved[corev1.ResourceMemory]; ok {
+		mem -= reserved.Value()
+	}
+	if mem > 0 {
+		r.Memory = mem
+	}
+	return r
 }

@@ -38,7 +38,7 @@ func TestPodCgroups(t *testing.T) {
 			}
 		}
 	})
-	if err := m.ensureQOS(); err != nil {
+	if err := m.ensureQOS(nil); err != nil {
 		t.Fatal(err)
 	}
 	full := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("64Mi")}

@@ -177,7 +177,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if err := k.registerNode(ctx); err != nil {
 		return fmt.Errorf("registering node: %w", err)
 	}
-	if err := k.cgroups.ensureQOS(); err != nil {
+	if err := k.cgroups.ensureQOS(k.kubepodsResources()); err != nil {
 		return fmt.Errorf("creating QoS cgroups: %w", err)
 	}
 	events, unsubscribe := k.cfg.Runtime.Subscribe()

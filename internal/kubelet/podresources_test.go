@@ -59,7 +59,7 @@ func TestPodAndQOSCgroupValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { removeTree(root) })
-	if err := m.ensureQOS(); err != nil {
+	if err := m.ensureQOS(nil); err != nil {
 		t.Fatal(err)
 	}
 	v2 := cgroups.IsCgroup2UnifiedMode()

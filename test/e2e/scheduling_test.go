@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,16 @@ func TestNodeFit(t *testing.T) {
 	wantMem.Sub(resource.MustParse("228Mi")) // 64Mi + 64Mi reserved, 100Mi eviction threshold
 	if got := node.Status.Allocatable[corev1.ResourceMemory]; got.Cmp(wantMem) != 0 {
 		t.Errorf("allocatable memory %s, want %s", got.String(), wantMem.String())
+	}
+
+	// Node allocatable is enforced on kubepods: its CPU's shares, and the
+	// capacity less the reservations as memory limit.
+	if got, want := d.v1Value(t, "cpu", d.cgroupRoot+"/kubepods", "cpu.shares"), strconv.FormatInt(allocCPU*1024/1000, 10); got != want {
+		t.Errorf("kubepods cpu.shares %s, want %s", got, want)
+	}
+	wantLimit := node.Status.Capacity.Memory().Value() - 128<<20
+	if got := d.v1Value(t, "memory", d.cgroupRoot+"/kubepods", "memory.limit_in_bytes"); got != strconv.FormatInt(wantLimit, 10) {
+		t.Errorf("kubepods memory limit %s, want %d", got, wantLimit)
 	}
 
 	// The first pod takes more than half of what is allocatable, so the
