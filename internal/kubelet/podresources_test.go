@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/peapod/peapod/internal/cgroup"
 )
 
 func resList(cpu, mem string) corev1.ResourceList {
@@ -58,7 +60,7 @@ func TestPodAndQOSCgroupValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { removeTree(root) })
+	t.Cleanup(func() { _ = cgroup.Destroy(root) })
 	if err := m.ensureQOS(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -147,23 +149,6 @@ func TestPodAndQOSCgroupValues(t *testing.T) {
 		want := cpu(int(milliCPUToShares(milli)))
 		if got := cgroupValue(t, m.qosCgroup(corev1.PodQOSBurstable), "cpu", "cpu.shares", "cpu.weight"); got != want {
 			t.Errorf("burstable shares for %dm: %s, want %s", milli, got, want)
-		}
-	}
-}
-
-// removeTree removes a test cgroup root in every hierarchy.
-func removeTree(root string) {
-	hs, _ := filepath.Glob("/sys/fs/cgroup/*")
-	for _, h := range append(hs, "/sys/fs/cgroup") {
-		var dirs []string
-		filepath.WalkDir(filepath.Join(h, root), func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			os.Remove(dirs[i])
 		}
 	}
 }
