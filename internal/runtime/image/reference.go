@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 
@@ -91,7 +92,7 @@ func parseReference(s string) (reference, error) {
 	if first, rest, ok := strings.Cut(name, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
 		r.domain, r.path = first, rest
 	}
-	if !domainRE.MatchString(r.domain) {
+	if !domainRE.MatchString(r.domain) || !validBracketedHost(r.domain) {
 		return invalid("invalid registry host %q", r.domain)
 	}
 	if r.domain == "index.docker.io" {
@@ -117,4 +118,17 @@ func parseReference(s string) (reference, error) {
 		r.tag = defaultTag
 	}
 	return r, nil
+}
+
+// validBracketedHost checks that a bracketed registry host ("[::1]:5000")
+// holds an IPv6 address, which the grammar's hex-and-colons does not
+// ensure ("[0]").
+func validBracketedHost(domain string) bool {
+	inner, ok := strings.CutPrefix(domain, "[")
+	if !ok {
+		return true
+	}
+	inner, _, _ = strings.Cut(inner, "]")
+	ip := net.ParseIP(inner)
+	return ip != nil && ip.To4() == nil
 }

@@ -17,6 +17,8 @@ func TestNormalize(t *testing.T) {
 		{desc: "short name with tag", in: "busybox:1.36", want: "docker.io/library/busybox:1.36"},
 		{desc: "hub user repo", in: "user/app", want: "docker.io/user/app:latest"},
 		{desc: "capitals are no registry host", in: "Foo/bar", wantErr: true},
+		{desc: "bracketed host must be IPv6", in: "[0]:0/0", wantErr: true},
+		{desc: "bracketed IPv6 host", in: "[::1]:5000/a:b", want: "[::1]:5000/a:b"},
 		{desc: "docker.io prefix", in: "docker.io/busybox", want: "docker.io/library/busybox:latest"},
 		{desc: "index.docker.io alias", in: "index.docker.io/library/busybox:1", want: "docker.io/library/busybox:1"},
 		{desc: "fully qualified unchanged", in: "registry.k8s.io/pause:3.10", want: "registry.k8s.io/pause:3.10"},
