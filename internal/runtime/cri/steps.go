@@ -85,9 +85,9 @@ func (s *Service) beginSandbox(sb *sandbox, step string) error {
 
 // beginContainer records that creating c takes step next. Unlike a
 // sandbox's (fsynced before its CNI attachment), a container's record
-// needs no fsync: all it makes that
-// outlives a power cut is its own state directory, which start-up
-// recovery removes when its record did not survive.
+// needs no fsync: all it makes that outlives a power cut is its own state
+// directory, which start-up recovery removes when its record did not
+// survive.
 func (s *Service) beginContainer(c *container, step string) error {
 	s.mu.Lock()
 	c.Step = step
