@@ -5,6 +5,8 @@
 # with a host-network sandbox (on runc and on crun), the kubelet's pod
 # cgroups, killing and removing cgroup trees, and overlay roots.
 # The VM has no pod networking (no iptables), so CNI is tested on the host.
+# The systemd cgroup driver is tested there too, under systemd run in a
+# PID namespace of the VM (this host's init is not systemd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
@@ -15,6 +17,9 @@ if [ ! -x "$VM" ]; then
 fi
 if ! command -v qemu-system-x86_64 >/dev/null || ! ls /tmp/cg2vm/kernel/boot/vmlinuz-* >/dev/null 2>&1; then
 	"$VM" --setup
+fi
+if [ ! -x /lib/systemd/systemd ]; then
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd
 fi
 work=$(mktemp -d /tmp/peapod-cgroup2.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -34,6 +39,26 @@ PEAPOD_TEST_OCI_RUNTIME=crun ./cri.test -test.v -test.run 'TestHostNetworkSandbo
 ./kubelet.test -test.v -test.run 'TestPodCgroups|TestPodAndQOSCgroupValues'
 ./cgroup.test -test.v
 ./rootfs.test -test.v
+
+# The systemd cgroup driver: systemd as PID 1 of its own PID namespace
+# (container mode, as under systemd-nspawn), owning the cgroup v2 tree;
+# the tests run in that namespace, where its private D-Bus socket takes
+# them, and must not skip.
+mkdir -p /etc/systemd/system
+printf '[Unit]\nDescription=peapod test target\n' > /etc/systemd/system/default.target
+echo 0123456789abcdef0123456789abcdef > /etc/machine-id
+container=peapod-test unshare --pid --fork --mount-proc /lib/systemd/systemd --system --log-target=console >/tmp/systemd.log 2>&1 &
+i=0
+until [ -S /run/systemd/private ] && [ -d /run/systemd/system ]; do
+	i=$((i + 1))
+	if [ $i -gt 300 ]; then cat /tmp/systemd.log; echo "systemd did not come up" >&2; exit 1; fi
+	sleep 0.1
+done
+sd=$(pidof systemd)
+in_systemd() { nsenter -t "$sd" -p -m --wd="$PWD" env PEAPOD_TEST_SYSTEMD=1 "$@"; }
+in_systemd ./kubelet.test -test.v -test.run 'TestPodCgroups|TestPodAndQOSCgroupValues' | tee /tmp/kubelet-systemd.log
+grep -q -- '--- PASS: TestPodAndQOSCgroupValues/systemd' /tmp/kubelet-systemd.log
+in_systemd ./cri.test -test.v -test.run 'TestSystemdCgroups'
 SCRIPT
 chmod +x "$work/run.sh"
-"$VM" -t 1200 -b "$(command -v conmon)" -b "$(command -v catatonit)" -b "$(command -v crun)" "$work" -- ./run.sh
+"$VM" -t 1200 -b /lib/systemd/systemd -b "$(command -v nsenter)" -b "$(command -v unshare)" -b "$(command -v conmon)" -b "$(command -v catatonit)" -b "$(command -v crun)" "$work" -- ./run.sh

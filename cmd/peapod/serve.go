@@ -46,7 +46,6 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&o.EvictionHard, "eviction-hard", "", "hard eviction threshold (default memory.available<100Mi; only memory.available is supported)")
 	f.DurationVar(&o.EvictionPressureTransitionPeriod, "eviction-pressure-transition-period", 5*time.Minute, "how long the node keeps reporting memory pressure after it ended")
 	f.DurationVar(&o.HousekeepingInterval, "housekeeping-interval", 10*time.Second, "how often the eviction manager looks at the node's memory")
-	f.StringVar(&o.CgroupDriver, "cgroup-driver", "cgroupfs", "cgroup driver: cgroupfs (systemd is not supported yet)")
 	f.Int64Var(&o.PodMaxPids, "pod-max-pids", -1, "most processes a pod may run (pids.max of its cgroup); -1 for no limit")
 	f.StringVar(&o.DockerConfig, "docker-config", "", "docker config.json with registry credentials")
 	f.BoolVar(&o.NoSync, "unsafe-no-fsync", false, "do not fsync the object database (tests and benchmarks only)")
@@ -84,7 +83,8 @@ func addNodeFlags(f *pflag.FlagSet, o *daemon.Options) {
 	f.StringVar(&o.OCIRuntime, "oci-runtime", "", "OCI runtime binary: runc or crun (default runc)")
 	f.StringVar(&o.Conmon, "conmon", "", "conmon binary (default conmon)")
 	f.StringVar(&o.Pause, "pause", "", "static pause binary (default catatonit)")
-	f.StringVar(&o.CgroupRoot, "cgroup-root", "", "cgroup under which the kubepods hierarchy is created (default /)")
+	f.StringVar(&o.CgroupRoot, "cgroup-root", "", "cgroup under which the kubepods hierarchy is created (default /; a slice path such as /peapod.slice with the systemd driver)")
+	f.StringVar(&o.CgroupDriver, "cgroup-driver", "cgroupfs", "cgroup driver: cgroupfs, or systemd (where systemd is the init: each cgroup is a systemd slice or scope)")
 }
 
 // addImageLimitFlags registers the image size limits.

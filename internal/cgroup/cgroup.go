@@ -1,6 +1,9 @@
-// Package cgroup removes cgroups for good and finds the ones left behind,
-// on cgroup v1 (every controller hierarchy) and v2 (the unified tree)
-// alike, through github.com/opencontainers/cgroups. Removing a cgroup
+// Package cgroup names cgroups the kubelet's way and makes them with the
+// cgroupfs or the systemd driver (Name, Driver, and Leaf for a
+// container's cgroup below its pod's), removes them for good and finds
+// the ones left behind, on cgroup v1 (every controller hierarchy) and v2
+// (the unified tree) alike, through github.com/opencontainers/cgroups.
+// Removing a cgroup
 // first kills what still runs in it, as the kubelet's pod container
 // manager does before it deletes a pod's cgroup: a cgroup with processes
 // cannot be removed, and a process left in one is a leak.

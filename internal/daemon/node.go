@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -42,8 +41,9 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, err
 		return nil, err
 	}
 	o := d.opts
-	if o.CgroupDriver != "cgroupfs" {
-		return nil, fmt.Errorf("--cgroup-driver %q is not supported yet: peapod manages cgroups with the cgroupfs driver only", o.CgroupDriver)
+	driver, _, err := o.kubepods()
+	if err != nil {
+		return nil, err
 	}
 	reserved, err := o.reserved()
 	if err != nil {
@@ -55,7 +55,7 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, err
 	}
 	recorder := events.NewRecorder(d.events, events.Source{Component: "kubelet", Host: o.NodeName}, time.Now, log)
 	kl, err := kubelet.New(kubelet.Config{
-		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot, PodPidsLimit: o.PodMaxPids,
+		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot, CgroupDriver: driver, PodPidsLimit: o.PodMaxPids,
 		Reserved: reserved, EvictionHard: evictionHard,
 		EvictionPressureTransitionPeriod: o.EvictionPressureTransitionPeriod, HousekeepingInterval: o.HousekeepingInterval,
 		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, Runtime: svc, Recorder: recorder,
@@ -71,6 +71,10 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, err
 // newRuntime builds the CRI runtime with its image store and network.
 func (d *Daemon) newRuntime(ctx context.Context, log *slog.Logger) (*cri.Service, error) {
 	o := d.opts
+	driver, kubepods, err := o.kubepods()
+	if err != nil {
+		return nil, err
+	}
 	runtimeBin, err := lookPath(o.OCIRuntime, filepath.Base(o.OCIRuntime))
 	if err != nil {
 		return nil, err
@@ -118,7 +122,7 @@ func (d *Daemon) newRuntime(ctx context.Context, log *slog.Logger) (*cri.Service
 		Conmon: &conmon.Monitor{Binary: conmonBin, Runtime: runtimeBin, RuntimeRoot: rt.Root,
 			ExitDir: filepath.Join(o.RunDir, "exits"), SocketDir: filepath.Join(o.RunDir, "conmon")},
 		Network: netw, Images: images, Log: log.With("component", "runtime"), Privileges: privileges,
-		CgroupRoot: path.Join(o.CgroupRoot, "kubepods"), Failpoints: d.failpoints,
+		CgroupRoot: driver.Path(kubepods), Failpoints: d.failpoints,
 	})
 	if err != nil {
 		return nil, err

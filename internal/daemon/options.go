@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/kubelet"
 )
 
@@ -80,7 +81,8 @@ type Options struct {
 	// Pause is the static pause binary run as each sandbox's PID 1
 	// (default: catatonit, run as "catatonit -P").
 	Pause string
-	// CgroupRoot is the cgroup under which kubepods lives (default /).
+	// CgroupRoot is the cgroup under which kubepods lives (default /), in
+	// the driver's syntax (a slice path such as /peapod.slice for systemd).
 	CgroupRoot string
 	// SystemReserved and KubeReserved are taken from the node's capacity
 	// for its allocatable, as the kubelet's flags ("cpu=100m,memory=1Gi").
@@ -91,8 +93,8 @@ type Options struct {
 	// EvictionPressureTransitionPeriod and HousekeepingInterval are the
 	// kubelet's flags of the same names (defaults 5m and 10s).
 	EvictionPressureTransitionPeriod, HousekeepingInterval time.Duration
-	// CgroupDriver is the kubelet's --cgroup-driver: cgroupfs (the only
-	// one peapod has yet).
+	// CgroupDriver is the kubelet's --cgroup-driver: cgroupfs (default)
+	// or systemd.
 	CgroupDriver string
 	// PodMaxPids limits the processes of each pod (pids.max of its cgroup;
 	// default -1, no limit), as the kubelet's --pod-max-pids.
@@ -149,4 +151,17 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	return o
+}
+
+// kubepods is the cgroup driver and the name of the kubepods cgroup.
+func (o Options) kubepods() (cgroup.Driver, cgroup.Name, error) {
+	driver, err := cgroup.NewDriver(o.CgroupDriver)
+	if err != nil {
+		return cgroup.Driver{}, nil, fmt.Errorf("--cgroup-driver: %w", err)
+	}
+	root, err := driver.ParseRoot(o.CgroupRoot)
+	if err != nil {
+		return cgroup.Driver{}, nil, fmt.Errorf("--cgroup-root: %w", err)
+	}
+	return driver, root.Child("kubepods"), nil
 }

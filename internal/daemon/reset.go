@@ -5,13 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 
 	"github.com/vishvananda/netlink"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/runtime/network"
 )
 
@@ -56,7 +54,11 @@ func Reset(ctx context.Context, opts Options, log *slog.Logger) error {
 	if link, err := netlink.LinkByName(opts.Bridge); err == nil {
 		errs = append(errs, netlink.LinkDel(link))
 	}
-	errs = append(errs, cgroup.Destroy(path.Join(opts.CgroupRoot, "kubepods")))
+	if driver, kubepods, err := opts.kubepods(); err != nil {
+		errs = append(errs, err)
+	} else {
+		errs = append(errs, driver.Destroy(kubepods))
+	}
 	errs = append(errs, removePodDirs(opts))
 	return errors.Join(errs...)
 }

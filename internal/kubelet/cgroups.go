@@ -19,46 +19,64 @@ import (
 	"github.com/peapod/peapod/internal/qos"
 )
 
-// cgroupManager names and creates the kubepods hierarchy with the cgroupfs
-// driver (pkg/kubelet/cm): <root>/kubepods for Guaranteed pods,
+// cgroupManager names and creates the kubepods hierarchy
+// (pkg/kubelet/cm): <root>/kubepods for Guaranteed pods,
 // <root>/kubepods/burstable and <root>/kubepods/besteffort for the others,
-// and pod<uid> below. opencontainers/cgroups handles v1 and v2.
+// and pod<uid> below, written by the cgroup driver: with cgroupfs
+// /kubepods/burstable/pod<uid>, with systemd
+// /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice.
+// opencontainers/cgroups handles v1 and v2.
 type cgroupManager struct {
-	root string
+	driver cgroup.Driver
+	root   cgroup.Name
 	// podPidsLimit is --pod-max-pids (<= 0: no limit).
 	podPidsLimit int64
 	// qosMu serializes writes of the QoS cgroups' values.
 	qosMu sync.Mutex
 }
 
-func newCgroupManager(root string, podPidsLimit int64) (*cgroupManager, error) {
+func newCgroupManager(driver cgroup.Driver, root string, podPidsLimit int64) (*cgroupManager, error) {
 	if root == "" {
 		root = "/"
 	}
 	if !path.IsAbs(root) {
 		return nil, fmt.Errorf("cgroup root %q must be absolute", root)
 	}
-	return &cgroupManager{root: path.Clean(root), podPidsLimit: podPidsLimit}, nil
+	name, err := driver.ParseRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	return &cgroupManager{driver: driver, root: name, podPidsLimit: podPidsLimit}, nil
 }
 
-func (m *cgroupManager) kubepods() string { return path.Join(m.root, "kubepods") }
+func (m *cgroupManager) kubepods() cgroup.Name { return m.root.Child("kubepods") }
 
 // qosCgroup is the parent cgroup of pods of a QoS class.
-func (m *cgroupManager) qosCgroup(class corev1.PodQOSClass) string {
+func (m *cgroupManager) qosCgroup(class corev1.PodQOSClass) cgroup.Name {
 	switch class {
 	case corev1.PodQOSBurstable:
-		return path.Join(m.kubepods(), "burstable")
+		return m.kubepods().Child("burstable")
 	case corev1.PodQOSBestEffort:
-		return path.Join(m.kubepods(), "besteffort")
+		return m.kubepods().Child("besteffort")
 	}
 	return m.kubepods()
 }
 
 // podCgroup is the pod's cgroup: the "pod" prefix and the pod UID.
-func (m *cgroupManager) podCgroup(pod *corev1.Pod) string {
-	return path.Join(m.qosCgroup(qos.PodQOSClass(pod)), podCgroupPrefix+string(pod.UID))
+func (m *cgroupManager) podCgroup(pod *corev1.Pod) cgroup.Name {
+	return m.qosCgroup(qos.PodQOSClass(pod)).Child(podCgroupPrefix + string(pod.UID))
 }
 
+// podPath is the path of the pod's cgroup in the hierarchy.
+func (m *cgroupManager) podPath(pod *corev1.Pod) string { return m.driver.Path(m.podCgroup(pod)) }
+
+// containerPath is the path of a container's cgroup in the hierarchy,
+// as the runtime makes it below the pod's cgroup.
+func (m *cgroupManager) containerPath(pod *corev1.Pod, id string) string {
+	return cgroup.Leaf{Parent: m.driver.RuntimeParent(m.podCgroup(pod)), ID: id}.Path()
+}
+
+// manager reads the cgroup at the path p (for its statistics).
 func manager(p string) (cgroups.Manager, error) {
 	return cgmanager.New(&cgroups.Cgroup{Path: p, Resources: &cgroups.Resources{SkipDevices: true}})
 }
@@ -67,11 +85,11 @@ func manager(p string) (cgroups.Manager, error) {
 // none), and the QoS parents, BestEffort with the minimum shares and
 // Burstable with those of no pods yet.
 func (m *cgroupManager) ensureQOS(kubepods *cgroups.Resources) error {
-	if err := create(m.kubepods(), kubepods); err != nil {
+	if err := m.driver.Create(m.kubepods(), kubepods); err != nil {
 		return err
 	}
 	for _, class := range []corev1.PodQOSClass{corev1.PodQOSBurstable, corev1.PodQOSBestEffort} {
-		if err := create(m.qosCgroup(class), qosResources(0, class)); err != nil {
+		if err := m.driver.Create(m.qosCgroup(class), qosResources(0, class)); err != nil {
 			return err
 		}
 	}
@@ -83,39 +101,15 @@ func (m *cgroupManager) ensureQOS(kubepods *cgroups.Resources) error {
 func (m *cgroupManager) setBurstable(milliCPU int64) error {
 	m.qosMu.Lock()
 	defer m.qosMu.Unlock()
-	p := m.qosCgroup(corev1.PodQOSBurstable)
-	mgr, err := manager(p)
-	if err != nil {
-		return fmt.Errorf("cgroup %s: %w", p, err)
-	}
-	if err := mgr.Set(qosResources(milliCPU, corev1.PodQOSBurstable)); err != nil {
-		return fmt.Errorf("setting cgroup %s: %w", p, err)
-	}
-	return nil
-}
-
-// create makes the cgroup at p and sets res (nil: nothing) on it.
-func create(p string, res *cgroups.Resources) error {
-	mgr, err := manager(p)
-	if err != nil {
-		return fmt.Errorf("cgroup %s: %w", p, err)
-	}
-	if err := mgr.Apply(-1); err != nil {
-		return fmt.Errorf("creating cgroup %s: %w", p, err)
-	}
-	if res != nil {
-		if err := mgr.Set(res); err != nil {
-			return fmt.Errorf("setting cgroup %s: %w", p, err)
-		}
-	}
-	return nil
+	return m.driver.Set(m.qosCgroup(corev1.PodQOSBurstable), qosResources(milliCPU, corev1.PodQOSBurstable))
 }
 
 // createPod creates the pod cgroup with the pod's values
-// (ResourceConfigForPod) and returns its path.
+// (ResourceConfigForPod) and returns the cgroup parent the runtime gets
+// for the pod's sandbox and containers.
 func (m *cgroupManager) createPod(pod *corev1.Pod) (string, error) {
-	p := m.podCgroup(pod)
-	return p, create(p, podResources(pod, m.podPidsLimit))
+	n := m.podCgroup(pod)
+	return m.driver.RuntimeParent(n), m.driver.Create(n, podResources(pod, m.podPidsLimit))
 }
 
 // destroyPod kills whatever still runs in the pod's cgroup and removes it
@@ -124,8 +118,8 @@ func (m *cgroupManager) createPod(pod *corev1.Pod) (string, error) {
 func (m *cgroupManager) destroyPod(uid types.UID) error {
 	var errs []error
 	for _, class := range []corev1.PodQOSClass{corev1.PodQOSGuaranteed, corev1.PodQOSBurstable, corev1.PodQOSBestEffort} {
-		if p := path.Join(m.qosCgroup(class), podCgroupPrefix+string(uid)); cgroup.Exists(p) {
-			errs = append(errs, cgroup.Destroy(p))
+		if n := m.qosCgroup(class).Child(podCgroupPrefix + string(uid)); m.driver.Exists(n) {
+			errs = append(errs, m.driver.Destroy(n))
 		}
 	}
 	return errors.Join(errs...)
@@ -139,10 +133,9 @@ const podCgroupPrefix = "pod"
 func (m *cgroupManager) podCgroupUIDs() map[types.UID]bool {
 	out := map[types.UID]bool{}
 	for _, class := range []corev1.PodQOSClass{corev1.PodQOSGuaranteed, corev1.PodQOSBurstable, corev1.PodQOSBestEffort} {
-		parent := m.qosCgroup(class)
-		for _, cg := range cgroup.Find(parent, func(name string) bool { return strings.HasPrefix(name, podCgroupPrefix) }) {
-			if path.Dir(cg) == parent {
-				out[types.UID(strings.TrimPrefix(path.Base(cg), podCgroupPrefix))] = true
+		for _, element := range m.driver.Children(m.qosCgroup(class)) {
+			if uid, ok := strings.CutPrefix(element, podCgroupPrefix); ok && uid != "" {
+				out[types.UID(uid)] = true
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package kubelet
 import (
 	"context"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -166,7 +165,7 @@ func memoryRequest(p *corev1.Pod) int64 {
 // readPodUsage reads a pod's cgroup and its containers'; false when the
 // pod has no cgroup (not running yet).
 func (k *Kubelet) readPodUsage(p *corev1.Pod) (podUsage, bool) {
-	podCg := k.cgroups.podCgroup(p)
+	podCg := k.cgroups.podPath(p)
 	u, err := readUsage(podCg)
 	if err != nil {
 		return podUsage{}, false
@@ -177,7 +176,7 @@ func (k *Kubelet) readPodUsage(p *corev1.Pod) (podUsage, bool) {
 		if !ok || cs.State.Running == nil {
 			continue
 		}
-		if cu, err := readUsage(path.Join(podCg, id)); err == nil {
+		if cu, err := readUsage(k.cgroups.containerPath(p, id)); err == nil {
 			out.containers[cs.Name] = cu.workingSet
 		}
 	}

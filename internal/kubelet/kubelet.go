@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/failpoint"
 	"github.com/peapod/peapod/internal/registry"
@@ -70,8 +71,11 @@ type Config struct {
 	RootDir string
 	// LogDir is the pod log root, like /var/log/pods.
 	LogDir string
-	// CgroupRoot is the parent of the kubepods cgroup ("/" by default).
+	// CgroupRoot is the parent of the kubepods cgroup ("/" by default),
+	// in the cgroup driver's syntax.
 	CgroupRoot string
+	// CgroupDriver makes the cgroups (cgroupfs when zero).
+	CgroupDriver cgroup.Driver
 	// Reserved is --system-reserved plus --kube-reserved, taken from the
 	// node's capacity for its allocatable.
 	Reserved corev1.ResourceList
@@ -151,7 +155,7 @@ func New(cfg Config) (*Kubelet, error) {
 			return nil, err
 		}
 	}
-	cg, err := newCgroupManager(cfg.CgroupRoot, cfg.PodPidsLimit)
+	cg, err := newCgroupManager(cfg.CgroupDriver, cfg.CgroupRoot, cfg.PodPidsLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,9 +92,8 @@ func (k *Kubelet) sampleAll() {
 		k.samples.observe("node", u)
 	}
 	for _, p := range k.runningPods() {
-		podCg := k.cgroups.podCgroup(p)
 		for _, c := range runningContainers(p) {
-			cg := path.Join(podCg, c.id)
+			cg := k.cgroups.containerPath(p, c.id)
 			if u, err := readUsage(cg); err == nil {
 				k.samples.observe(cg, u)
 				seen[cg] = true
@@ -147,14 +145,13 @@ func (k *Kubelet) PodMetrics(ctx context.Context, ns string, sel labels.Selector
 }
 
 func (k *Kubelet) podMetrics(p *corev1.Pod) (metricsv1beta1.PodMetrics, bool) {
-	podCg := k.cgroups.podCgroup(p)
 	m := metricsv1beta1.PodMetrics{ObjectMeta: metav1.ObjectMeta{
 		Name: p.Name, Namespace: p.Namespace, Labels: p.Labels, CreationTimestamp: metav1.NewTime(k.cfg.Now().UTC().Truncate(time.Second)),
 	}}
 	var window time.Duration
 	var at time.Time
 	for _, c := range runningContainers(p) {
-		cg := path.Join(podCg, c.id)
+		cg := k.cgroups.containerPath(p, c.id)
 		u, err := readUsage(cg)
 		if err != nil {
 			continue
@@ -244,9 +241,8 @@ type ContainerUsage struct {
 func (k *Kubelet) ContainerUsages() []ContainerUsage {
 	var out []ContainerUsage
 	for _, p := range k.runningPods() {
-		podCg := k.cgroups.podCgroup(p)
 		for _, c := range runningContainers(p) {
-			if u, err := readUsage(path.Join(podCg, c.id)); err == nil {
+			if u, err := readUsage(k.cgroups.containerPath(p, c.id)); err == nil {
 				out = append(out, ContainerUsage{Namespace: p.Namespace, Pod: p.Name, Container: c.name, PodUID: p.UID,
 					CPUSeconds: float64(u.cpuNanos) / 1e9, WorkingSetBytes: u.workingSet})
 			}

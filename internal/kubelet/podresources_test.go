@@ -12,8 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/peapod/peapod/internal/cgroup"
 )
 
 func resList(cpu, mem string) corev1.ResourceList {
@@ -55,12 +53,17 @@ func TestPodAndQOSCgroupValues(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("cgroup tests need root")
 	}
-	root := fmt.Sprintf("/peapod-podres-%d", os.Getpid())
-	m, err := newCgroupManager(root, 1024)
+	for _, d := range testDrivers(t) {
+		t.Run(d.driver.String(), func(t *testing.T) { testPodAndQOSCgroupValues(t, d) })
+	}
+}
+
+func testPodAndQOSCgroupValues(t *testing.T, d testDriver) {
+	m, err := newCgroupManager(d.driver, d.root, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cgroup.Destroy(root) })
+	t.Cleanup(func() { d.destroyRoot(t) })
 	if err := m.ensureQOS(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -98,12 +101,12 @@ func TestPodAndQOSCgroupValues(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(fmt.Sprintf("uid-%d", i))}, Spec: tc.spec}
-			p, err := m.createPod(pod)
-			if err != nil {
+			if _, err := m.createPod(pod); err != nil {
 				t.Fatal(err)
 			}
 			defer m.destroyPod(pod.UID)
-			if want := filepath.Join(root, tc.path, "pod"+string(pod.UID)); p != want {
+			p := m.podPath(pod)
+			if want := d.path(tc.path + "/pod" + string(pod.UID)); p != want {
 				t.Fatalf("path %s, want %s", p, want)
 			}
 			if got := cgroupValue(t, p, "cpu", "cpu.shares", "cpu.weight"); got != cpu(tc.shares) {
@@ -139,7 +142,7 @@ func TestPodAndQOSCgroupValues(t *testing.T) {
 		})
 	}
 	// QoS parents: BestEffort the minimum, Burstable what it is given.
-	if got := cgroupValue(t, m.qosCgroup(corev1.PodQOSBestEffort), "cpu", "cpu.shares", "cpu.weight"); got != cpu(2) {
+	if got := cgroupValue(t, m.driver.Path(m.qosCgroup(corev1.PodQOSBestEffort)), "cpu", "cpu.shares", "cpu.weight"); got != cpu(2) {
 		t.Errorf("besteffort shares %s, want %s", got, cpu(2))
 	}
 	for _, milli := range []int64{500, 0} {
@@ -147,7 +150,7 @@ func TestPodAndQOSCgroupValues(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := cpu(int(milliCPUToShares(milli)))
-		if got := cgroupValue(t, m.qosCgroup(corev1.PodQOSBurstable), "cpu", "cpu.shares", "cpu.weight"); got != want {
+		if got := cgroupValue(t, m.driver.Path(m.qosCgroup(corev1.PodQOSBurstable)), "cpu", "cpu.shares", "cpu.weight"); got != want {
 			t.Errorf("burstable shares for %dm: %s, want %s", milli, got, want)
 		}
 	}

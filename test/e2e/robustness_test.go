@@ -91,6 +91,27 @@ func TestStartupErrors(t *testing.T) {
 		t.Errorf("serve with a bad listen address said:\n%s", out)
 	}
 
+	// Cgroup drivers: an unknown one is refused, and systemd where it is
+	// not the init (else a --cgroup-root that is not a slice path).
+	systemdArgs, systemdSays := []string{"--cgroup-driver", "systemd"}, "cgroup driver systemd: systemd is not running on this host"
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		systemdArgs, systemdSays = append(systemdArgs, "--cgroup-root", "/test1"), `cgroup root "/test1" is not a systemd slice path`
+	}
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--cgroup-driver", "cgroupd"}, `Error: --cgroup-driver: unknown cgroup driver "cgroupd" (want cgroupfs or systemd)`},
+		{systemdArgs, systemdSays},
+	} {
+		args := append([]string{"serve", "--data-dir", filepath.Join(dir, "data"), "--run-dir", filepath.Join(dir, "run"),
+			"--log-dir", filepath.Join(dir, "log"), "--config-dir", filepath.Join(dir, "etc"), "--listen", "127.0.0.1:0"}, tc.args...)
+		out, err := exec.CommandContext(ctx, peapodBin, args...).CombinedOutput()
+		if exitErr, ok := err.(*exec.ExitError); !ok || exitErr.ExitCode() != 1 || !bytes.Contains(out, []byte(tc.says)) {
+			t.Errorf("serve %v: %v, want exit status 1 saying %q; it said:\n%s", tc.args, err, tc.says, out)
+		}
+	}
+
 	d := startDaemon(t, withRelativeCgroupRoot())
 	d.mustKubectl("1.33", "", "run", "rel", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sleep", "3600")
 	d.waitRunning("1.33", "default", "rel", "1/1")

@@ -46,6 +46,9 @@ type Container struct {
 	LogPath string
 	// LogSizeMax rotates the log when it grows past this size (0 = never).
 	LogSizeMax int64
+	// SystemdCgroup has the runtime ask systemd for the container's
+	// cgroup (runc --systemd-cgroup): its cgroupsPath is slice:prefix:name.
+	SystemdCgroup bool
 }
 
 // createTimeout bounds how long conmon may take to report runc create.
@@ -102,6 +105,9 @@ func (m *Monitor) Create(ctx context.Context, c Container) (int, error) {
 	}
 	if c.LogSizeMax > 0 {
 		args = append(args, "--log-size-max", strconv.FormatInt(c.LogSizeMax, 10))
+	}
+	if c.SystemdCgroup {
+		args = append(args, "--systemd-cgroup")
 	}
 	// conmon outlives this call (it double-forks), so it must not be tied
 	// to ctx; the create is bounded by the sync read below instead.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/runtime/conmon"
 	"github.com/peapod/peapod/internal/runtime/image"
 	"github.com/peapod/peapod/internal/runtime/oci"
@@ -55,7 +55,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		c.LogPath = filepath.Join(sb.Config.GetLogDirectory(), cfg.GetLogPath())
 	}
 	if sb.Cgroup != "" {
-		c.Cgroup = path.Join(sb.Cgroup, c.ID)
+		c.Cgroup = cgroup.Leaf{Parent: sb.Cgroup, ID: c.ID}.OCIPath()
 	}
 	log := s.log.With("container", c.ID, "sandbox", sb.ID)
 	dir, runDir := s.containerDir(c.ID), s.containerRunDir(c.ID)
@@ -97,7 +97,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		logPath = filepath.Join(runDir, "output.log")
 	}
 	conmonStart := time.Now()
-	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: c.ID, Bundle: runDir, LogPath: logPath})
+	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: c.ID, Bundle: runDir, LogPath: logPath, SystemdCgroup: cgroup.ParseLeaf(c.Cgroup).Systemd()})
 	log.Debug("container created by conmon", "duration", time.Since(conmonStart))
 	if err != nil {
 		return nil, err

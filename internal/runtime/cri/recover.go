@@ -165,9 +165,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 		}
 	}
 	if s.cfg.CgroupRoot != "" {
-		for _, cg := range cgroup.Find(s.cfg.CgroupRoot, isID) {
-			if id := filepath.Base(cg); !known[id] {
-				errs = append(errs, s.logRemoval("cgroup", cg, cgroup.Destroy(cg)))
+		for _, leaf := range cgroup.FindLeaves(s.cfg.CgroupRoot, isID) {
+			if !known[leaf.ID] {
+				errs = append(errs, s.logRemoval("cgroup", leaf.Path(), leaf.Destroy()))
 			}
 		}
 	}

@@ -233,7 +233,7 @@ func (s *Service) startPause(ctx context.Context, sb *sandbox, runDir string) (i
 	if err := writeSpec(runDir, spec); err != nil {
 		return 0, err
 	}
-	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: sb.ID, Bundle: runDir, LogPath: filepath.Join(runDir, "pause.log")})
+	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: sb.ID, Bundle: runDir, LogPath: filepath.Join(runDir, "pause.log"), SystemdCgroup: pauseCgroup(sb).Systemd()})
 	if err != nil {
 		return 0, err
 	}
@@ -274,7 +274,7 @@ func (s *Service) pauseSpec(sb *sandbox, rootfs string) *specs.Spec {
 	} else {
 		spec.Hostname = ""
 	}
-	spec.Linux.CgroupsPath = pauseCgroup(sb)
+	spec.Linux.CgroupsPath = pauseCgroup(sb).OCIPath()
 	shares := uint64(sandboxCPUShares)
 	spec.Linux.Resources.CPU = &specs.LinuxCPU{Shares: &shares}
 	spec.Linux.Sysctl = sb.Config.GetLinux().GetSysctls()

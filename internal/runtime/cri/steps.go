@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 
@@ -172,28 +171,23 @@ func (s *Service) unmountRootfs(_ context.Context, c *container) error {
 }
 
 func (s *Service) deleteRuntimeContainer(ctx context.Context, c *container) error {
-	return s.deleteRuntimeObject(ctx, c.ID, s.containerRunDir(c.ID), c.Cgroup)
+	return s.deleteRuntimeObject(ctx, c.ID, s.containerRunDir(c.ID), cgroup.ParseLeaf(c.Cgroup))
 }
 
 // deleteRuntimeObject removes what conmon and runc made for id.
-func (s *Service) deleteRuntimeObject(ctx context.Context, id, bundle, cgroupPath string) error {
+func (s *Service) deleteRuntimeObject(ctx context.Context, id, bundle string, leaf cgroup.Leaf) error {
 	conmon.Kill(bundle, id)
 	errs := []error{s.cfg.Runtime.Delete(ctx, id, true), s.cfg.Conmon.Cleanup(id)}
 	// runc removes the cgroup when it knows the container; one a crash
 	// left without a runc state stays otherwise.
-	if cgroupPath != "" && cgroup.Exists(cgroupPath) {
-		errs = append(errs, cgroup.Destroy(cgroupPath))
+	if leaf.Exists() {
+		errs = append(errs, leaf.Destroy())
 	}
 	return errors.Join(errs...)
 }
 
-// pauseCgroup is the pause container's cgroup, or "" without a parent.
-func pauseCgroup(sb *sandbox) string {
-	if sb.Cgroup == "" {
-		return ""
-	}
-	return path.Join(sb.Cgroup, sb.ID)
-}
+// pauseCgroup is the pause container's cgroup (no parent: none).
+func pauseCgroup(sb *sandbox) cgroup.Leaf { return cgroup.Leaf{Parent: sb.Cgroup, ID: sb.ID} }
 
 // shmPath is the sandbox's /dev/shm mount point.
 func (s *Service) shmPath(id string) string { return filepath.Join(s.sandboxRunDir(id), shmDir) }

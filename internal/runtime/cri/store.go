@@ -51,7 +51,9 @@ type container struct {
 	LogPath    string                      `json:"logPath"`
 	Mounts     []*runtimeapi.Mount         `json:"mounts,omitempty"`
 	StopSignal string                      `json:"stopSignal,omitempty"`
-	// Cgroup is the container's cgroup (its sandbox's parent plus its ID).
+	// Cgroup is the container's cgroup as the OCI runtime takes it: its
+	// sandbox's parent plus its ID, a path (cgroupfs) or
+	// slice:peapod:<id> (systemd).
 	Cgroup string `json:"cgroup,omitempty"`
 	// Step is the creation step begun last (see containerSteps) while the
 	// container is being created; it is empty once it is created.
