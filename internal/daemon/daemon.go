@@ -28,12 +28,16 @@ import (
 	"github.com/peapod/peapod/internal/pki"
 	"github.com/peapod/peapod/internal/printers"
 	"github.com/peapod/peapod/internal/registry"
+	"github.com/peapod/peapod/internal/registry/configmap"
 	"github.com/peapod/peapod/internal/registry/event"
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/node"
 	"github.com/peapod/peapod/internal/registry/pod"
+	"github.com/peapod/peapod/internal/registry/secret"
+	"github.com/peapod/peapod/internal/registry/serviceaccount"
 	"github.com/peapod/peapod/internal/scheduler"
 	"github.com/peapod/peapod/internal/scheme"
+	"github.com/peapod/peapod/internal/serviceaccounts"
 	"github.com/peapod/peapod/internal/storage"
 )
 
@@ -47,7 +51,9 @@ type Daemon struct {
 	namespaces *registry.Store
 	nodes      *registry.Store
 	events     *registry.Store
-	scheduler  *scheduler.Scheduler
+	// configMaps, secrets and serviceAccounts configure containers.
+	configMaps, secrets, serviceAccounts *registry.Store
+	scheduler                            *scheduler.Scheduler
 	// schedulerEvents records as default-scheduler.
 	schedulerEvents *events.Recorder
 	api             *apiserver.Server
@@ -100,6 +106,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.namespaces = registry.NewStore(namespace.Resource(), d.storage, now)
 	d.nodes = registry.NewStore(node.Resource(), d.storage, now)
 	d.events = registry.NewStore(event.Resource(), d.storage, now)
+	d.configMaps = registry.NewStore(configmap.Resource(), d.storage, now)
+	d.secrets = registry.NewStore(secret.Resource(), d.storage, now)
+	d.serviceAccounts = registry.NewStore(serviceaccount.Resource(), d.storage, now)
 	d.schedulerEvents = events.NewRecorder(d.events, events.Source{Component: "default-scheduler", Host: opts.NodeName, NewStyle: true, Action: "Binding"}, now, log)
 	undo = append(undo, d.schedulerEvents.Stop)
 	d.scheduler = &scheduler.Scheduler{NodeName: opts.NodeName, Nodes: d.nodes, Recorder: d.schedulerEvents,
@@ -149,7 +158,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 
 	d.api = apiserver.New(apiserver.Config{
 		Scheme:            sc,
-		Stores:            []*registry.Store{d.pods, d.namespaces, d.nodes, d.events},
+		Stores:            []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts},
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,
@@ -195,8 +204,10 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		events.ExpireLoop(gctx, d.events, events.DefaultTTL, time.Now)
 		return nil
 	})
-	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Content: []nscontroller.Store{d.pods, d.events}, Log: d.log.With("component", "namespace-controller")}
+	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Content: []nscontroller.Store{d.pods, d.events, d.configMaps, d.secrets, d.serviceAccounts}, Log: d.log.With("component", "namespace-controller")}
 	g.Go(func() error { return nsc.Run(gctx) })
+	sac := &serviceaccounts.Controller{Namespaces: d.namespaces, ServiceAccounts: d.serviceAccounts, Log: d.log.With("component", "serviceaccount-controller")}
+	g.Go(func() error { return sac.Run(gctx) })
 	g.Go(func() error { return d.scheduler.Run(gctx) })
 	g.Go(func() error {
 		// Once the daemon stops, an error from stopping is no failure.

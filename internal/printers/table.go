@@ -46,6 +46,10 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"Namespace": {namespaceColumns, printNamespace},
 		"Node":      {nodeColumns, printNode},
 		"Event":     {eventColumns, printEvent},
+		"ConfigMap": {configMapColumns, printConfigMap},
+		"Secret":    {secretColumns, printSecret},
+		// ServiceAccount's SECRETS column counts its legacy token secrets.
+		"ServiceAccount": {serviceAccountColumns, printServiceAccount},
 	}}
 }
 

@@ -9,7 +9,10 @@ import (
 
 // Defaults from pkg/apis/core/v1/defaults.go plus the admission plugins a
 // default kube-apiserver runs on every pod (Priority, DefaultTolerationSeconds).
-// ServiceAccount admission is left out: peapod has no service accounts yet.
+// Of ServiceAccount admission, the service account name is defaulted to
+// "default" (mirrored into the deprecated serviceAccount field as the v1
+// conversion does); the token volume it adds upstream is not mounted yet,
+// and a pod naming a service account that does not exist is not refused.
 const (
 	defaultTerminationGracePeriod = int64(corev1.DefaultTerminationGracePeriodSeconds)
 	defaultSchedulerName          = corev1.DefaultSchedulerName
@@ -32,6 +35,13 @@ func SetDefaults(pod *corev1.Pod) {
 	if spec.SecurityContext == nil {
 		spec.SecurityContext = &corev1.PodSecurityContext{}
 	}
+	if spec.ServiceAccountName == "" {
+		spec.ServiceAccountName = spec.DeprecatedServiceAccount
+	}
+	if spec.ServiceAccountName == "" {
+		spec.ServiceAccountName = "default"
+	}
+	spec.DeprecatedServiceAccount = spec.ServiceAccountName
 	if spec.SchedulerName == "" {
 		spec.SchedulerName = defaultSchedulerName
 	}

@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestConfigMapsAndSecrets drives ConfigMaps, Secrets and ServiceAccounts
+// with kubectl 1.27 and 1.33 as a user would: every way `kubectl create`
+// makes them, the server-side columns, describe, base64 data, upstream's
+// validation and immutability messages, a default service account in every
+// namespace; and no secret value ever reaches the daemon's log.
+func TestConfigMapsAndSecrets(t *testing.T) {
+	d := startDaemon(t)
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	conf := write("app.conf", "listen 8080\n")
+	envFile := write("app.env", "# comment\nLEVEL=debug\nREGION=eu\n")
+	cert, key := selfSigned(t, dir)
+	const password = "S3cr3t-Value-4-peapod"
+
+	for _, v := range []string{"1.27", "1.33"} {
+		ns := "cfg" + strings.ReplaceAll(v, ".", "")
+		d.mustKubectl(v, "", "create", "namespace", ns)
+		d.mustKubectl(v, "", "-n", ns, "create", "configmap", "app", "--from-literal=mode=prod", "--from-file="+conf)
+		d.mustKubectl(v, "", "-n", ns, "create", "configmap", "env", "--from-env-file="+envFile)
+		d.mustKubectl(v, "", "-n", ns, "create", "secret", "generic", "db", "--from-literal=password="+password)
+		d.mustKubectl(v, "", "-n", ns, "create", "secret", "tls", "web", "--cert="+cert, "--key="+key)
+		d.mustKubectl(v, "", "-n", ns, "create", "secret", "docker-registry", "reg", "--docker-server=127.0.0.1:5000",
+			"--docker-username=u", "--docker-password=p")
+
+		rows := map[string][]string{}
+		for _, line := range strings.Split(strings.TrimSpace(d.mustKubectl(v, "", "-n", ns, "get", "cm,secret", "--no-headers")), "\n") {
+			f := strings.Fields(line)
+			rows[f[0]] = f[1:]
+		}
+		for name, want := range map[string][]string{
+			"configmap/app": {"2"}, "configmap/env": {"2"},
+			"secret/db": {"Opaque", "1"}, "secret/web": {"kubernetes.io/tls", "2"}, "secret/reg": {"kubernetes.io/dockerconfigjson", "1"},
+		} {
+			got := rows[name]
+			if len(got) < len(want)+1 || strings.Join(got[:len(want)], " ") != strings.Join(want, " ") {
+				t.Errorf("kubectl %s get cm,secret: %s = %v, want %v then the age", v, name, got, want)
+			}
+		}
+		if out := d.mustKubectl(v, "", "-n", ns, "get", "cm", "app", "-o", "jsonpath={.data.app\\.conf}|{.data.mode}"); out != "listen 8080\n|prod" {
+			t.Errorf("configmap data %q", out)
+		}
+		if out := d.mustKubectl(v, "", "-n", ns, "get", "cm", "env", "-o", "jsonpath={.data.LEVEL},{.data.REGION}"); out != "debug,eu" {
+			t.Errorf("env-file configmap data %q", out)
+		}
+		if out := d.mustKubectl(v, "", "-n", ns, "get", "secret", "db", "-o", "jsonpath={.data.password}"); out != base64.StdEncoding.EncodeToString([]byte(password)) {
+			t.Errorf("secret data %q, want base64 of the password", out)
+		}
+		if out := d.mustKubectl(v, "", "-n", ns, "describe", "cm", "app"); !strings.Contains(out, "mode:") || !strings.Contains(out, "prod") {
+			t.Errorf("describe configmap:\n%s", out)
+		}
+		if out := d.mustKubectl(v, "", "-n", ns, "describe", "secret", "db"); !strings.Contains(out, "password:  21 bytes") || strings.Contains(out, password) {
+			t.Errorf("describe secret (sizes, never values):\n%s", out)
+		}
+
+		// A stringData secret from YAML: merged into data.
+		d.mustKubectl(v, "apiVersion: v1\nkind: Secret\nmetadata: {name: sd}\nstringData: {user: admin}\n", "-n", ns, "apply", "-f", "-")
+		if out := d.mustKubectl(v, "", "-n", ns, "get", "secret", "sd", "-o", "jsonpath={.type} {.data.user} {.stringData}"); out != "Opaque YWRtaW4= " {
+			t.Errorf("stringData secret: %q", out)
+		}
+
+		// Validation as upstream.
+		for _, tc := range []struct{ yaml, says string }{
+			{"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: {\"bad key\": x}\n",
+				`ConfigMap "bad" is invalid: data[bad key]: Invalid value: "bad key": a valid config key must consist of alphanumeric characters, '-', '_' or '.'`},
+			{"apiVersion: v1\nkind: Secret\nmetadata: {name: badtls}\ntype: kubernetes.io/tls\ndata: {tls.crt: eA==}\n",
+				`Secret "badtls" is invalid: data[tls.key]: Required value`},
+			{"apiVersion: v1\nkind: Secret\nmetadata: {name: badreg}\ntype: kubernetes.io/dockerconfigjson\ndata: {.dockerconfigjson: eA==}\n",
+				`Secret "badreg" is invalid: data[.dockerconfigjson]: Invalid value: "<secret contents redacted>"`},
+		} {
+			_, errOut, err := d.kubectl(v, tc.yaml, "-n", ns, "create", "-f", "-")
+			if err == nil || !strings.Contains(errOut, tc.says) {
+				t.Errorf("kubectl %s create of an invalid object: %v, want %q in:\n%s", v, err, tc.says, errOut)
+			}
+		}
+
+		// Immutable objects keep their data.
+		d.mustKubectl(v, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: frozen}\nimmutable: true\ndata: {k: v1}\n", "-n", ns, "create", "-f", "-")
+		_, errOut, err := d.kubectl(v, "", "-n", ns, "patch", "cm", "frozen", "-p", `{"data":{"k":"v2"}}`)
+		if err == nil || !strings.Contains(errOut, "data: Forbidden: field is immutable when `immutable` is set") {
+			t.Errorf("patching an immutable configmap: %v\n%s", err, errOut)
+		}
+		_, errOut, err = d.kubectl(v, "", "-n", ns, "patch", "secret", "db", "--type=merge", "-p", `{"type":"kubernetes.io/tls"}`)
+		if err == nil || !strings.Contains(errOut, "type: Invalid value: \"kubernetes.io/tls\": field is immutable") {
+			t.Errorf("changing a secret's type: %v\n%s", err, errOut)
+		}
+
+		// The service-account controller gives the namespace its default.
+		d.waitFor("the default service account in "+ns, 30*time.Second, func() (bool, error) {
+			out, _, _ := d.kubectl(v, "", "-n", ns, "get", "sa", "--no-headers")
+			return strings.HasPrefix(out, "default "), nil
+		})
+	}
+
+	d.mustKubectl("1.33", "", "run", "sa", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sleep", "3600")
+	if p := d.pod("default", "sa"); p.Spec.ServiceAccountName != "default" || p.Spec.DeprecatedServiceAccount != "default" {
+		t.Errorf("service account of a pod: %q/%q, want default", p.Spec.ServiceAccountName, p.Spec.DeprecatedServiceAccount)
+	}
+	// Deleting the default service account brings it back.
+	d.mustKubectl("1.33", "", "delete", "sa", "default")
+	d.waitFor("the default service account to come back", 30*time.Second, func() (bool, error) {
+		_, _, err := d.kubectl("1.33", "", "get", "sa", "default")
+		return err == nil, nil
+	})
+
+	logData, err := os.ReadFile(d.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{password, base64.StdEncoding.EncodeToString([]byte(password))} {
+		if strings.Contains(string(logData), s) {
+			t.Errorf("the daemon log holds a secret value (%q)", s)
+		}
+	}
+}
+
+// selfSigned writes a self-signed certificate and its key for
+// `kubectl create secret tls`.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "web"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
