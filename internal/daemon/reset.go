@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/mount"
 	"github.com/peapod/peapod/internal/runtime/network"
 )
 
@@ -69,7 +70,8 @@ func Reset(ctx context.Context, opts Options, log *slog.Logger) error {
 func removePodDirs(opts Options) error {
 	podsDir := filepath.Join(opts.DataDir, "kubelet", "pods")
 	entries, _ := os.ReadDir(podsDir)
-	var errs []error
+	// Volumes' tmpfs mounts first, or their directories cannot go.
+	errs := []error{mount.UnmountUnder(podsDir)}
 	for _, e := range entries {
 		logs, _ := filepath.Glob(filepath.Join(opts.LogDir, "*_"+e.Name()))
 		for _, l := range logs {

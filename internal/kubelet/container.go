@@ -38,7 +38,7 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.
 		w.reasons[c.Name] = reason
 		return err
 	}
-	cfg, err := k.containerConfig(pod, c, imageRef, podIPs, restarts)
+	cfg, err := k.containerConfig(ctx, pod, c, imageRef, podIPs, restarts)
 	if err != nil {
 		w.reasons[c.Name] = waitingReason{reasonCreateConfigError, err.Error()}
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
@@ -63,8 +63,8 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.
 
 // containerConfig builds the CRI container config (generateContainerConfig
 // upstream).
-func (k *Kubelet) containerConfig(pod *corev1.Pod, c *corev1.Container, imageRef string, podIPs []string, restarts int32) (*runtimeapi.ContainerConfig, error) {
-	env, err := k.containerEnv(pod, c, podIPs)
+func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, imageRef string, podIPs []string, restarts int32) (*runtimeapi.ContainerConfig, error) {
+	env, err := k.containerEnv(ctx, pod, c, podIPs)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func (k *Kubelet) containerConfig(pod *corev1.Pod, c *corev1.Container, imageRef
 	for _, e := range env {
 		vars[e.Key] = string(e.Value)
 	}
-	mounts, termPath, err := k.containerMounts(pod, c, podIPs)
+	mounts, termPath, err := k.containerMounts(pod, c, podIPs, vars)
 	if err != nil {
 		return nil, err
 	}
@@ -114,10 +114,15 @@ func (k *Kubelet) containerConfig(pod *corev1.Pod, c *corev1.Container, imageRef
 // annotationTermFile records the host file behind the termination log.
 const annotationTermFile = "io.peapod.container.terminationMessageFile"
 
-// containerMounts are the kubelet-managed files: /etc/hosts (when the pod
-// has an IP and the container does not mount it) and the termination log.
-func (k *Kubelet) containerMounts(pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]*runtimeapi.Mount, string, error) {
-	var mounts []*runtimeapi.Mount
+// containerMounts are the container's volume mounts (set up by
+// setUpVolumes) and the kubelet-managed files: /etc/hosts (when the pod
+// has an IP and the container does not mount it) and the termination log
+// (makeMounts upstream).
+func (k *Kubelet) containerMounts(pod *corev1.Pod, c *corev1.Container, podIPs []string, vars map[string]string) ([]*runtimeapi.Mount, string, error) {
+	mounts, err := k.volumeMounts(pod, c, vars)
+	if err != nil {
+		return nil, "", err
+	}
 	ownsHosts := false
 	for _, m := range c.VolumeMounts {
 		if m.MountPath == "/etc/hosts" {

@@ -1,21 +1,31 @@
 package kubelet
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/events"
 )
 
 // containerEnv resolves a container's environment (makeEnvironmentVariables
-// upstream): literal values with $(VAR) expansion, the downward API
-// (fieldRef, resourceFieldRef). peapod serves no ConfigMaps or Secrets yet,
-// so references to them fail like a missing object does, unless optional.
-func (k *Kubelet) containerEnv(pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]*runtimeapi.KeyValue, error) {
+// upstream): envFrom first (ConfigMaps and Secrets, with their prefix;
+// keys that are not valid variable names are skipped with an event), then
+// env, literal values with $(VAR) expansion, the downward API (fieldRef,
+// resourceFieldRef) and ConfigMap and Secret keys. A missing object or key
+// fails the container with upstream's message, unless optional.
+func (k *Kubelet) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIPs []string) ([]*runtimeapi.KeyValue, error) {
 	vars := map[string]string{}
 	var order []string
 	set := func(name, value string) {
@@ -25,11 +35,46 @@ func (k *Kubelet) containerEnv(pod *corev1.Pod, c *corev1.Container, podIPs []st
 		vars[name] = value
 	}
 	for _, from := range c.EnvFrom {
+		var data map[string]string
+		var kind, name string
 		switch {
-		case from.ConfigMapRef != nil && !optional(from.ConfigMapRef.Optional):
-			return nil, fmt.Errorf("configmap %q not found", from.ConfigMapRef.Name)
-		case from.SecretRef != nil && !optional(from.SecretRef.Optional):
-			return nil, fmt.Errorf("secret %q not found", from.SecretRef.Name)
+		case from.ConfigMapRef != nil:
+			kind, name = "configMap", from.ConfigMapRef.Name
+			cm, err := k.configMap(ctx, pod.Namespace, name)
+			if err != nil {
+				if optional(from.ConfigMapRef.Optional) && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, err
+			}
+			data = cm.Data
+		case from.SecretRef != nil:
+			kind, name = "secret", from.SecretRef.Name
+			sec, err := k.secret(ctx, pod.Namespace, name)
+			if err != nil {
+				if optional(from.SecretRef.Optional) && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, err
+			}
+			data = map[string]string{}
+			for key, v := range sec.Data {
+				data[key] = string(v)
+			}
+		}
+		var invalid []string
+		for _, key := range slices.Sorted(maps.Keys(data)) {
+			name := from.Prefix + key
+			if len(validation.IsEnvVarName(name)) > 0 {
+				invalid = append(invalid, name)
+				continue
+			}
+			set(name, data[key])
+		}
+		if len(invalid) > 0 {
+			k.cfg.Recorder.Eventf(pod, "", events.Warning, "InvalidEnvironmentVariableNames",
+				"Keys [%s] from the EnvFrom %s %s/%s were skipped since they are considered invalid environment variable names.",
+				strings.Join(invalid, ", "), kind, pod.Namespace, name)
 		}
 	}
 	for _, e := range c.Env {
@@ -52,13 +97,39 @@ func (k *Kubelet) containerEnv(pod *corev1.Pod, c *corev1.Container, podIPs []st
 			}
 			set(e.Name, v)
 		case vf.ConfigMapKeyRef != nil:
-			if !optional(vf.ConfigMapKeyRef.Optional) {
-				return nil, fmt.Errorf("configmap %q not found", vf.ConfigMapKeyRef.Name)
+			ref := vf.ConfigMapKeyRef
+			cm, err := k.configMap(ctx, pod.Namespace, ref.Name)
+			if err != nil {
+				if optional(ref.Optional) && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, err
 			}
+			v, ok := cm.Data[ref.Key]
+			if !ok {
+				if optional(ref.Optional) {
+					continue
+				}
+				return nil, fmt.Errorf("couldn't find key %s in ConfigMap %s/%s", ref.Key, pod.Namespace, ref.Name)
+			}
+			set(e.Name, v)
 		case vf.SecretKeyRef != nil:
-			if !optional(vf.SecretKeyRef.Optional) {
-				return nil, fmt.Errorf("secret %q not found", vf.SecretKeyRef.Name)
+			ref := vf.SecretKeyRef
+			sec, err := k.secret(ctx, pod.Namespace, ref.Name)
+			if err != nil {
+				if optional(ref.Optional) && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, err
 			}
+			v, ok := sec.Data[ref.Key]
+			if !ok {
+				if optional(ref.Optional) {
+					continue
+				}
+				return nil, fmt.Errorf("couldn't find key %s in Secret %s/%s", ref.Key, pod.Namespace, ref.Name)
+			}
+			set(e.Name, string(v))
 		}
 	}
 	out := make([]*runtimeapi.KeyValue, 0, len(order))
@@ -66,6 +137,37 @@ func (k *Kubelet) containerEnv(pod *corev1.Pod, c *corev1.Container, podIPs []st
 		out = append(out, &runtimeapi.KeyValue{Key: name, Value: []byte(vars[name])})
 	}
 	return out, nil
+}
+
+// configMap reads a ConfigMap; not found reads as upstream's
+// `configmap "x" not found`.
+func (k *Kubelet) configMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
+	if k.cfg.ConfigMaps == nil {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "configmap"}, name)
+	}
+	obj, err := k.cfg.ConfigMaps.Get(ctx, ns, name)
+	if apierrors.IsNotFound(err) {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "configmap"}, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*corev1.ConfigMap), nil
+}
+
+// secret reads a Secret; not found reads as `secret "x" not found`.
+func (k *Kubelet) secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	if k.cfg.Secrets == nil {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "secret"}, name)
+	}
+	obj, err := k.cfg.Secrets.Get(ctx, ns, name)
+	if apierrors.IsNotFound(err) {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "secret"}, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*corev1.Secret), nil
 }
 
 func optional(b *bool) bool { return b != nil && *b }

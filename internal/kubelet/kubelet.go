@@ -63,6 +63,11 @@ type API interface {
 	Watch(ctx context.Context, ns string, opts registry.ListOptions) (*storage.Watcher, error)
 }
 
+// Getter reads one API object; *registry.Store implements it.
+type Getter interface {
+	Get(ctx context.Context, ns, name string) (runtime.Object, error)
+}
+
 // Config wires a Kubelet.
 type Config struct {
 	NodeName string
@@ -97,8 +102,10 @@ type Config struct {
 
 	Pods     API
 	Nodes    API
-	Runtime  Runtime
-	Recorder *events.Recorder
+	// ConfigMaps and Secrets are read for env and volumes (nil: none).
+	ConfigMaps, Secrets Getter
+	Runtime             Runtime
+	Recorder            *events.Recorder
 	Log      *slog.Logger
 	Now      func() time.Time
 	// ResyncInterval wakes every pod worker periodically (default 10s).

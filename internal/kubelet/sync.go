@@ -53,6 +53,12 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 // every container that should run.
 func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod) error {
 	sb := rp.readySandbox()
+	// Volumes first (WaitForAttachAndMount upstream): a pod whose volumes
+	// cannot be set up waits in ContainerCreating; a running pod keeps
+	// the files it has when a refresh fails.
+	if err := k.setUpVolumes(ctx, pod); err != nil && sb == nil {
+		return fmt.Errorf("unmounted volumes: %w", err)
+	}
 	var sbCfg *runtimeapi.PodSandboxConfig
 	if sb == nil {
 		if len(rp.sandboxes) > 0 {

@@ -15,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/mount"
 )
 
 // minGracePeriod is minimumGracePeriodInSeconds: a container always gets at
@@ -120,7 +121,8 @@ func (k *Kubelet) teardownPod(ctx context.Context, uid types.UID, rp *runtimePod
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, k.cgroups.destroyPod(uid), os.RemoveAll(k.podDir(uid)))
+	// Volumes' tmpfs mounts go before the directory holding them.
+	errs = append(errs, k.cgroups.destroyPod(uid), mount.UnmountUnder(k.podDir(uid)), os.RemoveAll(k.podDir(uid)))
 	k.updateBurstable(uid)
 	// <ns>_<name>_<uid>: the UID alone finds it, also for a pod that is
 	// gone from the API.

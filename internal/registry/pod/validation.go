@@ -34,13 +34,13 @@ func ValidatePod(pod *corev1.Pod) field.ErrorList {
 }
 
 func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
-	var errs field.ErrorList
+	volumes, errs := validateVolumes(spec.Volumes, path.Child("volumes"))
 	names := sets.New[string]()
-	errs = append(errs, validateContainers(spec.InitContainers, path.Child("initContainers"), names, true)...)
+	errs = append(errs, validateContainers(spec.InitContainers, path.Child("initContainers"), names, volumes, true)...)
 	if len(spec.Containers) == 0 {
 		errs = append(errs, field.Required(path.Child("containers"), ""))
 	}
-	errs = append(errs, validateContainers(spec.Containers, path.Child("containers"), names, false)...)
+	errs = append(errs, validateContainers(spec.Containers, path.Child("containers"), names, volumes, false)...)
 	if !supportedRestartPolicies.Has(string(spec.RestartPolicy)) {
 		errs = append(errs, notSupported(path.Child("restartPolicy"), spec.RestartPolicy, supportedRestartPolicies))
 	}
@@ -74,7 +74,7 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 	return errs
 }
 
-func validateContainers(ctrs []corev1.Container, path *field.Path, names sets.Set[string], init bool) field.ErrorList {
+func validateContainers(ctrs []corev1.Container, path *field.Path, names, volumes sets.Set[string], init bool) field.ErrorList {
 	var errs field.ErrorList
 	for i := range ctrs {
 		c := &ctrs[i]
@@ -105,6 +105,7 @@ func validateContainers(ctrs []corev1.Container, path *field.Path, names sets.Se
 		errs = append(errs, validateEnv(c.Env, idx.Child("env"))...)
 		errs = append(errs, validateResources(&c.Resources, idx.Child("resources"))...)
 		errs = append(errs, validateProbes(c, idx, init)...)
+		errs = append(errs, validateVolumeMounts(c, volumes, idx)...)
 	}
 	return errs
 }

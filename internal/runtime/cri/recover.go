@@ -1,7 +1,6 @@
 package cri
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/cgroup"
+	"github.com/peapod/peapod/internal/mount"
 	"github.com/peapod/peapod/internal/runtime/network"
 	"github.com/peapod/peapod/internal/runtime/rootfs"
 )
@@ -313,7 +313,7 @@ func (s *Service) sweepMounts() error {
 		keep[rootfs.MergedPath(s.containerDir(id))] = true
 	}
 	s.mu.Unlock()
-	points, err := mountPoints()
+	points, err := mount.Points()
 	if err != nil {
 		return err
 	}
@@ -339,42 +339,4 @@ func (s *Service) sweepMounts() error {
 		errs = append(errs, s.logRemoval("mount", p, err))
 	}
 	return errors.Join(errs...)
-}
-
-// mountPoints lists the mount points of this mount namespace.
-func mountPoints() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 {
-			out = append(out, unescapeMount(fields[4]))
-		}
-	}
-	return out, sc.Err()
-}
-
-// unescapeMount decodes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
