@@ -100,14 +100,14 @@ type Config struct {
 	// Version is the kubelet version reported on the Node.
 	Version string
 
-	Pods     API
-	Nodes    API
+	Pods  API
+	Nodes API
 	// ConfigMaps and Secrets are read for env and volumes (nil: none).
 	ConfigMaps, Secrets Getter
 	Runtime             Runtime
 	Recorder            *events.Recorder
-	Log      *slog.Logger
-	Now      func() time.Time
+	Log                 *slog.Logger
+	Now                 func() time.Time
 	// ResyncInterval wakes every pod worker periodically (default 10s).
 	ResyncInterval time.Duration
 	// Failpoints crash the process at named steps, for tests (nil in

@@ -13,11 +13,11 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	resourcehelper "k8s.io/component-helpers/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/mount"
