@@ -64,6 +64,9 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.
 // containerConfig builds the CRI container config (generateContainerConfig
 // upstream).
 func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, imageRef string, podIPs []string, restarts int32) (*runtimeapi.ContainerConfig, error) {
+	if err := k.verifyRunAsNonRoot(ctx, pod, c, imageRef); err != nil {
+		return nil, err
+	}
 	env, err := k.containerEnv(ctx, pod, c, podIPs)
 	if err != nil {
 		return nil, err
@@ -210,4 +213,48 @@ func containerHash(c *corev1.Container) string {
 	h := fnv.New32a()
 	_, _ = h.Write(data)
 	return strconv.FormatUint(uint64(h.Sum32()), 16)
+}
+
+// verifyRunAsNonRoot refuses to start a container that must not run as
+// root but would (verifyRunAsNonRoot upstream): by its runAsUser, or by
+// its image's user, which counts as root when the image names none.
+func (k *Kubelet) verifyRunAsNonRoot(ctx context.Context, pod *corev1.Pod, c *corev1.Container, imageRef string) error {
+	var imageUID, runAs *int64
+	var want *bool
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		want, runAs = psc.RunAsNonRoot, psc.RunAsUser
+	}
+	if sc := c.SecurityContext; sc != nil {
+		if sc.RunAsNonRoot != nil {
+			want = sc.RunAsNonRoot
+		}
+		if sc.RunAsUser != nil {
+			runAs = sc.RunAsUser
+		}
+	}
+	if want == nil || !*want {
+		return nil
+	}
+	podName := fmt.Sprintf("%s_%s(%s)", pod.Name, pod.Namespace, pod.UID)
+	if runAs != nil {
+		if *runAs == 0 {
+			return fmt.Errorf("container's runAsUser breaks non-root policy (pod: %q, container: %s)", podName, c.Name)
+		}
+		return nil
+	}
+	username := ""
+	if st, err := k.cfg.Runtime.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: imageRef}}); err == nil && st.GetImage() != nil {
+		if uid := st.GetImage().GetUid(); uid != nil {
+			imageUID = &uid.Value
+		} else {
+			username = st.GetImage().GetUsername()
+		}
+	}
+	switch {
+	case imageUID == nil && username != "":
+		return fmt.Errorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root (pod: %q, container: %s)", username, podName, c.Name)
+	case imageUID == nil || *imageUID == 0:
+		return fmt.Errorf("container has runAsNonRoot and image will run as root (pod: %q, container: %s)", podName, c.Name)
+	}
+	return nil
 }

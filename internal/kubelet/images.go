@@ -66,7 +66,7 @@ func (k *Kubelet) ensureImage(ctx context.Context, w *podWorker, pod *corev1.Pod
 	}
 	k.cfg.Recorder.Eventf(pod, fieldPath, events.Normal, "Pulling", "Pulling image %q", c.Image)
 	start := time.Now()
-	resp, err := k.cfg.Runtime.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: c.Image}})
+	resp, err := k.pullWithCredentials(ctx, c.Image, k.pullCredentials(ctx, pod, c.Image))
 	if err != nil && present != "" && errors.Is(err, image.ErrRegistryUnreachable) {
 		// Deviation: upstream fails an Always pull when the registry is
 		// unreachable. peapod is meant to work offline, so it runs the

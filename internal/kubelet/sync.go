@@ -78,6 +78,7 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 			}
 			k.cfg.Recorder.Eventf(pod, "", events.Normal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
 		}
+		k.reportMissingPullSecrets(ctx, pod)
 		start := time.Now()
 		id, cfg, err := k.createSandbox(ctx, w, pod)
 		if err != nil {

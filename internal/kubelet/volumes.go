@@ -94,13 +94,20 @@ func (k *Kubelet) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 	switch {
 	case v.EmptyDir != nil:
 		dir := k.volumeDir(pod, pluginEmptyDir, v.Name)
-		if v.EmptyDir.Medium == corev1.StorageMediumMemory {
-			return k.ensureTmpfs(dir, k.emptyDirMemorySize(pod, v.EmptyDir), 0o777)
+		if _, err := os.Lstat(dir); err == nil && (v.EmptyDir.Medium != corev1.StorageMediumMemory || mount.IsMountPoint(dir)) {
+			return nil // set up at an earlier sync; its content is the pod's
 		}
-		if err := os.MkdirAll(dir, 0o777); err != nil {
+		if v.EmptyDir.Medium == corev1.StorageMediumMemory {
+			if err := k.ensureTmpfs(dir, k.emptyDirMemorySize(pod, v.EmptyDir), 0o777); err != nil {
+				return err
+			}
+		} else if err := os.MkdirAll(dir, 0o777); err != nil {
 			return err
 		}
-		return os.Chmod(dir, 0o777)
+		if err := os.Chmod(dir, 0o777); err != nil {
+			return err
+		}
+		return setOwnership(dir, fsGroup(pod), false)
 	case v.HostPath != nil:
 		return checkHostPath(v.HostPath)
 	case v.ConfigMap != nil:
@@ -112,7 +119,7 @@ func (k *Kubelet) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		return atomicWrite(dir, files)
+		return atomicWrite(dir, files, fsGroup(pod))
 	case v.Secret != nil:
 		files, err := k.secretFiles(ctx, pod, v.Secret.SecretName, v.Secret.Items, v.Secret.Optional, mode(v.Secret.DefaultMode))
 		if err != nil {
@@ -122,7 +129,7 @@ func (k *Kubelet) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 		if err := k.ensureTmpfs(dir, 0, 0o755); err != nil {
 			return err
 		}
-		return atomicWrite(dir, files)
+		return atomicWrite(dir, files, fsGroup(pod))
 	case v.DownwardAPI != nil:
 		files, err := k.downwardAPIFiles(pod, v.DownwardAPI.Items, mode(v.DownwardAPI.DefaultMode))
 		if err != nil {
@@ -132,7 +139,7 @@ func (k *Kubelet) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 		if err := k.ensureTmpfs(dir, 0, 0o755); err != nil {
 			return err
 		}
-		return atomicWrite(dir, files)
+		return atomicWrite(dir, files, fsGroup(pod))
 	case v.Projected != nil:
 		files := map[string]volumeFile{}
 		def := mode(v.Projected.DefaultMode)
@@ -156,7 +163,7 @@ func (k *Kubelet) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 		if err := k.ensureTmpfs(dir, 0, 0o755); err != nil {
 			return err
 		}
-		return atomicWrite(dir, files)
+		return atomicWrite(dir, files, fsGroup(pod))
 	}
 	return fmt.Errorf("unsupported volume type")
 }
@@ -425,7 +432,16 @@ const (
 // go into a new hidden timestamped directory, ..data is swapped to it by
 // a rename, and each top-level name is a symlink through ..data. Nothing
 // is written when the files did not change.
-func atomicWrite(dir string, files map[string]volumeFile) error {
+func atomicWrite(dir string, files map[string]volumeFile, gid *int64) error {
+	if gid != nil {
+		// What SetVolumeOwnership would make of the files: group
+		// readable by the fsGroup.
+		owned := make(map[string]volumeFile, len(files))
+		for name, f := range files {
+			owned[name] = volumeFile{f.data, f.mode | 0o440}
+		}
+		files = owned
+	}
 	old, _ := os.Readlink(filepath.Join(dir, dataLink))
 	if old != "" && sameFiles(filepath.Join(dir, old), files) {
 		return nil
@@ -451,6 +467,9 @@ func atomicWrite(dir string, files map[string]volumeFile) error {
 		if err := os.Chmod(p, f.mode); err != nil {
 			return err
 		}
+	}
+	if err := setOwnership(final, gid, true); err != nil {
+		return err
 	}
 	tmpLink := filepath.Join(dir, dataLink+"_tmp")
 	_ = os.Remove(tmpLink)
@@ -517,6 +536,49 @@ func sameFiles(dir string, files map[string]volumeFile) bool {
 		return nil
 	})
 	return err == nil && n == len(files)
+}
+
+// fsGroup is the pod's fsGroup, or nil.
+func fsGroup(pod *corev1.Pod) *int64 {
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		return sc.FSGroup
+	}
+	return nil
+}
+
+// setOwnership gives what is at and below p to the group gid (nil:
+// nothing to do), directories setgid so new files inherit it, and
+// group access (SetVolumeOwnership upstream): read-only content group
+// readable, the rest group writable. It runs once per volume, when the
+// volume is made (fsGroupChangePolicy Always and OnRootMismatch alike).
+func setOwnership(p string, gid *int64, readOnly bool) error {
+	if gid == nil {
+		return nil
+	}
+	return filepath.WalkDir(p, func(q string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		if err := os.Lchown(q, -1, int(*gid)); err != nil {
+			return err
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		m := info.Mode()
+		mask := os.FileMode(0o660)
+		if readOnly {
+			mask = 0o440
+		}
+		if m.IsDir() {
+			mask |= 0o110 | os.ModeSetgid
+		}
+		return os.Chmod(q, m.Perm()|mask|(m&os.ModeSetgid))
+	})
 }
 
 // volumeMounts are the CRI mounts of a container's volumeMounts; subPath

@@ -24,7 +24,7 @@ func TestAtomicWrite(t *testing.T) {
 		}
 		return string(data)
 	}
-	if err := atomicWrite(dir, map[string]volumeFile{"a": {[]byte("1"), 0o644}, "sub/b": {[]byte("2"), 0o400}}); err != nil {
+	if err := atomicWrite(dir, map[string]volumeFile{"a": {[]byte("1"), 0o644}, "sub/b": {[]byte("2"), 0o400}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if read("a") != "1" || read("sub/b") != "2" {
@@ -37,13 +37,13 @@ func TestAtomicWrite(t *testing.T) {
 		t.Errorf("mode of sub/b: %v %v", fi.Mode(), err)
 	}
 	first, _ := os.Readlink(filepath.Join(dir, dataLink))
-	if err := atomicWrite(dir, map[string]volumeFile{"a": {[]byte("1"), 0o644}, "sub/b": {[]byte("2"), 0o400}}); err != nil {
+	if err := atomicWrite(dir, map[string]volumeFile{"a": {[]byte("1"), 0o644}, "sub/b": {[]byte("2"), 0o400}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := os.Readlink(filepath.Join(dir, dataLink)); again != first {
 		t.Errorf("an unchanged payload was rewritten (%s -> %s)", first, again)
 	}
-	if err := atomicWrite(dir, map[string]volumeFile{"a": {[]byte("changed"), 0o644}}); err != nil {
+	if err := atomicWrite(dir, map[string]volumeFile{"a": {[]byte("changed"), 0o644}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if read("a") != "changed" {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -163,4 +164,82 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// TestImagePullSecrets pulls from a registry on 127.0.0.1 that wants a
+// password: without a pull secret the pull fails (ErrImagePull), with a
+// `kubectl create secret docker-registry` secret it succeeds, and a pull
+// secret that does not exist is a warning event.
+func TestImagePullSecrets(t *testing.T) {
+	d := startDaemon(t)
+	host := startRegistryWith(t, "private/busybox:1.0", "peapod", "hunter2-pw")
+	pod := func(name, secret string) string {
+		s := "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n"
+		if secret != "" {
+			s += "  imagePullSecrets: [{name: " + secret + "}]\n"
+		}
+		return s + "  containers: [{name: c, image: " + host + "/private/busybox:1.0, command: [sleep, \"3600\"]}]\n"
+	}
+	d.mustKubectl("1.33", pod("anon", ""), "apply", "-f", "-")
+	d.waitFor("ErrImagePull without credentials", 60*time.Second, func() (bool, error) {
+		for _, cs := range d.pod("default", "anon").Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	out := d.mustKubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.name=anon,reason=Failed", "-o", "jsonpath={.items[*].message}")
+	if !strings.Contains(out, "Failed to pull image \""+host+"/private/busybox:1.0\"") || !strings.Contains(out, "401") && !strings.Contains(strings.ToLower(out), "unauthorized") {
+		t.Errorf("pull failure events: %q", out)
+	}
+
+	d.mustKubectl("1.27", "", "create", "secret", "docker-registry", "regcred", "--docker-server="+host,
+		"--docker-username=peapod", "--docker-password=hunter2-pw")
+	d.mustKubectl("1.27", pod("withsecret", "regcred"), "apply", "-f", "-")
+	d.waitRunning("1.27", "default", "withsecret", "1/1")
+
+	d.mustKubectl("1.33", pod("missing", "nosuchsecret"), "apply", "-f", "-")
+	d.waitFor("the FailedToRetrieveImagePullSecret event", 60*time.Second, func() (bool, error) {
+		out, _, _ := d.kubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.name=missing,reason=FailedToRetrieveImagePullSecret", "-o", "jsonpath={.items[*].message}")
+		return strings.Contains(out, "Unable to retrieve some image pull secrets (nosuchsecret); attempting to pull the image may not succeed."), nil
+	})
+	if logData, _ := os.ReadFile(d.logPath); strings.Contains(string(logData), "hunter2-pw") {
+		t.Error("the daemon log holds the registry password")
+	}
+}
+
+// TestRunAsNonRoot: a container that must not run as root does not start
+// when its image or its runAsUser would make it root
+// (CreateContainerConfigError with upstream's messages), and runs as the
+// user it names otherwise.
+func TestRunAsNonRoot(t *testing.T) {
+	d := startDaemon(t)
+	pod := func(name, sc string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  securityContext: " + sc +
+			"\n  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, 'id -u; sleep 3600']}]\n"
+	}
+	d.mustKubectl("1.27", pod("rootimage", "{runAsNonRoot: true}"), "apply", "-f", "-")
+	d.mustKubectl("1.33", pod("rootuser", "{runAsNonRoot: true, runAsUser: 0}"), "apply", "-f", "-")
+	d.mustKubectl("1.33", pod("user", "{runAsNonRoot: true, runAsUser: 1000}"), "apply", "-f", "-")
+	for name, msg := range map[string]string{
+		"rootimage": `container has runAsNonRoot and image will run as root (pod: "rootimage_default(%s)", container: c)`,
+		"rootuser":  `container's runAsUser breaks non-root policy (pod: "rootuser_default(%s)", container: c)`,
+	} {
+		d.waitFor(name+" to be refused", 60*time.Second, func() (bool, error) {
+			p := d.pod("default", name)
+			want := fmt.Sprintf(msg, p.UID)
+			for _, cs := range p.Status.ContainerStatuses {
+				if w := cs.State.Waiting; w != nil && w.Reason == "CreateContainerConfigError" && w.Message == want {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+	}
+	d.waitRunning("1.27", "default", "user", "1/1")
+	d.waitFor("the user pod's output", 30*time.Second, func() (bool, error) {
+		out, _, _ := d.kubectl("1.33", "", "logs", "user")
+		return strings.TrimSpace(out) == "1000", nil
+	})
 }

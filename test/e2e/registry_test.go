@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -22,7 +24,27 @@ import (
 // test image to it as repo:tag. It returns host:port.
 func startRegistry(t *testing.T, repoTag string) string {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(nopLogger())))
+	return startRegistryWith(t, repoTag, "", "")
+}
+
+// startRegistryWith is startRegistry with basic authentication required
+// for every request when user is not empty (as Debian's docker-registry
+// with an htpasswd file would).
+func startRegistryWith(t *testing.T, repoTag, user, password string) string {
+	t.Helper()
+	var h http.Handler = registry.New(registry.Logger(nopLogger()))
+	if user != "" {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); !ok || u != user || p != password {
+				w.Header().Set("WWW-Authenticate", `Basic realm="peapod-test"`)
+				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	dir := t.TempDir()
@@ -45,7 +67,7 @@ func startRegistry(t *testing.T, repoTag string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref, img); err != nil {
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: user, Password: password})); err != nil {
 		t.Fatalf("pushing the test image: %v", err)
 	}
 	return host

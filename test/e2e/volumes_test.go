@@ -146,6 +146,33 @@ spec:
 		t.Errorf("another pod sees the emptyDir: %q", out)
 	}
 
+	// fsGroup: the volumes belong to the group, a container running as
+	// another user has it as a supplementary group and reads the secret.
+	d.mustKubectl("1.27", `apiVersion: v1
+kind: Pod
+metadata: {name: owned}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsUser: 1000, fsGroup: 2000}
+  volumes: [{name: scratch, emptyDir: {}}, {name: sec, secret: {secretName: sec, defaultMode: 0400}}]
+  containers:
+  - name: c
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "echo uid=$(id -u) groups=$(id -G); touch /scratch/f; stat -c 'scratch %g %a' /scratch; stat -c 'new %g' /scratch/f; stat -L -c 'secret %g %a' /secret/password; cat /secret/password"]
+    volumeMounts: [{name: scratch, mountPath: /scratch}, {name: sec, mountPath: /secret}]
+`, "apply", "-f", "-")
+	d.waitFor("the owned pod to finish", 60*time.Second, func() (bool, error) {
+		ph := d.pod("default", "owned").Status.Phase
+		return ph == "Succeeded" || ph == "Failed", nil
+	})
+	out := d.mustKubectl("1.33", "", "logs", "owned")
+	for _, want := range []string{"uid=1000 ", " 2000", "scratch 2000 2777", "new 2000", "secret 2000 440", "pw-123"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("fsGroup pod output lacks %q:\n%s", want, out)
+		}
+	}
+
 	// Missing objects: a key reference fails the container with
 	// CreateContainerConfigError until the object exists; a volume of a
 	// missing ConfigMap is a FailedMount and the pod waits.

@@ -132,3 +132,23 @@ func validBracketedHost(domain string) bool {
 	ip := net.ParseIP(inner)
 	return ip != nil && ip.To4() == nil
 }
+
+// Registry returns the registry host of an image reference ("docker.io"
+// for Docker Hub), as credentials are keyed by it.
+func Registry(ref string) (string, error) {
+	r, err := parseReference(ref)
+	if err != nil {
+		return "", err
+	}
+	return r.domain, nil
+}
+
+// Repository returns the repository of an image reference without the
+// registry, e.g. "library/busybox".
+func Repository(ref string) (string, error) {
+	r, err := parseReference(ref)
+	if err != nil {
+		return "", err
+	}
+	return r.path, nil
+}
