@@ -96,6 +96,8 @@ type Options struct {
 	// CgroupDriver is the kubelet's --cgroup-driver: cgroupfs (default)
 	// or systemd.
 	CgroupDriver string
+	// AllowedUnsafeSysctls is the kubelet's --allowed-unsafe-sysctls.
+	AllowedUnsafeSysctls []string
 	// PodMaxPids limits the processes of each pod (pids.max of its cgroup;
 	// default -1, no limit), as the kubelet's --pod-max-pids.
 	PodMaxPids int64

@@ -95,6 +95,9 @@ type Config struct {
 	// PodPidsLimit is --pod-max-pids: pids.max of every pod cgroup (<= 0:
 	// none).
 	PodPidsLimit int64
+	// AllowedUnsafeSysctls are --allowed-unsafe-sysctls: sysctls or
+	// prefixes ending in * pods may set beyond the safe set.
+	AllowedUnsafeSysctls []string
 	// ResolvConf is the host resolv.conf for dnsPolicy Default.
 	ResolvConf string
 	// Version is the kubelet version reported on the Node.
@@ -120,6 +123,7 @@ type Kubelet struct {
 	cfg      Config
 	log      *slog.Logger
 	cgroups  *cgroupManager
+	sysctls  *sysctlAllowlist
 	backoff  *flowcontrol.Backoff // container restarts (CrashLoopBackOff)
 	pullBack *flowcontrol.Backoff // image pulls (ImagePullBackOff)
 
@@ -166,8 +170,12 @@ func New(cfg Config) (*Kubelet, error) {
 	if err != nil {
 		return nil, err
 	}
+	sysctls, err := newSysctlAllowlist(cfg.AllowedUnsafeSysctls)
+	if err != nil {
+		return nil, fmt.Errorf("--allowed-unsafe-sysctls: %w", err)
+	}
 	k := &Kubelet{
-		cfg: cfg, log: cfg.Log, cgroups: cg,
+		cfg: cfg, log: cfg.Log, cgroups: cg, sysctls: sysctls,
 		backoff:  flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pullBack: flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pods:     map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{},

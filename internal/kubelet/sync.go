@@ -36,6 +36,12 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		}
 		return false, errors.Join(stopErr, k.updateStatus(ctx, w, pod, rp, true))
 	}
+	if len(rp.sandboxes) == 0 && pod.Status.Phase != corev1.PodRunning {
+		// Admission (canAdmitPod upstream), before anything runs.
+		if msg := k.sysctls.check(pod); msg != "" {
+			return false, k.rejectPod(ctx, pod, reasonSysctlForbidden, msg)
+		}
+	}
 	syncErr := k.syncRunning(ctx, w, pod, rp)
 	if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {
 		return false, errors.Join(syncErr, err)

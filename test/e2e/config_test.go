@@ -243,3 +243,38 @@ func TestRunAsNonRoot(t *testing.T) {
 		return strings.TrimSpace(out) == "1000", nil
 	})
 }
+
+// TestSysctls: safe sysctls are set in the pod, unsafe ones fail the pod
+// with SysctlForbidden (upstream's admission message) unless the node
+// allows them with --allowed-unsafe-sysctls.
+func TestSysctls(t *testing.T) {
+	d := startDaemon(t, withArgs("--allowed-unsafe-sysctls", "kernel.msg*"))
+	pod := func(name, sysctl, value, file string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  restartPolicy: Never\n" +
+			"  securityContext: {sysctls: [{name: " + sysctl + ", value: \"" + value + "\"}]}\n" +
+			"  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [cat, " + file + "]}]\n"
+	}
+	d.mustKubectl("1.33", pod("safe", "net.ipv4.ip_local_port_range", "1024 65000", "/proc/sys/net/ipv4/ip_local_port_range"), "apply", "-f", "-")
+	d.mustKubectl("1.33", pod("allowed", "kernel.msgmax", "65000", "/proc/sys/kernel/msgmax"), "apply", "-f", "-")
+	d.mustKubectl("1.27", pod("unsafe", "kernel.sem", "250 32000 100 128", "/proc/sys/kernel/sem"), "apply", "-f", "-")
+	for name, want := range map[string]string{"safe": "1024\t65000", "allowed": "65000"} {
+		d.waitFor(name+" to finish", 60*time.Second, func() (bool, error) {
+			return d.pod("default", name).Status.Phase == "Succeeded", nil
+		})
+		if out := strings.TrimSpace(d.mustKubectl("1.33", "", "logs", name)); out != want {
+			t.Errorf("%s: the sysctl reads %q, want %q", name, out, want)
+		}
+	}
+	d.waitFor("the unsafe pod to be rejected", 60*time.Second, func() (bool, error) {
+		return d.pod("default", "unsafe").Status.Phase == "Failed", nil
+	})
+	p := d.pod("default", "unsafe")
+	if p.Status.Reason != "SysctlForbidden" || p.Status.Message != `Pod was rejected: forbidden sysctl: "kernel.sem" not allowlisted` {
+		t.Errorf("rejected pod status: %q %q", p.Status.Reason, p.Status.Message)
+	}
+	for _, v := range []string{"1.27", "1.33"} {
+		if row := d.podRow(v, "default", "unsafe"); len(row) < 3 || row[2] != "SysctlForbidden" {
+			t.Errorf("kubectl %s get pod unsafe: %v", v, row)
+		}
+	}
+}
