@@ -16,6 +16,7 @@ import (
 func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	var o daemon.Options
 	var cpuProfile string
+	var seccompDefault bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the peapod daemon: API server, kubelet and container runtime",
@@ -32,6 +33,7 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
+			o.NoSeccompDefault = !seccompDefault
 			return daemon.Run(cmd.Context(), o, logger())
 		},
 	}
@@ -46,6 +48,7 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&o.EvictionHard, "eviction-hard", "", "hard eviction threshold (default memory.available<100Mi; only memory.available is supported)")
 	f.DurationVar(&o.EvictionPressureTransitionPeriod, "eviction-pressure-transition-period", 5*time.Minute, "how long the node keeps reporting memory pressure after it ended")
 	f.DurationVar(&o.HousekeepingInterval, "housekeeping-interval", 10*time.Second, "how often the eviction manager looks at the node's memory")
+	f.BoolVar(&seccompDefault, "seccomp-default", true, "run containers that name no seccomp profile with RuntimeDefault (Localhost profiles are read from DATA_DIR/kubelet/seccomp)")
 	f.StringSliceVar(&o.AllowedUnsafeSysctls, "allowed-unsafe-sysctls", nil, "sysctls (or prefixes ending in *) pods may set beyond the safe set, e.g. 'kernel.msg*,net.core.somaxconn'")
 	f.Int64Var(&o.PodMaxPids, "pod-max-pids", -1, "most processes a pod may run (pids.max of its cgroup); -1 for no limit")
 	f.StringVar(&o.DockerConfig, "docker-config", "", "docker config.json with registry credentials")

@@ -56,8 +56,8 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, err
 	recorder := events.NewRecorder(d.events, events.Source{Component: "kubelet", Host: o.NodeName}, time.Now, log)
 	kl, err := kubelet.New(kubelet.Config{
 		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot, CgroupDriver: driver, PodPidsLimit: o.PodMaxPids,
-		AllowedUnsafeSysctls: o.AllowedUnsafeSysctls,
-		Reserved:             reserved, EvictionHard: evictionHard,
+		AllowedUnsafeSysctls: o.AllowedUnsafeSysctls, SeccompDefault: !o.NoSeccompDefault,
+		Reserved: reserved, EvictionHard: evictionHard,
 		EvictionPressureTransitionPeriod: o.EvictionPressureTransitionPeriod, HousekeepingInterval: o.HousekeepingInterval,
 		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, ConfigMaps: d.configMaps, Secrets: d.secrets, Runtime: svc, Recorder: recorder,
 		Log: log.With("component", "kubelet"), Failpoints: d.failpoints,

@@ -96,6 +96,9 @@ type Options struct {
 	// CgroupDriver is the kubelet's --cgroup-driver: cgroupfs (default)
 	// or systemd.
 	CgroupDriver string
+	// NoSeccompDefault turns off --seccomp-default (on by default in
+	// peapod).
+	NoSeccompDefault bool
 	// AllowedUnsafeSysctls is the kubelet's --allowed-unsafe-sysctls.
 	AllowedUnsafeSysctls []string
 	// PodMaxPids limits the processes of each pod (pids.max of its cgroup;

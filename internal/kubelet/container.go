@@ -108,6 +108,7 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 			SecurityContext: securityContext(pod, c),
 		},
 	}
+	cfg.Linux.SecurityContext.Seccomp = k.seccompProfile(pod, c)
 	if termPath != "" {
 		cfg.Annotations[annotationTermFile] = termPath
 	}
@@ -257,4 +258,30 @@ func (k *Kubelet) verifyRunAsNonRoot(ctx context.Context, pod *corev1.Pod, c *co
 		return fmt.Errorf("container has runAsNonRoot and image will run as root (pod: %q, container: %s)", podName, c.Name)
 	}
 	return nil
+}
+
+// seccompProfile is the container's seccomp profile (the container's
+// seccompProfile, else the pod's); with neither, RuntimeDefault unless
+// --seccomp-default=false (peapod turns the kubelet's --seccomp-default
+// on by default: a container runs confined unless it asks for
+// Unconfined). Localhost profiles are files below the kubelet's seccomp
+// directory (<root-dir>/seccomp).
+func (k *Kubelet) seccompProfile(pod *corev1.Pod, c *corev1.Container) *runtimeapi.SecurityProfile {
+	var p *corev1.SeccompProfile
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		p = psc.SeccompProfile
+	}
+	if sc := c.SecurityContext; sc != nil && sc.SeccompProfile != nil {
+		p = sc.SeccompProfile
+	}
+	switch {
+	case p == nil && k.cfg.SeccompDefault:
+		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
+	case p == nil, p.Type == corev1.SeccompProfileTypeUnconfined:
+		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
+	case p.Type == corev1.SeccompProfileTypeLocalhost && p.LocalhostProfile != nil:
+		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost,
+			LocalhostRef: filepath.Join(k.cfg.RootDir, "seccomp", *p.LocalhostProfile)}
+	}
+	return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
 }

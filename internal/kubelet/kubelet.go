@@ -98,6 +98,9 @@ type Config struct {
 	// AllowedUnsafeSysctls are --allowed-unsafe-sysctls: sysctls or
 	// prefixes ending in * pods may set beyond the safe set.
 	AllowedUnsafeSysctls []string
+	// SeccompDefault runs containers that name no seccomp profile with
+	// RuntimeDefault (the kubelet's --seccomp-default).
+	SeccompDefault bool
 	// ResolvConf is the host resolv.conf for dnsPolicy Default.
 	ResolvConf string
 	// Version is the kubelet version reported on the Node.

@@ -278,3 +278,56 @@ func TestSysctls(t *testing.T) {
 		}
 	}
 }
+
+// TestSeccomp: a container that names no profile runs under
+// RuntimeDefault (peapod's --seccomp-default), in filter mode, and cannot
+// make a user namespace; Unconfined runs without a filter; a Localhost
+// profile from the kubelet's seccomp directory applies, and a missing one
+// is a CreateContainerError.
+func TestSeccomp(t *testing.T) {
+	d := startDaemon(t)
+	profiles := d.path("data/kubelet/seccomp/profiles")
+	if err := os.MkdirAll(profiles, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	profile := `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}`
+	if err := os.WriteFile(filepath.Join(profiles, "no-mkdir.json"), []byte(profile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const script = "grep Seccomp: /proc/self/status; unshare -U true && echo userns-made || echo userns-refused; mkdir /tmp/d && echo mkdir-ok || echo mkdir-refused"
+	pod := func(name, sc string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  restartPolicy: Never\n" +
+			"  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, '" + script + "'], securityContext: " + sc + "}]\n"
+	}
+	d.mustKubectl("1.33", pod("dflt", "{}"), "apply", "-f", "-")
+	d.mustKubectl("1.27", pod("unconfined", "{seccompProfile: {type: Unconfined}}"), "apply", "-f", "-")
+	d.mustKubectl("1.33", pod("local", "{seccompProfile: {type: Localhost, localhostProfile: profiles/no-mkdir.json}}"), "apply", "-f", "-")
+	d.mustKubectl("1.33", pod("missing", "{seccompProfile: {type: Localhost, localhostProfile: profiles/nope.json}}"), "apply", "-f", "-")
+	for name, want := range map[string][]string{
+		"dflt":       {"Seccomp:\t2", "userns-refused", "mkdir-ok"},
+		"unconfined": {"Seccomp:\t0", "userns-made", "mkdir-ok"},
+		"local":      {"Seccomp:\t2", "userns-made", "mkdir-refused"},
+	} {
+		d.waitFor(name+" to finish", 60*time.Second, func() (bool, error) {
+			return d.pod("default", name).Status.Phase == "Succeeded", nil
+		})
+		out := d.mustKubectl("1.33", "", "logs", name)
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", name, w, out)
+			}
+		}
+	}
+	d.waitFor("the missing profile's error", 60*time.Second, func() (bool, error) {
+		for _, cs := range d.pod("default", "missing").Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil && w.Reason == "CreateContainerError" && strings.Contains(w.Message, "cannot load seccomp profile") {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	_, errOut, err := d.kubectl("1.33", pod("bad", "{seccompProfile: {type: Localhost}}"), "apply", "-f", "-")
+	if err == nil || !strings.Contains(errOut, "spec.containers[0].securityContext.seccompProfile.localhostProfile: Required value: must be set when seccomp type is Localhost") {
+		t.Errorf("a Localhost profile without a file: %v\n%s", err, errOut)
+	}
+}

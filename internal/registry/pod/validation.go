@@ -68,6 +68,9 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(path.Child("subdomain"), spec.Subdomain, msg))
 		}
 	}
+	if sc := spec.SecurityContext; sc != nil {
+		errs = append(errs, validateSeccompProfile(sc.SeccompProfile, path.Child("securityContext", "seccompProfile"))...)
+	}
 	if sp := spec.ShareProcessNamespace; sp != nil && *sp && spec.HostPID {
 		errs = append(errs, field.Invalid(path.Child("securityContext", "shareProcessNamespace"), true, "ShareProcessNamespace and HostPID cannot both be enabled"))
 	}
@@ -106,6 +109,9 @@ func validateContainers(ctrs []corev1.Container, path *field.Path, names, volume
 		errs = append(errs, validateResources(&c.Resources, idx.Child("resources"))...)
 		errs = append(errs, validateProbes(c, idx, init)...)
 		errs = append(errs, validateVolumeMounts(c, volumes, idx)...)
+		if c.SecurityContext != nil {
+			errs = append(errs, validateSeccompProfile(c.SecurityContext.SeccompProfile, idx.Child("securityContext", "seccompProfile"))...)
+		}
 	}
 	return errs
 }
@@ -259,3 +265,25 @@ func ValidatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
 
 // forbiddenUpdateMessage is upstream's text; like upstream, a diff follows it.
 const forbiddenUpdateMessage = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
+
+var supportedSeccompTypes = sets.New(string(corev1.SeccompProfileTypeRuntimeDefault), string(corev1.SeccompProfileTypeUnconfined), string(corev1.SeccompProfileTypeLocalhost))
+
+// validateSeccompProfile is validateSeccompProfileField upstream.
+func validateSeccompProfile(p *corev1.SeccompProfile, fldPath *field.Path) field.ErrorList {
+	if p == nil {
+		return nil
+	}
+	if !supportedSeccompTypes.Has(string(p.Type)) {
+		return field.ErrorList{notSupported(fldPath.Child("type"), p.Type, supportedSeccompTypes)}
+	}
+	if p.Type == corev1.SeccompProfileTypeLocalhost {
+		if p.LocalhostProfile == nil {
+			return field.ErrorList{field.Required(fldPath.Child("localhostProfile"), "must be set when seccomp type is Localhost")}
+		}
+		return validateLocalDescendingPath(*p.LocalhostProfile, fldPath.Child("localhostProfile"))
+	}
+	if p.LocalhostProfile != nil {
+		return field.ErrorList{field.Invalid(fldPath.Child("localhostProfile"), p.LocalhostProfile, "can only be set when seccomp type is Localhost")}
+	}
+	return nil
+}

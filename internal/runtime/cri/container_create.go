@@ -184,6 +184,16 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 	spec.Process.User = user
 	spec.Process.NoNewPrivileges = sc.GetNoNewPrivs()
 	spec.Process.Capabilities = capabilities(sc, s.cfg.Privileges)
+	if sp := sc.GetSeccomp(); !sc.GetPrivileged() && sp != nil {
+		switch sp.GetProfileType() {
+		case runtimeapi.SecurityProfile_RuntimeDefault:
+			spec.Linux.Seccomp = oci.DefaultSeccomp(spec.Process.Capabilities.Effective)
+		case runtimeapi.SecurityProfile_Localhost:
+			if spec.Linux.Seccomp, err = oci.LoadSeccomp(sp.GetLocalhostRef()); err != nil {
+				return nil, fmt.Errorf("failed to generate seccomp spec opts: %w", err)
+			}
+		}
+	}
 	if sc.GetPrivileged() {
 		spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
 		for i := range spec.Mounts {
