@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -142,32 +143,35 @@ func (k *Kubelet) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.C
 // configMap reads a ConfigMap; not found reads as upstream's
 // `configmap "x" not found`.
 func (k *Kubelet) configMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
-	if k.cfg.ConfigMaps == nil {
-		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "configmap"}, name)
-	}
-	obj, err := k.cfg.ConfigMaps.Get(ctx, ns, name)
-	if apierrors.IsNotFound(err) {
-		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "configmap"}, name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return obj.(*corev1.ConfigMap), nil
+	return getObject[*corev1.ConfigMap](ctx, k.cfg.ConfigMaps, "configmap", ns, name)
 }
 
 // secret reads a Secret; not found reads as `secret "x" not found`.
 func (k *Kubelet) secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
-	if k.cfg.Secrets == nil {
-		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "secret"}, name)
+	return getObject[*corev1.Secret](ctx, k.cfg.Secrets, "secret", ns, name)
+}
+
+// getObject reads an object the kubelet uses (a nil getter has none),
+// naming a missing one as the kubelet's object caches do, by the
+// singular resource.
+func getObject[T runtime.Object](ctx context.Context, g Getter, resource, ns, name string) (T, error) {
+	var zero T
+	notFound := apierrors.NewNotFound(schema.GroupResource{Resource: resource}, name)
+	if g == nil {
+		return zero, notFound
 	}
-	obj, err := k.cfg.Secrets.Get(ctx, ns, name)
+	obj, err := g.Get(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
-		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "secret"}, name)
+		return zero, notFound
 	}
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	return obj.(*corev1.Secret), nil
+	out, ok := obj.(T)
+	if !ok {
+		return zero, fmt.Errorf("%s %s/%s: unexpected %T", resource, ns, name, obj)
+	}
+	return out, nil
 }
 
 func optional(b *bool) bool { return b != nil && *b }

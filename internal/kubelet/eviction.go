@@ -207,14 +207,7 @@ func evictionMessage(p *corev1.Pod, usages map[*corev1.Pod]podUsage, threshold, 
 func (k *Kubelet) evict(ctx context.Context, p *corev1.Pod, msg string) error {
 	k.log.Info("evicting pod", "pod", podRef(p, p.UID), "qos", qos.PodQOSClass(p), "message", msg)
 	now := metav1.NewTime(k.cfg.Now().UTC().Truncate(time.Second))
-	_, err := k.cfg.Pods.Update(ctx, p.Namespace, p.Name, func(cur runtime.Object) (runtime.Object, error) {
-		pod := cur.(*corev1.Pod)
-		if pod.UID != p.UID || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
-			return nil, storage.ErrNoChange
-		}
-		pod = pod.DeepCopy()
-		pod.ResourceVersion = ""
-		pod.Status.Phase, pod.Status.Reason, pod.Status.Message = corev1.PodFailed, reasonEvicted, msg
+	err := k.failPod(ctx, p, reasonEvicted, msg, func(pod *corev1.Pod) {
 		cond := corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: disruptionByKubelet,
 			Message: msg, LastTransitionTime: now}
 		replaced := false
@@ -226,8 +219,7 @@ func (k *Kubelet) evict(ctx context.Context, p *corev1.Pod, msg string) error {
 		if !replaced {
 			pod.Status.Conditions = append(pod.Status.Conditions, cond)
 		}
-		return pod, nil
-	}, registry.UpdateOptions{Status: true})
+	})
 	if err != nil {
 		return err
 	}

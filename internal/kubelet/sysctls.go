@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,6 +97,18 @@ func (w *sysctlAllowlist) check(pod *corev1.Pod) string {
 // rejectPod fails a pod the kubelet will not run (rejectPod upstream).
 func (k *Kubelet) rejectPod(ctx context.Context, p *corev1.Pod, reason, message string) error {
 	k.cfg.Recorder.Eventf(p, "", events.Warning, reason, "%s", message)
+	return k.failPod(ctx, p, reason, "Pod was rejected: "+message, func(pod *corev1.Pod) {
+		if pod.Status.StartTime == nil {
+			now := metav1.NewTime(k.cfg.Now().UTC().Truncate(time.Second))
+			pod.Status.StartTime = &now
+		}
+	})
+}
+
+// failPod writes phase Failed with reason and message to the pod's status
+// (unless it finished already or is another pod of that name), after
+// mutate (nil: nothing more) changed the rest.
+func (k *Kubelet) failPod(ctx context.Context, p *corev1.Pod, reason, message string, mutate func(*corev1.Pod)) error {
 	_, err := k.cfg.Pods.Update(ctx, p.Namespace, p.Name, func(cur runtime.Object) (runtime.Object, error) {
 		pod := cur.(*corev1.Pod)
 		if pod.UID != p.UID || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
@@ -103,10 +116,9 @@ func (k *Kubelet) rejectPod(ctx context.Context, p *corev1.Pod, reason, message 
 		}
 		pod = pod.DeepCopy()
 		pod.ResourceVersion = ""
-		pod.Status.Phase, pod.Status.Reason, pod.Status.Message = corev1.PodFailed, reason, "Pod was rejected: "+message
-		if pod.Status.StartTime == nil {
-			now := metav1.NewTime(k.cfg.Now().UTC().Truncate(1e9))
-			pod.Status.StartTime = &now
+		pod.Status.Phase, pod.Status.Reason, pod.Status.Message = corev1.PodFailed, reason, message
+		if mutate != nil {
+			mutate(pod)
 		}
 		return pod, nil
 	}, registry.UpdateOptions{Status: true})
