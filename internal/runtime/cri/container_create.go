@@ -195,6 +195,9 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 		}
 	}
 	if sc.GetPrivileged() {
+		// All of the host's devices, all allowed, no masked paths.
+		spec.Linux.Devices = oci.HostDevices()
+		spec.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 		spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
 		for i := range spec.Mounts {
 			if spec.Mounts[i].Destination == "/sys" || spec.Mounts[i].Destination == "/sys/fs/cgroup" {
