@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,4 +137,45 @@ func nodeName(t *testing.T, d *daemon) string {
 		t.Fatalf("nodes: %v %v", nodes, err)
 	}
 	return nodes.Items[0].Name
+}
+
+// TestHostNamespaces: hostPID and hostIPC put the pod in the node's PID
+// and IPC namespaces, and a host-network pod's ports must be host ports.
+func TestHostNamespaces(t *testing.T) {
+	d := startDaemon(t)
+	var hostPID, hostIPC syscall.Stat_t
+	if err := syscall.Stat("/proc/self/ns/pid", &hostPID); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Stat("/proc/self/ns/ipc", &hostIPC); err != nil {
+		t.Fatal(err)
+	}
+	const script = "stat -L -c 'pid %i' /proc/self/ns/pid; stat -L -c 'ipc %i' /proc/self/ns/ipc"
+	pod := func(name, spec string) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec:\n  restartPolicy: Never\n%s"+
+			"  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, %q]}]\n", name, spec, script)
+	}
+	d.mustKubectl("1.33", pod("hostns", "  hostPID: true\n  hostIPC: true\n"), "apply", "-f", "-")
+	d.mustKubectl("1.27", pod("podns", ""), "apply", "-f", "-")
+	out := map[string]string{}
+	for _, name := range []string{"hostns", "podns"} {
+		d.waitFor(name+" to finish", 60*time.Second, func() (bool, error) {
+			return d.pod("default", name).Status.Phase == "Succeeded", nil
+		})
+		out[name] = d.mustKubectl("1.33", "", "logs", name)
+	}
+	host := fmt.Sprintf("pid %d\nipc %d\n", hostPID.Ino, hostIPC.Ino)
+	if out["hostns"] != host {
+		t.Errorf("hostPID/hostIPC pod: %q, want the node's %q", out["hostns"], host)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out["podns"]), "\n") {
+		if strings.Contains(host, line+"\n") {
+			t.Errorf("a pod without host namespaces shares the node's: %q", line)
+		}
+	}
+	_, errOut, err := d.kubectl("1.33", "apiVersion: v1\nkind: Pod\nmetadata: {name: hn}\nspec:\n  hostNetwork: true\n"+
+		"  containers: [{name: c, image: busybox, ports: [{containerPort: 80, hostPort: 8080}]}]\n", "apply", "-f", "-")
+	if err == nil || !strings.Contains(errOut, "spec.containers[0].ports[0].containerPort: Invalid value: 80: must match `hostPort` when `hostNetwork` is true") {
+		t.Errorf("host-network pod with a different hostPort: %v\n%s", err, errOut)
+	}
 }

@@ -68,6 +68,22 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(path.Child("subdomain"), spec.Subdomain, msg))
 		}
 	}
+	if spec.HostNetwork {
+		// validateHostNetwork: a host-network pod's ports are the host's.
+		for _, list := range []struct {
+			ctrs []corev1.Container
+			path *field.Path
+		}{{spec.InitContainers, path.Child("initContainers")}, {spec.Containers, path.Child("containers")}} {
+			for i, c := range list.ctrs {
+				for j, p := range c.Ports {
+					if p.HostPort != p.ContainerPort {
+						errs = append(errs, field.Invalid(list.path.Index(i).Child("ports").Index(j).Child("containerPort"), p.ContainerPort,
+							"must match `hostPort` when `hostNetwork` is true"))
+					}
+				}
+			}
+		}
+	}
 	if sc := spec.SecurityContext; sc != nil {
 		errs = append(errs, validateSeccompProfile(sc.SeccompProfile, path.Child("securityContext", "seccompProfile"))...)
 	}
