@@ -101,8 +101,16 @@ func (k *Kubelet) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 			if err := k.ensureTmpfs(dir, k.emptyDirMemorySize(pod, v.EmptyDir), 0o777); err != nil {
 				return err
 			}
-		} else if err := os.MkdirAll(dir, 0o777); err != nil {
-			return err
+		} else {
+			if err := os.MkdirAll(dir, 0o777); err != nil {
+				return err
+			}
+			if v.EmptyDir.SizeLimit != nil {
+				// Said rather than ignored: upstream evicts a pod whose
+				// disk emptyDir outgrows sizeLimit.
+				k.cfg.Recorder.Eventf(pod, "", events.Warning, "SizeLimitNotEnforced",
+					"peapod does not enforce sizeLimit on the disk-backed emptyDir volume %q yet", v.Name)
+			}
 		}
 		if err := os.Chmod(dir, 0o777); err != nil {
 			return err

@@ -326,7 +326,17 @@ func TestSeccomp(t *testing.T) {
 		}
 		return false, nil
 	})
-	_, errOut, err := d.kubectl("1.33", pod("bad", "{seccompProfile: {type: Localhost}}"), "apply", "-f", "-")
+	// Fields peapod cannot honour yet are refused, never ignored.
+	_, errOut, err := d.kubectl("1.33", pod("unmasked", "{procMount: Unmasked}"), "apply", "-f", "-")
+	if err == nil || !strings.Contains(errOut, "spec.containers[0].securityContext.procMount: Forbidden: procMount Unmasked is not supported by peapod yet") {
+		t.Errorf("procMount Unmasked: %v\n%s", err, errOut)
+	}
+	_, errOut, err = d.kubectl("1.33", "apiVersion: v1\nkind: Pod\nmetadata: {name: strict}\nspec:\n  securityContext: {supplementalGroupsPolicy: Strict}\n"+
+		"  containers: [{name: c, image: busybox}]\n", "apply", "-f", "-")
+	if err == nil || !strings.Contains(errOut, "spec.securityContext.supplementalGroupsPolicy: Forbidden: supplementalGroupsPolicy Strict is not supported by peapod yet") {
+		t.Errorf("supplementalGroupsPolicy Strict: %v\n%s", err, errOut)
+	}
+	_, errOut, err = d.kubectl("1.33", pod("bad", "{seccompProfile: {type: Localhost}}"), "apply", "-f", "-")
 	if err == nil || !strings.Contains(errOut, "spec.containers[0].securityContext.seccompProfile.localhostProfile: Required value: must be set when seccomp type is Localhost") {
 		t.Errorf("a Localhost profile without a file: %v\n%s", err, errOut)
 	}

@@ -135,7 +135,7 @@ kind: Pod
 metadata: {name: other}
 spec:
   restartPolicy: Never
-  volumes: [{name: data, emptyDir: {}}]
+  volumes: [{name: data, emptyDir: {sizeLimit: 1Mi}}]
   containers:
   - {name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, "ls /data/x 2>/dev/null || echo no-x"], volumeMounts: [{name: data, mountPath: /data}]}
 `, "apply", "-f", "-")
@@ -144,6 +144,9 @@ spec:
 	})
 	if out := d.mustKubectl("1.33", "", "logs", "other"); strings.TrimSpace(out) != "no-x" {
 		t.Errorf("another pod sees the emptyDir: %q", out)
+	}
+	if out := d.mustKubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.name=other,reason=SizeLimitNotEnforced", "-o", "jsonpath={.items[*].message}"); !strings.Contains(out, `peapod does not enforce sizeLimit on the disk-backed emptyDir volume "data" yet`) {
+		t.Errorf("a disk emptyDir's sizeLimit is ignored silently: %q", out)
 	}
 
 	// fsGroup: the volumes belong to the group, a container running as

@@ -86,6 +86,9 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 	}
 	if sc := spec.SecurityContext; sc != nil {
 		errs = append(errs, validateSeccompProfile(sc.SeccompProfile, path.Child("securityContext", "seccompProfile"))...)
+		if p := sc.SupplementalGroupsPolicy; p != nil && *p != corev1.SupplementalGroupsPolicyMerge {
+			errs = append(errs, field.Forbidden(path.Child("securityContext", "supplementalGroupsPolicy"), fmt.Sprintf("supplementalGroupsPolicy %s is not supported by peapod yet", *p)))
+		}
 	}
 	if sp := spec.ShareProcessNamespace; sp != nil && *sp && spec.HostPID {
 		errs = append(errs, field.Invalid(path.Child("securityContext", "shareProcessNamespace"), true, "ShareProcessNamespace and HostPID cannot both be enabled"))
@@ -127,6 +130,9 @@ func validateContainers(ctrs []corev1.Container, path *field.Path, names, volume
 		errs = append(errs, validateVolumeMounts(c, volumes, idx)...)
 		if c.SecurityContext != nil {
 			errs = append(errs, validateSeccompProfile(c.SecurityContext.SeccompProfile, idx.Child("securityContext", "seccompProfile"))...)
+			if pm := c.SecurityContext.ProcMount; pm != nil && *pm != corev1.DefaultProcMount {
+				errs = append(errs, field.Forbidden(idx.Child("securityContext", "procMount"), fmt.Sprintf("procMount %s is not supported by peapod yet (it needs user namespaces)", *pm)))
+			}
 		}
 	}
 	return errs
