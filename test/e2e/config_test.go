@@ -77,6 +77,17 @@ func TestConfigMapsAndSecrets(t *testing.T) {
 			t.Errorf("describe secret (sizes, never values):\n%s", out)
 		}
 
+		// kubectl explain and strict validation know the new kinds.
+		for _, what := range []string{"configmap.data", "secret.type", "serviceaccount.automountServiceAccountToken"} {
+			if out, errOut, err := d.kubectl(v, "", "explain", what); err != nil || !strings.Contains(out, "FIELD:") && !strings.Contains(out, "FIELDS:") {
+				t.Errorf("kubectl %s explain %s: %v\n%s%s", v, what, err, out, errOut)
+			}
+		}
+		_, errOut, err := d.kubectl(v, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: strictcm}\nbogus: 1\n", "-n", ns, "create", "--validate=strict", "-f", "-")
+		if err == nil || !strings.Contains(errOut, `unknown field "bogus"`) {
+			t.Errorf("kubectl %s create --validate=strict of a ConfigMap with an unknown field: %v\n%s", v, err, errOut)
+		}
+
 		// A stringData secret from YAML: merged into data.
 		d.mustKubectl(v, "apiVersion: v1\nkind: Secret\nmetadata: {name: sd}\nstringData: {user: admin}\n", "-n", ns, "apply", "-f", "-")
 		if out := d.mustKubectl(v, "", "-n", ns, "get", "secret", "sd", "-o", "jsonpath={.type} {.data.user} {.stringData}"); out != "Opaque YWRtaW4= " {
@@ -100,7 +111,7 @@ func TestConfigMapsAndSecrets(t *testing.T) {
 
 		// Immutable objects keep their data.
 		d.mustKubectl(v, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: frozen}\nimmutable: true\ndata: {k: v1}\n", "-n", ns, "create", "-f", "-")
-		_, errOut, err := d.kubectl(v, "", "-n", ns, "patch", "cm", "frozen", "-p", `{"data":{"k":"v2"}}`)
+		_, errOut, err = d.kubectl(v, "", "-n", ns, "patch", "cm", "frozen", "-p", `{"data":{"k":"v2"}}`)
 		if err == nil || !strings.Contains(errOut, "data: Forbidden: field is immutable when `immutable` is set") {
 			t.Errorf("patching an immutable configmap: %v\n%s", err, errOut)
 		}
