@@ -101,17 +101,7 @@ func validateContainers(ctrs []corev1.Container, path *field.Path, names, volume
 	for i := range ctrs {
 		c := &ctrs[i]
 		idx := path.Index(i)
-		switch {
-		case c.Name == "":
-			errs = append(errs, field.Required(idx.Child("name"), ""))
-		case names.Has(c.Name):
-			errs = append(errs, field.Duplicate(idx.Child("name"), c.Name))
-		default:
-			for _, msg := range validation.IsDNS1123Label(c.Name) {
-				errs = append(errs, field.Invalid(idx.Child("name"), c.Name, msg))
-			}
-		}
-		names.Insert(c.Name)
+		errs = append(errs, validateUniqueName(c.Name, names, idx.Child("name"))...)
 		if c.Image == "" {
 			errs = append(errs, field.Required(idx.Child("image"), ""))
 		} else if strings.TrimSpace(c.Image) != c.Image {
@@ -308,4 +298,21 @@ func validateSeccompProfile(p *corev1.SeccompProfile, fldPath *field.Path) field
 		return field.ErrorList{field.Invalid(fldPath.Child("localhostProfile"), p.LocalhostProfile, "can only be set when seccomp type is Localhost")}
 	}
 	return nil
+}
+
+// validateUniqueName checks the name of a container or volume: required,
+// a DNS label, not used before in names (which it joins).
+func validateUniqueName(name string, names sets.Set[string], p *field.Path) field.ErrorList {
+	defer names.Insert(name)
+	switch {
+	case name == "":
+		return field.ErrorList{field.Required(p, "")}
+	case names.Has(name):
+		return field.ErrorList{field.Duplicate(p, name)}
+	}
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Label(name) {
+		errs = append(errs, field.Invalid(p, name, msg))
+	}
+	return errs
 }

@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -50,17 +49,7 @@ func validateVolumes(vols []corev1.Volume, fldPath *field.Path) (sets.Set[string
 	for i := range vols {
 		vol := &vols[i]
 		idx := fldPath.Index(i)
-		switch {
-		case vol.Name == "":
-			errs = append(errs, field.Required(idx.Child("name"), ""))
-		case names.Has(vol.Name):
-			errs = append(errs, field.Duplicate(idx.Child("name"), vol.Name))
-		default:
-			for _, msg := range validation.IsDNS1123Label(vol.Name) {
-				errs = append(errs, field.Invalid(idx.Child("name"), vol.Name, msg))
-			}
-		}
-		names.Insert(vol.Name)
+		errs = append(errs, validateUniqueName(vol.Name, names, idx.Child("name"))...)
 		types := volumeTypes(vol.VolumeSource)
 		switch {
 		case len(types) == 0:
