@@ -269,10 +269,7 @@ func TestSysctls(t *testing.T) {
 	d.mustKubectl("1.33", pod("allowed", "kernel.msgmax", "65000", "/proc/sys/kernel/msgmax"), "apply", "-f", "-")
 	d.mustKubectl("1.27", pod("unsafe", "kernel.sem", "250 32000 100 128", "/proc/sys/kernel/sem"), "apply", "-f", "-")
 	for name, want := range map[string]string{"safe": "1024\t65000", "allowed": "65000"} {
-		d.waitFor(name+" to finish", 60*time.Second, func() (bool, error) {
-			return d.pod("default", name).Status.Phase == "Succeeded", nil
-		})
-		if out := strings.TrimSpace(d.mustKubectl("1.33", "", "logs", name)); out != want {
+		if out := strings.TrimSpace(d.succeededLogs(name)); out != want {
 			t.Errorf("%s: the sysctl reads %q, want %q", name, out, want)
 		}
 	}
@@ -319,10 +316,7 @@ func TestSeccomp(t *testing.T) {
 		"unconfined": {"Seccomp:\t0", "userns-made", "mkdir-ok"},
 		"local":      {"Seccomp:\t2", "userns-made", "mkdir-refused"},
 	} {
-		d.waitFor(name+" to finish", 60*time.Second, func() (bool, error) {
-			return d.pod("default", name).Status.Phase == "Succeeded", nil
-		})
-		out := d.mustKubectl("1.33", "", "logs", name)
+		out := d.succeededLogs(name)
 		for _, w := range want {
 			if !strings.Contains(out, w) {
 				t.Errorf("%s: output lacks %q:\n%s", name, w, out)

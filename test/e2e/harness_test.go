@@ -447,3 +447,13 @@ func (d *daemon) podRow(version, ns, name string) []string {
 	}
 	return strings.Fields(out)
 }
+
+// succeededLogs waits for a default-namespace pod to succeed and returns
+// its logs.
+func (d *daemon) succeededLogs(name string) string {
+	d.t.Helper()
+	d.waitFor(name+" to succeed", 60*time.Second, func() (bool, error) {
+		return d.pod("default", name).Status.Phase == corev1.PodSucceeded, nil
+	})
+	return d.mustKubectl("1.33", "", "logs", name)
+}

@@ -117,10 +117,7 @@ test -e /dev/kmsg && echo kmsg-seen || echo kmsg-absent`
 		"plain": {"CapEff:\t00000000a80425fb", "Seccomp:\t2", "NoNewPrivs:\t1", "mount-refused", "kcore=0", "procsys-ro", "kmsg-absent"},
 		"priv":  {"Seccomp:\t0", "NoNewPrivs:\t0", "mount-ok", "procsys-rw", "kmsg-seen"},
 	} {
-		d.waitFor(name+" to finish", 60*time.Second, func() (bool, error) {
-			return d.pod("default", name).Status.Phase == "Succeeded", nil
-		})
-		out := d.mustKubectl("1.33", "", "logs", name)
+		out := d.succeededLogs(name)
 		for _, w := range want {
 			if !strings.Contains(out, w) {
 				t.Errorf("%s: output lacks %q:\n%s", name, w, out)
@@ -159,10 +156,7 @@ func TestHostNamespaces(t *testing.T) {
 	d.mustKubectl("1.27", pod("podns", ""), "apply", "-f", "-")
 	out := map[string]string{}
 	for _, name := range []string{"hostns", "podns"} {
-		d.waitFor(name+" to finish", 60*time.Second, func() (bool, error) {
-			return d.pod("default", name).Status.Phase == "Succeeded", nil
-		})
-		out[name] = d.mustKubectl("1.33", "", "logs", name)
+		out[name] = d.succeededLogs(name)
 	}
 	host := fmt.Sprintf("pid %d\nipc %d\n", hostPID.Ino, hostIPC.Ino)
 	if out["hostns"] != host {

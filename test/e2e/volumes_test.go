@@ -139,10 +139,7 @@ spec:
   containers:
   - {name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, "ls /data/x 2>/dev/null || echo no-x"], volumeMounts: [{name: data, mountPath: /data}]}
 `, "apply", "-f", "-")
-	d.waitFor("the other pod to finish", 60*time.Second, func() (bool, error) {
-		return d.pod("default", "other").Status.Phase == "Succeeded", nil
-	})
-	if out := d.mustKubectl("1.33", "", "logs", "other"); strings.TrimSpace(out) != "no-x" {
+	if out := d.succeededLogs("other"); strings.TrimSpace(out) != "no-x" {
 		t.Errorf("another pod sees the emptyDir: %q", out)
 	}
 	if out := d.mustKubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.name=other,reason=SizeLimitNotEnforced", "-o", "jsonpath={.items[*].message}"); !strings.Contains(out, `peapod does not enforce sizeLimit on the disk-backed emptyDir volume "data" yet`) {
