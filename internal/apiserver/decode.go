@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -65,6 +66,9 @@ func (s *Server) decodeObject(r *http.Request, st *registry.Store, body []byte) 
 		return nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "", schema.GroupResource{}, "", "415: Unsupported Media Type", 0, false)
 	}
 	gvk := schema.GroupVersionKind{Version: "v1", Kind: res.Kind}
+	if err := checkQuantities(body, mt, reflect.TypeOf(res.New())); err != nil {
+		return nil, decodeError(res, &gvk, err)
+	}
 	decoder := lax
 	if directive != metav1.FieldValidationIgnore {
 		decoder = strict

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"reflect"
 	"sync/atomic"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -111,6 +112,9 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, st *registry
 		patched, err := applyPatch(pt, curJSON, patch, res.New())
 		if err != nil {
 			return nil, err
+		}
+		if err := checkQuantities(patched, "application/json", reflect.TypeOf(res.New())); err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
 		}
 		decoder := s.scheme.StrictJSON
 		if directive == metav1.FieldValidationIgnore {
