@@ -61,6 +61,12 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request) {
 				Name: res.Name + "/status", Namespaced: res.Namespaced, Kind: res.Kind, Verbs: statusVerbs,
 			})
 		}
+		if res.Name == "serviceaccounts" && s.tokenReqs != nil {
+			list.APIResources = append(list.APIResources, metav1.APIResource{
+				Name: "serviceaccounts/token", Namespaced: true, Group: "authentication.k8s.io", Version: "v1",
+				Kind: "TokenRequest", Verbs: metav1.Verbs{"create"},
+			})
+		}
 		if res.Name == "pods" {
 			list.APIResources = append(list.APIResources, metav1.APIResource{
 				Name: "pods/log", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get"},

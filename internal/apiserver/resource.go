@@ -36,6 +36,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apierrors.NewGenericServerResponse(http.StatusNotAcceptable, "", schema.GroupResource{}, "", "only the following media types are accepted: application/json, application/yaml", 0, false))
 		return
 	}
+	if err := s.authorize(r, &info); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	ctx := r.Context()
 	warnings := &registry.Warnings{}
 	r = r.WithContext(registry.WithWarnings(ctx, warnings))
@@ -61,6 +65,17 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveLog(ww, r, st, info)
+		return
+	case "token":
+		if res.Name != "serviceaccounts" || s.tokenReqs == nil {
+			s.serveNotFound(ww, r)
+			return
+		}
+		if info.Verb != "create" {
+			s.methodNotAllowed(ww, r)
+			return
+		}
+		s.serveTokenRequest(ww, r, info)
 		return
 	default:
 		s.serveNotFound(ww, r)

@@ -47,6 +47,10 @@ type Config struct {
 	Metrics ResourceMetrics
 	// Exporter, if set, serves /metrics.
 	Exporter MetricsExporter
+	// Tokens, if set, authenticates service-account bearer tokens.
+	Tokens TokenAuthenticator
+	// TokenRequests, if set, serves serviceaccounts/token.
+	TokenRequests TokenRequester
 }
 
 // Server serves the Kubernetes API over a registry.
@@ -64,6 +68,8 @@ type Server struct {
 	openapi     *openAPIDocs
 	metrics     ResourceMetrics
 	exporter    MetricsExporter
+	tokens      TokenAuthenticator
+	tokenReqs   TokenRequester
 	// stopping ends long-running requests (watches, followed logs) when
 	// the server stops; see Stop.
 	stopping context.Context
@@ -76,6 +82,7 @@ func New(cfg Config) *Server {
 		scheme: cfg.Scheme, stores: map[string]*registry.Store{}, order: cfg.Stores, printer: cfg.Printer,
 		logs: cfg.Logs, version: cfg.Version, log: cfg.Log, now: cfg.Now, address: cfg.ServerAddress,
 		requireCert: cfg.RequireClientCert, metrics: cfg.Metrics, exporter: cfg.Exporter,
+		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests,
 	}
 	for _, st := range cfg.Stores {
 		s.stores[st.Resource().Name] = st
@@ -121,7 +128,7 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("/metrics", s.servePrometheus)
 	}
 	mux.HandleFunc("/", s.serveNotFound)
-	return s.authenticate(s.logRequests(mux))
+	return s.authenticate(s.logRequests(s.authorizeNonResource(mux)))
 }
 
 func serveOK(w http.ResponseWriter, r *http.Request) {
@@ -131,18 +138,6 @@ func serveOK(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveNotFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, apierrors.NewGenericServerResponse(http.StatusNotFound, "", corev1.Resource(""), "", "", 0, false))
-}
-
-// authenticate admits requests that present a client certificate signed by
-// the cluster CA (verified by TLS); there is no anonymous access.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.requireCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
-			s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 type statusRecorder struct {

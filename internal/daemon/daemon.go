@@ -35,6 +35,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/pod"
 	"github.com/peapod/peapod/internal/registry/secret"
 	"github.com/peapod/peapod/internal/registry/serviceaccount"
+	"github.com/peapod/peapod/internal/satoken"
 	"github.com/peapod/peapod/internal/scheduler"
 	"github.com/peapod/peapod/internal/scheme"
 	"github.com/peapod/peapod/internal/serviceaccounts"
@@ -58,9 +59,12 @@ type Daemon struct {
 	schedulerEvents *events.Recorder
 	api             *apiserver.Server
 	listener        net.Listener
-	tls             *tls.Config
-	node            *nodeAgent
-	failpoints      *failpoint.Set
+	// podListener serves the API on the pod network's gateway.
+	podListener  net.Listener
+	saController *serviceaccounts.Controller
+	tls          *tls.Config
+	node         *nodeAgent
+	failpoints   *failpoint.Set
 }
 
 // Run starts peapod and serves until ctx is done.
@@ -113,7 +117,12 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	undo = append(undo, d.schedulerEvents.Stop)
 	d.scheduler = &scheduler.Scheduler{NodeName: opts.NodeName, Nodes: d.nodes, Recorder: d.schedulerEvents,
 		Log: log.With("component", "scheduler"), Now: now}
-	d.pods = registry.NewStore(pod.Resource(&pod.Strategy{NodeName: opts.NodeName, Now: now, Scheduler: d.scheduler}), d.storage, now)
+	d.saController = &serviceaccounts.Controller{Namespaces: d.namespaces, ServiceAccounts: d.serviceAccounts, ConfigMaps: d.configMaps,
+		Log: log.With("component", "serviceaccount-controller")}
+	objects := &objectGetter{serviceAccounts: d.serviceAccounts, secrets: d.secrets, controller: d.saController}
+	d.pods = registry.NewStore(pod.Resource(&pod.Strategy{NodeName: opts.NodeName, Now: now, Scheduler: d.scheduler,
+		ServiceAccounts: objects.admissionServiceAccount}), d.storage, now)
+	objects.pods = d.pods
 	d.scheduler.Pods = d.pods
 	if err := d.ensureNamespaces(ctx); err != nil {
 		return nil, err
@@ -123,7 +132,14 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", opts.Listen, err)
 	}
-	hosts := []string{"localhost", "127.0.0.1", "::1", opts.NodeName}
+	gateway, err := gatewayIP(opts.PodCIDR)
+	if err != nil {
+		return nil, err
+	}
+	// The names kube-apiserver's serving certificate carries, the node's,
+	// and the pod network gateway pods reach the API on.
+	hosts := []string{"localhost", "127.0.0.1", "::1", opts.NodeName, gateway.String(),
+		"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
 	if host != "" && host != "0.0.0.0" && host != "::" {
 		hosts = append(hosts, host)
 	}
@@ -131,12 +147,27 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	if err != nil {
 		return nil, err
 	}
+	d.saController.RootCA = bundle.CAPEM
 	d.tls = bundle.ServerTLS()
 	d.listener, err = net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { d.listener.Close() })
+	_, boundPort, _ := net.SplitHostPort(d.listener.Addr().String())
+	podAPI := net.JoinHostPort(gateway.String(), boundPort)
+	if host == "0.0.0.0" || host == "::" || host == "" {
+		// The API already listens on every address, the gateway's too.
+	} else if d.podListener, err = listenFreebind(ctx, podAPI); err != nil {
+		log.Warn("pods cannot reach the API server: listening on the pod network gateway failed", "address", podAPI, "err", err)
+		podAPI = ""
+	} else {
+		undo = append(undo, func() { d.podListener.Close() })
+	}
+	tokens, err := satoken.New(filepath.Join(opts.DataDir, "pki", "sa.key"), objects, satoken.Options{Now: now})
+	if err != nil {
+		return nil, err
+	}
 	serverHost := host
 	if serverHost == "" || serverHost == "0.0.0.0" || serverHost == "::" {
 		serverHost = "127.0.0.1"
@@ -150,7 +181,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		return nil, fmt.Errorf("writing kubeconfig: %w", err)
 	}
 
-	d.node, err = d.newNode(ctx, log)
+	tokenREST := &serviceaccount.TokenREST{Issuer: tokens, Objects: objects}
+	d.node, err = d.newNode(ctx, log, nodeAPI{tokens: tokenREST, podAddress: podAPI, hostAddress: net.JoinHostPort(serverHost, port)})
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +200,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		Now:               now,
 		ServerAddress:     net.JoinHostPort(serverHost, port),
 		RequireClientCert: true,
+		Tokens:            tokens,
+		TokenRequests:     tokenREST,
 	})
 	log.Info("peapod API server ready", "address", server, "kubeconfig", opts.Kubeconfig, "node", opts.NodeName)
 	return d, nil
@@ -190,6 +224,14 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		}
 		return nil
 	})
+	if d.podListener != nil {
+		g.Go(func() error {
+			if err := srv.ServeTLS(d.podListener, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serving the API to pods: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		d.api.Stop() // watches and followed logs end now
@@ -206,8 +248,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	})
 	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Content: []nscontroller.Store{d.pods, d.events, d.configMaps, d.secrets, d.serviceAccounts}, Log: d.log.With("component", "namespace-controller")}
 	g.Go(func() error { return nsc.Run(gctx) })
-	sac := &serviceaccounts.Controller{Namespaces: d.namespaces, ServiceAccounts: d.serviceAccounts, Log: d.log.With("component", "serviceaccount-controller")}
-	g.Go(func() error { return sac.Run(gctx) })
+	g.Go(func() error { return d.saController.Run(gctx) })
 	g.Go(func() error { return d.scheduler.Run(gctx) })
 	g.Go(func() error {
 		// Once the daemon stops, an error from stopping is no failure.

@@ -35,7 +35,15 @@ func lookPath(name, pkg string) (string, error) {
 }
 
 // newNode builds the runtime and the kubelet.
-func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, error) {
+// nodeAPI is how the node's pods reach the API server: the TokenRequest
+// API for their tokens, and the addresses their KUBERNETES_SERVICE_*
+// variables give.
+type nodeAPI struct {
+	tokens                  kubelet.TokenRequester
+	podAddress, hostAddress string
+}
+
+func (d *Daemon) newNode(ctx context.Context, log *slog.Logger, api nodeAPI) (*nodeAgent, error) {
 	svc, err := d.newRuntime(ctx, log)
 	if err != nil {
 		return nil, err
@@ -61,6 +69,7 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger) (*nodeAgent, err
 		EvictionPressureTransitionPeriod: o.EvictionPressureTransitionPeriod, HousekeepingInterval: o.HousekeepingInterval,
 		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, ConfigMaps: d.configMaps, Secrets: d.secrets, Runtime: svc, Recorder: recorder,
 		Log: log.With("component", "kubelet"), Failpoints: d.failpoints,
+		Tokens: api.tokens, APIServer: api.podAddress, HostAPIServer: api.hostAddress,
 	})
 	if err != nil {
 		recorder.Stop()

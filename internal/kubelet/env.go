@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,9 @@ func (k *Kubelet) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.C
 			order = append(order, name)
 		}
 		vars[name] = value
+	}
+	for _, kv := range k.masterServiceEnv(pod) {
+		set(kv[0], kv[1])
 	}
 	for _, from := range c.EnvFrom {
 		var data map[string]string
@@ -280,4 +284,26 @@ func expandAll(list []string, vars map[string]string) []string {
 		out[i] = expand(s, vars)
 	}
 	return out
+}
+
+// masterServiceEnv is what the kubelet gives every pod for the kubernetes
+// service of the default namespace (getServiceEnvVarMap upstream), here
+// pointing at peapod's API server: on the pod network's gateway address,
+// or for host-network pods the address the node uses. The container's own
+// env and envFrom win.
+func (k *Kubelet) masterServiceEnv(pod *corev1.Pod) [][2]string {
+	addr := k.cfg.APIServer
+	if pod.Spec.HostNetwork {
+		addr = k.cfg.HostAPIServer
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || addr == "" {
+		return nil
+	}
+	url := "tcp://" + net.JoinHostPort(host, port)
+	prefix := "KUBERNETES_PORT_" + port + "_TCP"
+	return [][2]string{
+		{"KUBERNETES_SERVICE_HOST", host}, {"KUBERNETES_SERVICE_PORT", port}, {"KUBERNETES_SERVICE_PORT_HTTPS", port},
+		{"KUBERNETES_PORT", url}, {prefix, url}, {prefix + "_PROTO", "tcp"}, {prefix + "_PORT", port}, {prefix + "_ADDR", host},
+	}
 }

@@ -110,10 +110,17 @@ type Config struct {
 	Nodes API
 	// ConfigMaps and Secrets are read for env and volumes (nil: none).
 	ConfigMaps, Secrets Getter
-	Runtime             Runtime
-	Recorder            *events.Recorder
-	Log                 *slog.Logger
-	Now                 func() time.Time
+	// Tokens issues the tokens of serviceAccountToken projections (nil:
+	// such volumes fail to mount).
+	Tokens TokenRequester
+	// APIServer is the API server as pods' KUBERNETES_SERVICE_* variables
+	// give it: host:port for pods on the pod network, and for host-network
+	// pods (empty: no variables).
+	APIServer, HostAPIServer string
+	Runtime                  Runtime
+	Recorder                 *events.Recorder
+	Log                      *slog.Logger
+	Now                      func() time.Time
 	// ResyncInterval wakes every pod worker periodically (default 10s).
 	ResyncInterval time.Duration
 	// Failpoints crash the process at named steps, for tests (nil in
@@ -127,6 +134,7 @@ type Kubelet struct {
 	log      *slog.Logger
 	cgroups  *cgroupManager
 	sysctls  *sysctlAllowlist
+	tokens   tokenManager
 	backoff  *flowcontrol.Backoff // container restarts (CrashLoopBackOff)
 	pullBack *flowcontrol.Backoff // image pulls (ImagePullBackOff)
 

@@ -122,6 +122,7 @@ func (k *Kubelet) teardownPod(ctx context.Context, uid types.UID, rp *runtimePod
 		}
 	}
 	// Volumes' tmpfs mounts go before the directory holding them.
+	k.tokens.forget(uid)
 	errs = append(errs, k.cgroups.destroyPod(uid), mount.UnmountUnder(k.podDir(uid)), os.RemoveAll(k.podDir(uid)))
 	k.updateBurstable(uid)
 	// <ns>_<name>_<uid>: the UID alone finds it, also for a pod that is

@@ -102,14 +102,9 @@ func (k *Kubelet) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 				return err
 			}
 		} else {
+			// A sizeLimit is enforced by eviction (localstorage.go).
 			if err := os.MkdirAll(dir, 0o777); err != nil {
 				return err
-			}
-			if v.EmptyDir.SizeLimit != nil {
-				// Said rather than ignored: upstream evicts a pod whose
-				// disk emptyDir outgrows sizeLimit.
-				k.cfg.Recorder.Eventf(pod, "", events.Warning, "SizeLimitNotEnforced",
-					"peapod does not enforce sizeLimit on the disk-backed emptyDir volume %q yet", v.Name)
 			}
 		}
 		if err := os.Chmod(dir, 0o777); err != nil {
@@ -161,6 +156,8 @@ func (k *Kubelet) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 				part, err = k.secretFiles(ctx, pod, src.Secret.Name, src.Secret.Items, src.Secret.Optional, def)
 			case src.DownwardAPI != nil:
 				part, err = k.downwardAPIFiles(pod, src.DownwardAPI.Items, def)
+			case src.ServiceAccountToken != nil:
+				part, err = k.tokenFiles(ctx, pod, src.ServiceAccountToken, def)
 			}
 			if err != nil {
 				return err

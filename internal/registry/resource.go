@@ -119,6 +119,13 @@ type BindingStrategy interface {
 	PrepareForBinding(ctx context.Context, obj, old runtime.Object) field.ErrorList
 }
 
+// AdmitStrategy is implemented by resources with mutating admission on
+// create (the ServiceAccount plugin for pods): it runs before
+// PrepareForCreate, and an error refuses the request as it is.
+type AdmitStrategy interface {
+	AdmitCreate(ctx context.Context, obj runtime.Object) error
+}
+
 // CreateGuard is implemented by strategies whose create decisions must not
 // interleave (pod scheduling): the returned function is called once the
 // object is committed or refused.

@@ -130,6 +130,11 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, dryRu
 			return nil, err
 		}
 	}
+	if a, ok := s.res.Strategy.(AdmitStrategy); ok {
+		if err := a.AdmitCreate(ctx, obj); err != nil {
+			return nil, err
+		}
+	}
 	if g, ok := s.res.Strategy.(CreateGuard); ok {
 		defer g.GuardCreate()()
 	}

@@ -142,9 +142,6 @@ spec:
 	if out := d.succeededLogs("other"); strings.TrimSpace(out) != "no-x" {
 		t.Errorf("another pod sees the emptyDir: %q", out)
 	}
-	if out := d.mustKubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.name=other,reason=SizeLimitNotEnforced", "-o", "jsonpath={.items[*].message}"); !strings.Contains(out, `peapod does not enforce sizeLimit on the disk-backed emptyDir volume "data" yet`) {
-		t.Errorf("a disk emptyDir's sizeLimit is ignored silently: %q", out)
-	}
 
 	// fsGroup: the volumes belong to the group, a container running as
 	// another user has it as a supplementary group and reads the secret.

@@ -31,6 +31,9 @@ type Strategy struct {
 	// Scheduler, if set, decides whether a new pod fits the node; without
 	// one every pod is bound.
 	Scheduler Scheduler
+	// ServiceAccounts, if set, turns on the ServiceAccount admission
+	// plugin (see AdmitCreate).
+	ServiceAccounts ServiceAccountGetter
 }
 
 // Scheduler is the part of package scheduler a pod create uses: the

@@ -125,8 +125,10 @@ func validateVolumeSource(src *corev1.VolumeSource, kind string, idx *field.Path
 				errs = append(errs, validateKeyToPaths(s.Secret.Items, sp.Child("secret", "items"))...)
 			case "downwardAPI":
 				errs = append(errs, validateDownwardAPIFiles(s.DownwardAPI.Items, sp.Child("downwardAPI", "items"))...)
+			case "serviceAccountToken":
+				errs = append(errs, validateTokenProjection(s.ServiceAccountToken, sp.Child("serviceAccountToken"))...)
 			default:
-				errs = append(errs, field.Forbidden(sp.Child(types[0]), fmt.Sprintf("%s projections are not supported by peapod (supported: configMap, secret, downwardAPI)", types[0])))
+				errs = append(errs, field.Forbidden(sp.Child(types[0]), fmt.Sprintf("%s projections are not supported by peapod (supported: configMap, secret, downwardAPI, serviceAccountToken)", types[0])))
 			}
 		}
 	default:
@@ -244,6 +246,26 @@ func validateVolumeMounts(c *corev1.Container, volumes sets.Set[string], ctrPath
 	}
 	for i, d := range c.VolumeDevices {
 		errs = append(errs, field.Forbidden(ctrPath.Child("volumeDevices").Index(i), fmt.Sprintf("block devices (%q) are not supported by peapod", d.Name)))
+	}
+	return errs
+}
+
+// validateTokenProjection is upstream's validateProjectionSources for a
+// serviceAccountToken source.
+func validateTokenProjection(t *corev1.ServiceAccountTokenProjection, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if t.ExpirationSeconds != nil {
+		switch s := *t.ExpirationSeconds; {
+		case s < 10*60:
+			errs = append(errs, field.Invalid(p.Child("expirationSeconds"), s, "may not specify a duration less than 10 minutes"))
+		case s > 1<<32:
+			errs = append(errs, field.Invalid(p.Child("expirationSeconds"), s, "may not specify a duration larger than 2^32 seconds"))
+		}
+	}
+	if t.Path == "" {
+		errs = append(errs, field.Required(p.Child("path"), ""))
+	} else {
+		errs = append(errs, validateLocalNonReservedPath(t.Path, p.Child("path"))...)
 	}
 	return errs
 }
