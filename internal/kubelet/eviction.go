@@ -61,6 +61,11 @@ func (k *Kubelet) evictionLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			k.sampleAll()
+			// As upstream's synchronize: local storage first, and a pass
+			// that evicted for it does nothing more.
+			if k.localStorageEviction(ctx) {
+				continue
+			}
 			k.synchronizeEviction(ctx)
 		}
 	}

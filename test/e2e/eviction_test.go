@@ -118,3 +118,47 @@ func TestEviction(t *testing.T) {
 		return true, nil
 	})
 }
+
+// TestEmptyDirSizeLimit: a pod whose disk-backed emptyDir outgrows its
+// sizeLimit is evicted with the eviction manager's message; one within
+// its limit keeps running, and a memory-backed one is a tmpfs of that size.
+func TestEmptyDirSizeLimit(t *testing.T) {
+	d := startDaemon(t, withArgs("--housekeeping-interval", "1s"))
+	pod := func(name, medium, mib string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  volumes: [{name: scratch, emptyDir: {medium: %q, sizeLimit: 2Mi}}]
+  containers:
+  - {name: c, image: busybox, imagePullPolicy: IfNotPresent, volumeMounts: [{name: scratch, mountPath: /scratch}],
+     command: [sh, -c, "dd if=/dev/urandom of=/scratch/f bs=1M count=%s 2>&1; sync; sleep 300"]}
+`, name, medium, mib)
+	}
+	d.mustKubectl("1.27", pod("over", "", "3"), "apply", "-f", "-")
+	d.mustKubectl("1.27", pod("within", "", "1"), "apply", "-f", "-")
+	d.mustKubectl("1.27", pod("memory", "Memory", "3"), "apply", "-f", "-")
+	d.waitFor("over to be evicted", 60*time.Second, func() (bool, error) {
+		return d.pod("default", "over").Status.Phase == corev1.PodFailed, nil
+	})
+	p := d.pod("default", "over")
+	if want := `Usage of EmptyDir volume "scratch" exceeds the limit "2Mi". `; p.Status.Reason != "Evicted" || p.Status.Message != want {
+		t.Errorf("over: reason %q message %q, want Evicted %q", p.Status.Reason, p.Status.Message, want)
+	}
+	if row := d.podRow("1.33", "default", "over"); len(row) < 3 || row[2] != "Evicted" {
+		t.Errorf("kubectl get pod over: %v", row)
+	}
+	if out := d.mustKubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.name=over,reason=Evicted", "-o", "jsonpath={.items[*].type}"); out != "Warning" {
+		t.Errorf("Evicted event: %q", out)
+	}
+	// Two more housekeeping passes: the others stay.
+	time.Sleep(3 * time.Second)
+	for _, name := range []string{"within", "memory"} {
+		if p := d.pod("default", name); p.Status.Phase != corev1.PodRunning {
+			t.Errorf("%s: %s %s", name, p.Status.Phase, p.Status.Message)
+		}
+	}
+	if logs := d.mustKubectl("1.33", "", "logs", "memory"); !strings.Contains(logs, "No space left on device") {
+		t.Errorf("a memory emptyDir of 2Mi took 3Mi: %q", logs)
+	}
+}
