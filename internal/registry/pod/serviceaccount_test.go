@@ -27,7 +27,7 @@ func TestAdmitServiceAccount(t *testing.T) {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: corev1.PodSpec{
 			ServiceAccountName: sa, AutomountServiceAccountToken: automount,
 			InitContainers: []corev1.Container{{Name: "init"}},
-			Containers: []corev1.Container{{Name: "a"}, {Name: "b", VolumeMounts: []corev1.VolumeMount{{Name: "own", MountPath: ServiceAccountMountPath}}}},
+			Containers:     []corev1.Container{{Name: "a"}, {Name: "b", VolumeMounts: []corev1.VolumeMount{{Name: "own", MountPath: ServiceAccountMountPath}}}},
 		}}
 	}
 	yes := true
