@@ -27,6 +27,8 @@ type podWorker struct {
 	// startObserved, whether its start latency is recorded.
 	firstSeen     time.Time
 	startObserved bool
+	// volumesReady: the pod's volumes were set up once by this worker.
+	volumesReady bool
 }
 
 type waitingReason struct {
