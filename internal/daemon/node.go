@@ -44,11 +44,16 @@ type nodeAPI struct {
 }
 
 func (d *Daemon) newNode(ctx context.Context, log *slog.Logger, api nodeAPI) (*nodeAgent, error) {
+	o := d.opts
+	imageGC := kubelet.ImageGCPolicy{HighThresholdPercent: o.ImageGCHighThreshold, LowThresholdPercent: o.ImageGCLowThreshold,
+		MinAge: o.ImageMinimumGCAge, Period: o.ImageGCPeriod}
+	if err := imageGC.Validate(); err != nil {
+		return nil, fmt.Errorf("image garbage collection: %w", err)
+	}
 	svc, err := d.newRuntime(ctx, log)
 	if err != nil {
 		return nil, err
 	}
-	o := d.opts
 	driver, _, err := o.kubepods()
 	if err != nil {
 		return nil, err
@@ -69,7 +74,8 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger, api nodeAPI) (*n
 		EvictionPressureTransitionPeriod: o.EvictionPressureTransitionPeriod, HousekeepingInterval: o.HousekeepingInterval,
 		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, ConfigMaps: d.configMaps, Secrets: d.secrets, Runtime: svc, Recorder: recorder,
 		Log: log.With("component", "kubelet"), Failpoints: d.failpoints,
-		Tokens: api.tokens, APIServer: api.podAddress, HostAPIServer: api.hostAddress,
+		ImageGC: imageGC,
+		Tokens:  api.tokens, APIServer: api.podAddress, HostAPIServer: api.hostAddress,
 	})
 	if err != nil {
 		recorder.Stop()

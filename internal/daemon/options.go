@@ -93,6 +93,13 @@ type Options struct {
 	// EvictionPressureTransitionPeriod and HousekeepingInterval are the
 	// kubelet's flags of the same names (defaults 5m and 10s).
 	EvictionPressureTransitionPeriod, HousekeepingInterval time.Duration
+	// ImageGCHighThreshold and ImageGCLowThreshold are the kubelet's
+	// --image-gc-high-threshold and --image-gc-low-threshold (85 and 80),
+	// ImageMinimumGCAge its imageMinimumGCAge (2m), ImageGCPeriod how often
+	// image GC runs (upstream's fixed 5m). A zero ImageGCPeriod means all
+	// four are unset and take their defaults.
+	ImageGCHighThreshold, ImageGCLowThreshold int
+	ImageMinimumGCAge, ImageGCPeriod          time.Duration
 	// CgroupDriver is the kubelet's --cgroup-driver: cgroupfs (default)
 	// or systemd.
 	CgroupDriver string
@@ -120,6 +127,9 @@ type Options struct {
 
 // withDefaults returns o with every empty field defaulted.
 func (o Options) withDefaults() Options {
+	if o.ImageGCPeriod == 0 {
+		o.ImageGCHighThreshold, o.ImageGCLowThreshold, o.ImageMinimumGCAge, o.ImageGCPeriod = 85, 80, 2*time.Minute, 5*time.Minute
+	}
 	def := func(v *string, d string) {
 		if *v == "" {
 			*v = d

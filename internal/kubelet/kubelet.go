@@ -49,6 +49,9 @@ type Runtime interface {
 	ContainerStatus(context.Context, *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error)
 	PullImage(context.Context, *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error)
 	ImageStatus(context.Context, *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error)
+	ListImages(context.Context, *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error)
+	RemoveImage(context.Context, *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error)
+	ImageFsInfo(context.Context, *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error)
 	// Subscribe streams container events (CRI GetContainerEvents).
 	Subscribe() (<-chan *runtimeapi.ContainerEventResponse, func())
 }
@@ -110,6 +113,8 @@ type Config struct {
 	Nodes API
 	// ConfigMaps and Secrets are read for env and volumes (nil: none).
 	ConfigMaps, Secrets Getter
+	// ImageGC is the image garbage collection policy (zero Period: off).
+	ImageGC ImageGCPolicy
 	// Tokens issues the tokens of serviceAccountToken projections (nil:
 	// such volumes fail to mount).
 	Tokens TokenRequester
@@ -130,13 +135,15 @@ type Config struct {
 
 // Kubelet runs the pods of one node.
 type Kubelet struct {
-	cfg      Config
-	log      *slog.Logger
-	cgroups  *cgroupManager
-	sysctls  *sysctlAllowlist
-	tokens   tokenManager
-	backoff  *flowcontrol.Backoff // container restarts (CrashLoopBackOff)
-	pullBack *flowcontrol.Backoff // image pulls (ImagePullBackOff)
+	cfg     Config
+	log     *slog.Logger
+	cgroups *cgroupManager
+	sysctls *sysctlAllowlist
+	tokens  tokenManager
+	// imageRecords are the image GC's first-seen and last-used times.
+	imageRecords imageRecords
+	backoff      *flowcontrol.Backoff // container restarts (CrashLoopBackOff)
+	pullBack     *flowcontrol.Backoff // image pulls (ImagePullBackOff)
 
 	mu       sync.Mutex
 	facts    hostFacts
@@ -222,10 +229,14 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	}
 	k.sweepPodCgroups(ctx)
 	k.sampleAll()
-	k.wg.Add(2)
+	k.wg.Add(3)
 	go func() {
 		defer k.wg.Done()
 		k.nodeStatusLoop(ctx)
+	}()
+	go func() {
+		defer k.wg.Done()
+		k.imageGCLoop(ctx)
 	}()
 	go func() {
 		defer k.wg.Done()

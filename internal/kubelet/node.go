@@ -125,6 +125,7 @@ func (k *Kubelet) nodeObject(ctx context.Context) (*corev1.Node, error) {
 			},
 		},
 	}
+	node.Status.Images = k.nodeImages(ctx)
 	if ip := k.hostIP(); ip != "" {
 		node.Status.Addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}}, node.Status.Addresses...)
 	}

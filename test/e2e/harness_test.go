@@ -200,6 +200,9 @@ func startDaemon(t testing.TB, opts ...daemonOption) *daemon {
 	if cfg.relativeCgroupRoot {
 		d.args[len(d.args)-1] = strings.TrimPrefix(d.cgroupRoot, "/")
 	}
+	// Image GC off unless a test turns it on (a fuller disk than 85%
+	// would remove the test image between pods); later flags win.
+	d.args = append(d.args, "--image-gc-high-threshold", "100")
 	d.args = append(d.args, cfg.args...)
 	if !cfg.fsync {
 		d.args = append(d.args, "--unsafe-no-fsync")

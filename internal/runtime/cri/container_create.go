@@ -47,7 +47,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		return nil, wrapf(err, "image %q layers", cfg.GetImage().GetImage())
 	}
 	c := &container{
-		ID: newID(), SandboxID: sb.ID, Config: cfg, ImageRef: img.ID, ImageName: imageName(img, firstNonEmpty(cfg.GetImage().GetUserSpecifiedImage(), cfg.GetImage().GetImage())),
+		ID: newID(), SandboxID: sb.ID, Config: cfg, ImageRef: img.ID, Layers: img.Layers, ImageName: imageName(img, firstNonEmpty(cfg.GetImage().GetUserSpecifiedImage(), cfg.GetImage().GetImage())),
 		State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
 		Mounts: cfg.GetMounts(), StopSignal: img.Config.StopSignal, exited: make(chan struct{}),
 	}

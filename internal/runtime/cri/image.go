@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -49,12 +50,50 @@ func (s *Service) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequ
 	return resp, nil
 }
 
-// RemoveImage removes an image; an absent one is fine.
+// RemoveImage removes an image; an absent one is fine. Its layers go too,
+// but for those containers still use (as containerd keeps their
+// snapshots): they go with a later removal once those are gone.
 func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error) {
 	if err := s.cfg.Images.Remove(req.GetImage().GetImage()); err != nil && !errors.Is(err, image.ErrNotFound) {
 		return nil, err
 	}
+	if err := s.pruneLayers(); err != nil {
+		return nil, err
+	}
 	return &runtimeapi.RemoveImageResponse{}, nil
+}
+
+// pruneLayers removes the layers no image and no container uses.
+func (s *Service) pruneLayers() error {
+	_, err := s.cfg.Images.PruneLayers(s.layersInUse())
+	return err
+}
+
+// layersInUse reports the layers of every container the runtime has.
+func (s *Service) layersInUse() func(diffID string) bool {
+	s.mu.Lock()
+	used := map[string]bool{}
+	var refs []string
+	for _, c := range s.containers {
+		for _, l := range c.Layers {
+			used[l] = true
+		}
+		if len(c.Layers) == 0 {
+			refs = append(refs, c.ImageRef) // a record from before Layers
+		}
+	}
+	s.mu.Unlock()
+	for _, ref := range refs {
+		img, err := s.cfg.Images.Get(ref)
+		if err != nil {
+			// Its layers are unknown: keep every layer.
+			return func(string) bool { return true }
+		}
+		for _, l := range img.Layers {
+			used[l] = true
+		}
+	}
+	return func(diffID string) bool { return used[diffID] }
 }
 
 func criImage(img *image.Image) *runtimeapi.Image {
@@ -66,4 +105,20 @@ func criImage(img *image.Image) *runtimeapi.Image {
 		out.Username = user
 	}
 	return out
+}
+
+// ImageFsInfo reports the file system of the image store: the bytes and
+// inodes its files use.
+func (s *Service) ImageFsInfo(ctx context.Context, req *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
+	used, inodes, err := s.cfg.Images.Usage()
+	if err != nil {
+		return nil, err
+	}
+	fs := &runtimeapi.FilesystemUsage{
+		Timestamp:  time.Now().UnixNano(),
+		FsId:       &runtimeapi.FilesystemIdentifier{Mountpoint: s.cfg.Images.Root()},
+		UsedBytes:  &runtimeapi.UInt64Value{Value: used},
+		InodesUsed: &runtimeapi.UInt64Value{Value: inodes},
+	}
+	return &runtimeapi.ImageFsInfoResponse{ImageFilesystems: []*runtimeapi.FilesystemUsage{fs}}, nil
 }

@@ -35,22 +35,26 @@ type sandbox struct {
 
 // container is the runtime's record of a container.
 type container struct {
-	ID         string                      `json:"id"`
-	SandboxID  string                      `json:"sandboxId"`
-	Config     *runtimeapi.ContainerConfig `json:"config"`
-	ImageRef   string                      `json:"imageRef"`  // image ID
-	ImageName  string                      `json:"imageName"` // normalized name asked for
-	State      runtimeapi.ContainerState   `json:"state"`
-	CreatedAt  int64                       `json:"createdAt"`
-	StartedAt  int64                       `json:"startedAt,omitempty"`
-	FinishedAt int64                       `json:"finishedAt,omitempty"`
-	ExitCode   int32                       `json:"exitCode"`
-	Reason     string                      `json:"reason,omitempty"`
-	Message    string                      `json:"message,omitempty"`
-	PID        int                         `json:"pid"`
-	LogPath    string                      `json:"logPath"`
-	Mounts     []*runtimeapi.Mount         `json:"mounts,omitempty"`
-	StopSignal string                      `json:"stopSignal,omitempty"`
+	ID        string                      `json:"id"`
+	SandboxID string                      `json:"sandboxId"`
+	Config    *runtimeapi.ContainerConfig `json:"config"`
+	ImageRef  string                      `json:"imageRef"`  // image ID
+	ImageName string                      `json:"imageName"` // normalized name asked for
+	// Layers are the image's layers (diffIDs) the root file system is
+	// made of: kept on disk while the container exists, even once its
+	// image is removed.
+	Layers     []string                  `json:"layers,omitempty"`
+	State      runtimeapi.ContainerState `json:"state"`
+	CreatedAt  int64                     `json:"createdAt"`
+	StartedAt  int64                     `json:"startedAt,omitempty"`
+	FinishedAt int64                     `json:"finishedAt,omitempty"`
+	ExitCode   int32                     `json:"exitCode"`
+	Reason     string                    `json:"reason,omitempty"`
+	Message    string                    `json:"message,omitempty"`
+	PID        int                       `json:"pid"`
+	LogPath    string                    `json:"logPath"`
+	Mounts     []*runtimeapi.Mount       `json:"mounts,omitempty"`
+	StopSignal string                    `json:"stopSignal,omitempty"`
 	// Cgroup is the container's cgroup as the OCI runtime takes it: its
 	// sandbox's parent plus its ID, a path (cgroupfs) or
 	// slice:peapod:<id> (systemd).

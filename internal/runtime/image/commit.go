@@ -76,9 +76,31 @@ func (s *Store) commit(ctx context.Context, img v1.Image, digest v1.Hash, refs [
 			names = append(names, r.repo()+"@"+digest.String())
 		}
 	}
-	unlock, err := s.lock()
-	if err != nil {
-		return nil, err
+	// PruneLayers, under the store lock, may remove a layer unpacked (or
+	// found) above that no image names yet: unpack it again and retry.
+	var unlock func()
+	for attempt := 0; ; attempt++ {
+		if unlock, err = s.lock(); err != nil {
+			return nil, err
+		}
+		missing := -1
+		for i, l := range rec.Layers {
+			if _, err := os.Stat(s.layerDir(l)); err != nil {
+				missing = i
+				break
+			}
+		}
+		if missing < 0 {
+			break
+		}
+		unlock()
+		if attempt == 3 {
+			return nil, fmt.Errorf("layer %s keeps being removed while the image is stored: %w", rec.Layers[missing], ErrLayerNotFound)
+		}
+		diffID, _ := v1.NewHash(rec.Layers[missing])
+		if err := s.ensureLayer(ctx, layers[missing], diffID, &imageBudget{left: s.maxImage}); err != nil {
+			return nil, err
+		}
 	}
 	defer unlock()
 	if err := writeFileAtomic(s.recordPath(rec.ID), data); err != nil {

@@ -19,5 +19,6 @@
 // mirrors), or by Import, from an OCI-layout or docker-archive tarball.
 // Layers are unpacked with OCI whiteouts converted to overlayfs whiteouts;
 // entries that would escape the layer directory are rejected with
-// ErrUnsafeLayer. The store does not garbage-collect layers or blobs.
+// ErrUnsafeLayer. Remove drops names and records; PruneLayers then removes
+// the layers and blobs no image names (and no container uses).
 package image

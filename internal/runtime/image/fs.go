@@ -88,7 +88,7 @@ func removeStaleTmp(dir string) {
 		if !strings.HasPrefix(e.Name(), tmpPrefix) {
 			continue
 		}
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleTmpAge {
+		if info, err := e.Info(); err == nil && (time.Since(info.ModTime()) > staleTmpAge || strings.HasPrefix(e.Name(), removingPrefix)) {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}

@@ -96,7 +96,7 @@ func (s *Store) Tag(refOrID, newRef string) error {
 // Remove removes an image or one of its names. Given an ID or a repo
 // digest it removes the image with all its names. Given a tag it removes
 // that tag, and the whole image once no tag is left. Layers and blobs stay
-// on disk.
+// on disk until PruneLayers.
 func (s *Store) Remove(refOrID string) error {
 	unlock, err := s.lock()
 	if err != nil {

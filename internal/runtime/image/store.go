@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -95,6 +96,7 @@ type Store struct {
 	platform     v1.Platform
 	maxLayer     int64
 	maxImage     int64
+	blobGrace    time.Duration // PruneLayers keeps younger blobs
 }
 
 // NewStore opens the store at root, creating its directories if needed.
@@ -111,6 +113,7 @@ func NewStore(root string, opts Options) (*Store, error) {
 		platform:     defaultPlatform(),
 		maxLayer:     sizeLimit(opts.MaxLayerSize, DefaultMaxLayerSize),
 		maxImage:     sizeLimit(opts.MaxImageSize, DefaultMaxImageSize),
+		blobGrace:    blobGrace,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
