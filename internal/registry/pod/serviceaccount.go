@@ -52,7 +52,12 @@ func (s *Strategy) AdmitCreate(ctx context.Context, obj runtime.Object) error {
 		err = fmt.Errorf("serviceaccount %q not found", name)
 	}
 	if err != nil {
-		return apierrors.NewForbidden(corev1.Resource("pods"), pod.Name,
+		// Before generateName is applied upstream names the prefix.
+		podName := pod.Name
+		if podName == "" {
+			podName = pod.GenerateName
+		}
+		return apierrors.NewForbidden(corev1.Resource("pods"), podName,
 			fmt.Errorf("error looking up service account %s/%s: %w", pod.Namespace, name, err))
 	}
 	if len(pod.Spec.ImagePullSecrets) == 0 && len(sa.ImagePullSecrets) > 0 {

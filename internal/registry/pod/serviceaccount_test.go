@@ -41,6 +41,8 @@ func TestAdmitServiceAccount(t *testing.T) {
 		{name: "default account", pod: newPod("", nil), wantMounted: []string{"init", "a"}},
 		{name: "missing account", pod: newPod("ghost", nil),
 			wantErr: `pods "p" is forbidden: error looking up service account ns/ghost: serviceaccount "ghost" not found`},
+		{name: "missing account, generated name", pod: func() *corev1.Pod { p := newPod("ghost", nil); p.Name, p.GenerateName = "", "web-"; return p }(),
+			wantErr: `pods "web-" is forbidden: error looking up service account ns/ghost: serviceaccount "ghost" not found`},
 		{name: "pod opts out", pod: newPod("", &no)},
 		{name: "account opts out", pod: newPod("quiet", nil)},
 		{name: "pod overrides the account", pod: newPod("quiet", &yes), wantMounted: []string{"init", "a"}},
