@@ -15,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/expansion"
 )
 
 // Waiting reasons of pkg/kubelet/kuberuntime and pkg/kubelet/images.
@@ -86,8 +87,8 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata:   &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: uint32(restarts)},
 		Image:      &runtimeapi.ImageSpec{Image: imageRef, UserSpecifiedImage: c.Image},
-		Command:    expandAll(c.Command, vars),
-		Args:       expandAll(c.Args, vars),
+		Command:    expansion.ExpandAll(c.Command, vars),
+		Args:       expansion.ExpandAll(c.Args, vars),
 		WorkingDir: c.WorkingDir,
 		Envs:       env,
 		Mounts:     mounts,

@@ -19,6 +19,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/expansion"
 )
 
 // containerEnv resolves a container's environment (makeEnvironmentVariables
@@ -84,7 +85,7 @@ func (k *Kubelet) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.C
 	}
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
-			set(e.Name, expand(e.Value, vars))
+			set(e.Name, expansion.Expand(e.Value, vars))
 			continue
 		}
 		vf := e.ValueFrom
@@ -237,53 +238,6 @@ func (k *Kubelet) resourceFieldRef(pod *corev1.Pod, c *corev1.Container, ref *co
 		return strconv.FormatInt(int64(math.Ceil(float64(q.MilliValue())/float64(divisor.MilliValue()))), 10), nil
 	}
 	return strconv.FormatInt(int64(math.Ceil(float64(q.Value())/float64(divisor.Value()))), 10), nil
-}
-
-// expand replaces $(VAR) with defined variables; $$ escapes a $, and
-// undefined references stay as written (third_party/forked/golang/expansion).
-func expand(s string, vars map[string]string) string {
-	if !strings.Contains(s, "$") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			end := strings.IndexByte(s[i+2:], ')')
-			if end < 0 {
-				b.WriteString(s[i:])
-				return b.String()
-			}
-			name := s[i+2 : i+2+end]
-			if v, ok := vars[name]; ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString(s[i : i+3+end])
-			}
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String()
-}
-
-func expandAll(list []string, vars map[string]string) []string {
-	if list == nil {
-		return nil
-	}
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = expand(s, vars)
-	}
-	return out
 }
 
 // masterServiceEnv is what the kubelet gives every pod for the kubernetes

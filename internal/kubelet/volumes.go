@@ -20,6 +20,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/expansion"
 	"github.com/peapod/peapod/internal/mount"
 )
 
@@ -599,7 +600,7 @@ func (k *Kubelet) volumeMounts(pod *corev1.Pod, c *corev1.Container, vars map[st
 		}
 		sub := m.SubPath
 		if m.SubPathExpr != "" {
-			sub = expand(m.SubPathExpr, vars)
+			sub = expansion.Expand(m.SubPathExpr, vars)
 		}
 		if sub != "" {
 			if host, err = subPath(host, sub); err != nil {

@@ -51,6 +51,9 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
 		Mounts: cfg.GetMounts(), StopSignal: img.Config.StopSignal, exited: make(chan struct{}),
 	}
+	if name := stopSignalName(cfg.GetStopSignal()); name != "" {
+		c.StopSignal = name
+	}
 	if cfg.GetLogPath() != "" {
 		c.LogPath = filepath.Join(sb.Config.GetLogDirectory(), cfg.GetLogPath())
 	}

@@ -18,6 +18,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 	if img, err := s.cfg.Images.Get(c.ImageRef); err == nil {
 		imageRef = repoDigest(img.RepoDigests, c.ImageName, c.ImageRef)
 	}
+	_, stopSignal := c.stopSignal()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return &runtimeapi.ContainerStatusResponse{Status: &runtimeapi.ContainerStatus{
@@ -26,7 +27,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		Image: &runtimeapi.ImageSpec{Image: c.ImageName}, ImageRef: imageRef, ImageId: c.ImageRef,
 		Reason: c.Reason, Message: c.Message,
 		Labels: c.Config.GetLabels(), Annotations: c.Config.GetAnnotations(),
-		Mounts: c.Mounts, LogPath: c.LogPath,
+		Mounts: c.Mounts, LogPath: c.LogPath, StopSignal: stopSignalEnum(stopSignal),
 	}}, nil
 }
 

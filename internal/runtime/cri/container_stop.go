@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/moby/sys/signal"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -39,12 +38,7 @@ func (s *Service) stopContainer(ctx context.Context, c *container, timeout time.
 		timeout = 0
 	}
 	if timeout > 0 {
-		sig := unix.SIGTERM
-		if c.StopSignal != "" {
-			if parsed, err := signal.ParseSignal(c.StopSignal); err == nil {
-				sig = parsed
-			}
-		}
+		sig, _ := c.stopSignal()
 		if err := s.cfg.Runtime.Kill(ctx, c.ID, sig, false); err != nil && !isGone(err) {
 			return wrapf(err, "stopping container %s", c.ID)
 		}

@@ -1,4 +1,4 @@
-package kubelet
+package expansion
 
 import "testing"
 
@@ -15,8 +15,8 @@ func TestExpand(t *testing.T) {
 		{"$(A", "$(A"},
 		{"end$", "end$"},
 	} {
-		if got := expand(tc.in, vars); got != tc.want {
-			t.Errorf("expand(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := Expand(tc.in, vars); got != tc.want {
+			t.Errorf("Expand(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
