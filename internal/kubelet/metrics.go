@@ -47,7 +47,14 @@ func (s *sampler) observe(key string, u usage) {
 		s.last = map[string]sample{}
 	}
 	next := sample{u: u}
-	if prev, ok := s.last[key]; ok && u.at.Sub(prev.u.at) >= minWindow && u.cpuNanos >= prev.u.cpuNanos {
+	prev, ok := s.last[key]
+	if ok && u.at.Sub(prev.u.at) < minWindow && u.cpuNanos >= prev.u.cpuNanos {
+		// Too soon to measure over (a ticker can fire a little early
+		// after a late tick): keep the older sample as the base, or
+		// there would be no rate until the next one.
+		return
+	}
+	if ok && u.cpuNanos >= prev.u.cpuNanos {
 		next.window = u.at.Sub(prev.u.at)
 		next.rate = float64(u.cpuNanos-prev.u.cpuNanos) / float64(next.window.Nanoseconds())
 	}

@@ -246,7 +246,8 @@ func (d *daemon) startProcess() {
 	go func() { d.exitErr = cmd.Wait(); logFile.Close(); close(exited) }()
 }
 
-// waitAPI waits until the API answers; false if the daemon exits first.
+// waitAPI waits until the API answers and the node is registered; false
+// if the daemon exits first.
 func (d *daemon) waitAPI() bool {
 	d.t.Helper()
 	up := true
@@ -272,8 +273,10 @@ func (d *daemon) waitAPI() bool {
 				return false, err
 			}
 		}
-		_, err := d.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
-		return err == nil, nil
+		// Up once the kubelet registered the node: the API answers a
+		// little before.
+		nodes, err := d.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		return err == nil && len(nodes.Items) > 0, nil
 	})
 	return up
 }
