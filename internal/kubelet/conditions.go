@@ -2,9 +2,12 @@ package kubelet
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/peapod/peapod/internal/prober"
 )
 
 // Condition reasons of pkg/kubelet/status/generate.go.
@@ -47,11 +50,7 @@ func (k *Kubelet) conditions(pod *corev1.Pod, st *corev1.PodStatus, rp *runtimeP
 	}
 	add(corev1.PodCondition{Type: corev1.PodReadyToStartContainers, Status: sandboxReady})
 
-	initialized := corev1.PodCondition{Type: corev1.PodInitialized, Status: corev1.ConditionTrue}
-	if st.Phase == corev1.PodSucceeded {
-		initialized.Reason = reasonPodCompleted
-	}
-	add(initialized)
+	add(initializedCondition(pod, st))
 
 	containersReady := containersReadyCondition(pod, st)
 	ready := containersReady
@@ -70,7 +69,70 @@ func (k *Kubelet) conditions(pod *corev1.Pod, st *corev1.PodStatus, rp *runtimeP
 	return out
 }
 
-// containersReadyCondition is GenerateContainersReadyCondition.
+// initializedCondition is GeneratePodInitializedCondition: True once every
+// regular init container succeeded and every sidecar started, or once a
+// regular container ran (a pod whose sidecar restarts stays initialized).
+func initializedCondition(pod *corev1.Pod, st *corev1.PodStatus) corev1.PodCondition {
+	c := corev1.PodCondition{Type: corev1.PodInitialized, Status: corev1.ConditionTrue}
+	inits := pod.Spec.InitContainers
+	if len(inits) > 0 && st.InitContainerStatuses == nil {
+		c.Status, c.Reason = corev1.ConditionFalse, reasonUnknownStatuses
+		return c
+	}
+	var unknown, incomplete []string
+	for i := range inits {
+		cs := findStatus(st.InitContainerStatuses, inits[i].Name)
+		switch {
+		case cs == nil:
+			unknown = append(unknown, inits[i].Name)
+		case prober.IsSidecar(&inits[i]):
+			if cs.Started == nil || !*cs.Started {
+				incomplete = append(incomplete, inits[i].Name)
+			}
+		case !cs.Ready:
+			incomplete = append(incomplete, inits[i].Name)
+		}
+	}
+	if st.Phase == corev1.PodSucceeded && len(unknown) == 0 {
+		c.Reason = reasonPodCompleted
+		return c
+	}
+	for _, cs := range st.ContainerStatuses {
+		if cs.State.Running != nil || cs.State.Terminated != nil {
+			return c
+		}
+	}
+	if len(unknown) == 0 && len(incomplete) == 0 {
+		return c
+	}
+	var msgs []string
+	if len(unknown) > 0 {
+		msgs = append(msgs, fmt.Sprintf("containers with unknown status: %s", unreadyNames(unknown)))
+	}
+	if len(incomplete) > 0 {
+		msgs = append(msgs, fmt.Sprintf("containers with incomplete status: %s", unreadyNames(incomplete)))
+	}
+	c.Status, c.Reason, c.Message = corev1.ConditionFalse, reasonContainersNotInitialized, strings.Join(msgs, ", ")
+	return c
+}
+
+// Initialized condition reasons.
+const (
+	reasonContainersNotInitialized = "ContainersNotInitialized"
+	reasonUnknownStatuses          = "UnknownContainerStatuses"
+)
+
+func findStatus(list []corev1.ContainerStatus, name string) *corev1.ContainerStatus {
+	for i := range list {
+		if list[i].Name == name {
+			return &list[i]
+		}
+	}
+	return nil
+}
+
+// containersReadyCondition is GenerateContainersReadyCondition: every
+// regular container and every sidecar ready.
 func containersReadyCondition(pod *corev1.Pod, st *corev1.PodStatus) corev1.PodCondition {
 	c := corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionFalse}
 	switch st.Phase {
@@ -82,35 +144,34 @@ func containersReadyCondition(pod *corev1.Pod, st *corev1.PodStatus) corev1.PodC
 		return c
 	}
 	var unknown, unready []string
-	for _, spec := range pod.Spec.Containers {
-		found := false
-		for _, cs := range st.ContainerStatuses {
-			if cs.Name == spec.Name {
-				found = true
-				if !cs.Ready {
-					unready = append(unready, spec.Name)
-				}
-			}
+	check := func(name string, list []corev1.ContainerStatus) {
+		switch cs := findStatus(list, name); {
+		case cs == nil:
+			unknown = append(unknown, name)
+		case !cs.Ready:
+			unready = append(unready, name)
 		}
-		if !found {
-			unknown = append(unknown, spec.Name)
+	}
+	for i := range pod.Spec.InitContainers {
+		if prober.IsSidecar(&pod.Spec.InitContainers[i]) {
+			check(pod.Spec.InitContainers[i].Name, st.InitContainerStatuses)
 		}
+	}
+	for i := range pod.Spec.Containers {
+		check(pod.Spec.Containers[i].Name, st.ContainerStatuses)
 	}
 	if len(unknown) == 0 && len(unready) == 0 {
 		c.Status = corev1.ConditionTrue
 		return c
 	}
-	var msg string
+	var msgs []string
 	if len(unknown) > 0 {
-		msg = fmt.Sprintf("containers with unknown status: %s", unreadyNames(unknown))
+		msgs = append(msgs, fmt.Sprintf("containers with unknown status: %s", unreadyNames(unknown)))
 	}
 	if len(unready) > 0 {
-		if msg != "" {
-			msg += ", "
-		}
-		msg += fmt.Sprintf("containers with unready status: %s", unreadyNames(unready))
+		msgs = append(msgs, fmt.Sprintf("containers with unready status: %s", unreadyNames(unready)))
 	}
-	c.Reason, c.Message = reasonContainersNotReady, msg
+	c.Reason, c.Message = reasonContainersNotReady, strings.Join(msgs, ", ")
 	return c
 }
 

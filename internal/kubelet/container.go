@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -28,24 +29,24 @@ const (
 	reasonRunContainerError    = "RunContainerError"
 )
 
-// startContainer pulls the image, creates and starts one container
-// (startContainer in kuberuntime_container.go), recording the usual
-// events. A failure is remembered as the container's waiting reason.
-func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.Pod, c *corev1.Container, sandboxID string,
-	sbCfg *runtimeapi.PodSandboxConfig, podIPs []string, restarts int32) error {
-	fieldPath := fmt.Sprintf("spec.containers{%s}", c.Name)
+// startContainer pulls the image, creates and starts one container, and
+// runs its postStart hook (startContainer in kuberuntime_container.go),
+// recording the usual events. A failure is remembered as the container's
+// waiting reason.
+func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.Pod, c *corev1.Container, init bool, t startTarget, restarts int32) error {
+	fieldPath := containerFieldPath(c.Name, init)
 	imageRef, reason, err := k.ensureImage(ctx, w, pod, c, fieldPath)
 	if err != nil {
 		w.reasons[c.Name] = reason
 		return err
 	}
-	cfg, err := k.containerConfig(ctx, pod, c, imageRef, podIPs, restarts)
+	cfg, err := k.containerConfig(ctx, pod, c, imageRef, t.podIPs, restarts)
 	if err != nil {
 		w.reasons[c.Name] = waitingReason{reasonCreateConfigError, err.Error()}
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
 		return err
 	}
-	created, err := k.cfg.Runtime.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sandboxID, Config: cfg, SandboxConfig: sbCfg})
+	created, err := k.cfg.Runtime.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: t.sandboxID, Config: cfg, SandboxConfig: t.sandboxConfig})
 	if err != nil {
 		w.reasons[c.Name] = waitingReason{reasonCreateContainerError, err.Error()}
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
@@ -59,7 +60,34 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.
 	}
 	delete(w.reasons, c.Name)
 	k.cfg.Recorder.Eventf(pod, fieldPath, events.Normal, "Started", "Container started")
+	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		// The hook runs before anything else of the pod is done, and a
+		// container whose hook fails is killed (and restarted as its
+		// policy says).
+		msg, err := k.runHook(ctx, pod, c, created.ContainerId, c.Lifecycle.PostStart, hookIP(pod, t.podIPs, k.hostIP()))
+		if err != nil {
+			k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, reasonFailedPostStartHook, "PostStartHook failed")
+			if kerr := k.killContainer(ctx, pod, killTarget{id: created.ContainerId, spec: c, fieldPath: fieldPath, message: reasonFailedPostStartHook}, nil, nil); kerr != nil {
+				k.log.Warn("killing a container whose postStart hook failed", "pod", podRef(pod, pod.UID), "container", c.Name, "err", kerr)
+			}
+			w.reasons[c.Name] = waitingReason{reasonPostStartHookError, msg}
+			return fmt.Errorf("%s: %s", reasonPostStartHookError, msg)
+		}
+	}
 	return nil
+}
+
+// reasonPostStartHookError is the waiting reason of a container whose
+// postStart hook failed.
+const reasonPostStartHookError = "PostStartHookError"
+
+// hookIP is the address httpGet hooks go to by default: the pod's IP, or
+// the node's for a host-network pod.
+func hookIP(pod *corev1.Pod, podIPs []string, hostIP string) string {
+	if pod.Spec.HostNetwork || len(podIPs) == 0 {
+		return hostIP
+	}
+	return podIPs[0]
 }
 
 // containerConfig builds the CRI container config (generateContainerConfig
@@ -110,10 +138,20 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 		},
 	}
 	cfg.Linux.SecurityContext.Seccomp = k.seccompProfile(pod, c)
+	if c.Lifecycle != nil && c.Lifecycle.StopSignal != nil {
+		cfg.StopSignal = criSignal(*c.Lifecycle.StopSignal)
+	}
 	if termPath != "" {
 		cfg.Annotations[annotationTermFile] = termPath
 	}
 	return cfg, nil
+}
+
+// criSignal is the CRI enum of a signal name: SIGNAL_ and the name, with
+// the + and - of real-time signals spelled PLUS and MINUS.
+func criSignal(sig corev1.Signal) runtimeapi.Signal {
+	name := strings.NewReplacer("+", "PLUS", "-", "MINUS").Replace(string(sig))
+	return runtimeapi.Signal(runtimeapi.Signal_value["SIGNAL_"+name])
 }
 
 // annotationTermFile records the host file behind the termination log.
@@ -208,9 +246,23 @@ func securityContext(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxCont
 	return out
 }
 
-// containerHash fingerprints a container spec, for the backoff key and to
-// notice spec changes.
+// containerHash fingerprints what of a container spec may change: its
+// name and image (HashContainer since Kubernetes 1.34), for the back-off
+// key and to notice an updated image.
 func containerHash(c *corev1.Container) string {
+	data, _ := json.Marshal(struct {
+		Name  string `json:"name"`
+		Image string `json:"image"`
+	}{c.Name, c.Image})
+	h := fnv.New32a()
+	_, _ = h.Write(data)
+	return strconv.FormatUint(uint64(h.Sum32()), 16)
+}
+
+// legacyContainerHash is the hash of the whole spec that peapod stored on
+// containers before it hashed like containerHash: a container made then
+// is not taken for a changed one.
+func legacyContainerHash(c *corev1.Container) string {
 	data, _ := json.Marshal(c)
 	h := fnv.New32a()
 	_, _ = h.Write(data)

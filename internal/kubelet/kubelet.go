@@ -23,11 +23,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/util/flowcontrol"
+	"k8s.io/utils/clock"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/failpoint"
+	"github.com/peapod/peapod/internal/prober"
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/storage"
 )
@@ -47,6 +49,7 @@ type Runtime interface {
 	RemoveContainer(context.Context, *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error)
 	ListContainers(context.Context, *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error)
 	ContainerStatus(context.Context, *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error)
+	ExecSync(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error)
 	PullImage(context.Context, *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error)
 	ImageStatus(context.Context, *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error)
 	ListImages(context.Context, *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error)
@@ -125,7 +128,10 @@ type Config struct {
 	Runtime                  Runtime
 	Recorder                 *events.Recorder
 	Log                      *slog.Logger
-	Now                      func() time.Time
+	// Clock drives probe timing (the real clock when nil); Now is the
+	// rest of the kubelet's time (time.Now when nil).
+	Clock clock.WithTicker
+	Now   func() time.Time
 	// ResyncInterval wakes every pod worker periodically (default 10s).
 	ResyncInterval time.Duration
 	// Failpoints crash the process at named steps, for tests (nil in
@@ -144,6 +150,10 @@ type Kubelet struct {
 	imageRecords imageRecords
 	backoff      *flowcontrol.Backoff // container restarts (CrashLoopBackOff)
 	pullBack     *flowcontrol.Backoff // image pulls (ImagePullBackOff)
+	// probes runs the pods' probes; it stops when Run returns.
+	probes *prober.Manager
+	// wakeCtx is Run's context, for the workers a probe result wakes.
+	wakeCtx context.Context
 
 	mu       sync.Mutex
 	facts    hostFacts
@@ -153,6 +163,9 @@ type Kubelet struct {
 	startLatency histogram
 	pods         map[types.UID]*corev1.Pod
 	workers      map[types.UID]*podWorker
+	// statuses are the pods' last generated statuses, which the probe
+	// workers go by.
+	statuses map[types.UID]*corev1.PodStatus
 	wg           sync.WaitGroup
 }
 
@@ -176,6 +189,9 @@ func New(cfg Config) (*Kubelet, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	if cfg.ResolvConf == "" {
 		cfg.ResolvConf = "/etc/resolv.conf"
 	}
@@ -196,8 +212,12 @@ func New(cfg Config) (*Kubelet, error) {
 		cfg: cfg, log: cfg.Log, cgroups: cg, sysctls: sysctls,
 		backoff:  flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pullBack: flowcontrol.NewBackOff(initialBackOff, maxBackOff),
-		pods:     map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{},
+		pods:     map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{}, statuses: map[types.UID]*corev1.PodStatus{},
 	}
+	k.probes = prober.NewManager(prober.Config{
+		Runtime: cfg.Runtime, Recorder: cfg.Recorder, Status: k.podStatus, OnChange: k.probeChanged,
+		UserAgent: "kube-probe/" + k.minorVersion(), Clock: cfg.Clock, Log: cfg.Log.With("component", "prober"),
+	})
 	k.refreshHostFacts()
 	return k, nil
 }
@@ -210,6 +230,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		k.wg.Wait()
+		k.probes.Stop()
 	}()
 	if err := k.registerNode(ctx); err != nil {
 		return fmt.Errorf("registering node: %w", err)
@@ -217,6 +238,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if err := k.cgroups.ensureQOS(k.kubepodsResources()); err != nil {
 		return fmt.Errorf("creating QoS cgroups: %w", err)
 	}
+	k.mu.Lock()
+	k.wakeCtx = ctx
+	k.mu.Unlock()
 	events, unsubscribe := k.cfg.Runtime.Subscribe()
 	defer unsubscribe()
 	w, err := k.watchPods(ctx)
@@ -345,6 +369,24 @@ func needsSync(old, cur *corev1.Pod) bool {
 		!apiequality.Semantic.DeepEqual(old.DeletionGracePeriodSeconds, cur.DeletionGracePeriodSeconds) ||
 		!apiequality.Semantic.DeepEqual(old.Labels, cur.Labels) ||
 		!apiequality.Semantic.DeepEqual(old.Annotations, cur.Annotations)
+}
+
+// probeChanged wakes the worker of a pod whose probe result changed.
+func (k *Kubelet) probeChanged(uid types.UID) {
+	k.mu.Lock()
+	ctx, known := k.wakeCtx, k.pods[uid] != nil
+	k.mu.Unlock()
+	if ctx != nil && known {
+		k.wake(ctx, uid)
+	}
+}
+
+// podStatus returns the pod's last generated status.
+func (k *Kubelet) podStatus(uid types.UID) (*corev1.PodStatus, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	st, ok := k.statuses[uid]
+	return st, ok
 }
 
 // pod returns the latest known API object of uid, or nil once deleted.

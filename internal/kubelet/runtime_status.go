@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -29,6 +30,8 @@ type runtimePod struct {
 	sandboxes []*runtimeapi.PodSandboxStatus
 	// containers, newest first.
 	containers []*runtimeapi.ContainerStatus
+	// sandboxOf maps container IDs to their sandbox's.
+	sandboxOf map[string]string
 }
 
 // runtimePodStatus lists the pod's sandboxes and containers.
@@ -38,7 +41,7 @@ func (k *Kubelet) runtimePodStatus(ctx context.Context, uid types.UID) (*runtime
 	if err != nil {
 		return nil, err
 	}
-	rp := &runtimePod{}
+	rp := &runtimePod{sandboxOf: map[string]string{}}
 	for _, sb := range sbs.GetItems() {
 		st, err := k.cfg.Runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: sb.Id})
 		if err != nil {
@@ -51,6 +54,7 @@ func (k *Kubelet) runtimePodStatus(ctx context.Context, uid types.UID) (*runtime
 		return nil, err
 	}
 	for _, c := range ctrs.GetContainers() {
+		rp.sandboxOf[c.Id] = c.PodSandboxId
 		st, err := k.cfg.Runtime.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.Id})
 		if err != nil {
 			continue
@@ -80,6 +84,45 @@ func (rp *runtimePod) instances(name string) []*runtimeapi.ContainerStatus {
 		}
 	}
 	return out
+}
+
+// latest returns the newest runtime container of one spec container, or
+// nil.
+func (rp *runtimePod) latest(name string) *runtimeapi.ContainerStatus {
+	for _, c := range rp.containers {
+		if c.GetLabels()[labelContainerName] == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// anyRegular reports whether the runtime has an instance of any of the
+// pod's regular containers.
+func (rp *runtimePod) anyRegular(pod *corev1.Pod) bool {
+	for i := range pod.Spec.Containers {
+		if rp.latest(pod.Spec.Containers[i].Name) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// regularInCurrentSandbox reports whether a regular container was made in
+// the pod's newest sandbox (HasAnyActiveRegularContainerStarted): the pod
+// initialized in it.
+func (rp *runtimePod) regularInCurrentSandbox(pod *corev1.Pod) bool {
+	if len(rp.sandboxes) == 0 {
+		return false
+	}
+	for i := range pod.Spec.Containers {
+		for _, c := range rp.instances(pod.Spec.Containers[i].Name) {
+			if rp.sandboxOf[c.Id] == rp.sandboxes[0].Id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // running reports whether any container of the pod is created or running.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -13,9 +14,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/containerlog"
+	"github.com/peapod/peapod/internal/prober"
 	"github.com/peapod/peapod/internal/qos"
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/runtime/cri"
@@ -31,7 +34,8 @@ const (
 
 // generateStatus computes the API status of pod from what the runtime has
 // (generateAPIPodStatus). terminal is true once the kubelet has decided the
-// pod is finished (deleted and stopped).
+// pod is finished (deleted and stopped). It has no side effects: it runs
+// again inside the status write.
 func (k *Kubelet) generateStatus(w *podWorker, pod *corev1.Pod, rp *runtimePod, terminal bool) corev1.PodStatus {
 	old := pod.Status
 	now := metav1.NewTime(k.cfg.Now().UTC().Truncate(time.Second))
@@ -66,48 +70,86 @@ func (k *Kubelet) generateStatus(w *podWorker, pod *corev1.Pod, rp *runtimePod, 
 	if terminal || pod.DeletionTimestamp != nil {
 		reasons = nil
 	}
-	st.ContainerStatuses = k.containerStatuses(pod, rp, reasons)
-	st.Phase = podPhase(pod, st.ContainerStatuses, terminal)
-	if old.Phase == corev1.PodSucceeded || old.Phase == corev1.PodFailed {
+	if len(pod.Spec.InitContainers) > 0 {
+		st.InitContainerStatuses = k.containerStatuses(pod, pod.Spec.InitContainers, old.InitContainerStatuses, rp, reasons, true)
+	}
+	st.ContainerStatuses = k.containerStatuses(pod, pod.Spec.Containers, old.ContainerStatuses, rp, reasons, false)
+	limitTerminationMessages(&st)
+	if k.probes != nil {
+		k.probes.UpdatePodStatus(pod, &st)
+	}
+	st.Phase = podPhase(pod, &st, rp, terminal)
+	switch {
+	case old.Phase == corev1.PodSucceeded || old.Phase == corev1.PodFailed:
 		// A terminal phase is never left (generateAPIPodStatus).
 		st.Phase = old.Phase
+	case pastActiveDeadline(pod, k.cfg.Now()):
+		st.Phase, st.Reason, st.Message = corev1.PodFailed, reasonDeadlineExceeded, messageDeadlineExceeded
 	}
-	if st.Phase == old.Phase {
+	if st.Phase == old.Phase && st.Reason == "" {
 		st.Reason, st.Message = old.Reason, old.Message
 	}
 	st.Conditions = k.conditions(pod, &st, rp, terminal, now)
 	return st
 }
 
-// containerStatuses is convertToAPIContainerStatuses for regular containers.
-func (k *Kubelet) containerStatuses(pod *corev1.Pod, rp *runtimePod, reasons map[string]waitingReason) []corev1.ContainerStatus {
+// containerStatuses is convertToAPIContainerStatuses for the regular or the
+// init containers: the newest runtime instance gives the state, the one
+// before it lastState; a container without one keeps a terminated state it
+// had, else waits (ContainerCreating, or PodInitializing in a pod with init
+// containers); one that vanished while running is ContainerStatusUnknown;
+// one that should start again but could not shows why (the reason cache).
+func (k *Kubelet) containerStatuses(pod *corev1.Pod, specs []corev1.Container, old []corev1.ContainerStatus, rp *runtimePod,
+	reasons map[string]waitingReason, init bool) []corev1.ContainerStatus {
 	defaultReason := reasonContainerCreating
 	if len(pod.Spec.InitContainers) > 0 {
 		defaultReason = reasonPodInitializing
 	}
-	out := make([]corev1.ContainerStatus, 0, len(pod.Spec.Containers))
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
-		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, Started: new(bool)}
+	oldByName := map[string]*corev1.ContainerStatus{}
+	for i := range old {
+		oldByName[old[i].Name] = &old[i]
+	}
+	out := make([]corev1.ContainerStatus, 0, len(specs))
+	for i := range specs {
+		c := &specs[i]
+		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, Started: new(bool),
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: defaultReason}}}
+		prev := oldByName[c.Name]
 		inst := rp.instances(c.Name)
-		if len(inst) == 0 {
-			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: defaultReason}
-		} else {
+		switch {
+		case len(inst) > 0:
 			cur := inst[0]
 			cs.ContainerID = cri.RuntimeName + "://" + cur.Id
 			cs.Image = cur.GetImage().GetImage()
 			cs.ImageID = cur.GetImageRef()
 			cs.RestartCount = restartCount(cur)
 			cs.State = k.containerState(cur, c)
-			if cur.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
-				t := true
-				cs.Started, cs.Ready = &t, true
-			}
+			cs.StopSignal = stopSignal(cur)
 			if len(inst) > 1 && inst[1].State == runtimeapi.ContainerState_CONTAINER_EXITED {
 				cs.LastTerminationState = k.containerState(inst[1], c)
 			}
+		case prev != nil && prev.State.Terminated != nil:
+			// Its instances are gone (purged init containers): what was
+			// reported stays.
+			cs = *prev.DeepCopy()
+		case prev != nil && prev.State.Running != nil:
+			// It ran, and the runtime lost it.
+			cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				Reason: reasonContainerStatusUnknown, ExitCode: 137,
+				Message: "The container could not be located when the pod was deleted.  The container used to be Running",
+			}}
+			cs.RestartCount = prev.RestartCount
+			if pod.DeletionTimestamp == nil {
+				cs.RestartCount++
+			}
 		}
-		if r, ok := reasons[c.Name]; ok && cs.State.Running == nil {
+		var cur *runtimeapi.ContainerStatus
+		if len(inst) > 0 {
+			cur = inst[0]
+		}
+		r, ok := reasons[c.Name]
+		doneInit := init && !prober.IsSidecar(c) && cur != nil && cur.State == runtimeapi.ContainerState_CONTAINER_EXITED && cur.ExitCode == 0
+		if ok && !doneInit && shouldRestart(pod, c, cur) {
 			// A start that failed: the old terminated state moves to
 			// lastState and the failure shows as waiting.
 			if cs.State.Terminated != nil {
@@ -119,6 +161,10 @@ func (k *Kubelet) containerStatuses(pod *corev1.Pod, rp *runtimePod, reasons map
 	}
 	return out
 }
+
+// reasonContainerStatusUnknown is what a container the runtime lost ends
+// as.
+const reasonContainerStatusUnknown = "ContainerStatusUnknown"
 
 // containerState converts one runtime container's state.
 func (k *Kubelet) containerState(s *runtimeapi.ContainerStatus, c *corev1.Container) corev1.ContainerState {
@@ -133,7 +179,11 @@ func (k *Kubelet) containerState(s *runtimeapi.ContainerStatus, c *corev1.Contai
 			ContainerID: cri.RuntimeName + "://" + s.Id,
 		}
 		if msg := terminationMessage(s, c); msg != "" {
-			t.Message = msg
+			if t.Message != "" {
+				t.Message += ": " + msg
+			} else {
+				t.Message = msg
+			}
 		}
 		return corev1.ContainerState{Terminated: t}
 	default:
@@ -141,74 +191,89 @@ func (k *Kubelet) containerState(s *runtimeapi.ContainerStatus, c *corev1.Contai
 	}
 }
 
-// terminationMessage reads the container's termination-log file, or with
-// FallbackToLogsOnError the tail of its log after a failure.
+// stopSignal is the signal the runtime stops the container with, as the
+// status reports it.
+func stopSignal(s *runtimeapi.ContainerStatus) *corev1.Signal {
+	if s.GetStopSignal() == runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
+		return nil
+	}
+	name, ok := runtimeapi.Signal_name[int32(s.GetStopSignal())]
+	if !ok {
+		return nil
+	}
+	sig := corev1.Signal(strings.NewReplacer("PLUS", "+", "MINUS", "-").Replace(strings.TrimPrefix(name, "SIGNAL_")))
+	return &sig
+}
+
+// terminationMessage reads the last 4 KiB of the container's
+// termination-log file; with FallbackToLogsOnError and a failure that left
+// the file empty, the last 80 lines (2 KiB at most) of its log
+// (getTerminationMessage upstream).
 func terminationMessage(s *runtimeapi.ContainerStatus, c *corev1.Container) string {
 	if path := s.GetAnnotations()[annotationTermFile]; path != "" {
-		if f, err := os.Open(path); err == nil {
-			buf := make([]byte, maxTerminationMessageBytes)
-			n, _ := f.Read(buf)
-			f.Close()
-			if n > 0 {
-				return string(buf[:n])
-			}
+		msg, err := readTail(path, maxTerminationMessageBytes)
+		if err != nil && !os.IsNotExist(err) {
+			return fmt.Sprintf("Error on reading termination log %s: %v", path, err)
+		}
+		if msg != "" {
+			return msg
 		}
 	}
-	if c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError && s.ExitCode != 0 && s.LogPath != "" {
+	if c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError && s.ExitCode != 0 &&
+		s.Reason != "ContainerCannotRun" && s.LogPath != "" {
 		lines, limit := int64(fallbackLogLines), int64(fallbackLogBytes)
 		var b bytes.Buffer
-		_ = containerlog.Read(context.Background(), s.LogPath, containerlog.Options{TailLines: &lines, LimitBytes: &limit}, nil, &b)
-		return b.String()
+		if err := containerlog.Read(context.Background(), s.LogPath, containerlog.Options{TailLines: &lines}, nil, &b); err != nil {
+			return fmt.Sprintf("Error on reading termination message from logs: %v", err)
+		}
+		out := b.Bytes()
+		if int64(len(out)) > limit {
+			out = out[int64(len(out))-limit:]
+		}
+		return string(out)
 	}
 	return ""
 }
 
-// podPhase is getPhase for pods without init containers.
-func podPhase(pod *corev1.Pod, statuses []corev1.ContainerStatus, terminal bool) corev1.PodPhase {
-	var unknown, running, waiting, stopped, succeeded int
-	for _, cs := range statuses {
-		switch {
-		case cs.State.Running != nil:
-			running++
-		case cs.State.Terminated != nil:
-			stopped++
-			if cs.State.Terminated.ExitCode == 0 {
-				succeeded++
+// readTail reads the last n bytes of a file.
+func readTail(path string, n int64) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	off := max(fi.Size()-n, 0)
+	buf := make([]byte, fi.Size()-off)
+	if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
+		return "", err
+	}
+	return string(buf), nil
+}
+
+// maxPodTerminationMessage is how much termination message a pod's status
+// carries in all; each container gets an equal share (normalizeStatus
+// upstream).
+const maxPodTerminationMessage = 12 << 10
+
+func limitTerminationMessages(st *corev1.PodStatus) {
+	n := len(st.ContainerStatuses) + len(st.InitContainerStatuses)
+	if n == 0 {
+		return
+	}
+	share := maxPodTerminationMessage / n
+	for _, list := range [][]corev1.ContainerStatus{st.InitContainerStatuses, st.ContainerStatuses} {
+		for i := range list {
+			for _, t := range []*corev1.ContainerStateTerminated{list[i].State.Terminated, list[i].LastTerminationState.Terminated} {
+				if t != nil && len(t.Message) > share {
+					t.Message = t.Message[:share]
+				}
 			}
-		case cs.State.Waiting != nil:
-			if cs.LastTerminationState.Terminated != nil {
-				stopped++
-			} else {
-				waiting++
-			}
-		default:
-			unknown++
 		}
 	}
-	unknown += len(pod.Spec.Containers) - len(statuses)
-	switch {
-	case waiting > 0:
-		return corev1.PodPending
-	case running > 0 && unknown == 0:
-		return corev1.PodRunning
-	case running == 0 && stopped > 0 && unknown == 0:
-		if terminal {
-			if stopped == succeeded {
-				return corev1.PodSucceeded
-			}
-			return corev1.PodFailed
-		}
-		switch {
-		case pod.Spec.RestartPolicy == corev1.RestartPolicyAlways:
-			return corev1.PodRunning
-		case stopped == succeeded:
-			return corev1.PodSucceeded
-		case pod.Spec.RestartPolicy == corev1.RestartPolicyNever:
-			return corev1.PodFailed
-		}
-		return corev1.PodRunning
-	}
-	return corev1.PodPending
 }
 
 // updateStatus writes the generated status if it differs from the API's.
@@ -216,7 +281,9 @@ func podPhase(pod *corev1.Pod, statuses []corev1.ContainerStatus, terminal bool)
 // is generated again from the stored object (startTime, transition times,
 // other owners' conditions) inside the update.
 func (k *Kubelet) updateStatus(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod, terminal bool) error {
-	if apiequality.Semantic.DeepEqual(k.generateStatus(w, pod, rp, terminal), pod.Status) {
+	st := k.generateStatus(w, pod, rp, terminal)
+	k.setStatus(pod.UID, &st)
+	if apiequality.Semantic.DeepEqual(st, pod.Status) {
 		return nil
 	}
 	becameRunning := false
@@ -226,6 +293,7 @@ func (k *Kubelet) updateStatus(ctx context.Context, w *podWorker, pod *corev1.Po
 			return nil, apierrors.NewConflict(corev1.Resource("pods"), pod.Name, fmt.Errorf("pod was replaced"))
 		}
 		st := k.generateStatus(w, p, rp, terminal)
+		k.setStatus(pod.UID, &st)
 		if apiequality.Semantic.DeepEqual(st, p.Status) {
 			return nil, storage.ErrNoChange
 		}
@@ -243,6 +311,13 @@ func (k *Kubelet) updateStatus(ctx context.Context, w *podWorker, pod *corev1.Po
 		return nil // gone or replaced: nothing to report on
 	}
 	return err
+}
+
+// setStatus keeps the pod's newest generated status for the probes.
+func (k *Kubelet) setStatus(uid types.UID, st *corev1.PodStatus) {
+	k.mu.Lock()
+	k.statuses[uid] = st
+	k.mu.Unlock()
 }
 
 // unreadyNames lists containers for condition messages.

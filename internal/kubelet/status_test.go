@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 func running() corev1.ContainerStatus {
@@ -25,6 +26,18 @@ func waitingAfter(code int32) corev1.ContainerStatus {
 
 func creating() corev1.ContainerStatus {
 	return corev1.ContainerStatus{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}
+}
+
+func named(name string, cs corev1.ContainerStatus) corev1.ContainerStatus {
+	cs.Name = name
+	return cs
+}
+
+func startedSidecar() corev1.ContainerStatus {
+	cs := running()
+	t := true
+	cs.Started = &t
+	return cs
 }
 
 func TestPodPhase(t *testing.T) {
@@ -50,7 +63,61 @@ func TestPodPhase(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			pod := &corev1.Pod{Spec: corev1.PodSpec{RestartPolicy: tc.policy, Containers: []corev1.Container{{Name: "a"}, {Name: "b"}}}}
-			if got := podPhase(pod, tc.statuses, tc.terminal); got != tc.want {
+			st := &corev1.PodStatus{}
+			for i, cs := range tc.statuses {
+				st.ContainerStatuses = append(st.ContainerStatuses, named(string(rune('a'+i)), cs))
+			}
+			if got := podPhase(pod, st, &runtimePod{}, tc.terminal); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPodPhaseWithInitContainers is getPhase with an init container
+// ("init") and a sidecar ("side") before the app container ("app").
+func TestPodPhaseWithInitContainers(t *testing.T) {
+	none := corev1.ContainerStatus{}
+	for _, tc := range []struct {
+		desc            string
+		policy          corev1.RestartPolicy
+		init, side, app corev1.ContainerStatus
+		initialized     bool // an app instance in the current sandbox
+		want            corev1.PodPhase
+	}{
+		{"init running", corev1.RestartPolicyAlways, running(), none, none, false, corev1.PodPending},
+		{"init failed, Never", corev1.RestartPolicyNever, exited(1), none, none, false, corev1.PodFailed},
+		{"init failed, Always: restarting", corev1.RestartPolicyAlways, waitingAfter(1), none, none, false, corev1.PodPending},
+		{"init done, sidecar not started", corev1.RestartPolicyAlways, exited(0), running(), none, false, corev1.PodPending},
+		{"initialized, app creating", corev1.RestartPolicyAlways, exited(0), startedSidecar(), creating(), false, corev1.PodPending},
+		{"all running", corev1.RestartPolicyAlways, exited(0), startedSidecar(), running(), true, corev1.PodRunning},
+		{"app done, sidecar running", corev1.RestartPolicyOnFailure, exited(0), startedSidecar(), exited(0), true, corev1.PodRunning},
+		{"app done, sidecar stopped", corev1.RestartPolicyOnFailure, exited(0), exited(143), exited(0), true, corev1.PodSucceeded},
+		{"app failed, Never, sidecar stopped", corev1.RestartPolicyNever, exited(0), exited(137), exited(2), true, corev1.PodFailed},
+		{"sidecar restarting after init", corev1.RestartPolicyAlways, exited(0), waitingAfter(1), running(), true, corev1.PodRunning},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			always := corev1.ContainerRestartPolicyAlways
+			pod := &corev1.Pod{Spec: corev1.PodSpec{RestartPolicy: tc.policy,
+				InitContainers: []corev1.Container{{Name: "init"}, {Name: "side", RestartPolicy: &always}},
+				Containers:     []corev1.Container{{Name: "app"}}}}
+			st := &corev1.PodStatus{}
+			for _, c := range []struct {
+				name string
+				cs   corev1.ContainerStatus
+				list *[]corev1.ContainerStatus
+			}{{"init", tc.init, &st.InitContainerStatuses}, {"side", tc.side, &st.InitContainerStatuses}, {"app", tc.app, &st.ContainerStatuses}} {
+				if c.cs.State != (corev1.ContainerState{}) {
+					*c.list = append(*c.list, named(c.name, c.cs))
+				}
+			}
+			rp := &runtimePod{sandboxOf: map[string]string{}}
+			rp.sandboxes = []*runtimeapi.PodSandboxStatus{{Id: "sb"}}
+			if tc.initialized {
+				rp.containers = []*runtimeapi.ContainerStatus{{Id: "c", Labels: map[string]string{labelContainerName: "app"}}}
+				rp.sandboxOf["c"] = "sb"
+			}
+			if got := podPhase(pod, st, rp, false); got != tc.want {
 				t.Fatalf("got %s, want %s", got, tc.want)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/prober"
 )
 
 // syncPod brings the runtime in line with pod and reports status. It
@@ -18,23 +19,19 @@ import (
 func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (done bool, err error) {
 	switch {
 	case pod == nil:
-		return k.cleanupRemoved(ctx, w.uid)
+		return k.cleanupRemoved(ctx, w)
 	case pod.DeletionTimestamp != nil:
+		w.lastPod = pod
+		k.probes.AddPod(pod) // liveness and startup probing stop
 		return k.terminate(ctx, w, pod)
 	}
+	w.lastPod = pod
 	rp, err := k.runtimePodStatus(ctx, pod.UID)
 	if err != nil {
 		return false, err
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		// Finished pods keep their object until deleted; their sandbox
-		// is stopped so nothing keeps running (an evicted pod's
-		// containers are killed here), and the status shows it.
-		stopErr := k.stopPod(ctx, pod, rp, 0)
-		if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {
-			return false, errors.Join(stopErr, err)
-		}
-		return false, errors.Join(stopErr, k.updateStatus(ctx, w, pod, rp, true))
+		return false, k.syncFinished(ctx, w, pod, rp)
 	}
 	if len(rp.sandboxes) == 0 && pod.Status.Phase != corev1.PodRunning {
 		// Admission (canAdmitPod upstream), before anything runs.
@@ -42,6 +39,18 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 			return false, k.rejectPod(ctx, pod, reasonSysctlForbidden, msg)
 		}
 	}
+	if at, ok := activeDeadline(pod); ok {
+		if !k.cfg.Now().Before(at) {
+			// The pod fails (its status says DeadlineExceeded) and what
+			// runs is stopped.
+			k.cfg.Recorder.Eventf(pod, "", events.Normal, reasonDeadlineExceeded, messageDeadlineExceeded)
+			failed := pod.DeepCopy()
+			failed.Status.Phase, failed.Status.Reason, failed.Status.Message = corev1.PodFailed, reasonDeadlineExceeded, messageDeadlineExceeded
+			return false, k.syncFinished(ctx, w, failed, rp)
+		}
+		w.retryAfter(at.Sub(k.cfg.Now()))
+	}
+	k.probes.AddPod(pod)
 	syncErr := k.syncRunning(ctx, w, pod, rp)
 	if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {
 		return false, errors.Join(syncErr, err)
@@ -54,11 +63,54 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 	return false, syncErr
 }
 
-// syncRunning is computePodActions plus SyncPod for a live pod: make sure a
-// ready sandbox exists (killing and replacing one that died), then start
-// every container that should run.
+// syncFinished handles a pod whose phase is terminal: it keeps its object
+// until deleted, but nothing of it runs any more (what still runs, such as
+// an evicted pod's containers, those of a pod past its deadline or its
+// sidecars, is stopped) and its status says so.
+func (k *Kubelet) syncFinished(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod) error {
+	var override *int64
+	if pod.Status.Reason == reasonEvicted {
+		zero := int64(0)
+		override = &zero // hard eviction: no grace
+	}
+	killErr := k.killPod(ctx, pod, rp, override)
+	k.probes.RemovePod(pod.UID)
+	fresh, err := k.runtimePodStatus(ctx, pod.UID)
+	if err != nil {
+		return errors.Join(killErr, err)
+	}
+	return errors.Join(killErr, k.updateStatus(ctx, w, pod, fresh, true))
+}
+
+// syncRunning is SyncPod for a live pod: compute what to do
+// (computePodActions), then kill what must go, make a new sandbox if
+// needed, and start init containers and containers.
 func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod) error {
+	a := computePodActions(pod, rp, k.probes)
+	if a.killPod {
+		if a.createSandbox && len(rp.sandboxes) > 0 {
+			k.cfg.Recorder.Eventf(pod, "", events.Normal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+		}
+		if err := k.killPod(ctx, pod, rp, nil); err != nil {
+			return err
+		}
+		if a.purgeInits {
+			k.purgeInitContainers(ctx, pod, rp)
+		}
+		if !a.createSandbox {
+			return nil
+		}
+	} else {
+		for _, t := range a.toKill {
+			if err := k.killContainer(ctx, pod, t, nil, nil); err != nil {
+				return fmt.Errorf("killing container %s: %w", t.spec.Name, err)
+			}
+		}
+	}
 	sb := rp.readySandbox()
+	if a.createSandbox {
+		sb = nil
+	}
 	// Volumes before containers (WaitForAttachAndMount upstream): a pod
 	// whose volumes were never set up waits in ContainerCreating; a
 	// running pod keeps the files it has when a refresh fails. A new
@@ -73,30 +125,8 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 		}
 		return nil
 	}
-	if sb != nil {
-		if err := volumes(); err != nil {
-			return err
-		}
-	}
 	var sbCfg *runtimeapi.PodSandboxConfig
 	if sb == nil {
-		if len(rp.sandboxes) > 0 {
-			// The sandbox died (pause exited): kill what is left of the
-			// pod and start over in a new one, unless nothing would
-			// run in it.
-			if err := k.stopPod(ctx, pod, rp, 0); err != nil {
-				return err
-			}
-			fresh, err := k.runtimePodStatus(ctx, pod.UID)
-			if err != nil {
-				return err
-			}
-			rp = fresh
-			if podFinished(pod, rp) {
-				return nil // the phase turns terminal; no new sandbox
-			}
-			k.cfg.Recorder.Eventf(pod, "", events.Normal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
-		}
 		k.reportMissingPullSecrets(ctx, pod)
 		start := time.Now()
 		volErr := make(chan error, 1)
@@ -116,98 +146,94 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 			return err
 		}
 		sb, sbCfg = st.GetStatus(), cfg
+		if a.purgeInits || len(rp.sandboxes) == 0 {
+			// What runs in the new sandbox is decided afresh.
+			fresh, err := k.runtimePodStatus(ctx, pod.UID)
+			if err != nil {
+				return err
+			}
+			rp = fresh
+		}
 	} else {
+		if err := volumes(); err != nil {
+			return err
+		}
 		cfg, err := k.sandboxConfig(w, pod, sb.GetMetadata().GetAttempt())
 		if err != nil {
 			return err
 		}
 		sbCfg = cfg
 	}
-	podIPs := sandboxIPs(sb)
+	target := startTarget{sandboxID: sb.Id, sandboxConfig: sbCfg, podIPs: sandboxIPs(sb)}
 	var errs []error
-	for _, c := range k.containersToStart(w, pod, rp) {
-		restarts := int32(0)
-		if inst := rp.instances(c.Name); len(inst) > 0 {
-			restarts = restartCount(inst[0]) + 1
-		}
-		start := time.Now()
-		if err := k.startContainer(ctx, w, pod, &c, sb.Id, sbCfg, podIPs, restarts); err != nil {
+	for _, i := range a.initToStart {
+		c := &pod.Spec.InitContainers[i]
+		if err := k.startIfNotBackingOff(ctx, w, pod, c, true, rp, target); err != nil {
+			if !prober.IsSidecar(c) {
+				// A regular init container that cannot start holds up
+				// everything after it.
+				return errors.Join(append(errs, err)...)
+			}
 			errs = append(errs, err)
-			continue
 		}
-		k.log.Debug("container started", "pod", podRef(pod, pod.UID), "container", c.Name, "duration", time.Since(start))
+	}
+	for _, i := range a.toStart {
+		if err := k.startIfNotBackingOff(ctx, w, pod, &pod.Spec.Containers[i], false, rp, target); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	k.pruneContainers(ctx, rp)
 	return errors.Join(errs...)
 }
 
-// shouldRestart is ShouldContainerBeRestarted for a container whose newest
-// instance is cur (nil: never created).
-func shouldRestart(pod *corev1.Pod, cur *runtimeapi.ContainerStatus) bool {
-	switch {
-	case cur == nil:
-		return true
-	case cur.State == runtimeapi.ContainerState_CONTAINER_RUNNING:
-		return false
-	case cur.State == runtimeapi.ContainerState_CONTAINER_CREATED:
-		return true // created but never started (a start that failed)
-	}
-	switch pod.Spec.RestartPolicy {
-	case corev1.RestartPolicyNever:
-		return false
-	case corev1.RestartPolicyOnFailure:
-		return cur.ExitCode != 0
-	}
-	return true
+// startTarget is the sandbox containers are started in.
+type startTarget struct {
+	sandboxID     string
+	sandboxConfig *runtimeapi.PodSandboxConfig
+	podIPs        []string
 }
 
-// podFinished reports whether no container runs or would be started.
-func podFinished(pod *corev1.Pod, rp *runtimePod) bool {
-	for i := range pod.Spec.Containers {
-		var cur *runtimeapi.ContainerStatus
-		if inst := rp.instances(pod.Spec.Containers[i].Name); len(inst) > 0 {
-			cur = inst[0]
-		}
-		if cur == nil || cur.State == runtimeapi.ContainerState_CONTAINER_RUNNING || shouldRestart(pod, cur) {
-			return false
-		}
-	}
-	return true
-}
-
-// containersToStart decides, per spec container, whether to (re)start it
-// now: ShouldContainerBeRestarted plus the CrashLoopBackOff check, which
-// records the back-off and its waiting reason.
-func (k *Kubelet) containersToStart(w *podWorker, pod *corev1.Pod, rp *runtimePod) []corev1.Container {
-	var out []corev1.Container
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
-		var cur *runtimeapi.ContainerStatus
-		if inst := rp.instances(c.Name); len(inst) > 0 {
-			cur = inst[0]
-		}
-		if !shouldRestart(pod, cur) {
-			continue
-		}
-		if cur == nil || cur.State != runtimeapi.ContainerState_CONTAINER_EXITED {
-			out = append(out, *c)
-			continue
-		}
+// startIfNotBackingOff starts a container unless its last instance
+// exited too recently (doBackOff upstream): then it waits in
+// CrashLoopBackOff, and the worker comes back when the back-off ends.
+func (k *Kubelet) startIfNotBackingOff(ctx context.Context, w *podWorker, pod *corev1.Pod, c *corev1.Container, init bool, rp *runtimePod, t startTarget) error {
+	cur := rp.latest(c.Name)
+	if cur != nil && cur.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 		finished := time.Unix(0, cur.FinishedAt)
 		key := backoffKey(pod, c)
 		if k.backoff.IsInBackOffSince(key, finished) {
 			delay := k.backoff.Get(key)
-			msg := fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.Name, pod.Name, pod.Namespace, pod.UID)
+			msg := fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", delay, c.Name, formatPod(pod))
 			w.reasons[c.Name] = waitingReason{reasonCrashLoopBackOff, msg}
-			k.cfg.Recorder.Eventf(pod, fmt.Sprintf("spec.containers{%s}", c.Name), events.Warning, "BackOff",
-				"Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID)
-			w.retryAfter(time.Until(finished.Add(delay)))
-			continue
+			k.cfg.Recorder.Eventf(pod, containerFieldPath(c.Name, init), events.Warning, "BackOff",
+				"Back-off restarting failed container %s in pod %s", c.Name, formatPod(pod))
+			w.retryAfter(finished.Add(delay).Sub(k.cfg.Now()))
+			return nil
 		}
 		k.backoff.Next(key, finished)
-		out = append(out, *c)
 	}
-	return out
+	restarts := int32(0)
+	if cur != nil {
+		restarts = restartCount(cur) + 1
+	}
+	start := time.Now()
+	if err := k.startContainer(ctx, w, pod, c, init, t, restarts); err != nil {
+		return err
+	}
+	k.log.Debug("container started", "pod", podRef(pod, pod.UID), "container", c.Name, "duration", time.Since(start))
+	return nil
+}
+
+// purgeInitContainers removes every instance of every init container
+// (purgeInitContainers upstream), so that a new sandbox initializes anew.
+func (k *Kubelet) purgeInitContainers(ctx context.Context, pod *corev1.Pod, rp *runtimePod) {
+	for i := range pod.Spec.InitContainers {
+		for _, c := range rp.instances(pod.Spec.InitContainers[i].Name) {
+			if _, err := k.cfg.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.Id}); err != nil {
+				k.log.Warn("removing init container", "container", c.Id, "err", err)
+			}
+		}
+	}
 }
 
 // backoffKey is getStableKey: the pod identity plus a hash of the
@@ -248,15 +274,23 @@ func (k *Kubelet) pruneContainers(ctx context.Context, rp *runtimePod) {
 
 // cleanupRemoved handles a pod that is gone from the API (force deletion):
 // stop and remove whatever the node still has of it, cgroup and files
-// included even when the runtime knows nothing of the pod.
-func (k *Kubelet) cleanupRemoved(ctx context.Context, uid types.UID) (bool, error) {
+// included even when the runtime knows nothing of the pod. The containers
+// get the minimum grace period, as for a force deletion upstream.
+func (k *Kubelet) cleanupRemoved(ctx context.Context, w *podWorker) (bool, error) {
+	uid := w.uid
+	k.probes.RemovePod(uid)
 	rp, err := k.runtimePodStatus(ctx, uid)
 	if err != nil {
 		return false, err
 	}
 	var errs []error
 	if len(rp.sandboxes) > 0 || len(rp.containers) > 0 {
-		if err := k.stopPod(ctx, nil, rp, minGracePeriod); err != nil {
+		zero := int64(0)
+		pod := w.lastPod
+		if pod != nil && pod.UID != uid {
+			pod = nil
+		}
+		if err := k.killPod(ctx, pod, rp, &zero); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -264,5 +298,13 @@ func (k *Kubelet) cleanupRemoved(ctx context.Context, uid types.UID) (bool, erro
 	if err := errors.Join(errs...); err != nil {
 		return false, err
 	}
+	k.forgetStatus(uid)
 	return true, nil
+}
+
+// forgetStatus drops the pod's last generated status.
+func (k *Kubelet) forgetStatus(uid types.UID) {
+	k.mu.Lock()
+	delete(k.statuses, uid)
+	k.mu.Unlock()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,33 +17,24 @@ import (
 	"github.com/peapod/peapod/internal/mount"
 )
 
-// minGracePeriod is minimumGracePeriodInSeconds: a container always gets at
-// least 2 s between SIGTERM and SIGKILL.
-const minGracePeriod = 2
-
 // terminate carries out a graceful deletion (§9.3 upstream): stop every
-// container in parallel within the grace period, stop the sandbox, write
-// the final status, remove everything, then delete the API object. A step
-// that fails does not hold back the ones after it (removing the sandbox
-// kills what stopping could not); the failure is reported as a Warning
-// event and the worker retries with back-off until everything is gone,
-// and only then is the object deleted.
+// container within the grace period (regular containers in parallel,
+// sidecars after them in reverse order, preStop hooks first), stop the
+// sandbox, write the final status, remove everything, then delete the API
+// object. A step that fails does not hold back the ones after it
+// (removing the sandbox kills what stopping could not); the failure is
+// reported as a Warning event and the worker retries with back-off until
+// everything is gone, and only then is the object deleted.
 func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) (bool, error) {
 	rp, err := k.runtimePodStatus(ctx, pod.UID)
 	if err != nil {
 		return false, err
 	}
-	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
-	switch {
-	case pod.DeletionGracePeriodSeconds != nil:
-		grace = *pod.DeletionGracePeriodSeconds
-	case pod.Spec.TerminationGracePeriodSeconds != nil:
-		grace = *pod.Spec.TerminationGracePeriodSeconds
-	}
 	var errs []error
-	if err := k.stopPod(ctx, pod, rp, grace); err != nil {
+	if err := k.killPod(ctx, pod, rp, nil); err != nil {
 		errs = append(errs, err)
 	}
+	k.probes.RemovePod(pod.UID)
 	if fresh, err := k.runtimePodStatus(ctx, pod.UID); err == nil {
 		rp = fresh
 	}
@@ -65,41 +55,12 @@ func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) 
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return false, fmt.Errorf("deleting pod object: %w", err)
 	}
+	k.forgetStatus(pod.UID)
 	return true, nil
 }
 
 // reasonFailedKillPod is events.FailedToKillPod of pkg/kubelet/events.
 const reasonFailedKillPod = "FailedKillPod"
-
-// stopPod stops every running container in parallel (grace 0 means the
-// minimum), then every sandbox of the pod. pod may be nil for a pod that is
-// gone from the API.
-func (k *Kubelet) stopPod(ctx context.Context, pod *corev1.Pod, rp *runtimePod, grace int64) error {
-	grace = max(grace, minGracePeriod)
-	var wg sync.WaitGroup
-	errs := make([]error, len(rp.containers))
-	for i, c := range rp.running() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if pod != nil {
-				name := c.GetLabels()[labelContainerName]
-				k.cfg.Recorder.Eventf(pod, fmt.Sprintf("spec.containers{%s}", name), events.Normal, "Killing", "Stopping container %s", name)
-			}
-			_, errs[i] = k.cfg.Runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c.Id, Timeout: grace})
-		}()
-	}
-	wg.Wait()
-	// Every sandbox, not only ready ones: a dead sandbox may still hold
-	// its network attachment (IP, hostPort rules). StopPodSandbox is
-	// idempotent.
-	for _, sb := range rp.sandboxes {
-		if _, err := k.cfg.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
 
 // teardownPod removes everything of the pod on the node: its sandboxes
 // (and with them their containers), containers left without one, its

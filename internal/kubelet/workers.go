@@ -29,6 +29,9 @@ type podWorker struct {
 	startObserved bool
 	// volumesReady: the pod's volumes were set up once by this worker.
 	volumesReady bool
+	// lastPod is the pod as last seen, for the events of stopping a pod
+	// deleted from the API at once.
+	lastPod *corev1.Pod
 }
 
 type waitingReason struct {

@@ -23,27 +23,28 @@ const maxExecOutput = 10 << 10
 // killed).
 var ErrCommandTimedOut = errors.New("command timed out")
 
-// Exec runs cmd in the container through the runtime with timeout and
-// returns its exit code and output, stdout followed by stderr (as the
-// kubelet's RunInContainer). A timeout is ErrCommandTimedOut with
-// upstream's text.
-func Exec(ctx context.Context, rt Execer, containerID string, cmd []string, timeout time.Duration) (int32, []byte, error) {
+// Exec runs cmd in the container through the runtime with timeout (none
+// when 0) and returns its exit code, stdout and stderr. A timeout is
+// ErrCommandTimedOut with upstream's text.
+func Exec(ctx context.Context, rt Execer, containerID string, cmd []string, timeout time.Duration) (code int32, stdout, stderr []byte, err error) {
 	secs := int64(timeout / time.Second)
 	resp, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: containerID, Cmd: cmd, Timeout: secs})
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		return 0, nil, fmt.Errorf("%w: %q timed out after %s", ErrCommandTimedOut, strings.Join(cmd, " "), timeout)
+		return 0, nil, nil, fmt.Errorf("%w: %q timed out after %s", ErrCommandTimedOut, strings.Join(cmd, " "), timeout)
 	}
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return resp.GetExitCode(), append(resp.GetStdout(), resp.GetStderr()...), nil
+	return resp.GetExitCode(), resp.GetStdout(), resp.GetStderr(), nil
 }
 
 // probeExec runs an exec probe: exit 0 is success, any other exit a
 // failure with the output (at most 10 KiB), a timeout a failure saying
 // so; a command the runtime could not run at all is an error.
 func probeExec(ctx context.Context, rt Execer, containerID string, cmd []string, timeout time.Duration) (outcome, string, error) {
-	code, out, err := Exec(ctx, rt, containerID, cmd, timeout)
+	code, stdout, stderr, err := Exec(ctx, rt, containerID, cmd, timeout)
+	// Stdout followed by stderr, as the kubelet's RunInContainer.
+	out := append(stdout, stderr...)
 	switch {
 	case errors.Is(err, ErrCommandTimedOut):
 		return outcomeFailure, err.Error(), nil

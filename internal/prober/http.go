@@ -143,3 +143,7 @@ func probeHTTP(ctx context.Context, req *http.Request, timeout time.Duration) (o
 func probeDialer() *net.Dialer {
 	return &net.Dialer{Control: setLinger}
 }
+
+// HookClient is the client of httpGet lifecycle hooks: as the probes',
+// but without a timeout of its own (the caller's context bounds it).
+func HookClient() *http.Client { return httpClient(0) }

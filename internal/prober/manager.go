@@ -41,10 +41,11 @@ type Recorder interface {
 // Manager runs the probe workers of every pod and holds their results
 // (prober_manager.go upstream).
 type Manager struct {
-	cfg   Config
-	start time.Time
-	ctx   context.Context
-	wg    sync.WaitGroup
+	cfg    Config
+	start  time.Time
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	pods    map[types.UID]*corev1.Pod
@@ -60,21 +61,26 @@ type workerKey struct {
 	kind      Kind
 }
 
-// NewManager returns a Manager whose workers run until ctx ends.
-func NewManager(ctx context.Context, cfg Config) *Manager {
+// NewManager returns a Manager; its workers run until Stop.
+func NewManager(cfg Config) *Manager {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	m := &Manager{cfg: cfg, ctx: ctx, start: cfg.Clock.Now(), pods: map[types.UID]*corev1.Pod{}, workers: map[workerKey]*worker{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{cfg: cfg, ctx: ctx, cancel: cancel, start: cfg.Clock.Now(), pods: map[types.UID]*corev1.Pod{}, workers: map[workerKey]*worker{}}
 	for i := range m.results {
 		m.results[i] = map[string]Result{}
 	}
 	return m
 }
 
-// Wait waits for every worker to end (after the context passed to
-// NewManager ended).
-func (m *Manager) Wait() { m.wg.Wait() }
+// Stop stops every worker and waits for them to end.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	m.cancel()
+	m.mu.Unlock()
+	m.wg.Wait()
+}
 
 // AddPod starts a worker for each probe of the pod's containers and
 // sidecars that has none, and makes pod the version workers look at
@@ -82,6 +88,9 @@ func (m *Manager) Wait() { m.wg.Wait() }
 func (m *Manager) AddPod(pod *corev1.Pod) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.ctx.Err() != nil {
+		return // stopped
+	}
 	m.pods[pod.UID] = pod
 	add := func(c *corev1.Container, fieldPath string, sidecar bool) {
 		for _, p := range []struct {

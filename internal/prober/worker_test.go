@@ -66,7 +66,7 @@ func newProbeEnv(t *testing.T, c corev1.Container) *probeEnv {
 		return &runtimeapi.ExecSyncResponse{ExitCode: code, Stdout: []byte(fmt.Sprintf("exit %d", code))}, nil
 	}}
 	// A manager without workers of its own: the tests drive doProbe.
-	e.m = NewManager(context.Background(), Config{Runtime: rt, Recorder: e.rec, Clock: e.clock, UserAgent: "kube-probe/1.37",
+	e.m = NewManager(Config{Runtime: rt, Recorder: e.rec, Clock: e.clock, UserAgent: "kube-probe/1.37",
 		Status: func(types.UID) (*corev1.PodStatus, bool) { return &e.status, true }})
 	e.m.pods[e.pod.UID] = e.pod
 	return e
@@ -270,10 +270,8 @@ func TestProbingStops(t *testing.T) {
 func TestWorkerRunsOnItsPeriod(t *testing.T) {
 	c := corev1.Container{Name: "app", LivenessProbe: execProbe(2, 1, 0)}
 	e := newProbeEnv(t, c)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	changes := make(chan types.UID, 10)
-	e.m.ctx, e.m.cfg.OnChange = ctx, func(uid types.UID) { changes <- uid }
+	e.m.cfg.OnChange = func(uid types.UID) { changes <- uid }
 	probed := make(chan int32, 10)
 	e.m.cfg.Runtime = &fakeExec{fn: func(*runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
 		probed <- 1
@@ -303,8 +301,7 @@ func TestWorkerRunsOnItsPeriod(t *testing.T) {
 		t.Errorf("after two failures: %s", r)
 	}
 	e.m.RemovePod(e.pod.UID)
-	cancel()
-	e.m.Wait()
+	e.m.Stop()
 	if len(e.m.workers) != 0 {
 		t.Errorf("workers left: %v", e.m.workers)
 	}
@@ -328,7 +325,7 @@ func TestUpdatePodStatus(t *testing.T) {
 			{Name: "ready", ContainerID: "peapod://r", State: running},
 		},
 	}
-	m := NewManager(context.Background(), Config{Status: func(types.UID) (*corev1.PodStatus, bool) { return st, true }})
+	m := NewManager(Config{Status: func(types.UID) (*corev1.PodStatus, bool) { return st, true }})
 	m.workers[workerKey{"uid-1", "side", Readiness}] = &worker{triggerCh: make(chan struct{}, 1)}
 	m.workers[workerKey{"uid-1", "slow", Startup}] = &worker{triggerCh: make(chan struct{}, 1)}
 	m.workers[workerKey{"uid-1", "ready", Readiness}] = &worker{triggerCh: make(chan struct{}, 1)}
