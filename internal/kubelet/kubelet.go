@@ -23,8 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/util/flowcontrol"
-	"k8s.io/utils/clock"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/events"
@@ -166,7 +166,7 @@ type Kubelet struct {
 	// statuses are the pods' last generated statuses, which the probe
 	// workers go by.
 	statuses map[types.UID]*corev1.PodStatus
-	wg           sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 // Backoff constants of pkg/kubelet (kubelet.go, images).
