@@ -9,10 +9,9 @@ import (
 
 // Defaults from pkg/apis/core/v1/defaults.go plus the admission plugins a
 // default kube-apiserver runs on every pod (Priority, DefaultTolerationSeconds).
-// Of ServiceAccount admission, the service account name is defaulted to
-// "default" (mirrored into the deprecated serviceAccount field as the v1
-// conversion does); the token volume it adds upstream is not mounted yet,
-// and a pod naming a service account that does not exist is not refused.
+// The service account name is defaulted to "default" (mirrored into the
+// deprecated serviceAccount field as the v1 conversion does); the rest of
+// ServiceAccount admission is in serviceaccount.go.
 const (
 	defaultTerminationGracePeriod = int64(corev1.DefaultTerminationGracePeriodSeconds)
 	defaultSchedulerName          = corev1.DefaultSchedulerName
@@ -124,6 +123,13 @@ func defaultContainer(c *corev1.Container, hostNetwork bool) {
 	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
 		defaultProbe(p)
 	}
+	if l := c.Lifecycle; l != nil {
+		for _, h := range []*corev1.LifecycleHandler{l.PostStart, l.PreStop} {
+			if h != nil {
+				defaultHTTPGet(h.HTTPGet)
+			}
+		}
+	}
 }
 
 func roundUp(l corev1.ResourceList) {
@@ -149,17 +155,23 @@ func defaultProbe(p *corev1.Probe) {
 	if p.FailureThreshold == 0 {
 		p.FailureThreshold = 3
 	}
-	if h := p.HTTPGet; h != nil {
-		if h.Path == "" {
-			h.Path = "/"
-		}
-		if h.Scheme == "" {
-			h.Scheme = corev1.URISchemeHTTP
-		}
-	}
+	defaultHTTPGet(p.HTTPGet)
 	if g := p.GRPC; g != nil && g.Service == nil {
 		s := ""
 		g.Service = &s
+	}
+}
+
+// defaultHTTPGet is SetDefaults_HTTPGetAction.
+func defaultHTTPGet(h *corev1.HTTPGetAction) {
+	if h == nil {
+		return
+	}
+	if h.Path == "" {
+		h.Path = "/"
+	}
+	if h.Scheme == "" {
+		h.Scheme = corev1.URISchemeHTTP
 	}
 }
 

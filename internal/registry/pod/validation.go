@@ -36,7 +36,12 @@ func ValidatePod(pod *corev1.Pod) field.ErrorList {
 func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 	volumes, errs := validateVolumes(spec.Volumes, path.Child("volumes"))
 	names := sets.New[string]()
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if spec.TerminationGracePeriodSeconds != nil {
+		grace = *spec.TerminationGracePeriodSeconds
+	}
 	errs = append(errs, validateContainers(spec.InitContainers, path.Child("initContainers"), names, volumes, true)...)
+	errs = append(errs, validateLifecycles(spec, grace, path)...)
 	if len(spec.Containers) == 0 {
 		errs = append(errs, field.Required(path.Child("containers"), ""))
 	}
@@ -90,6 +95,12 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Forbidden(path.Child("securityContext", "supplementalGroupsPolicy"), fmt.Sprintf("supplementalGroupsPolicy %s is not supported by peapod yet", *p)))
 		}
 	}
+	if spec.HostUsers != nil && !*spec.HostUsers {
+		errs = append(errs, field.Forbidden(path.Child("hostUsers"), "user namespaces (hostUsers: false) are not supported by peapod yet"))
+	}
+	if len(spec.ResourceClaims) > 0 {
+		errs = append(errs, field.Forbidden(path.Child("resourceClaims"), "dynamic resource allocation is not supported by peapod yet"))
+	}
 	if sp := spec.ShareProcessNamespace; sp != nil && *sp && spec.HostPID {
 		errs = append(errs, field.Invalid(path.Child("securityContext", "shareProcessNamespace"), true, "ShareProcessNamespace and HostPID cannot both be enabled"))
 	}
@@ -116,7 +127,11 @@ func validateContainers(ctrs []corev1.Container, path *field.Path, names, volume
 		errs = append(errs, validatePorts(c.Ports, idx.Child("ports"))...)
 		errs = append(errs, validateEnv(c.Env, idx.Child("env"))...)
 		errs = append(errs, validateResources(&c.Resources, idx.Child("resources"))...)
+		if len(c.Resources.Claims) > 0 {
+			errs = append(errs, field.Forbidden(idx.Child("resources", "claims"), "dynamic resource allocation is not supported by peapod yet"))
+		}
 		errs = append(errs, validateProbes(c, idx, init)...)
+		errs = append(errs, validateRestartPolicy(c, idx, init)...)
 		errs = append(errs, validateVolumeMounts(c, volumes, idx)...)
 		if c.SecurityContext != nil {
 			errs = append(errs, validateSeccompProfile(c.SecurityContext.SeccompProfile, idx.Child("securityContext", "seccompProfile"))...)
@@ -192,42 +207,6 @@ func validateResources(r *corev1.ResourceRequirements, path *field.Path) field.E
 		}
 		if lim, ok := r.Limits[name]; ok && q.Cmp(lim) > 0 {
 			errs = append(errs, field.Invalid(p, q.String(), fmt.Sprintf("must be less than or equal to %s limit of %s", name, lim.String())))
-		}
-	}
-	return errs
-}
-
-func validateProbes(c *corev1.Container, path *field.Path, init bool) field.ErrorList {
-	var errs field.ErrorList
-	sidecar := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
-	probes := []struct {
-		name  string
-		probe *corev1.Probe
-	}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}}
-	for _, p := range probes {
-		if p.probe == nil {
-			continue
-		}
-		pp := path.Child(p.name)
-		if init && !sidecar {
-			errs = append(errs, field.Forbidden(pp, "may not be set for init containers without restartPolicy=Always"))
-			continue
-		}
-		if p.name != "readinessProbe" && p.probe.SuccessThreshold != 1 {
-			errs = append(errs, field.Invalid(pp.Child("successThreshold"), p.probe.SuccessThreshold, "must be 1"))
-		}
-		n := 0
-		h := p.probe.ProbeHandler
-		for _, set := range []bool{h.Exec != nil, h.HTTPGet != nil, h.TCPSocket != nil, h.GRPC != nil} {
-			if set {
-				n++
-			}
-		}
-		switch {
-		case n == 0:
-			errs = append(errs, field.Required(pp, "must specify a handler type"))
-		case n > 1:
-			errs = append(errs, field.Forbidden(pp, "may not specify more than 1 handler type"))
 		}
 	}
 	return errs
