@@ -240,4 +240,3 @@ func validateRestartPolicy(c *corev1.Container, path *field.Path, init bool) fie
 	}
 	return errs
 }
-
