@@ -35,6 +35,27 @@ type cgroupManager struct {
 	qosMu sync.Mutex
 }
 
+// podCgroups is what the kubelet does with cgroups; *cgroupManager does
+// it through the cgroup driver, unit tests fake it.
+type podCgroups interface {
+	// ensureQOS makes kubepods (with the node allocatable values) and
+	// the QoS cgroups.
+	ensureQOS(kubepods *cgroups.Resources) error
+	// setBurstable sets the Burstable QoS cgroup's CPU shares.
+	setBurstable(milliCPU int64) error
+	// createPod makes the pod cgroup and returns the sandbox's cgroup
+	// parent.
+	createPod(pod *corev1.Pod) (string, error)
+	// destroyPod kills what runs in the pod cgroup and removes it.
+	destroyPod(uid types.UID) error
+	// podCgroupUIDs lists the pods that have a cgroup.
+	podCgroupUIDs() map[types.UID]bool
+	// podPath and containerPath are cgroup file system paths, to read
+	// usage from.
+	podPath(pod *corev1.Pod) string
+	containerPath(pod *corev1.Pod, id string) string
+}
+
 func newCgroupManager(driver cgroup.Driver, root string, podPidsLimit int64) (*cgroupManager, error) {
 	if root == "" {
 		root = "/"

@@ -143,7 +143,7 @@ type Config struct {
 type Kubelet struct {
 	cfg     Config
 	log     *slog.Logger
-	cgroups *cgroupManager
+	cgroups podCgroups
 	sysctls *sysctlAllowlist
 	tokens  tokenManager
 	// imageRecords are the image GC's first-seen and last-used times.

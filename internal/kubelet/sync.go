@@ -39,16 +39,13 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 			return false, k.rejectPod(ctx, pod, reasonSysctlForbidden, msg)
 		}
 	}
-	if at, ok := activeDeadline(pod); ok {
-		if !k.cfg.Now().Before(at) {
-			// The pod fails (its status says DeadlineExceeded) and what
-			// runs is stopped.
-			k.cfg.Recorder.Eventf(pod, "", events.Normal, reasonDeadlineExceeded, messageDeadlineExceeded)
-			failed := pod.DeepCopy()
-			failed.Status.Phase, failed.Status.Reason, failed.Status.Message = corev1.PodFailed, reasonDeadlineExceeded, messageDeadlineExceeded
-			return false, k.syncFinished(ctx, w, failed, rp)
-		}
-		w.retryAfter(at.Sub(k.cfg.Now()))
+	if pastActiveDeadline(pod, k.cfg.Now()) {
+		// The pod fails (its status says DeadlineExceeded) and what runs
+		// is stopped.
+		k.cfg.Recorder.Eventf(pod, "", events.Normal, reasonDeadlineExceeded, messageDeadlineExceeded)
+		failed := pod.DeepCopy()
+		failed.Status.Phase, failed.Status.Reason, failed.Status.Message = corev1.PodFailed, reasonDeadlineExceeded, messageDeadlineExceeded
+		return false, k.syncFinished(ctx, w, failed, rp)
 	}
 	k.probes.AddPod(pod)
 	syncErr := k.syncRunning(ctx, w, pod, rp)
@@ -60,6 +57,14 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		return false, errors.Join(syncErr, err)
 	}
 	k.log.Debug("status updated", "pod", podRef(pod, pod.UID), "duration", time.Since(start))
+	if st, ok := k.podStatus(pod.UID); ok && pod.Spec.ActiveDeadlineSeconds != nil {
+		// Back when the deadline passes (the start time is the one just
+		// reported).
+		withStart := &corev1.Pod{Spec: pod.Spec, Status: corev1.PodStatus{StartTime: st.StartTime}}
+		if at, ok := activeDeadline(withStart); ok {
+			w.retryAfter(at.Sub(k.cfg.Now()))
+		}
+	}
 	return false, syncErr
 }
 
