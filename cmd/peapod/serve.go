@@ -55,6 +55,8 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.BoolVar(&seccompDefault, "seccomp-default", true, "run containers that name no seccomp profile with RuntimeDefault (Localhost profiles are read from DATA_DIR/kubelet/seccomp)")
 	f.StringSliceVar(&o.AllowedUnsafeSysctls, "allowed-unsafe-sysctls", nil, "sysctls (or prefixes ending in *) pods may set beyond the safe set, e.g. 'kernel.msg*,net.core.somaxconn'")
 	f.Int64Var(&o.PodMaxPids, "pod-max-pids", -1, "most processes a pod may run (pids.max of its cgroup); -1 for no limit")
+	f.StringVar(&o.PodManifestPath, "pod-manifest-path", "", "directory of static pod manifests to run, each shown in the API as a mirror pod; files starting with dots are ignored (default CONFIG_DIR/manifests)")
+	f.DurationVar(&o.FileCheckFrequency, "file-check-frequency", 20*time.Second, "how often the static pod manifests are read besides when they change")
 	f.StringVar(&o.DockerConfig, "docker-config", "", "docker config.json with registry credentials")
 	f.BoolVar(&o.NoSync, "unsafe-no-fsync", false, "do not fsync the object database (tests and benchmarks only)")
 	addImageLimitFlags(f, &o.MaxLayerSize, &o.MaxImageSize)

@@ -111,6 +111,11 @@ type Options struct {
 	// PodMaxPids limits the processes of each pod (pids.max of its cgroup;
 	// default -1, no limit), as the kubelet's --pod-max-pids.
 	PodMaxPids int64
+	// PodManifestPath is the static pod manifest directory (the kubelet's
+	// --pod-manifest-path; default CONFIG_DIR/manifests); FileCheckFrequency
+	// how often it is read besides on changes (default 20s).
+	PodManifestPath    string
+	FileCheckFrequency time.Duration
 	// DockerConfig is a docker config.json with registry credentials
 	// (default ~/.docker/config.json when it exists).
 	DockerConfig string
@@ -140,6 +145,7 @@ func (o Options) withDefaults() Options {
 	def(&o.LogDir, "/var/log/pods")
 	def(&o.ConfigDir, "/etc/peapod")
 	def(&o.Listen, "127.0.0.1:6443")
+	def(&o.PodManifestPath, filepath.Join(o.ConfigDir, "manifests"))
 	def(&o.Kubeconfig, filepath.Join(o.DataDir, "admin.kubeconfig"))
 	if o.NodeName == "" {
 		h, _ := os.Hostname()

@@ -124,8 +124,9 @@ type podUsage struct {
 func (k *Kubelet) evictionCandidate() (*corev1.Pod, map[*corev1.Pod]podUsage) {
 	k.mu.Lock()
 	var pods []*corev1.Pod
-	for _, p := range k.pods {
-		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+	for uid, p := range k.pods {
+		// Static pods are critical: never evicted.
+		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && !k.static[uid] {
 			pods = append(pods, p)
 		}
 	}

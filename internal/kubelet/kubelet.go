@@ -132,6 +132,11 @@ type Config struct {
 	// rest of the kubelet's time (time.Now when nil).
 	Clock clock.WithTicker
 	Now   func() time.Time
+	// ManifestDir is the static pod manifest directory (the kubelet's
+	// --pod-manifest-path; empty: no static pods); FileCheckFrequency is
+	// how often it is read besides on changes (default 20s).
+	ManifestDir        string
+	FileCheckFrequency time.Duration
 	// ResyncInterval wakes every pod worker periodically (default 10s).
 	ResyncInterval time.Duration
 	// Failpoints crash the process at named steps, for tests (nil in
@@ -166,6 +171,11 @@ type Kubelet struct {
 	// statuses are the pods' last generated statuses, which the probe
 	// workers go by.
 	statuses map[types.UID]*corev1.PodStatus
+	// static marks the pods of k.pods that are static pods (from the
+	// manifest directory, not the API); mirrors are the API's mirror
+	// pods by namespace/name.
+	static  map[types.UID]bool
+	mirrors map[string]*corev1.Pod
 	wg       sync.WaitGroup
 }
 
@@ -179,6 +189,9 @@ const (
 func New(cfg Config) (*Kubelet, error) {
 	if cfg.ResyncInterval == 0 {
 		cfg.ResyncInterval = 10 * time.Second
+	}
+	if cfg.FileCheckFrequency == 0 {
+		cfg.FileCheckFrequency = defaultFileCheckFrequency
 	}
 	if cfg.HousekeepingInterval == 0 {
 		cfg.HousekeepingInterval = 10 * time.Second
@@ -213,6 +226,7 @@ func New(cfg Config) (*Kubelet, error) {
 		backoff:  flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pullBack: flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pods:     map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{}, statuses: map[types.UID]*corev1.PodStatus{},
+		static: map[types.UID]bool{}, mirrors: map[string]*corev1.Pod{},
 	}
 	k.probes = prober.NewManager(prober.Config{
 		Runtime: cfg.Runtime, Recorder: cfg.Recorder, Status: k.podStatus, OnChange: k.probeChanged,
@@ -248,6 +262,19 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		return err
 	}
 	defer func() { w.Stop() }()
+	if k.cfg.ManifestDir != "" {
+		if err := os.MkdirAll(k.cfg.ManifestDir, 0o755); err != nil {
+			k.log.Warn("creating the static pod manifest directory", "path", k.cfg.ManifestDir, "err", err)
+		}
+		// Static pods are known before orphans are looked for, so that
+		// their running containers are kept.
+		k.setStaticPods(ctx, k.readManifests(ctx, k.cfg.ManifestDir))
+		k.wg.Add(1)
+		go func() {
+			defer k.wg.Done()
+			k.watchManifests(ctx)
+		}()
+	}
 	if err := k.adoptOrphans(ctx); err != nil {
 		k.log.Warn("looking for sandboxes of deleted pods", "err", err)
 	}
@@ -321,8 +348,13 @@ func (k *Kubelet) watchPods(ctx context.Context) (*storage.Watcher, error) {
 			if e.Type == watch.Bookmark {
 				k.mu.Lock()
 				var gone []types.UID
+				for key, m := range k.mirrors {
+					if !seen[m.UID] {
+						delete(k.mirrors, key)
+					}
+				}
 				for uid := range k.pods {
-					if !seen[uid] {
+					if !seen[uid] && !k.static[uid] {
 						delete(k.pods, uid)
 						gone = append(gone, uid)
 					}
@@ -344,6 +376,11 @@ func (k *Kubelet) watchPods(ctx context.Context) (*storage.Watcher, error) {
 func (k *Kubelet) handlePodEvent(ctx context.Context, e storage.Event) {
 	pod, ok := e.Object.(*corev1.Pod)
 	if !ok {
+		return
+	}
+	if isMirrorPod(pod) {
+		// The API's view of a static pod, never run as such.
+		k.handleMirrorEvent(ctx, e.Type == watch.Deleted, pod)
 		return
 	}
 	k.mu.Lock()

@@ -25,7 +25,7 @@ func (k *Kubelet) Logs(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLog
 	if !known {
 		return apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", opts.Container, pod.Name))
 	}
-	rp, err := k.runtimePodStatus(ctx, pod.UID)
+	rp, err := k.runtimePodStatus(ctx, k.runtimeUID(pod))
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (k *Kubelet) Logs(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLog
 			return apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", opts.Container, pod.Name))
 		}
 		reason := reasonContainerCreating
-		for _, cs := range pod.Status.ContainerStatuses {
+		for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
 			if cs.Name == opts.Container && cs.State.Waiting != nil && cs.State.Waiting.Reason != "" {
 				reason = cs.State.Waiting.Reason
 			}

@@ -281,6 +281,9 @@ func limitTerminationMessages(st *corev1.PodStatus) {
 // is generated again from the stored object (startTime, transition times,
 // other owners' conditions) inside the update.
 func (k *Kubelet) updateStatus(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod, terminal bool) error {
+	if k.isStatic(pod.UID) {
+		return k.updateStaticStatus(ctx, w, pod, rp, terminal)
+	}
 	st := k.generateStatus(w, pod, rp, terminal)
 	k.setStatus(pod.UID, &st)
 	if apiequality.Semantic.DeepEqual(st, pod.Status) {

@@ -26,12 +26,22 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		return k.terminate(ctx, w, pod)
 	}
 	w.lastPod = pod
+	static := k.isStatic(pod.UID)
+	if static && k.staticPredecessor(pod) {
+		// An older version of this static pod is still stopping.
+		w.retryAfter(time.Second)
+		return false, nil
+	}
 	rp, err := k.runtimePodStatus(ctx, pod.UID)
 	if err != nil {
 		return false, err
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return false, k.syncFinished(ctx, w, pod, rp)
+		err := k.syncFinished(ctx, w, pod, rp)
+		if static {
+			err = errors.Join(err, k.syncMirror(ctx, pod))
+		}
+		return false, err
 	}
 	if len(rp.sandboxes) == 0 && pod.Status.Phase != corev1.PodRunning {
 		// Admission (canAdmitPod upstream), before anything runs.
@@ -57,6 +67,11 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		return false, errors.Join(syncErr, err)
 	}
 	k.log.Debug("status updated", "pod", podRef(pod, pod.UID), "duration", time.Since(start))
+	if static {
+		if err := k.syncMirror(ctx, pod); err != nil {
+			k.log.Warn("failed creating a mirror pod", "pod", podRef(pod, pod.UID), "err", err)
+		}
+	}
 	if st, ok := k.podStatus(pod.UID); ok && pod.Spec.ActiveDeadlineSeconds != nil {
 		// Back when the deadline passes (the start time is the one just
 		// reported).

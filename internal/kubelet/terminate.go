@@ -47,6 +47,14 @@ func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) 
 		k.cfg.Recorder.Eventf(pod, "", events.Warning, reasonFailedKillPod, "error killing pod: %v", err)
 		return false, err
 	}
+	if k.isStatic(pod.UID) {
+		// A static pod has no API object of its own; its mirror goes.
+		if err := k.removeStatic(ctx, pod); err != nil {
+			return false, err
+		}
+		k.forgetStatus(pod.UID)
+		return true, nil
+	}
 	k.cfg.Failpoints.Hit("kubelet-delete")
 	zero := int64(0)
 	_, _, err = k.cfg.Pods.Delete(ctx, pod.Namespace, pod.Name, &metav1.DeleteOptions{

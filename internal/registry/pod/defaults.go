@@ -37,7 +37,8 @@ func SetDefaults(pod *corev1.Pod) {
 	if spec.ServiceAccountName == "" {
 		spec.ServiceAccountName = spec.DeprecatedServiceAccount
 	}
-	if spec.ServiceAccountName == "" {
+	if spec.ServiceAccountName == "" && !isMirrorPod(pod) {
+		// The ServiceAccount plugin's default; mirror pods get none.
 		spec.ServiceAccountName = "default"
 	}
 	spec.DeprecatedServiceAccount = spec.ServiceAccountName

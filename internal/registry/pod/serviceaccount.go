@@ -35,7 +35,10 @@ type ServiceAccountGetter func(ctx context.Context, ns, name string) (*corev1.Se
 // when the pod names none.
 func (s *Strategy) AdmitCreate(ctx context.Context, obj runtime.Object) error {
 	pod := obj.(*corev1.Pod)
-	if s.ServiceAccounts == nil || isMirrorPod(pod) {
+	if isMirrorPod(pod) {
+		return admitMirrorPod(pod)
+	}
+	if s.ServiceAccounts == nil {
 		return nil
 	}
 	name := pod.Spec.ServiceAccountName
@@ -69,11 +72,6 @@ func (s *Strategy) AdmitCreate(ctx context.Context, obj runtime.Object) error {
 		mountServiceAccountToken(pod)
 	}
 	return nil
-}
-
-func isMirrorPod(pod *corev1.Pod) bool {
-	_, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]
-	return ok
 }
 
 // automount: the pod's setting wins, then the service account's; on by

@@ -30,7 +30,8 @@ func defaultStatusIPs(st *corev1.PodStatus) {
 // that container statuses name spec containers.
 func validateStatusUpdate(pod, old *corev1.Pod) field.ErrorList {
 	path := field.NewPath("status")
-	errs := validateConditions(pod.Status.Conditions, path.Child("conditions"))
+	errs := validateMirrorAnnotation(pod, old)
+	errs = append(errs, validateConditions(pod.Status.Conditions, path.Child("conditions"))...)
 	if n := pod.Status.NominatedNodeName; n != old.Status.NominatedNodeName && n != "" {
 		for _, msg := range validation.IsDNS1123Subdomain(n) {
 			errs = append(errs, field.Invalid(path.Child("nominatedNodeName"), n, msg))

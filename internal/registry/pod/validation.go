@@ -219,7 +219,7 @@ func notSupported[T ~string](path *field.Path, value T, supported sets.Set[strin
 // ValidatePodUpdate checks a main-resource update: besides metadata, only the
 // fields upstream lets change may change.
 func ValidatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
-	var errs field.ErrorList
+	errs := validateMirrorAnnotation(pod, old)
 	errs = append(errs, validatePodSpec(&pod.Spec, field.NewPath("spec"))...)
 	if len(pod.Spec.Containers) != len(old.Spec.Containers) {
 		return append(errs, field.Forbidden(field.NewPath("spec", "containers"), "pod updates may not add or remove containers"))
