@@ -75,7 +75,7 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger, api nodeAPI) (*n
 		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, ConfigMaps: d.configMaps, Secrets: d.secrets, Runtime: svc, Recorder: recorder,
 		Log: log.With("component", "kubelet"), Failpoints: d.failpoints,
 		ImageGC: imageGC, ManifestDir: o.PodManifestPath, FileCheckFrequency: o.FileCheckFrequency,
-		Tokens:  api.tokens, APIServer: api.podAddress, HostAPIServer: api.hostAddress,
+		Tokens: api.tokens, APIServer: api.podAddress, HostAPIServer: api.hostAddress,
 	})
 	if err != nil {
 		recorder.Stop()

@@ -176,7 +176,7 @@ type Kubelet struct {
 	// pods by namespace/name.
 	static  map[types.UID]bool
 	mirrors map[string]*corev1.Pod
-	wg       sync.WaitGroup
+	wg      sync.WaitGroup
 }
 
 // Backoff constants of pkg/kubelet (kubelet.go, images).
