@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -58,7 +59,20 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		return false, k.syncFinished(ctx, w, failed, rp)
 	}
 	k.probes.AddPod(pod)
+	// As upstream, the status as things stand is reported before the
+	// sync acts (a container that exited shows so, an init container's
+	// failure shows as Init:Error, a new pod as ContainerCreating), while
+	// the sync goes on.
+	var before chan error
+	if st := k.generateStatus(w, pod, rp, false); !apiequality.Semantic.DeepEqual(st, pod.Status) {
+		snap := w.snapshot()
+		before = make(chan error, 1)
+		go func() { before <- k.updateStatus(ctx, snap, pod, rp, false) }()
+	}
 	syncErr := k.syncRunning(ctx, w, pod, rp)
+	if before != nil {
+		syncErr = errors.Join(syncErr, <-before)
+	}
 	if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {
 		return false, errors.Join(syncErr, err)
 	}

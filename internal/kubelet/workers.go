@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -101,6 +102,13 @@ func (k *Kubelet) runWorker(ctx context.Context, w *podWorker) {
 			errDelay = minErrorDelay
 		}
 	}
+}
+
+// snapshot copies what generating and writing a status reads of the
+// worker, for a status written while the worker goes on: the waiting
+// reasons as they are now, and no start latency to observe.
+func (w *podWorker) snapshot() *podWorker {
+	return &podWorker{uid: w.uid, reasons: maps.Clone(w.reasons), startObserved: true, firstSeen: w.firstSeen}
 }
 
 // retryAfter asks for another sync no later than d from now.

@@ -36,7 +36,7 @@ var kubectls = map[string]string{
 
 var (
 	peapodBin string // built once in TestMain
-	imageTar  string // busybox (+ ipctool) OCI tarball
+	imageTar  string // busybox (+ ipctool, grpchealth) OCI tarball
 	instances atomic.Int32
 )
 
@@ -76,9 +76,10 @@ func buildArtifacts(dir string) error {
 	}
 	peapodBin = filepath.Join(dir, "peapod")
 	ipctool := filepath.Join(dir, "ipctool")
+	grpchealth := filepath.Join(dir, "grpchealth")
 	// PEAPOD_E2E_RACE=1 builds the daemon with the race detector.
 	race := os.Getenv("PEAPOD_E2E_RACE") == "1"
-	for _, b := range []struct{ out, pkg string }{{peapodBin, "./cmd/peapod"}, {ipctool, "./test/e2e/ipctool"}} {
+	for _, b := range []struct{ out, pkg string }{{peapodBin, "./cmd/peapod"}, {ipctool, "./test/e2e/ipctool"}, {grpchealth, "./test/e2e/grpchealth"}} {
 		args := []string{"build", "-o", b.out}
 		cgo := "CGO_ENABLED=0"
 		if race && b.out == peapodBin {
@@ -104,7 +105,7 @@ func buildArtifacts(dir string) error {
 	}
 	defer f.Close()
 	return testimage.BusyboxImage(f, busybox, "docker.io/library/busybox:latest",
-		[]testimage.File{{Path: "/bin/ipctool", HostPath: ipctool, Mode: 0o755}})
+		[]testimage.File{{Path: "/bin/ipctool", HostPath: ipctool, Mode: 0o755}, {Path: "/bin/grpchealth", HostPath: grpchealth, Mode: 0o755}})
 }
 
 func moduleRoot() (string, error) {
