@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -77,21 +78,34 @@ func (k *Kubelet) handleMirrorEvent(ctx context.Context, deleted bool, pod *core
 
 // syncMirror gives a running static pod its mirror pod: one a user
 // deleted or that belongs to an older version of the manifest is deleted
-// at once, and a missing one is created.
-func (k *Kubelet) syncMirror(ctx context.Context, pod *corev1.Pod) error {
+// at once, and a missing one is created. One a user deleted comes back
+// after mirrorRecreateDelay, not in the same instant: `kubectl delete`
+// waits for the name to be gone from a list, and would wait forever if the
+// new mirror were already there.
+func (k *Kubelet) syncMirror(ctx context.Context, w *podWorker, pod *corev1.Pod) error {
 	m := k.mirror(pod.Namespace, pod.Name)
 	if m != nil && (m.DeletionTimestamp != nil || !isMirrorOf(m, pod)) {
 		k.log.Info("deleting an outdated mirror pod", "pod", podRef(pod, pod.UID), "mirror", m.UID)
 		if err := k.deleteMirror(ctx, m); err != nil {
 			return err
 		}
+		if m.DeletionTimestamp != nil {
+			w.mirrorNotBefore = time.Now().Add(mirrorRecreateDelay)
+		}
 		m = nil
 	}
 	if m != nil {
 		return nil
 	}
+	if wait := time.Until(w.mirrorNotBefore); wait > 0 {
+		w.retryAfter(wait)
+		return nil
+	}
 	return k.createMirror(ctx, pod)
 }
+
+// mirrorRecreateDelay is how long a mirror pod a user deleted stays gone.
+const mirrorRecreateDelay = time.Second
 
 func (k *Kubelet) createMirror(ctx context.Context, pod *corev1.Pod) error {
 	obj, err := k.cfg.Nodes.Get(ctx, "", k.cfg.NodeName)

@@ -40,7 +40,7 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		err := k.syncFinished(ctx, w, pod, rp)
 		if static {
-			err = errors.Join(err, k.syncMirror(ctx, pod))
+			err = errors.Join(err, k.syncMirror(ctx, w, pod))
 		}
 		return false, err
 	}
@@ -82,7 +82,7 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 	}
 	k.log.Debug("status updated", "pod", podRef(pod, pod.UID), "duration", time.Since(start))
 	if static {
-		if err := k.syncMirror(ctx, pod); err != nil {
+		if err := k.syncMirror(ctx, w, pod); err != nil {
 			k.log.Warn("failed creating a mirror pod", "pod", podRef(pod, pod.UID), "err", err)
 		}
 	}

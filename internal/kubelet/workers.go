@@ -30,6 +30,9 @@ type podWorker struct {
 	startObserved bool
 	// volumesReady: the pod's volumes were set up once by this worker.
 	volumesReady bool
+	// mirrorNotBefore: a static pod's mirror that a user deleted is not
+	// made again before then.
+	mirrorNotBefore time.Time
 	// lastPod is the pod as last seen, for the events of stopping a pod
 	// deleted from the API at once.
 	lastPod *corev1.Pod

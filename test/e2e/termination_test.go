@@ -1,0 +1,224 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const terminationPods = `apiVersion: v1
+kind: Pod
+metadata:
+  name: hooked
+spec:
+  terminationGracePeriodSeconds: 10
+  volumes:
+  - name: out
+    hostPath: {path: OUT, type: Directory}
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'echo term >> /out/log; exit 0' TERM; echo started >> /out/log; while true; do sleep 0.1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+    lifecycle:
+      postStart:
+        exec: {command: ["sh", "-c", "echo poststart >> /out/log"]}
+      preStop:
+        exec: {command: ["sh", "-c", "echo prestop >> /out/log; sleep 1"]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: stubborn
+spec:
+  terminationGracePeriodSeconds: 3
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: polite
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: forced
+spec:
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3579"]
+`
+
+// TestTermination: preStop runs before the stop signal (after postStart
+// at start); a process that ignores SIGTERM is killed when the grace
+// period ends, one that exits on it ends at once; a pod being deleted
+// shows Terminating; a second delete can only shorten the grace; a forced
+// deletion prints upstream's warning and still stops the containers.
+func TestTermination(t *testing.T) {
+	d := startDaemon(t)
+	out := t.TempDir()
+	d.mustKubectl("1.33", strings.ReplaceAll(terminationPods, "OUT", out), "apply", "-f", "-")
+	for _, name := range []string{"hooked", "stubborn", "polite", "forced"} {
+		d.waitRunning("1.33", "default", name, "1/1")
+	}
+
+	d.mustKubectl("1.33", "", "delete", "pod", "hooked")
+	log, _ := os.ReadFile(filepath.Join(out, "log"))
+	if got := strings.Fields(string(log)); strings.Join(got, " ") != "started poststart prestop term" && strings.Join(got, " ") != "poststart started prestop term" {
+		t.Errorf("hooks and signals in the order %q", got)
+	}
+
+	// Terminating while the grace runs, under both kubectls.
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := d.kubectl("1.33", "", "delete", "pod", "stubborn")
+		done <- err
+	}()
+	d.waitFor("stubborn to show Terminating", 10*time.Second, func() (bool, error) {
+		row := d.podRow("1.27", "default", "stubborn")
+		return len(row) > 2 && row[2] == "Terminating", nil
+	})
+	if row := d.podRow("1.33", "default", "stubborn"); len(row) > 2 && row[2] != "Terminating" {
+		t.Errorf("kubectl 1.33 shows %q", row)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 2*time.Second || took > 5*time.Second {
+		t.Errorf("a container ignoring SIGTERM with a 3 s grace period took %s to go", took)
+	}
+
+	start = time.Now()
+	d.mustKubectl("1.33", "", "delete", "pod", "polite")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("a container that exits on SIGTERM took %s to go (grace 30 s)", took)
+	}
+
+	// A second delete may only shorten the grace period.
+	ctx := context.Background()
+	d.mustKubectl("1.33", strings.ReplaceAll(terminationPods, "OUT", out), "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "stubborn", "1/1")
+	long, short := int64(60), int64(2)
+	if err := d.client.CoreV1().Pods("default").Delete(ctx, "stubborn", metav1.DeleteOptions{GracePeriodSeconds: &short}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.client.CoreV1().Pods("default").Delete(ctx, "stubborn", metav1.DeleteOptions{GracePeriodSeconds: &long}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := d.client.CoreV1().Pods("default").Get(ctx, "stubborn", metav1.GetOptions{}); err == nil && *p.DeletionGracePeriodSeconds != 2 {
+		t.Errorf("a longer second grace period replaced the first: %d", *p.DeletionGracePeriodSeconds)
+	}
+
+	// Forced: the object goes at once, the processes right after.
+	stdout, stderr, err := d.kubectl("1.33", "", "delete", "pod", "forced", "--grace-period=0", "--force")
+	if err != nil || !strings.Contains(stderr, "Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.") ||
+		!strings.Contains(stdout, `pod "forced" force deleted`) {
+		t.Errorf("forced deletion: %v\n%s\n%s", err, stdout, stderr)
+	}
+	d.waitFor("the forced pod's processes to go", 15*time.Second, func() (bool, error) {
+		return !processRunning("sleep 3579"), nil
+	})
+}
+
+// processRunning reports whether a process with this command line runs.
+func processRunning(cmdline string) bool {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err == nil && strings.ReplaceAll(strings.TrimRight(string(data), "\x00"), "\x00", " ") == cmdline {
+			return true
+		}
+	}
+	return false
+}
+
+const deadlinePods = `apiVersion: v1
+kind: Pod
+metadata:
+  name: deadline
+spec:
+  activeDeadlineSeconds: 2
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: message
+spec:
+  restartPolicy: Never
+  containers:
+  - name: file
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "echo 'it went wrong' > /dev/termination-log; exit 3"]
+  - name: logs
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    terminationMessagePolicy: FallbackToLogsOnError
+    command: ["sh", "-c", "echo starting; echo last words; exit 4"]
+  - name: custom
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    terminationMessagePath: /tmp/why
+    command: ["sh", "-c", "echo done here > /tmp/why"]
+`
+
+// TestDeadlineAndTerminationMessages: activeDeadlineSeconds fails the pod
+// (DeadlineExceeded) and stops it; termination messages come from the
+// file (at the default or a custom path) or, with FallbackToLogsOnError
+// and a failure, from the log's tail.
+func TestDeadlineAndTerminationMessages(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", deadlinePods, "apply", "-f", "-")
+	d.waitFor("the deadline pod to fail", 30*time.Second, func() (bool, error) {
+		return d.pod("default", "deadline").Status.Phase == corev1.PodFailed, nil
+	})
+	p := d.pod("default", "deadline")
+	if p.Status.Reason != "DeadlineExceeded" || p.Status.Message != "Pod was active on the node longer than the specified deadline" {
+		t.Errorf("status %+v", p.Status)
+	}
+	d.waitFor("its container to stop", 30*time.Second, func() (bool, error) {
+		cs := d.pod("default", "deadline").Status.ContainerStatuses
+		return len(cs) == 1 && cs[0].State.Terminated != nil, nil
+	})
+	containsAll(t, "deadline's events", d.events("default", "deadline"), "DeadlineExceeded: Pod was active on the node longer than the specified deadline")
+
+	d.waitFor("the message pod to fail", 30*time.Second, func() (bool, error) {
+		return d.pod("default", "message").Status.Phase == corev1.PodFailed, nil
+	})
+	want := map[string]string{"file": "it went wrong\n", "logs": "starting\nlast words\n", "custom": "done here\n"}
+	for _, cs := range d.pod("default", "message").Status.ContainerStatuses {
+		if cs.State.Terminated == nil || cs.State.Terminated.Message != want[cs.Name] {
+			t.Errorf("%s: %+v, want message %q", cs.Name, cs.State, want[cs.Name])
+		}
+	}
+	if row := d.sameRow("default", "message"); row[2] != "Error" {
+		t.Errorf("row %q", row)
+	}
+}
