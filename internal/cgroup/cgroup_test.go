@@ -12,15 +12,15 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	cgmanager "github.com/opencontainers/cgroups/manager"
+
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestDestroyKillsAndRemoves puts a process in a leaf of a cgroup tree:
 // Destroy kills it and removes the tree, in every hierarchy; Find sees the
 // leaf before and nothing after. This test also runs in the cgroup v2 VM.
 func TestDestroyKillsAndRemoves(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("cgroup tests need root")
-	}
+	testutil.RequireRoot(t)
 	root := fmt.Sprintf("/peapod-cgroup-test-%d", os.Getpid())
 	leaf := path.Join(root, "pod1", "ctr")
 	sleep := exec.Command("sleep", "600")

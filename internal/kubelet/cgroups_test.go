@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/peapod/peapod/internal/cgroup"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // cgroupDir is where a cgroup path lives on this host: the unified
@@ -72,9 +73,7 @@ func (d testDriver) destroyRoot(t *testing.T) {
 }
 
 func TestPodCgroups(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("cgroup tests need root")
-	}
+	testutil.RequireRoot(t)
 	for _, d := range testDrivers(t) {
 		t.Run(d.driver.String(), func(t *testing.T) { testPodCgroups(t, d) })
 	}

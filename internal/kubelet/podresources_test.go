@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 func resList(cpu, mem string) corev1.ResourceList {
@@ -50,9 +52,7 @@ func cgroupValue(t *testing.T, p, v1ctrl, v1file, v2file string) string {
 // limit only where upstream sets them, pids.max from --pod-max-pids, and
 // the QoS parents' shares. It runs on cgroup v1 here and v2 in the VM.
 func TestPodAndQOSCgroupValues(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("cgroup tests need root")
-	}
+	testutil.RequireRoot(t)
 	for _, d := range testDrivers(t) {
 		t.Run(d.driver.String(), func(t *testing.T) { testPodAndQOSCgroupValues(t, d) })
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 const testName = "docker.io/library/busybox:latest"
@@ -38,43 +40,6 @@ func testBusybox(t *testing.T) string {
 	return bin
 }
 
-// untar extracts the tar stream r into dir, keeping hard links.
-func untar(t *testing.T, r io.Reader, dir string) {
-	t.Helper()
-	tr := tar.NewReader(r)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("reading tar: %v", err)
-		}
-		target := filepath.Join(dir, filepath.FromSlash(hdr.Name))
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(target, data, os.FileMode(hdr.Mode).Perm()); err != nil {
-				t.Fatal(err)
-			}
-		case tar.TypeLink:
-			if err := os.Link(filepath.Join(dir, filepath.FromSlash(hdr.Linkname)), target); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
 // readImage builds the image and reads it back through an OCI layout.
 func readImage(t *testing.T, busybox string, extra []File) (v1.ImageIndex, v1.Image) {
 	t.Helper()
@@ -83,7 +48,9 @@ func readImage(t *testing.T, busybox string, extra []File) (v1.ImageIndex, v1.Im
 		t.Fatalf("BusyboxImage: %v", err)
 	}
 	dir := t.TempDir()
-	untar(t, &buf, dir)
+	if err := testutil.Untar(&buf, dir); err != nil {
+		t.Fatal(err)
+	}
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		t.Fatalf("reading layout: %v", err)
@@ -230,7 +197,9 @@ func TestBusyboxImageRuns(t *testing.T) {
 	}
 	defer rc.Close()
 	root := t.TempDir()
-	untar(t, rc, root)
+	if err := testutil.Untar(rc, root); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		desc string

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/peapod/peapod/internal/failpoint"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // crashPoints are the failpoints the crash test arms: every creation and
@@ -244,7 +245,7 @@ func (d *daemon) nodeLeaks(hostPorts []int) []string {
 		out = append(out, "veths on "+d.bridge+": "+string(links))
 	}
 	qos := map[string]bool{"kubepods": true, "burstable": true, "besteffort": true}
-	for _, h := range append(globDirs("/sys/fs/cgroup/*"), "/sys/fs/cgroup") {
+	for _, h := range testutil.CgroupHierarchies() {
 		_ = filepath.WalkDir(filepath.Join(h, d.cgroupRoot), func(p string, e os.DirEntry, err error) error {
 			if err == nil && e.IsDir() && p != filepath.Join(h, d.cgroupRoot) && !qos[e.Name()] {
 				out = append(out, "cgroup "+p)
@@ -267,5 +268,3 @@ func isZombie(stat string) bool {
 	i := strings.LastIndexByte(stat, ')')
 	return i >= 0 && strings.HasPrefix(stat[i+1:], " Z")
 }
-
-func globDirs(pattern string) []string { m, _ := filepath.Glob(pattern); return m }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/peapod/peapod/internal/runtime/network"
 	"github.com/peapod/peapod/internal/testimage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // kubectls are the oldest and newest kubectl installed on the test machine.
@@ -337,7 +338,7 @@ func (d *daemon) stop() {
 	if err := network.RemoveMasquerade("peapod", d.cidr); err != nil {
 		t.Errorf("removing the masquerade rule: %v", err)
 	}
-	removeCgroupTree(d.cgroupRoot)
+	testutil.RemoveCgroupTree(d.cgroupRoot)
 	if log, err := os.ReadFile(d.logPath); err == nil && strings.Contains(string(log), "WARNING: DATA RACE") {
 		t.Errorf("the daemon reported a data race (see %s)", d.logPath)
 	}
@@ -358,26 +359,6 @@ func (d *daemon) stop() {
 				lines = lines[len(lines)-200:]
 			}
 			t.Logf("peapod log (tail):\n%s", strings.Join(lines, "\n"))
-		}
-	}
-}
-
-// removeCgroupTree removes the test's cgroup root in every hierarchy,
-// deepest first.
-func removeCgroupTree(root string) {
-	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*")
-	hierarchies = append(hierarchies, "/sys/fs/cgroup")
-	for _, h := range hierarchies {
-		base := filepath.Join(h, root)
-		var dirs []string
-		_ = filepath.WalkDir(base, func(p string, e os.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			_ = os.Remove(dirs[i])
 		}
 	}
 }

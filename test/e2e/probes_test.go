@@ -133,6 +133,9 @@ func TestProbes(t *testing.T) {
 	if out := d.mustKubectl("1.33", "", "describe", "pod", "live"); !regexp.MustCompile(`Unhealthy\s+\S+ \(x[0-9]+ over \S+\)\s+kubelet\s+Liveness probe failed:`).MatchString(out) {
 		t.Errorf("describe does not aggregate the Unhealthy events:\n%s", out)
 	}
+	if out := d.mustKubectl("1.27", "", "get", "pod", "live", "--no-headers"); !regexp.MustCompile(`^live\s+\S+\s+\S+\s+[1-9][0-9]* \([0-9]+s ago\)\s`).MatchString(out) {
+		t.Errorf("RESTARTS column: %q", out)
+	}
 	cs := d.pod("default", "live").Status.ContainerStatuses[0]
 	if cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.ExitCode != 137 {
 		t.Errorf("the killed instance: %+v", cs.LastTerminationState)

@@ -1,23 +1,18 @@
 package e2e
 
 import (
-	"archive/tar"
-	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // startRegistry serves an in-memory registry on 127.0.0.1 and pushes the
@@ -32,23 +27,13 @@ func startRegistry(t *testing.T, repoTag string) string {
 // with an htpasswd file would).
 func startRegistryWith(t *testing.T, repoTag, user, password string) string {
 	t.Helper()
-	var h http.Handler = registry.New(registry.Logger(nopLogger()))
+	var wrap func(http.Handler) http.Handler
 	if user != "" {
-		inner := h
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if u, p, ok := r.BasicAuth(); !ok || u != user || p != password {
-				w.Header().Set("WWW-Authenticate", `Basic realm="peapod-test"`)
-				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
-				return
-			}
-			inner.ServeHTTP(w, r)
-		})
+		wrap = testutil.BasicAuth(user, password)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host := testutil.StartRegistry(t, wrap)
 	dir := t.TempDir()
-	if err := untar(imageTar, dir); err != nil {
+	if err := testutil.UntarFile(imageTar, dir); err != nil {
 		t.Fatal(err)
 	}
 	idx, err := layout.ImageIndexFromPath(dir)
@@ -86,43 +71,3 @@ func (d *daemon) mirror(t *testing.T, registryHost, mirrorHost string) {
 		t.Fatal(err)
 	}
 }
-
-func untar(path, dir string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dir, filepath.Clean("/"+h.Name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			out, err := os.Create(target)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, tr)
-			out.Close()
-			if err != nil {
-				return err
-			}
-		}
-	}
-}
-
-func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }

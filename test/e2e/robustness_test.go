@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/peapod/peapod/internal/failpoint"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestPrivilegedPod runs a privileged container: it gets every capability
@@ -117,7 +118,7 @@ func TestStartupErrors(t *testing.T) {
 	d.waitRunning("1.33", "default", "rel", "1/1")
 	pod := d.pod("default", "rel")
 	found := false
-	for _, h := range globDirs("/sys/fs/cgroup/*") {
+	for _, h := range testutil.CgroupHierarchies() {
 		if _, err := os.Stat(filepath.Join(h, d.cgroupRoot, "kubepods/besteffort/pod"+string(pod.UID))); err == nil {
 			found = true
 		}

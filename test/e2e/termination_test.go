@@ -60,6 +60,25 @@ spec:
 apiVersion: v1
 kind: Pod
 metadata:
+  name: signal
+spec:
+  os: {name: linux}
+  terminationGracePeriodSeconds: 30
+  volumes:
+  - name: out
+    hostPath: {path: OUT, type: Directory}
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'echo usr1 > /out/signal; exit 0' USR1; trap '' TERM; while true; do sleep 0.1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+    lifecycle:
+      stopSignal: SIGUSR1
+---
+apiVersion: v1
+kind: Pod
+metadata:
   name: forced
 spec:
   containers:
@@ -78,8 +97,24 @@ func TestTermination(t *testing.T) {
 	d := startDaemon(t)
 	out := t.TempDir()
 	d.mustKubectl("1.33", strings.ReplaceAll(terminationPods, "OUT", out), "apply", "-f", "-")
-	for _, name := range []string{"hooked", "stubborn", "polite", "forced"} {
+	for _, name := range []string{"hooked", "stubborn", "polite", "signal", "forced"} {
 		d.waitRunning("1.33", "default", name, "1/1")
+	}
+
+	// lifecycle.stopSignal replaces SIGTERM, and the status says which
+	// signal stops each container.
+	for name, want := range map[string]corev1.Signal{"signal": "SIGUSR1", "polite": "SIGTERM"} {
+		if cs := d.pod("default", name).Status.ContainerStatuses[0]; cs.StopSignal == nil || *cs.StopSignal != want {
+			t.Errorf("%s: stopSignal %v, want %s", name, cs.StopSignal, want)
+		}
+	}
+	start := time.Now()
+	d.mustKubectl("1.33", "", "delete", "pod", "signal")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("a container stopped by SIGUSR1, which it handles, took %s to go", took)
+	}
+	if sig, _ := os.ReadFile(filepath.Join(out, "signal")); string(sig) != "usr1\n" {
+		t.Errorf("the container got %q", sig)
 	}
 
 	d.mustKubectl("1.33", "", "delete", "pod", "hooked")
@@ -89,7 +124,7 @@ func TestTermination(t *testing.T) {
 	}
 
 	// Terminating while the grace runs, under both kubectls.
-	start := time.Now()
+	start = time.Now()
 	done := make(chan error, 1)
 	go func() {
 		_, _, err := d.kubectl("1.33", "", "delete", "pod", "stubborn")

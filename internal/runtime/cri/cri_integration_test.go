@@ -20,6 +20,7 @@ import (
 	"github.com/peapod/peapod/internal/runtime/network"
 	"github.com/peapod/peapod/internal/runtime/oci"
 	"github.com/peapod/peapod/internal/testimage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // runtimeEnv is a Service on real runc, conmon, CNI and overlayfs, with
@@ -31,9 +32,7 @@ type runtimeEnv struct {
 
 func newRuntimeEnv(t *testing.T) *runtimeEnv {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("runtime integration tests need root")
-	}
+	testutil.RequireRoot(t)
 	ctx := context.Background()
 	e := &runtimeEnv{dir: t.TempDir(), cgroup: fmt.Sprintf("/peapod-cri-test-%d", os.Getpid()), bridge: fmt.Sprintf("ppcri%d", os.Getpid()%100000)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -86,23 +85,10 @@ func newRuntimeEnv(t *testing.T) *runtimeEnv {
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", e.bridge).Run()
 		network.RemoveMasquerade("peapod-cri-test", "10.252.9.0/24")
-		for _, h := range append(globDirs("/sys/fs/cgroup/*"), "/sys/fs/cgroup") {
-			var dirs []string
-			filepath.WalkDir(filepath.Join(h, e.cgroup), func(p string, d os.DirEntry, err error) error {
-				if err == nil && d.IsDir() {
-					dirs = append(dirs, p)
-				}
-				return nil
-			})
-			for i := len(dirs) - 1; i >= 0; i-- {
-				os.Remove(dirs[i])
-			}
-		}
+		testutil.RemoveCgroupTree(e.cgroup)
 	})
 	return e
 }
-
-func globDirs(p string) []string { m, _ := filepath.Glob(p); return m }
 
 func (e *runtimeEnv) start(t *testing.T, ctx context.Context) *Service {
 	t.Helper()

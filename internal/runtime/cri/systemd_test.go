@@ -13,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/cgroup"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestSystemdCgroups runs a sandbox and a container below a pod slice, as
@@ -69,7 +70,7 @@ func TestSystemdCgroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	testutil.Eventually(t, "the condition", 30*time.Second, func() bool {
 		data, _ := os.ReadFile(st.Status.LogPath)
 		return strings.Contains(string(data), "stdout F done")
 	})
@@ -125,12 +126,3 @@ func readCgroupFile(t *testing.T, p, v1ctrl, file string) string {
 }
 
 // waitFor polls cond for up to 30 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatal("timed out")
-}

@@ -7,13 +7,15 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestPruneLayers: a layer shared with a kept image stays, the removed
 // image's own layer and blobs go, a layer a container still uses stays
 // until it does not.
 func TestPruneLayers(t *testing.T) {
-	reg := startRegistry(t, nil)
+	reg := testutil.StartRegistry(t, nil)
 	s := newTestStore(t, Options{})
 	s.blobGrace = 0
 	base := randomImage(t, 1)

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // stripMirrorPrefix serves the registry under /mirror/v2 as well as /v2.
@@ -46,7 +48,7 @@ func writeHosts(t *testing.T, hosts map[string]string, host string) string {
 }
 
 func TestPull(t *testing.T) {
-	host := startRegistry(t, stripMirrorPrefix)
+	host := testutil.StartRegistry(t, stripMirrorPrefix)
 	img := randomImage(t, 2)
 	push(t, host+"/library/foo:1", img)
 	imgDigest := digestOf(t, img)
@@ -146,7 +148,7 @@ server = "https://registry.example.test"
 }
 
 func TestPullFailures(t *testing.T) {
-	host := startRegistry(t, nil)
+	host := testutil.StartRegistry(t, nil)
 	push(t, host+"/library/foo:1", randomImage(t, 1))
 	tests := []struct {
 		desc            string
@@ -191,7 +193,7 @@ func TestPullAuth(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	}
-	host := startRegistry(t, basicAuth)
+	host := testutil.StartRegistry(t, basicAuth)
 	img := randomImage(t, 1)
 	push(t, host+"/team/app:1", img, remote.WithAuth(&authn.Basic{Username: "user", Password: "pass"}))
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

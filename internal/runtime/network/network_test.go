@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("network tests need root (they create namespaces, bridges and iptables rules)")
-	}
+	testutil.RequireRoot(t)
 }
 
 // listenIn listens on TCP addr inside the namespace at nsPath.

@@ -5,12 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 func TestMountLayersAndUnmount(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("overlay mounts need root")
-	}
+	testutil.RequireRoot(t)
 	dir := t.TempDir()
 	base, top := filepath.Join(dir, "l1"), filepath.Join(dir, "l2")
 	for _, d := range []string{base, top} {
