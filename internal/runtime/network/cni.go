@@ -17,7 +17,9 @@ import (
 	"sync"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 )
 
 // Config describes the pod network.
@@ -133,7 +135,11 @@ func New(cfg Config) (*Network, error) {
 		return nil, err
 	}
 	return &Network{
-		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cacheDir, nil), list: list, name: cfg.Name, subnet: cfg.Subnet,
+		// An explicit exec: libcni sets its default one lazily, without a
+		// lock, which races when sandboxes are set up side by side.
+		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cacheDir, &invoke.DefaultExec{
+			RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{},
+		}), list: list, name: cfg.Name, subnet: cfg.Subnet,
 		bridge: cfg.Bridge, ipamDir: filepath.Join(ipamDir, cfg.Name), cacheDir: cacheDir,
 	}, nil
 }
