@@ -78,6 +78,7 @@ func TestBadInput(t *testing.T) {
 		row := d.podRow("1.33", "default", "ghost")
 		return len(row) > 2 && row[2] == "ImagePullBackOff", nil
 	})
+	d.sameRow("default", "ghost")
 	// The daemon still serves.
 	if out := d.mustKubectl("1.27", "", "get", "ns", "--no-headers"); !strings.Contains(out, "kube-system") {
 		t.Errorf("get ns after bad input: %s", out)

@@ -298,3 +298,89 @@ func TestSidecars(t *testing.T) {
 		}
 	}
 }
+
+const statusPods = `apiVersion: v1
+kind: Pod
+metadata:
+  name: creating
+spec:
+  volumes:
+  - name: cfg
+    configMap: {name: not-there-yet}
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    volumeMounts: [{name: cfg, mountPath: /cfg}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: crashing
+spec:
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "exit 1"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: oom
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1"]
+    resources:
+      limits: {memory: 16Mi}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: failed
+spec:
+  restartPolicy: Never
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "exit 2"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: done
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["true"]
+`
+
+// TestStatusColumn: the STATUS of pods waiting for a volume, crash
+// looping, OOM-killed, failed and completed, the same string under kubectl
+// 1.27 and 1.33.
+func TestStatusColumn(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", statusPods, "apply", "-f", "-")
+	for name, want := range map[string]string{
+		"creating": "ContainerCreating", "crashing": "CrashLoopBackOff", "oom": "OOMKilled", "failed": "Error", "done": "Completed",
+	} {
+		d.waitFor(name+" to show "+want, 60*time.Second, func() (bool, error) {
+			row := d.podRow("1.33", "default", name)
+			return len(row) > 2 && row[2] == want, nil
+		})
+		if row := d.sameRow("default", name); row[2] != want {
+			t.Errorf("%s: %q", name, row)
+		}
+	}
+	containsAll(t, "crashing's events", d.events("default", "crashing"),
+		"app: BackOff: Back-off restarting failed container app in pod crashing_default("+string(d.pod("default", "crashing").UID)+")")
+}

@@ -140,7 +140,7 @@ func TestTermination(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < 2*time.Second || took > 5*time.Second {
+	if took := time.Since(start); took < 2*time.Second || took > 4500*time.Millisecond {
 		t.Errorf("a container ignoring SIGTERM with a 3 s grace period took %s to go", took)
 	}
 

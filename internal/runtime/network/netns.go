@@ -24,20 +24,34 @@ func NewNetNS(path string) error {
 	f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		// The thread is never unlocked: it leaves the process's network
-		// namespace, so the Go runtime must throw it away when this
-		// goroutine ends.
+		// The thread leaves the process's network namespace and goes back
+		// before it is unlocked. Should it fail to go back, it stays
+		// locked and the Go runtime throws it away when this goroutine
+		// ends, except the main thread, which it cannot end: so the
+		// thread goes back rather than relying on that (a main thread
+		// left in the pod's namespace would keep it alive).
 		runtime.LockOSThread()
+		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+		orig, err := os.Open(self)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("opening the network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("unshare: %w", err)
 			return
 		}
-		src := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
-		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind mount %s: %w", src, err)
-			return
+		err = unix.Mount(self, path, "none", unix.MS_BIND, "")
+		if err != nil {
+			err = fmt.Errorf("bind mount %s: %w", self, err)
 		}
-		errc <- nil
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	if err := <-errc; err != nil {
 		os.Remove(path)
