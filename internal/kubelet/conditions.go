@@ -105,14 +105,7 @@ func initializedCondition(pod *corev1.Pod, st *corev1.PodStatus) corev1.PodCondi
 	if len(unknown) == 0 && len(incomplete) == 0 {
 		return c
 	}
-	var msgs []string
-	if len(unknown) > 0 {
-		msgs = append(msgs, fmt.Sprintf("containers with unknown status: %s", unreadyNames(unknown)))
-	}
-	if len(incomplete) > 0 {
-		msgs = append(msgs, fmt.Sprintf("containers with incomplete status: %s", unreadyNames(incomplete)))
-	}
-	c.Status, c.Reason, c.Message = corev1.ConditionFalse, reasonContainersNotInitialized, strings.Join(msgs, ", ")
+	c.Status, c.Reason, c.Message = corev1.ConditionFalse, reasonContainersNotInitialized, containersMessage(unknown, "incomplete", incomplete)
 	return c
 }
 
@@ -164,15 +157,21 @@ func containersReadyCondition(pod *corev1.Pod, st *corev1.PodStatus) corev1.PodC
 		c.Status = corev1.ConditionTrue
 		return c
 	}
+	c.Reason, c.Message = reasonContainersNotReady, containersMessage(unknown, "unready", unready)
+	return c
+}
+
+// containersMessage is a False condition's message: "containers with
+// unknown status: [a b], containers with <what> status: [c]".
+func containersMessage(unknown []string, what string, others []string) string {
 	var msgs []string
 	if len(unknown) > 0 {
 		msgs = append(msgs, fmt.Sprintf("containers with unknown status: %s", unreadyNames(unknown)))
 	}
-	if len(unready) > 0 {
-		msgs = append(msgs, fmt.Sprintf("containers with unready status: %s", unreadyNames(unready)))
+	if len(others) > 0 {
+		msgs = append(msgs, fmt.Sprintf("containers with %s status: %s", what, unreadyNames(others)))
 	}
-	c.Reason, c.Message = reasonContainersNotReady, strings.Join(msgs, ", ")
-	return c
+	return strings.Join(msgs, ", ")
 }
 
 // readinessGatesCondition is the Ready condition once containers are ready.

@@ -21,17 +21,11 @@ func TestExecSync(t *testing.T) {
 	svc := e.start(t, ctx)
 	events, unsubscribe := svc.Subscribe()
 	defer unsubscribe()
-	cfg := sandboxConfig(e)
-	cfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
-	sb, err := svc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId})
+	sbID, cfg := hostNetworkSandbox(t, ctx, svc, e)
 	ccfg := containerConfig("app", "sleep", "3600")
 	ccfg.Envs = []*runtimeapi.KeyValue{{Key: "GREETING", Value: []byte("hello")}}
 	ccfg.WorkingDir = "/tmp"
-	c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, SandboxConfig: cfg, Config: ccfg})
+	c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: cfg, Config: ccfg})
 	if err != nil {
 		t.Fatal(err)
 	}

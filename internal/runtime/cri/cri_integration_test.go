@@ -121,6 +121,20 @@ func containerConfig(name string, cmd ...string) *runtimeapi.ContainerConfig {
 	}
 }
 
+// hostNetworkSandbox runs a sandbox in the node's network namespace (no
+// CNI, so it also runs in the cgroup v2 VM), removed when the test ends.
+func hostNetworkSandbox(t *testing.T, ctx context.Context, svc *Service, e *runtimeEnv) (string, *runtimeapi.PodSandboxConfig) {
+	t.Helper()
+	cfg := sandboxConfig(e)
+	cfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
+	sb, err := svc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId}) })
+	return sb.PodSandboxId, cfg
+}
+
 // waitExit waits for the container's stop event.
 func waitExit(t *testing.T, events <-chan *runtimeapi.ContainerEventResponse, id string) {
 	t.Helper()
@@ -308,16 +322,10 @@ func TestOOMKilled(t *testing.T) {
 	svc := e.start(t, ctx)
 	events, unsubscribe := svc.Subscribe()
 	defer unsubscribe()
-	cfg := sandboxConfig(e)
-	cfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
-	sb, err := svc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId})
+	sbID, cfg := hostNetworkSandbox(t, ctx, svc, e)
 	ccfg := containerConfig("hog", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
 	ccfg.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20}}
-	c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, SandboxConfig: cfg, Config: ccfg})
+	c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: cfg, Config: ccfg})
 	if err != nil {
 		t.Fatal(err)
 	}
