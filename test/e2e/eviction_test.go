@@ -86,6 +86,16 @@ func TestEviction(t *testing.T) {
 	if !(evicted["besteffort"].Before(evicted["burstable"]) && evicted["burstable"].Before(evicted["guaranteed"])) {
 		t.Errorf("eviction order: %v", evicted)
 	}
+	// Once the containers are stopped, their terminated reasons show (as
+	// upstream's printer, they win over the pod's Evicted), the same
+	// under both kubectls.
+	d.waitFor("the evicted pods' containers to stop", 60*time.Second, func() (bool, error) {
+		cs := d.pod("default", "besteffort").Status.ContainerStatuses
+		return len(cs) == 1 && cs[0].State.Terminated != nil, nil
+	})
+	if row := d.sameRow("default", "besteffort"); row[2] != "Error" {
+		t.Errorf("an evicted pod's row: %q", row)
+	}
 	node, err := d.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil || len(node.Items) != 1 {
 		t.Fatal(err)
