@@ -24,15 +24,19 @@ import (
 	"github.com/peapod/peapod/internal/apiserver"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/failpoint"
+	"github.com/peapod/peapod/internal/limitranger"
 	"github.com/peapod/peapod/internal/nscontroller"
 	"github.com/peapod/peapod/internal/pki"
 	"github.com/peapod/peapod/internal/printers"
+	"github.com/peapod/peapod/internal/quota"
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/registry/configmap"
 	"github.com/peapod/peapod/internal/registry/event"
+	"github.com/peapod/peapod/internal/registry/limitrange"
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/node"
 	"github.com/peapod/peapod/internal/registry/pod"
+	"github.com/peapod/peapod/internal/registry/resourcequota"
 	"github.com/peapod/peapod/internal/registry/secret"
 	"github.com/peapod/peapod/internal/registry/serviceaccount"
 	"github.com/peapod/peapod/internal/satoken"
@@ -54,7 +58,11 @@ type Daemon struct {
 	events     *registry.Store
 	// configMaps, secrets and serviceAccounts configure containers.
 	configMaps, secrets, serviceAccounts *registry.Store
-	scheduler                            *scheduler.Scheduler
+	// resourceQuotas and limitRanges constrain a namespace; quota is
+	// the ResourceQuota admission plugin and controller.
+	resourceQuotas, limitRanges *registry.Store
+	quota                       *quota.Quota
+	scheduler                   *scheduler.Scheduler
 	// schedulerEvents records as default-scheduler.
 	schedulerEvents *events.Recorder
 	api             *apiserver.Server
@@ -124,6 +132,20 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		ServiceAccounts: objects.admissionServiceAccount}), d.storage, now)
 	objects.pods = d.pods
 	d.scheduler.Pods = d.pods
+	d.resourceQuotas = registry.NewStore(resourcequota.Resource(), d.storage, now)
+	d.limitRanges = registry.NewStore(limitrange.Resource(), d.storage, now)
+	// Admission as kube-apiserver orders it: LimitRanger (its defaults
+	// before the pod's QoS class is set), then ResourceQuota last. Events
+	// are never counted.
+	d.quota = &quota.Quota{Quotas: d.resourceQuotas, Now: now, Log: log.With("component", "resourcequota"),
+		Counted: map[string]*registry.Store{}}
+	for _, st := range []*registry.Store{d.pods, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges} {
+		d.quota.Counted[st.Resource().Name] = st
+	}
+	d.pods.UseAdmission(&limitranger.LimitRanger{LimitRanges: d.limitRanges})
+	for _, st := range d.quota.Counted {
+		st.UseAdmission(d.quota)
+	}
 	if err := d.ensureNamespaces(ctx); err != nil {
 		return nil, err
 	}
@@ -189,8 +211,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	undo = append(undo, d.node.recorder.Stop)
 
 	d.api = apiserver.New(apiserver.Config{
-		Scheme:            sc,
-		Stores:            []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts},
+		Scheme: sc,
+		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
+			d.resourceQuotas, d.limitRanges},
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,
@@ -246,9 +269,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		events.ExpireLoop(gctx, d.events, events.DefaultTTL, time.Now)
 		return nil
 	})
-	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Content: []nscontroller.Store{d.pods, d.events, d.configMaps, d.secrets, d.serviceAccounts}, Log: d.log.With("component", "namespace-controller")}
+	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Log: d.log.With("component", "namespace-controller"),
+		Content: []nscontroller.Store{d.pods, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges}}
 	g.Go(func() error { return nsc.Run(gctx) })
 	g.Go(func() error { return d.saController.Run(gctx) })
+	g.Go(func() error { return d.quota.Run(gctx) })
 	g.Go(func() error { return d.scheduler.Run(gctx) })
 	g.Go(func() error {
 		// Once the daemon stops, an error from stopping is no failure.

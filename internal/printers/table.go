@@ -50,6 +50,7 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"Secret":    {secretColumns, printSecret},
 		// ServiceAccount's SECRETS column counts its legacy token secrets.
 		"ServiceAccount": {serviceAccountColumns, printServiceAccount},
+		"ResourceQuota":  {resourceQuotaColumns, printResourceQuota},
 	}}
 }
 

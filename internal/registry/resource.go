@@ -126,6 +126,18 @@ type AdmitStrategy interface {
 	AdmitCreate(ctx context.Context, obj runtime.Object) error
 }
 
+// AdmissionPlugin is an admission plugin that looks at creates of more than
+// one resource (LimitRanger, ResourceQuota), as kube-apiserver's admission
+// chain: Mutate runs before the strategy prepares the object (so defaults
+// it sets count, e.g. for a pod's QoS class), Validate after the object is
+// valid and just before it is stored; the release Validate returns is
+// called once the object is stored or refused (stored says which), so a
+// plugin may hold a decision, such as quota usage, until it is final.
+type AdmissionPlugin interface {
+	Mutate(ctx context.Context, res *Resource, ns string, obj runtime.Object) error
+	Validate(ctx context.Context, res *Resource, ns string, obj runtime.Object) (release func(stored bool), err error)
+}
+
 // CreateGuard is implemented by strategies whose create decisions must not
 // interleave (pod scheduling): the returned function is called once the
 // object is committed or refused.

@@ -25,12 +25,20 @@ type Store struct {
 	res     *Resource
 	storage *storage.Store
 	now     func() time.Time
+	// admission are the plugins creates go through, in order.
+	admission []AdmissionPlugin
 }
 
 // NewStore returns the REST store of res. now is the clock (time.Now in
 // production).
 func NewStore(res *Resource, s *storage.Store, now func() time.Time) *Store {
 	return &Store{res: res, storage: s, now: now}
+}
+
+// UseAdmission makes creates go through plugins, in order (set up before
+// the store serves).
+func (s *Store) UseAdmission(plugins ...AdmissionPlugin) {
+	s.admission = append(s.admission, plugins...)
 }
 
 // Resource returns the resource this store serves.
@@ -135,6 +143,11 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, dryRu
 			return nil, err
 		}
 	}
+	for _, p := range s.admission {
+		if err := p.Mutate(ctx, s.res, ns, obj); err != nil {
+			return nil, err
+		}
+	}
 	if g, ok := s.res.Strategy.(CreateGuard); ok {
 		defer g.GuardCreate()()
 	}
@@ -153,6 +166,16 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, dryRu
 	if ws, ok := s.res.Strategy.(WarningStrategy); ok {
 		for _, w := range ws.WarningsOnCreate(ctx, obj) {
 			AddWarning(ctx, w)
+		}
+	}
+	stored := false
+	for _, p := range s.admission {
+		release, err := p.Validate(ctx, s.res, ns, obj)
+		if err != nil {
+			return nil, err
+		}
+		if release != nil {
+			defer func() { release(stored) }()
 		}
 	}
 	if dryRun {
@@ -178,6 +201,7 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, dryRu
 		if err != nil {
 			return nil, err
 		}
+		stored = true
 		if h, ok := s.res.Strategy.(CreateHook); ok {
 			h.AfterCreate(ctx, out)
 		}
