@@ -1,0 +1,209 @@
+package quota
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/peapod/peapod/internal/registry"
+	"github.com/peapod/peapod/internal/registry/configmap"
+	"github.com/peapod/peapod/internal/registry/namespace"
+	"github.com/peapod/peapod/internal/registry/resourcequota"
+	"github.com/peapod/peapod/internal/scheme"
+	"github.com/peapod/peapod/internal/storage"
+)
+
+func rl(pairs ...string) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for i := 0; i < len(pairs); i += 2 {
+		out[corev1.ResourceName(pairs[i])] = resource.MustParse(pairs[i+1])
+	}
+	return out
+}
+
+func container(name string, requests, limits corev1.ResourceList) corev1.Container {
+	return corev1.Container{Name: name, Resources: corev1.ResourceRequirements{Requests: requests, Limits: limits}}
+}
+
+func TestPodUsage(t *testing.T) {
+	now := time.Now()
+	grace := int64(30)
+	always := corev1.ContainerRestartPolicyAlways
+	sidecar := container("side", rl("cpu", "100m"), nil)
+	sidecar.RestartPolicy = &always
+	for _, tc := range []struct {
+		desc string
+		pod  corev1.Pod
+		want corev1.ResourceList
+	}{
+		{"requests and limits", corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
+			container("a", rl("cpu", "250m", "memory", "64Mi"), rl("cpu", "500m", "memory", "128Mi")),
+			container("b", rl("cpu", "250m", "memory", "64Mi"), rl("cpu", "500m", "memory", "128Mi")),
+		}}}, rl("count/pods", "1", "pods", "1", "cpu", "500m", "requests.cpu", "500m", "memory", "128Mi", "requests.memory", "128Mi",
+			"limits.cpu", "1", "limits.memory", "256Mi")},
+		{"init containers: the larger of init and regular", corev1.Pod{Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{container("init", rl("cpu", "2"), nil)},
+			Containers:     []corev1.Container{container("a", rl("cpu", "1"), nil)},
+		}}, rl("count/pods", "1", "pods", "1", "cpu", "2", "requests.cpu", "2")},
+		{"a sidecar adds to the regular containers", corev1.Pod{Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{sidecar},
+			Containers:     []corev1.Container{container("a", rl("cpu", "1"), nil)},
+		}}, rl("count/pods", "1", "pods", "1", "cpu", "1100m", "requests.cpu", "1100m")},
+		{"extended resources only as requests.<name>", corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
+			container("a", rl("example.com/gpu", "1"), rl("example.com/gpu", "1")),
+		}}}, rl("count/pods", "1", "pods", "1", "requests.example.com/gpu", "1")},
+		{"finished: only count/pods", corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{container("a", rl("cpu", "1"), nil)}},
+			Status: corev1.PodStatus{Phase: corev1.PodSucceeded}}, rl("count/pods", "1")},
+		{"deleted, within its grace: still counts", corev1.Pod{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &metav1.Time{Time: now}, DeletionGracePeriodSeconds: &grace},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{container("a", nil, nil)}}}, rl("count/pods", "1", "pods", "1")},
+		{"deleted, grace over: only count/pods", corev1.Pod{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &metav1.Time{Time: now.Add(-time.Minute)}, DeletionGracePeriodSeconds: &grace},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{container("a", nil, nil)}}}, rl("count/pods", "1")},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			got := podUsage(&tc.pod, now)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for k, v := range tc.want {
+				if g := got[k]; g.Cmp(v) != 0 {
+					t.Errorf("%s: got %s, want %s", k, g.String(), v.String())
+				}
+			}
+		})
+	}
+}
+
+func TestMessages(t *testing.T) {
+	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "compute"},
+		Spec: corev1.ResourceQuotaSpec{Hard: rl("limits.cpu", "2", "limits.memory", "1Gi", "requests.memory", "512Mi", "pods", "10")}}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{
+		InitContainers: []corev1.Container{container("init", nil, nil)},
+		Containers:     []corev1.Container{container("app", rl("memory", "64Mi"), rl("cpu", "1")), container("aux", rl("memory", "64Mi"), rl("memory", "64Mi"))},
+	}}
+	if got, want := missingResources(q, pod), "must specify limits.cpu for: aux,init; limits.memory for: app,init; requests.memory for: init"; got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	used := rl("limits.cpu", "0", "limits.memory", "0", "requests.memory", "0", "pods", "1")
+	got := exceeded(q, used, rl("limits.memory", "2Gi", "requests.memory", "1Gi", "pods", "1"))
+	if want := "requested: limits.memory=2Gi,requests.memory=1Gi, used: limits.memory=0,requests.memory=0, limited: limits.memory=1Gi,requests.memory=512Mi"; got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if got := exceeded(q, used, rl("pods", "1", "limits.cpu", "2")); got != "" {
+		t.Errorf("within the quota: %q", got)
+	}
+}
+
+func TestScopes(t *testing.T) {
+	deadline := int64(10)
+	guaranteed := corev1.Pod{Spec: corev1.PodSpec{PriorityClassName: "high", Containers: []corev1.Container{container("a", rl("cpu", "1"), rl("cpu", "1"))}}}
+	bestEffort := corev1.Pod{Spec: corev1.PodSpec{ActiveDeadlineSeconds: &deadline, Containers: []corev1.Container{container("a", nil, nil)}}}
+	for _, tc := range []struct {
+		desc                  string
+		spec                  corev1.ResourceQuotaSpec
+		guaranteed, besteffor bool
+	}{
+		{"no scopes", corev1.ResourceQuotaSpec{}, true, true},
+		{"BestEffort", corev1.ResourceQuotaSpec{Scopes: []corev1.ResourceQuotaScope{"BestEffort"}}, false, true},
+		{"NotBestEffort", corev1.ResourceQuotaSpec{Scopes: []corev1.ResourceQuotaScope{"NotBestEffort"}}, true, false},
+		{"Terminating", corev1.ResourceQuotaSpec{Scopes: []corev1.ResourceQuotaScope{"Terminating"}}, false, true},
+		{"NotTerminating", corev1.ResourceQuotaSpec{Scopes: []corev1.ResourceQuotaScope{"NotTerminating"}}, true, false},
+		{"PriorityClass In", corev1.ResourceQuotaSpec{ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
+			{ScopeName: "PriorityClass", Operator: corev1.ScopeSelectorOpIn, Values: []string{"high"}}}}}, true, false},
+		{"PriorityClass DoesNotExist", corev1.ResourceQuotaSpec{ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
+			{ScopeName: "PriorityClass", Operator: corev1.ScopeSelectorOpDoesNotExist}}}}, false, true},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			q := &corev1.ResourceQuota{Spec: tc.spec}
+			if got := matches(q, &guaranteed); got != tc.guaranteed {
+				t.Errorf("guaranteed pod: %v", got)
+			}
+			if got := matches(q, &bestEffort); got != tc.besteffor {
+				t.Errorf("best-effort pod: %v", got)
+			}
+			if len(scopeSelectors(q)) > 0 && matches(q, nil) {
+				t.Error("a scoped quota counts something that is not a pod")
+			}
+		})
+	}
+}
+
+// TestConcurrentCreates: 50 config maps created at once against a quota
+// of 10: exactly 10 are admitted, the rest refused with upstream's
+// message, and the quota's status says 10.
+func TestConcurrentCreates(t *testing.T) {
+	ctx := context.Background()
+	sc := scheme.New()
+	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), sc, storage.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now
+	namespaces := registry.NewStore(namespace.Resource(), st, now)
+	if _, err := namespaces.Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	quotas := registry.NewStore(resourcequota.Resource(), st, now)
+	configMaps := registry.NewStore(configmap.Resource(), st, now)
+	q := &Quota{Quotas: quotas, Now: now, Log: slog.New(slog.DiscardHandler),
+		Counted: map[string]*registry.Store{"configmaps": configMaps, "resourcequotas": quotas}}
+	configMaps.UseAdmission(q)
+	quotas.UseAdmission(q)
+	if _, err := quotas.Create(ctx, "team", &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "objects"},
+		Spec: corev1.ResourceQuotaSpec{Hard: rl("count/configmaps", "10", "configmaps", "10", "count/resourcequotas", "1")}}, false); err != nil {
+		t.Fatal(err)
+	}
+	var admitted, refused atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := configMaps.Create(ctx, "team", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)}}, false)
+			switch {
+			case err == nil:
+				admitted.Add(1)
+			case apierrors.IsForbidden(err) && strings.Contains(err.Error(), `is forbidden: exceeded quota: objects, requested: configmaps=1,count/configmaps=1, used: configmaps=10,count/configmaps=10, limited: configmaps=10,count/configmaps=10`):
+				refused.Add(1)
+			default:
+				t.Errorf("unexpected: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted.Load() != 10 || refused.Load() != 40 {
+		t.Errorf("admitted %d, refused %d", admitted.Load(), refused.Load())
+	}
+	obj, _ := quotas.Get(ctx, "team", "objects")
+	used := obj.(*corev1.ResourceQuota).Status.Used
+	if c := used["count/configmaps"]; c.Value() != 10 {
+		t.Errorf("status.used %v", used)
+	}
+	// The quota counts itself: a second one is refused.
+	_, err = quotas.Create(ctx, "team", &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "second"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("pods", "1")}}, false)
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `resourcequotas "second" is forbidden: exceeded quota: objects, requested: count/resourcequotas=1`) {
+		t.Errorf("second quota: %v", err)
+	}
+	// Deleting frees: the recalculation counts what is left.
+	for i := range 50 {
+		_, _, _ = configMaps.Delete(ctx, "team", fmt.Sprintf("cm-%d", i), nil, false)
+	}
+	if err := q.recalculate(ctx, "team"); err != nil {
+		t.Fatal(err)
+	}
+	obj, _ = quotas.Get(ctx, "team", "objects")
+	if c := obj.(*corev1.ResourceQuota).Status.Used["configmaps"]; c.Value() != 0 {
+		t.Errorf("after deletion: %v", obj.(*corev1.ResourceQuota).Status.Used)
+	}
+}
