@@ -1,0 +1,336 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const computeResources = `apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: compute-resources
+spec:
+  hard:
+    requests.cpu: "1"
+    requests.memory: 1Gi
+    limits.cpu: "2"
+    limits.memory: 2Gi
+`
+
+// TestSeed003Transcript runs seed 003's session command for command with
+// kubectl 1.27 and 1.33 and compares the output line by line (AGE aside;
+// a server of 1.33 or later prints REQUEST and LIMIT before AGE).
+func TestSeed003Transcript(t *testing.T) {
+	for _, v := range []string{"1.27", "1.33"} {
+		t.Run(v, func(t *testing.T) {
+			d := startDaemon(t)
+			file := filepath.Join(t.TempDir(), "compute-resources.yaml")
+			if err := os.WriteFile(file, []byte(computeResources), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			age := regexp.MustCompile(`\s+[0-9]+s$`)
+			for _, step := range []struct {
+				args []string
+				want []string
+			}{
+				{[]string{"create", "namespace", "demo"}, []string{"namespace/demo created"}},
+				{[]string{"create", "-f", file, "--namespace=demo"}, []string{"resourcequota/compute-resources created"}},
+				{[]string{"get", "quota", "--namespace=demo"}, []string{
+					"NAME                REQUEST                                     LIMIT                                   AGE",
+					"compute-resources   requests.cpu: 0/1, requests.memory: 0/1Gi   limits.cpu: 0/2, limits.memory: 0/2Gi",
+				}},
+				{[]string{"label", "namespace", "demo", "env=dev"}, []string{"namespace/demo labeled"}},
+				{[]string{"get", "namespace", "-l", "env=dev"}, []string{"NAME   STATUS   AGE", "demo   Active"}},
+			} {
+				var out string
+				// The quota's status is computed right after it is
+				// made; the printer shows nothing before.
+				d.waitFor("kubectl "+strings.Join(step.args, " "), 10*time.Second, func() (bool, error) {
+					var err error
+					if out, _, err = d.kubectl(v, "", step.args...); err != nil && step.args[0] == "create" {
+						return false, fmt.Errorf("kubectl %s: %v", strings.Join(step.args, " "), err)
+					}
+					return !strings.Contains(out, "compute-resources                                                           "), nil
+				})
+				lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+				if len(lines) != len(step.want) {
+					t.Fatalf("kubectl %s %s:\n%s", v, strings.Join(step.args, " "), out)
+				}
+				for i, line := range lines {
+					if i > 0 || len(step.want) == 1 {
+						line = age.ReplaceAllString(line, "")
+					}
+					if strings.TrimRight(line, " ") != strings.TrimRight(step.want[i], " ") {
+						t.Errorf("kubectl %s %s, line %d:\ngot  %q\nwant %q", v, strings.Join(step.args, " "), i+1, line, step.want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// quotaPod is a pod whose one container asks cpu and memory (limits twice
+// the requests), and whose init container asks a little.
+func quotaPod(name, cpu, memory string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - {name: init, image: busybox, imagePullPolicy: IfNotPresent, command: ["true"], resources: {requests: {cpu: 10m, memory: 8Mi}, limits: {cpu: 20m, memory: 16Mi}}}
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+    resources:
+      requests: {cpu: %s, memory: %s}
+      limits: {cpu: %s, memory: %s}
+`, name, cpu, memory, double(cpu), double(memory))
+}
+
+func double(q string) string {
+	v := resource.MustParse(q)
+	v.Add(v)
+	return v.String()
+}
+
+// quotaRow is the REQUEST and LIMIT cells of `kubectl get quota`.
+func (d *daemon) quotaUsed(ns, name string) corev1.ResourceList {
+	d.t.Helper()
+	q, err := d.client.CoreV1().ResourceQuotas(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return q.Status.Used
+}
+
+// TestResourceQuota: in a namespace with a compute quota, a pod without
+// requests and limits is refused (must specify), pods that fit are
+// admitted and counted, one that would exceed is refused (exceeded quota),
+// deleting a pod or its finishing frees its share at once; a LimitRange's
+// defaults make a pod without requests admissible; 50 pods created at once
+// against pods: 10 admit exactly 10.
+func TestResourceQuota(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	d.mustKubectl("1.33", "", "create", "namespace", "demo")
+	d.mustKubectl("1.33", computeResources, "create", "-f", "-", "--namespace=demo")
+
+	_, stderr, err := d.kubectl("1.27", "", "run", "bare", "-n", "demo", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sleep", "60")
+	want := `Error from server (Forbidden): pods "bare" is forbidden: failed quota: compute-resources: must specify limits.cpu for: bare; limits.memory for: bare; requests.cpu for: bare; requests.memory for: bare`
+	if err == nil || strings.TrimSpace(stderr) != want {
+		t.Errorf("a pod without requests: %v\n%s", err, stderr)
+	}
+	d.mustKubectl("1.33", quotaPod("first", "490m", "256Mi"), "apply", "-n", "demo", "-f", "-")
+	d.mustKubectl("1.33", quotaPod("second", "400m", "256Mi"), "apply", "-n", "demo", "-f", "-")
+	for _, v := range []string{"1.27", "1.33"} {
+		out := d.mustKubectl(v, "", "get", "quota", "-n", "demo", "--no-headers")
+		// A pod counts the larger of its init and its regular
+		// containers: the app's.
+		if !strings.Contains(out, "requests.cpu: 890m/1, requests.memory: 512Mi/1Gi") || !strings.Contains(out, "limits.cpu: 1780m/2, limits.memory: 1Gi/2Gi") {
+			t.Errorf("kubectl %s get quota:\n%s", v, out)
+		}
+	}
+	_, stderr, err = d.kubectl("1.33", quotaPod("third", "200m", "64Mi"), "apply", "-n", "demo", "-f", "-")
+	want = `pods "third" is forbidden: exceeded quota: compute-resources, requested: limits.cpu=400m,requests.cpu=200m, used: limits.cpu=1780m,requests.cpu=890m, limited: limits.cpu=2,requests.cpu=1`
+	if err == nil || !strings.Contains(stderr, want) {
+		t.Errorf("a pod over the quota: %v\n%s", err, stderr)
+	}
+	out := d.mustKubectl("1.33", "", "describe", "quota", "compute-resources", "-n", "demo")
+	for _, line := range []string{"Name:            compute-resources", "Namespace:       demo", "requests.cpu     890m   1"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("describe quota lacks %q:\n%s", line, out)
+		}
+	}
+
+	// Deleting frees the share at once.
+	d.mustKubectl("1.33", "", "delete", "pod", "second", "-n", "demo")
+	start := time.Now()
+	d.waitFor("the quota to drop the deleted pod", 10*time.Second, func() (bool, error) {
+		cpu := d.quotaUsed("demo", "compute-resources")[corev1.ResourceRequestsCPU]
+		return cpu.String() == "490m", nil
+	})
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the quota took %s to free a deleted pod's share", took)
+	}
+	// A pod that finishes stops counting.
+	d.mustKubectl("1.33", strings.Replace(strings.Replace(quotaPod("job", "300m", "64Mi"), `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]`, `["true"]`, 1),
+		"spec:\n", "spec:\n  restartPolicy: Never\n", 1), "apply", "-n", "demo", "-f", "-")
+	d.waitFor("the job to succeed and stop counting", 60*time.Second, func() (bool, error) {
+		cpu := d.quotaUsed("demo", "compute-resources")[corev1.ResourceRequestsCPU]
+		return d.pod("demo", "job").Status.Phase == corev1.PodSucceeded && cpu.String() == "490m", nil
+	})
+
+	// A LimitRange's defaults make a pod without requests admissible.
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: LimitRange
+metadata: {name: defaults}
+spec:
+  limits:
+  - type: Container
+    default: {cpu: 200m, memory: 128Mi}
+    defaultRequest: {cpu: 100m, memory: 64Mi}
+`, "apply", "-n", "demo", "-f", "-")
+	d.mustKubectl("1.33", "", "run", "bare", "-n", "demo", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sleep", "60")
+	bare := d.pod("demo", "bare")
+	r := bare.Spec.Containers[0].Resources
+	if r.Requests.Cpu().String() != "100m" || r.Limits.Memory().String() != "128Mi" ||
+		bare.Annotations["kubernetes.io/limit-ranger"] != "LimitRanger plugin set: cpu, memory request for container bare; cpu, memory limit for container bare" {
+		t.Errorf("defaulted pod: %+v %v", r, bare.Annotations)
+	}
+	out = d.mustKubectl("1.27", "", "describe", "namespace", "demo")
+	for _, line := range []string{"Resource Quotas", "  Name:            compute-resources", "Resource Limits", " Container  cpu       -    -    100m             200m           -"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("describe namespace lacks %q:\n%s", line, out)
+		}
+	}
+
+	// 50 pods at once against pods: 10.
+	d.mustKubectl("1.33", "", "create", "namespace", "burst")
+	d.mustKubectl("1.33", "", "create", "quota", "pod-count", "-n", "burst", "--hard=pods=10")
+	var mu sync.Mutex
+	admitted, refused := 0, 0
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			zero := int64(0)
+			_, err := d.client.CoreV1().Pods("burst").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i)},
+				Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &zero, Containers: []corev1.Container{{Name: "app", Image: "busybox",
+					ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"sleep", "60"}}}}}, metav1.CreateOptions{})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				admitted++
+			case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota: pod-count, requested: pods=1, used: pods=10, limited: pods=10"):
+				refused++
+			default:
+				t.Errorf("pod %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted != 10 || refused != 40 {
+		t.Errorf("admitted %d, refused %d", admitted, refused)
+	}
+	if pods := d.quotaUsed("burst", "pod-count")[corev1.ResourcePods]; pods.Value() != 10 {
+		t.Errorf("status.used.pods %s", pods.String())
+	}
+}
+
+// TestNamespaceDeletionWithContent: deleting a namespace with running
+// pods, a quota, a limit range and a config map shows Terminating (and
+// Terminating pods) with upstream's conditions, then everything is gone
+// and nothing of the pods stays on the node; the system namespaces refuse
+// deletion.
+func TestNamespaceDeletionWithContent(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", "", "create", "namespace", "demo")
+	d.mustKubectl("1.33", computeResources, "create", "-f", "-", "-n", "demo")
+	d.mustKubectl("1.33", "apiVersion: v1\nkind: LimitRange\nmetadata: {name: lr}\nspec:\n  limits:\n  - type: Container\n    default: {cpu: 100m, memory: 32Mi}\n", "apply", "-n", "demo", "-f", "-")
+	d.mustKubectl("1.33", "", "create", "configmap", "cfg", "-n", "demo", "--from-literal=a=b")
+	for _, name := range []string{"one", "two"} {
+		d.mustKubectl("1.33", quotaPod(name, "100m", "32Mi"), "apply", "-n", "demo", "-f", "-")
+	}
+	d.waitRunning("1.33", "demo", "one", "1/1")
+	d.waitRunning("1.33", "demo", "two", "1/1")
+	prints := []footprint{d.capture(t, "demo", "one"), d.capture(t, "demo", "two")}
+	d.mustKubectl("1.33", "", "delete", "namespace", "demo", "--wait=false")
+	for _, v := range []string{"1.27", "1.33"} {
+		if out := d.mustKubectl(v, "", "get", "namespace", "demo", "--no-headers"); !strings.Contains(out, "Terminating") {
+			t.Errorf("kubectl %s: %s", v, out)
+		}
+	}
+	d.waitFor("the namespace's conditions", 10*time.Second, func() (bool, error) {
+		ns, err := d.client.CoreV1().Namespaces().Get(context.Background(), "demo", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		var types []string
+		for _, c := range ns.Status.Conditions {
+			types = append(types, string(c.Type)+"="+string(c.Status)+"/"+c.Reason)
+		}
+		sort.Strings(types)
+		return strings.Join(types, " ") == "NamespaceContentRemaining=False/ContentRemoved NamespaceDeletionContentFailure=False/ContentDeleted "+
+			"NamespaceDeletionDiscoveryFailure=False/ResourcesDiscovered NamespaceDeletionGroupVersionParsingFailure=False/ParsedGroupVersions "+
+			"NamespaceFinalizersRemaining=False/ContentHasNoFinalizers", nil
+	})
+	d.waitFor("the namespace to go", 60*time.Second, func() (bool, error) {
+		_, err := d.client.CoreV1().Namespaces().Get(context.Background(), "demo", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	for _, fp := range prints {
+		d.check(t, fp)
+	}
+	for _, ns := range []string{"default", "kube-system", "kube-public"} {
+		if _, stderr, err := d.kubectl("1.27", "", "delete", "namespace", ns); err == nil ||
+			!strings.Contains(stderr, fmt.Sprintf(`namespaces "%s" is forbidden: this namespace may not be deleted`, ns)) {
+			t.Errorf("deleting %s: %v %s", ns, err, stderr)
+		}
+	}
+}
+
+// TestSelectors: equality and set-based label selectors on namespaces and
+// pods, under both kubectls.
+func TestSelectors(t *testing.T) {
+	d := startDaemon(t)
+	for ns, env := range map[string]string{"dev-a": "dev", "dev-b": "dev", "prod": "prod", "plain": ""} {
+		d.mustKubectl("1.33", "", "create", "namespace", ns)
+		if env != "" {
+			d.mustKubectl("1.33", "", "label", "namespace", ns, "env="+env)
+		}
+	}
+	for name, labels := range map[string]string{"web": "tier=web,app=shop", "db": "tier=db,app=shop", "cache": "tier=cache", "lone": ""} {
+		args := []string{"run", name, "--image=busybox", "--image-pull-policy=IfNotPresent", "--restart=Never"}
+		if labels != "" {
+			args = append(args, "--labels="+labels)
+		}
+		d.mustKubectl("1.33", "", append(args, "--", "true")...)
+	}
+	names := func(v, kind, sel string) string {
+		out := d.mustKubectl(v, "", "get", kind, "-l", sel, "-o", "name")
+		var got []string
+		for _, l := range strings.Fields(out) {
+			got = append(got, l[strings.Index(l, "/")+1:])
+		}
+		sort.Strings(got)
+		return strings.Join(got, ",")
+	}
+	for _, v := range []string{"1.27", "1.33"} {
+		for _, tc := range []struct{ kind, sel, want string }{
+			{"namespaces", "env=dev", "dev-a,dev-b"},
+			{"namespaces", "env in (dev,prod)", "dev-a,dev-b,prod"},
+			{"namespaces", "env notin (dev),env", "prod"},
+			{"namespaces", "env!=dev,kubernetes.io/metadata.name in (prod,plain)", "plain,prod"},
+			{"pods", "tier in (web,cache)", "cache,web"},
+			{"pods", "app=shop,tier!=db", "web"},
+			{"pods", "!tier", "lone"},
+			{"pods", "tier,tier notin (web)", "cache,db"},
+		} {
+			if got := names(v, tc.kind, tc.sel); got != tc.want {
+				t.Errorf("kubectl %s get %s -l %q: %s, want %s", v, tc.kind, tc.sel, got, tc.want)
+			}
+		}
+		if _, stderr, err := d.kubectl(v, "", "get", "pods", "--field-selector", "spec.nope=x"); err == nil ||
+			!strings.Contains(stderr, `field label not supported: spec.nope`) {
+			t.Errorf("kubectl %s, an unsupported field: %v %s", v, err, stderr)
+		}
+	}
+}
