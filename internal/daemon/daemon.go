@@ -103,7 +103,12 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 			}
 		}
 	}()
-	for _, dir := range []string{opts.DataDir, opts.RunDir, opts.LogDir, opts.ConfigDir} {
+	// The static pod manifest directory exists once the API answers, so
+	// that whoever waits for the API can drop manifests in it.
+	for _, dir := range []string{opts.DataDir, opts.RunDir, opts.LogDir, opts.ConfigDir, opts.PodManifestPath} {
+		if dir == "" {
+			continue
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
