@@ -1,7 +1,9 @@
 package apiserver
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,7 +34,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		s.serveNotFound(w, r)
 		return
 	}
-	if !acceptsJSON(r.Header.Get("Accept")) && info.Subresource != "log" {
+	if !acceptsJSON(r.Header.Get("Accept")) && !streamingSubresource(info.Subresource) {
 		s.writeError(w, r, apierrors.NewGenericServerResponse(http.StatusNotAcceptable, "", schema.GroupResource{}, "", "only the following media types are accepted: application/json, application/yaml", 0, false))
 		return
 	}
@@ -65,6 +67,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveLog(ww, r, st, info)
+		return
+	case "exec", "attach", "portforward":
+		if res.Name != "pods" {
+			s.serveNotFound(ww, r)
+			return
+		}
+		s.serveStream(ww, r, st, info)
 		return
 	case "token":
 		if res.Name != "serviceaccounts" || s.tokenReqs == nil {
@@ -105,6 +114,16 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.methodNotAllowed(ww, r)
 	}
+}
+
+// streamingSubresource: responses that are not API objects, whatever the
+// client accepts.
+func streamingSubresource(sub string) bool {
+	switch sub {
+	case "log", "exec", "attach", "portforward":
+		return true
+	}
+	return false
 }
 
 // warningWriter adds the request's warnings as headers just before the
@@ -199,4 +218,10 @@ func isDryRun(r *http.Request) (bool, error) {
 		}
 	}
 	return len(vals) > 0, nil
+}
+
+// Hijack hands the connection to an upgraded stream.
+func (w *warningWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.wrote = true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
 }

@@ -7,9 +7,11 @@
 package apiserver
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -51,6 +53,8 @@ type Config struct {
 	Tokens TokenAuthenticator
 	// TokenRequests, if set, serves serviceaccounts/token.
 	TokenRequests TokenRequester
+	// Streams, if set, serves pods/exec, pods/attach and pods/portforward.
+	Streams PodStreams
 }
 
 // Server serves the Kubernetes API over a registry.
@@ -70,6 +74,7 @@ type Server struct {
 	exporter    MetricsExporter
 	tokens      TokenAuthenticator
 	tokenReqs   TokenRequester
+	streams     PodStreams
 	// stopping ends long-running requests (watches, followed logs) when
 	// the server stops; see Stop.
 	stopping context.Context
@@ -82,7 +87,7 @@ func New(cfg Config) *Server {
 		scheme: cfg.Scheme, stores: map[string]*registry.Store{}, order: cfg.Stores, printer: cfg.Printer,
 		logs: cfg.Logs, version: cfg.Version, log: cfg.Log, now: cfg.Now, address: cfg.ServerAddress,
 		requireCert: cfg.RequireClientCert, metrics: cfg.Metrics, exporter: cfg.Exporter,
-		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests,
+		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests, streams: cfg.Streams,
 	}
 	for _, st := range cfg.Stores {
 		s.stores[st.Resource().Name] = st
@@ -152,6 +157,13 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 // Unwrap lets http.ResponseController reach Flush on the real writer.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Hijack hands the connection to an upgraded stream (exec, attach,
+// port-forward), whose proxies look for http.Hijacker.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	r.code = http.StatusSwitchingProtocols
+	return http.NewResponseController(r.ResponseWriter).Hijack()
+}
 
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

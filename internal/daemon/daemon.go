@@ -230,6 +230,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		RequireClientCert: true,
 		Tokens:            tokens,
 		TokenRequests:     tokenREST,
+		Streams:           d.node.kubelet,
 	})
 	log.Info("peapod API server ready", "address", server, "kubeconfig", opts.Kubeconfig, "node", opts.NodeName)
 	return d, nil

@@ -233,6 +233,18 @@ func (f *fakeRuntime) ExecSync(_ context.Context, req *runtimeapi.ExecSyncReques
 	return f.exec(req.ContainerId, req.Cmd)
 }
 
+func (f *fakeRuntime) Exec(context.Context, *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
+	return &runtimeapi.ExecResponse{Url: "http://127.0.0.1:1/exec/token"}, nil
+}
+
+func (f *fakeRuntime) Attach(context.Context, *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
+	return &runtimeapi.AttachResponse{Url: "http://127.0.0.1:1/attach/token"}, nil
+}
+
+func (f *fakeRuntime) PortForward(context.Context, *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
+	return &runtimeapi.PortForwardResponse{Url: "http://127.0.0.1:1/portforward/token"}, nil
+}
+
 func (f *fakeRuntime) PullImage(context.Context, *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
 	return &runtimeapi.PullImageResponse{ImageRef: "sha256:fake"}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/peapod/peapod/internal/runtime/oci"
 )
 
 // Monitor launches conmon processes.
@@ -221,4 +224,9 @@ func MonitorPID(bundle string) int {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 	return pid
+}
+
+// Attach is not implemented yet.
+func (m *Monitor) Attach(ctx context.Context, id, bundle string, in io.Reader, out, errw io.WriteCloser, tty, stdinOnce bool, resize <-chan oci.TerminalSize) error {
+	return errors.New("attach is not supported yet")
 }

@@ -20,6 +20,7 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 		// Already removed: stopping is a no-op, as CRI asks.
 		return &runtimeapi.StopPodSandboxResponse{}, nil
 	}
+	s.sessions.closeSandbox(sb.ID)
 	var errs []error
 	for _, c := range s.sandboxContainers(sb.ID) {
 		if err := s.stopContainer(ctx, c, 0); err != nil {

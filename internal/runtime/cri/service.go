@@ -19,6 +19,7 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/cri-streaming/pkg/streaming"
 
 	"github.com/peapod/peapod/internal/failpoint"
 	"github.com/peapod/peapod/internal/runtime/conmon"
@@ -55,6 +56,9 @@ type Config struct {
 	// Failpoints crash the process at named steps, for tests (nil in
 	// production).
 	Failpoints *failpoint.Set
+	// StreamAddress is where the streaming server listens (default
+	// 127.0.0.1:0, a free port).
+	StreamAddress string
 }
 
 // Service implements the CRI runtime and image services.
@@ -71,6 +75,11 @@ type Service struct {
 
 	subMu       sync.Mutex
 	subscribers map[chan *runtimeapi.ContainerEventResponse]struct{}
+
+	// streams serves exec, attach and port-forward sessions.
+	streams streaming.Server
+	// sessions are the streaming connections into each sandbox.
+	sessions *sessions
 }
 
 // New loads persisted state, recovers from a crash (see load) and starts
@@ -85,6 +94,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg: cfg, log: cfg.Log,
 		sandboxes: map[string]*sandbox{}, containers: map[string]*container{},
 		subscribers: map[chan *runtimeapi.ContainerEventResponse]struct{}{},
+		sessions:    newSessions(),
 	}
 	// Watch first, then load: an exit between the two is seen by both,
 	// and handling an exit twice is harmless.
@@ -92,6 +102,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startStreaming(ctx, cfg.StreamAddress); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,11 +24,23 @@ type ExecOptions struct {
 	Args []string
 	// Env is added to the container's environment.
 	Env []string
-	// Stdout and Stderr receive the output (nil: discarded).
+	// Stdin, if set, is the process's standard input; the process sees
+	// its end when Stdin does.
+	Stdin io.Reader
+	// Stdout and Stderr receive the output (nil: discarded). With Tty the
+	// terminal's output goes to Stdout.
 	Stdout, Stderr io.Writer
+	// Tty gives the process a terminal, sized by what Resize sends.
+	Tty    bool
+	Resize <-chan TerminalSize
 	// PidFile is where the runtime writes the process's host PID; it is
 	// how the process is killed when ctx ends.
 	PidFile string
+}
+
+// TerminalSize is a terminal's size in characters.
+type TerminalSize struct {
+	Width, Height uint16
 }
 
 // ErrExecStart: the runtime could not start the process at all (the
@@ -47,11 +60,20 @@ const execKillWait = 5 * time.Second
 // signal ended it. When ctx ends first, the process is killed (not just
 // the runtime, which would leave it running in the container) and ctx's
 // error is returned.
+//
+// With Tty, runc runs in the foreground on a terminal of ours: it makes the
+// process's own terminal and relays between the two (in raw mode), and a
+// resize of ours reaches it as SIGWINCH, which it passes on. A console
+// socket (--console-socket) would need a detached runc and a subreaper to
+// learn the exit status; this keeps runc the parent that reports it.
 func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (int, error) {
 	if len(o.Args) == 0 {
 		return 0, errors.New("exec: no command")
 	}
 	args := []string{"--root", r.Root, "exec", "--pid-file", o.PidFile}
+	if o.Tty {
+		args = append(args, "--tty")
+	}
 	for _, e := range o.Env {
 		args = append(args, "--env", e)
 	}
@@ -61,23 +83,41 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (int, erro
 	// runc's own complaints go to stderr too; keep a copy to tell them
 	// from the process's output when it cannot start.
 	var runcErr tail
-	stderr := io.Writer(&runcErr)
-	if o.Stderr != nil {
-		stderr = io.MultiWriter(o.Stderr, &runcErr)
+	var terminal *os.File
+	if o.Tty {
+		var err error
+		if o.Stdout == nil {
+			o.Stdout = io.Discard
+		}
+		if terminal, err = r.startOnTerminal(ctx, cmd, o); err != nil {
+			return 0, err
+		}
+		defer terminal.Close()
+	} else if err := r.startOnPipes(cmd, o, &runcErr); err != nil {
+		return 0, err
 	}
-	cmd.Stdout, cmd.Stderr = o.Stdout, stderr
-	if cmd.Stdout == nil {
-		cmd.Stdout = io.Discard
-	}
-	// Its own process group: a signal meant for peapod's group does not
-	// reach it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	defer os.Remove(o.PidFile)
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("%s exec: %w", r.Name(), err)
-	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	if terminal != nil {
+		copied := make(chan struct{})
+		go func() {
+			defer close(copied)
+			// EIO once runc, the terminal's other side, is gone: the end.
+			// runc's own complaints come this way too.
+			_, _ = io.Copy(io.MultiWriter(o.Stdout, &runcErr), terminal)
+		}()
+		if o.Stdin != nil {
+			go func() { _, _ = io.Copy(terminal, o.Stdin) }()
+		}
+		go resizeTerminal(terminal, o.Resize, copied)
+		defer func() {
+			select {
+			case <-copied:
+			case <-time.After(time.Second):
+			}
+		}()
+	}
 	var waitErr error
 	select {
 	case waitErr = <-done:
@@ -102,6 +142,21 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (int, erro
 		return 0, fmt.Errorf("%s exec: %w", r.Name(), waitErr)
 	}
 	return code, nil
+}
+
+// resizeTerminal applies every size sent until the terminal is done.
+func resizeTerminal(terminal *os.File, sizes <-chan TerminalSize, done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case size, ok := <-sizes:
+			if !ok {
+				return
+			}
+			_ = pty.Setsize(terminal, &pty.Winsize{Rows: size.Height, Cols: size.Width})
+		}
+	}
 }
 
 // killExec kills the exec'd process (found through its pid file; the
@@ -169,3 +224,66 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 func (t *tail) String() string { return string(t.buf) }
+
+// startOnPipes starts runc with the process's streams as its own; runc's
+// complaints are kept in runcErr too.
+func (r *Runtime) startOnPipes(cmd *exec.Cmd, o ExecOptions, runcErr *tail) error {
+	stderr := io.Writer(runcErr)
+	if o.Stderr != nil {
+		stderr = io.MultiWriter(o.Stderr, runcErr)
+	}
+	cmd.Stdout, cmd.Stderr = o.Stdout, stderr
+	if cmd.Stdout == nil {
+		cmd.Stdout = io.Discard
+	}
+	var stdin io.WriteCloser
+	if o.Stdin != nil {
+		// A pipe of our own rather than cmd.Stdin: Wait would otherwise
+		// wait for the client to end its input even once the process
+		// is gone.
+		var err error
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return err
+		}
+	}
+	// Its own process group: a signal meant for peapod's group does not
+	// reach it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s exec: %w", r.Name(), err)
+	}
+	if stdin != nil {
+		go func() {
+			_, _ = io.Copy(stdin, o.Stdin)
+			_ = stdin.Close()
+		}()
+	}
+	return nil
+}
+
+// startOnTerminal starts runc in a new session whose controlling terminal
+// is a new pseudo-terminal, and returns the terminal's master side. The
+// client's first size, if it comes at once, is the terminal's from the
+// start, so that the process never sees a 0x0 terminal.
+func (r *Runtime) startOnTerminal(ctx context.Context, cmd *exec.Cmd, o ExecOptions) (*os.File, error) {
+	var size *pty.Winsize
+	if o.Resize != nil {
+		select {
+		case first, ok := <-o.Resize:
+			if ok {
+				size = &pty.Winsize{Rows: first.Height, Cols: first.Width}
+			}
+		case <-time.After(firstSizeWait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	master, err := pty.StartWithAttrs(cmd, size, &syscall.SysProcAttr{Setsid: true, Setctty: true})
+	if err != nil {
+		return nil, fmt.Errorf("%s exec: %w", r.Name(), err)
+	}
+	return master, nil
+}
+
+// firstSizeWait bounds the wait for a client's first terminal size.
+const firstSizeWait = 200 * time.Millisecond
