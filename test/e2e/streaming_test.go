@@ -86,76 +86,206 @@ func TestExec(t *testing.T) {
 // shell would: the remote terminal has the local size and follows it.
 func execTerminal(t *testing.T, d *daemon, version string) {
 	t.Helper()
-	cmd := exec.Command(kubectls[version], "exec", "-it", "web", "-c", "other", "--", "sh")
-	cmd.Env = []string{"KUBECONFIG=" + d.kubeconfig, "HOME=" + d.dir, "PATH=" + os.Getenv("PATH"), "TERM=dumb"}
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	term := startTerminal(t, d, version, "exec", "-it", "web", "-c", "other", "--", "sh")
+	term.send("stty size; echo tt$((6*7))\r")
+	term.wait("the first size", regexp.MustCompile(`(?s)30 100\r?\n.*tt42`))
+	term.resize(40, 120)
+	term.send("exit 4\r")
+	if code := term.exitCode(); code != 4 {
+		t.Errorf("kubectl %s exec -it: exit %d, want 4", version, code)
+	}
+}
+
+// terminal is kubectl running on a pseudo-terminal, 30×100 at first.
+type terminal struct {
+	t       *testing.T
+	version string
+	cmd     *exec.Cmd
+	tty     *os.File
+	mu      sync.Mutex
+	screen  bytes.Buffer
+}
+
+func startTerminal(t *testing.T, d *daemon, version string, args ...string) *terminal {
+	t.Helper()
+	term := &terminal{t: t, version: version, cmd: exec.Command(kubectls[version], args...)}
+	term.cmd.Env = []string{"KUBECONFIG=" + d.kubeconfig, "HOME=" + d.dir, "PATH=" + os.Getenv("PATH"), "TERM=dumb"}
+	var err error
+	term.tty, err = pty.StartWithSize(term.cmd, &pty.Winsize{Rows: 30, Cols: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tty.Close()
-	var mu sync.Mutex
-	var screen bytes.Buffer
+	t.Cleanup(func() {
+		_ = term.cmd.Process.Kill()
+		term.tty.Close()
+	})
 	go func() {
 		buf := make([]byte, 4096)
 		for {
-			n, err := tty.Read(buf)
-			mu.Lock()
-			screen.Write(buf[:n])
-			mu.Unlock()
+			n, err := term.tty.Read(buf)
+			term.mu.Lock()
+			term.screen.Write(buf[:n])
+			term.mu.Unlock()
 			if err != nil {
 				return
 			}
 		}
 	}()
-	waitScreen := func(what string, re *regexp.Regexp) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			mu.Lock()
-			ok := re.Match(screen.Bytes())
-			mu.Unlock()
-			if ok {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
+	return term
+}
+
+func (term *terminal) String() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.screen.String()
+}
+
+func (term *terminal) send(keys string) {
+	if _, err := io.WriteString(term.tty, keys); err != nil {
+		term.t.Fatalf("typing into kubectl %s: %v", term.version, err)
+	}
+}
+
+// wait waits until the screen matches re.
+func (term *terminal) wait(what string, re *regexp.Regexp) {
+	term.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if re.MatchString(term.String()) {
+			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("kubectl %s exec -it: no %s on the terminal:\n%q", version, what, screen.String())
+		time.Sleep(50 * time.Millisecond)
 	}
-	fmt.Fprintf(tty, "stty size; echo tt$((6*7))\r")
-	waitScreen("first size", regexp.MustCompile(`(?s)30 100\r?\n.*tt42`))
-	if err := pty.Setsize(tty, &pty.Winsize{Rows: 40, Cols: 120}); err != nil {
-		t.Fatal(err)
+	term.t.Fatalf("kubectl %s %s: no %s on the terminal:\n%q", term.version, term.cmd.Args[1], what, term.String())
+}
+
+// resize changes the local terminal's size and asks the remote shell
+// until it sees it (the resize travels asynchronously).
+func (term *terminal) resize(rows, cols uint16) {
+	term.t.Helper()
+	if err := pty.Setsize(term.tty, &pty.Winsize{Rows: rows, Cols: cols}); err != nil {
+		term.t.Fatal(err)
 	}
-	// The resize travels asynchronously: ask until the shell sees it.
+	want := fmt.Sprintf("%d %d", rows, cols)
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		fmt.Fprintf(tty, "stty size\r")
-		time.Sleep(200 * time.Millisecond)
-		mu.Lock()
-		ok := strings.Contains(screen.String(), "40 120")
-		mu.Unlock()
-		if ok {
-			break
-		}
+	for !strings.Contains(term.String(), want) {
 		if time.Now().After(deadline) {
-			t.Fatalf("kubectl %s exec -it: resize never seen:\n%q", version, screen.String())
+			term.t.Fatalf("kubectl %s %s: resize to %s never seen:\n%q", term.version, term.cmd.Args[1], want, term.String())
 		}
+		term.send("stty size\r")
+		time.Sleep(200 * time.Millisecond)
 	}
-	fmt.Fprintf(tty, "exit 4\r")
+}
+
+// exitCode waits for kubectl to end and returns its exit code.
+func (term *terminal) exitCode() int {
+	term.t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- term.cmd.Wait() }()
 	select {
 	case err := <-done:
 		var exitErr *exec.ExitError
-		if !errors.As(err, &exitErr) || exitErr.ExitCode() != 4 {
-			t.Errorf("kubectl %s exec -it: exit %v, want 4", version, err)
+		if errors.As(err, &exitErr) {
+			return exitErr.ExitCode()
 		}
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("kubectl %s exec -it did not end after exit", version)
+		if err != nil {
+			term.t.Fatal(err)
+		}
+		return 0
+	case <-time.After(30 * time.Second):
+		_ = term.cmd.Process.Kill()
+		term.t.Fatalf("kubectl %s %s did not end:\n%q", term.version, term.cmd.Args[1], term.String())
+		return -1
 	}
+}
+
+const attachPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: att
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: shell
+    image: busybox
+    command: ["sh"]
+    stdin: true
+    tty: true
+  - name: reader
+    image: busybox
+    command: ["sh", "-c", "while read l; do echo got $l; echo err $l >&2; done; echo stdin closed"]
+    stdin: true
+`
+
+// TestAttach: kubectl attach to a container's own input and output, with
+// and without a terminal; kubectl run -it --rm leaves no pod behind.
+func TestAttach(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", attachPod, "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "att", "2/2")
+	for i, v := range []string{"1.27", "1.33"} {
+		t.Run(v, func(t *testing.T) {
+			// A pipe that stays open across sessions (not stdinOnce):
+			// each session's lines reach the same process.
+			line := fmt.Sprintf("line%d", i)
+			d.mustKubectl(v, line+"\n", "attach", "-i", "att", "-c", "reader")
+			d.waitFor("the attached input in the log", 30*time.Second, func() (bool, error) {
+				logs := d.mustKubectl(v, "", "logs", "att", "-c", "reader")
+				return strings.Contains(logs, "got "+line+"\nerr "+line+"\n"), nil
+			})
+			term := startTerminal(t, d, v, "attach", "-it", "att", "-c", "shell")
+			term.wait("the hint", regexp.MustCompile(`If you don't see a command prompt, try pressing enter.`))
+			term.send("\recho tt$((6*7)); stty size\r")
+			term.wait("the shell's answer", regexp.MustCompile(`(?s)tt42\r?\n30 100`))
+			term.resize(41, 121)
+			term.send("exit\r")
+			if code := term.exitCode(); code != 0 {
+				t.Errorf("kubectl %s attach -it: exit %d", v, code)
+			}
+			if !strings.Contains(term.String(), "Session ended, resume using 'kubectl attach att -c shell -i -t' command when the pod is running") {
+				t.Errorf("kubectl %s attach -it:\n%q", v, term.String())
+			}
+			// The shell exited: the kubelet restarts it.
+			d.waitFor("the shell to restart", 60*time.Second, func() (bool, error) {
+				p := d.pod("default", "att")
+				return p.Status.ContainerStatuses[0].RestartCount == int32(i+1) && p.Status.ContainerStatuses[0].State.Running != nil, nil
+			})
+		})
+	}
+	// The reader's standard input has not been closed by any session.
+	if out := d.mustKubectl("1.33", "", "logs", "att", "-c", "reader"); strings.Contains(out, "stdin closed") {
+		t.Errorf("reader's stdin closed:\n%s", out)
+	}
+
+	for _, v := range []string{"1.27", "1.33"} {
+		t.Run("run -it --rm "+v, func(t *testing.T) {
+			term := startTerminal(t, d, v, "run", "-it", "--rm", "--restart=Never", "--image", "busybox", "tmp", "--", "sh")
+			term.wait("the hint", regexp.MustCompile(`If you don't see a command prompt, try pressing enter.`))
+			term.send("\rhostname; echo tt$((6*7))\r")
+			term.wait("the shell's answer", regexp.MustCompile(`(?s)tmp\r?\n.*tt42`))
+			term.send("exit\r")
+			if code := term.exitCode(); code != 0 {
+				t.Errorf("kubectl %s run -it --rm: exit %d:\n%q", v, code, term.String())
+			}
+			if !strings.Contains(term.String(), `pod "tmp" deleted`) {
+				t.Errorf("kubectl %s run -it --rm:\n%q", v, term.String())
+			}
+			d.waitFor("the pod to go", 30*time.Second, func() (bool, error) {
+				_, _, err := d.kubectl("1.33", "", "get", "pod", "tmp")
+				return err != nil, nil
+			})
+		})
+		// Without a terminal, the command's exit code is kubectl's.
+		_, stderr, err := d.kubectl(v, "echo from-stdin; exit 3\n", "run", "-i", "--rm", "--restart=Never", "--image", "busybox", "tmp2", "--", "sh")
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() != 3 || !strings.Contains(stderr, "pod default/tmp2 terminated (Error)") {
+			t.Errorf("kubectl %s run -i --rm: %v %q", v, err, stderr)
+		}
+	}
+	d.waitFor("no pod but att", 30*time.Second, func() (bool, error) {
+		out := d.mustKubectl("1.33", "", "get", "pods", "-o", "name")
+		return out == "pod/att\n", nil
+	})
 }
 
 // TestCopy: kubectl cp of a directory with spaces in names into a pod and

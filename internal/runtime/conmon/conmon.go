@@ -9,18 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/peapod/peapod/internal/runtime/oci"
 )
 
 // Monitor launches conmon processes.
@@ -37,6 +35,10 @@ type Monitor struct {
 	SocketDir string
 	// LogLevel is conmon's own log level (error by default).
 	LogLevel string
+
+	// ctlLocks serialize the messages to each conmon's control fifo
+	// (container ID → *sync.Mutex): conmon 2.1 acts on one line per read.
+	ctlLocks sync.Map
 }
 
 // Container is what Create needs to know about one container.
@@ -52,6 +54,12 @@ type Container struct {
 	// SystemdCgroup has the runtime ask systemd for the container's
 	// cgroup (runc --systemd-cgroup): its cgroupsPath is slice:prefix:name.
 	SystemdCgroup bool
+	// Stdin keeps a pipe to the container's standard input, fed by
+	// attach sessions; StdinOnce closes it when the first session ends.
+	Stdin, StdinOnce bool
+	// Tty gives the container a terminal (its config.json must have
+	// process.terminal set too: conmon does not read it).
+	Tty bool
 }
 
 // createTimeout bounds how long conmon may take to report runc create.
@@ -111,6 +119,19 @@ func (m *Monitor) Create(ctx context.Context, c Container) (int, error) {
 	}
 	if c.SystemdCgroup {
 		args = append(args, "--systemd-cgroup")
+	}
+	// As CRI-O: a terminal is -t alone (with -i, the first session's end
+	// would close conmon's copy of the terminal and drop later input
+	// without the container seeing an end of file); a pipe is -i, kept
+	// open across sessions unless stdinOnce.
+	switch {
+	case c.Tty:
+		args = append(args, "-t")
+	case c.Stdin:
+		args = append(args, "-i")
+		if !c.StdinOnce {
+			args = append(args, "--leave-stdin-open")
+		}
 	}
 	// conmon outlives this call (it double-forks), so it must not be tied
 	// to ctx; the create is bounded by the sync read below instead.
@@ -191,6 +212,7 @@ func socketpair() (parent, child *os.File, err error) {
 // Cleanup removes what conmon leaves for a deleted container: its exit file
 // and the attach socket link.
 func (m *Monitor) Cleanup(id string) error {
+	m.ctlLocks.Delete(id)
 	var errs []error
 	for _, p := range []string{filepath.Join(m.ExitDir, id), filepath.Join(m.SocketDir, id)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -224,9 +246,4 @@ func MonitorPID(bundle string) int {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 	return pid
-}
-
-// Attach is not implemented yet.
-func (m *Monitor) Attach(ctx context.Context, id, bundle string, in io.Reader, out, errw io.WriteCloser, tty, stdinOnce bool, resize <-chan oci.TerminalSize) error {
-	return errors.New("attach is not supported yet")
 }

@@ -100,7 +100,8 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		logPath = filepath.Join(runDir, "output.log")
 	}
 	conmonStart := time.Now()
-	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: c.ID, Bundle: runDir, LogPath: logPath, SystemdCgroup: cgroup.ParseLeaf(c.Cgroup).Systemd()})
+	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: c.ID, Bundle: runDir, LogPath: logPath, SystemdCgroup: cgroup.ParseLeaf(c.Cgroup).Systemd(),
+		Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(), Tty: cfg.GetTty()})
 	log.Debug("container created by conmon", "duration", time.Since(conmonStart))
 	if err != nil {
 		return nil, err
@@ -180,6 +181,7 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 	spec.Process.Args = args
 	spec.Process.Env = mergeEnv(in.img.Config.Env, cfg.GetEnvs(), in.hostname)
 	spec.Process.Cwd = firstNonEmpty(cfg.GetWorkingDir(), in.img.Config.WorkingDir, "/")
+	spec.Process.Terminal = cfg.GetTty()
 	user, err := resolveUser(in.root, sc, in.img.Config.User)
 	if err != nil {
 		return nil, err

@@ -156,7 +156,7 @@ func (r streamRuntime) Attach(ctx context.Context, containerID string, in io.Rea
 		return err
 	}
 	sizes := terminalSizes(ctx, resize)
-	return s.cfg.Conmon.Attach(ctx, c.ID, s.containerRunDir(c.ID), in, out, errw, tty && c.Config.GetTty(), c.Config.GetStdinOnce(), sizes)
+	return s.cfg.Conmon.Attach(ctx, c.ID, in, out, errw, tty && c.Config.GetTty(), c.Config.GetStdinOnce(), sizes)
 }
 
 // PortForward connects the stream to port on the sandbox's localhost, from
