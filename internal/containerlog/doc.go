@@ -11,7 +11,9 @@
 // filters by stream and time, keeps the last N lines, limits the byte count
 // and, when following, waits for the file to grow.
 //
-// The package only reads; rotating and reopening the file is the writer's
-// (conmon's) business. Read copes with a file replaced or truncated under it
-// by reopening it.
+// Policy.Rotate rotates a log by size as the kubelet's log manager does
+// (rename, compress the older rotated files, keep at most MaxFiles), asking
+// the writer (conmon) to reopen the live file. Read copes with a file
+// replaced or truncated under it by reopening it, so following a log goes
+// on across a rotation.
 package containerlog

@@ -117,6 +117,11 @@ func (l *logFile) drain(fn func(line []byte) error) error {
 		}
 		switch {
 		case !os.SameFile(info, l.info):
+			// The writer stopped writing the old file before it made the
+			// new one: what it wrote since the read above is read now.
+			if err := l.readLines(fn); err != nil {
+				return err
+			}
 			if err := l.finish(fn); err != nil {
 				return err
 			}

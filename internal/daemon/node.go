@@ -66,6 +66,10 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger, api nodeAPI) (*n
 	if err != nil {
 		return nil, fmt.Errorf("--eviction-hard: %w", err)
 	}
+	logPolicy, err := o.containerLogPolicy()
+	if err != nil {
+		return nil, err
+	}
 	recorder := events.NewRecorder(d.events, events.Source{Component: "kubelet", Host: o.NodeName}, time.Now, log)
 	kl, err := kubelet.New(kubelet.Config{
 		NodeName: o.NodeName, RootDir: filepath.Join(o.DataDir, "kubelet"), LogDir: o.LogDir, CgroupRoot: o.CgroupRoot, CgroupDriver: driver, PodPidsLimit: o.PodMaxPids,
@@ -75,6 +79,7 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger, api nodeAPI) (*n
 		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, ConfigMaps: d.configMaps, Secrets: d.secrets, Runtime: svc, Recorder: recorder,
 		Log: log.With("component", "kubelet"), Failpoints: d.failpoints,
 		ImageGC: imageGC, ManifestDir: o.PodManifestPath, FileCheckFrequency: o.FileCheckFrequency,
+		ContainerLogs: logPolicy, ContainerLogMonitorInterval: o.ContainerLogMonitorInterval,
 		Tokens: api.tokens, APIServer: api.podAddress, HostAPIServer: api.hostAddress,
 	})
 	if err != nil {

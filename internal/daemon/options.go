@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/peapod/peapod/internal/cgroup"
+	"github.com/peapod/peapod/internal/containerlog"
 	"github.com/peapod/peapod/internal/kubelet"
 )
 
@@ -116,6 +117,13 @@ type Options struct {
 	// how often it is read besides on changes (default 20s).
 	PodManifestPath    string
 	FileCheckFrequency time.Duration
+	// ContainerLogMaxSize (a quantity, default 10Mi) and
+	// ContainerLogMaxFiles (default 5) are the kubelet's log rotation
+	// flags; ContainerLogMonitorInterval how often logs are checked
+	// (default 10s).
+	ContainerLogMaxSize         string
+	ContainerLogMaxFiles        int
+	ContainerLogMonitorInterval time.Duration
 	// DockerConfig is a docker config.json with registry credentials
 	// (default ~/.docker/config.json when it exists).
 	DockerConfig string
@@ -146,6 +154,10 @@ func (o Options) withDefaults() Options {
 	def(&o.ConfigDir, "/etc/peapod")
 	def(&o.Listen, "127.0.0.1:6443")
 	def(&o.PodManifestPath, filepath.Join(o.ConfigDir, "manifests"))
+	def(&o.ContainerLogMaxSize, "10Mi")
+	if o.ContainerLogMaxFiles == 0 {
+		o.ContainerLogMaxFiles = 5
+	}
 	def(&o.Kubeconfig, filepath.Join(o.DataDir, "admin.kubeconfig"))
 	if o.NodeName == "" {
 		h, _ := os.Hostname()
@@ -185,4 +197,17 @@ func (o Options) kubepods() (cgroup.Driver, cgroup.Name, error) {
 		return cgroup.Driver{}, nil, fmt.Errorf("--cgroup-root: %w", err)
 	}
 	return driver, root.Child("kubepods"), nil
+}
+
+// containerLogPolicy is the log rotation policy of the flags, validated
+// as the kubelet validates its configuration.
+func (o Options) containerLogPolicy() (containerlog.Policy, error) {
+	q, err := resource.ParseQuantity(o.ContainerLogMaxSize)
+	if err != nil || q.Sign() <= 0 {
+		return containerlog.Policy{}, fmt.Errorf("invalid configuration: containerLogMaxSize (--container-log-max-size) %q must be a positive quantity", o.ContainerLogMaxSize)
+	}
+	if o.ContainerLogMaxFiles < 2 {
+		return containerlog.Policy{}, fmt.Errorf("invalid configuration: containerLogMaxFiles (--container-log-max-files) %d must be greater than 1", o.ContainerLogMaxFiles)
+	}
+	return containerlog.Policy{MaxSize: q.Value(), MaxFiles: o.ContainerLogMaxFiles}, nil
 }

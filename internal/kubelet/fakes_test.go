@@ -245,6 +245,10 @@ func (f *fakeRuntime) PortForward(context.Context, *runtimeapi.PortForwardReques
 	return &runtimeapi.PortForwardResponse{Url: "http://127.0.0.1:1/portforward/token"}, nil
 }
 
+func (f *fakeRuntime) ReopenContainerLog(context.Context, *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
+	return &runtimeapi.ReopenContainerLogResponse{}, nil
+}
+
 func (f *fakeRuntime) PullImage(context.Context, *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
 	return &runtimeapi.PullImageResponse{ImageRef: "sha256:fake"}, nil
 }

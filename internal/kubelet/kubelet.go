@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/peapod/peapod/internal/cgroup"
+	"github.com/peapod/peapod/internal/containerlog"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/failpoint"
 	"github.com/peapod/peapod/internal/prober"
@@ -53,6 +54,7 @@ type Runtime interface {
 	Exec(context.Context, *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error)
 	Attach(context.Context, *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error)
 	PortForward(context.Context, *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error)
+	ReopenContainerLog(context.Context, *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error)
 	PullImage(context.Context, *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error)
 	ImageStatus(context.Context, *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error)
 	ListImages(context.Context, *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error)
@@ -142,6 +144,11 @@ type Config struct {
 	FileCheckFrequency time.Duration
 	// ResyncInterval wakes every pod worker periodically (default 10s).
 	ResyncInterval time.Duration
+	// ContainerLogs is the log rotation policy (--container-log-max-size
+	// and --container-log-max-files; zero MaxSize: no rotation), checked
+	// every ContainerLogMonitorInterval (default 10s).
+	ContainerLogs               containerlog.Policy
+	ContainerLogMonitorInterval time.Duration
 	// Failpoints crash the process at named steps, for tests (nil in
 	// production).
 	Failpoints *failpoint.Set
@@ -283,10 +290,14 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	}
 	k.sweepPodCgroups(ctx)
 	k.sampleAll()
-	k.wg.Add(3)
+	k.wg.Add(4)
 	go func() {
 		defer k.wg.Done()
 		k.nodeStatusLoop(ctx)
+	}()
+	go func() {
+		defer k.wg.Done()
+		k.logRotationLoop(ctx)
 	}()
 	go func() {
 		defer k.wg.Done()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -43,9 +45,26 @@ func TestPruneContainers(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			rt := &removals{}
 			k := &Kubelet{cfg: Config{Runtime: rt}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			// Each instance has a log, and a rotated one: the removed
+			// instances' go with them.
+			dir := t.TempDir()
+			for _, c := range tc.ctrs {
+				c.LogPath = filepath.Join(dir, c.Id+".log")
+				for _, p := range []string{c.LogPath, c.LogPath + ".20261205-120000"} {
+					if err := os.WriteFile(p, nil, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			k.pruneContainers(context.Background(), &runtimePod{containers: tc.ctrs})
 			if !slices.Equal(rt.ids, tc.want) {
 				t.Errorf("removed %v, want %v", rt.ids, tc.want)
+			}
+			for _, c := range tc.ctrs {
+				_, err := os.Stat(c.LogPath + ".20261205-120000")
+				if gone := os.IsNotExist(err); gone != slices.Contains(tc.want, c.Id) {
+					t.Errorf("%s's rotated log gone: %v", c.Id, gone)
+				}
 			}
 		})
 	}

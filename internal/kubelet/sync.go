@@ -263,7 +263,7 @@ func (k *Kubelet) startIfNotBackingOff(ctx context.Context, w *podWorker, pod *c
 func (k *Kubelet) purgeInitContainers(ctx context.Context, pod *corev1.Pod, rp *runtimePod) {
 	for i := range pod.Spec.InitContainers {
 		for _, c := range rp.instances(pod.Spec.InitContainers[i].Name) {
-			if _, err := k.cfg.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.Id}); err != nil {
+			if err := k.removeContainer(ctx, c); err != nil {
 				k.log.Warn("removing init container", "container", c.Id, "err", err)
 			}
 		}
@@ -299,7 +299,7 @@ func (k *Kubelet) pruneContainers(ctx context.Context, rp *runtimePod) {
 		stale := (seen[name] > 2 && c.State == runtimeapi.ContainerState_CONTAINER_EXITED) ||
 			(seen[name] > 1 && c.State == runtimeapi.ContainerState_CONTAINER_CREATED)
 		if stale {
-			if _, err := k.cfg.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.Id}); err != nil {
+			if err := k.removeContainer(ctx, c); err != nil {
 				k.log.Warn("removing old container", "container", c.Id, "err", err)
 			}
 		}

@@ -150,3 +150,54 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestReopenContainerLog: after the log is renamed, conmon writes a new
+// file at the same path; a stopped container's log cannot be reopened.
+func TestReopenContainerLog(t *testing.T) {
+	e := newRuntimeEnv(t)
+	ctx := context.Background()
+	svc := e.start(t, ctx)
+	sbID, sbCfg := hostNetworkSandbox(t, ctx, svc, e)
+	c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg,
+		Config: containerConfig("ticker", "sh", "-c", "i=0; while true; do echo tick$i; i=$((i+1)); usleep 50000; done")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := svc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.ContainerId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := st.Status.LogPath
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(readFile(t, path), "tick2\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("log: %q", readFile(t, path))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := os.Rename(path, path+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for strings.Count(readFile(t, path), "tick") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("new log: %q", readFile(t, path))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if old, cur := readFile(t, path+".old"), readFile(t, path); !strings.Contains(old, "stdout F tick0\n") || strings.Contains(cur, "tick0\n") {
+		t.Errorf("old %q\nnew %q", old, cur)
+	}
+	if _, err := svc.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c.ContainerId, Timeout: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: c.ContainerId}); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("reopening a stopped container's log: %v", err)
+	}
+}
