@@ -204,10 +204,10 @@ func (o Options) kubepods() (cgroup.Driver, cgroup.Name, error) {
 func (o Options) containerLogPolicy() (containerlog.Policy, error) {
 	q, err := resource.ParseQuantity(o.ContainerLogMaxSize)
 	if err != nil || q.Sign() <= 0 {
-		return containerlog.Policy{}, fmt.Errorf("invalid configuration: containerLogMaxSize (--container-log-max-size) %q must be a positive quantity", o.ContainerLogMaxSize)
+		return containerlog.Policy{}, fmt.Errorf("invalid configuration: failed to parse container log max size (--container-log-max-size) %q: must be a positive quantity", o.ContainerLogMaxSize)
 	}
 	if o.ContainerLogMaxFiles < 2 {
-		return containerlog.Policy{}, fmt.Errorf("invalid configuration: containerLogMaxFiles (--container-log-max-files) %d must be greater than 1", o.ContainerLogMaxFiles)
+		return containerlog.Policy{}, fmt.Errorf("invalid configuration: containerLogMaxFiles must be greater than 1 (--container-log-max-files %d)", o.ContainerLogMaxFiles)
 	}
 	return containerlog.Policy{MaxSize: q.Value(), MaxFiles: o.ContainerLogMaxFiles}, nil
 }

@@ -17,9 +17,9 @@ func TestContainerLogPolicy(t *testing.T) {
 		{want: containerlog.Policy{MaxSize: 10 << 20, MaxFiles: 5}},
 		{size: "1Mi", files: 2, want: containerlog.Policy{MaxSize: 1 << 20, MaxFiles: 2}},
 		{size: "500k", files: 3, want: containerlog.Policy{MaxSize: 500000, MaxFiles: 3}},
-		{size: "ten", err: `containerLogMaxSize (--container-log-max-size) "ten" must be a positive quantity`},
-		{size: "-1Mi", err: `containerLogMaxSize (--container-log-max-size) "-1Mi" must be a positive quantity`},
-		{files: 1, err: "containerLogMaxFiles (--container-log-max-files) 1 must be greater than 1"},
+		{size: "ten", err: `failed to parse container log max size (--container-log-max-size) "ten"`},
+		{size: "-1Mi", err: `failed to parse container log max size (--container-log-max-size) "-1Mi"`},
+		{files: 1, err: "invalid configuration: containerLogMaxFiles must be greater than 1"},
 	}
 	for _, tt := range tests {
 		o := Options{ContainerLogMaxSize: tt.size, ContainerLogMaxFiles: tt.files}.withDefaults()
