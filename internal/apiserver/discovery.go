@@ -68,9 +68,14 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request) {
 			})
 		}
 		if res.Name == "pods" {
-			list.APIResources = append(list.APIResources, metav1.APIResource{
-				Name: "pods/log", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get"},
-			})
+			connect := metav1.Verbs{"create", "get"}
+			list.APIResources = append(list.APIResources,
+				metav1.APIResource{Name: "pods/attach", Namespaced: true, Kind: "PodAttachOptions", Verbs: connect},
+				metav1.APIResource{Name: "pods/ephemeralcontainers", Namespaced: true, Kind: "Pod", Verbs: statusVerbs},
+				metav1.APIResource{Name: "pods/exec", Namespaced: true, Kind: "PodExecOptions", Verbs: connect},
+				metav1.APIResource{Name: "pods/log", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get"}},
+				metav1.APIResource{Name: "pods/portforward", Namespaced: true, Kind: "PodPortForwardOptions", Verbs: connect},
+			)
 		}
 	}
 	s.writeJSON(w, http.StatusOK, list)

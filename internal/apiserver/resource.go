@@ -61,6 +61,15 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		}
 		s.serveUpdate(ww, r, st, info)
 		return
+	case "ephemeralcontainers":
+		if res.Name != "pods" {
+			s.serveNotFound(ww, r)
+			return
+		}
+		if info.Verb != "get" && info.Verb != "update" && info.Verb != "patch" {
+			s.methodNotAllowed(ww, r)
+			return
+		}
 	case "log":
 		if res.Name != "pods" || info.Verb != "get" {
 			s.methodNotAllowed(ww, r)

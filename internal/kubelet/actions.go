@@ -27,6 +27,9 @@ type podActions struct {
 	initToStart []int
 	// toStart are the regular containers to start, in spec order.
 	toStart []int
+	// ephemeralToStart are the ephemeral containers never started yet
+	// (they never restart), in spec order.
+	ephemeralToStart []int
 	// toKill are running containers to stop first.
 	toKill []killTarget
 }
@@ -88,6 +91,14 @@ func computePodActions(pod *corev1.Pod, rp *runtimePod, probes probeResults) pod
 		}
 		a.toStart = toStart
 		return a
+	}
+	// Ephemeral containers start once, whatever else happens in the pod
+	// (initialization included), but never in a sandbox made by this
+	// same sync.
+	for i := range pod.Spec.EphemeralContainers {
+		if rp.latest(pod.Spec.EphemeralContainers[i].Name) == nil {
+			a.ephemeralToStart = append(a.ephemeralToStart, i)
+		}
 	}
 	if !computeInitActions(pod, rp, probes, &a) || a.killPod {
 		return a // initializing, or initialization failed for good
@@ -296,6 +307,17 @@ func failed(probes probeResults, kind prober.Kind, id string) bool {
 func specChanged(cur *runtimeapi.ContainerStatus, c *corev1.Container) bool {
 	h := cur.GetAnnotations()[annotationHash]
 	return h != "" && h != containerHash(c) && h != legacyContainerHash(c)
+}
+
+// fieldPathOf names any container of pod in events, ephemeral ones
+// included.
+func fieldPathOf(pod *corev1.Pod, name string, init bool) string {
+	for i := range pod.Spec.EphemeralContainers {
+		if pod.Spec.EphemeralContainers[i].Name == name {
+			return "spec.ephemeralContainers{" + name + "}"
+		}
+	}
+	return containerFieldPath(name, init)
 }
 
 func containerFieldPath(name string, init bool) string {

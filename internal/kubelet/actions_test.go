@@ -55,6 +55,7 @@ func TestComputePodActions(t *testing.T) {
 		killPod, createSandbox bool
 		initToStart, toStart   []int
 		kills                  []string // "<id>: <message>"
+		ephemeralToStart       []int
 	}
 	for _, tc := range []struct {
 		desc   string
@@ -68,6 +69,27 @@ func TestComputePodActions(t *testing.T) {
 	}{
 		{desc: "new pod", ctrs: []string{"a", "b"}, mutate: func(_ *corev1.Pod, rp *runtimePod) { rp.sandboxes = nil },
 			want: want{createSandbox: true, toStart: []int{0, 1}}},
+		{desc: "ephemeral containers start once, not with a new sandbox", ctrs: []string{"a"},
+			states: map[string]string{"a": "running", "e2": "exited:1"},
+			mutate: func(p *corev1.Pod, _ *runtimePod) {
+				for _, n := range []string{"e1", "e2", "e3"} {
+					p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers,
+						corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: n, Image: "busybox"}})
+				}
+			},
+			want: want{ephemeralToStart: []int{0, 2}}},
+		{desc: "ephemeral containers start during initialization", inits: []corev1.Container{ctr("i1")}, ctrs: []string{"a"},
+			states: map[string]string{"i1": "running"},
+			mutate: func(p *corev1.Pod, _ *runtimePod) {
+				p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "e", Image: "busybox"}}}
+			},
+			want: want{ephemeralToStart: []int{0}}},
+		{desc: "no ephemeral container in a new sandbox", ctrs: []string{"a"},
+			mutate: func(p *corev1.Pod, rp *runtimePod) {
+				rp.sandboxes = nil
+				p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "e", Image: "busybox"}}}
+			},
+			want: want{createSandbox: true, toStart: []int{0}}},
 		{desc: "new pod with init containers", inits: []corev1.Container{ctr("i1"), ctr("i2")}, ctrs: []string{"a"},
 			mutate: func(_ *corev1.Pod, rp *runtimePod) { rp.sandboxes = nil },
 			want:   want{createSandbox: true, initToStart: []int{0}}},
@@ -154,9 +176,11 @@ func TestComputePodActions(t *testing.T) {
 			for _, k := range a.toKill {
 				kills = append(kills, k.id+": "+k.message)
 			}
-			got := want{killPod: a.killPod, createSandbox: a.createSandbox, initToStart: a.initToStart, toStart: a.toStart, kills: kills}
+			got := want{killPod: a.killPod, createSandbox: a.createSandbox, initToStart: a.initToStart, toStart: a.toStart, kills: kills,
+				ephemeralToStart: a.ephemeralToStart}
 			if got.killPod != tc.want.killPod || got.createSandbox != tc.want.createSandbox || !slices.Equal(got.initToStart, tc.want.initToStart) ||
-				!slices.Equal(got.toStart, tc.want.toStart) || !slices.Equal(got.kills, tc.want.kills) {
+				!slices.Equal(got.toStart, tc.want.toStart) || !slices.Equal(got.kills, tc.want.kills) ||
+				!slices.Equal(got.ephemeralToStart, tc.want.ephemeralToStart) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})

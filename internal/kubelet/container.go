@@ -34,7 +34,7 @@ const (
 // recording the usual events. A failure is remembered as the container's
 // waiting reason.
 func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.Pod, c *corev1.Container, init bool, t startTarget, restarts int32) error {
-	fieldPath := containerFieldPath(c.Name, init)
+	fieldPath := fieldPathOf(pod, c.Name, init)
 	imageRef, reason, err := k.ensureImage(ctx, w, pod, c, fieldPath)
 	if err != nil {
 		w.reasons[c.Name] = reason
@@ -45,6 +45,11 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.
 		w.reasons[c.Name] = waitingReason{reasonCreateConfigError, err.Error()}
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
 		return err
+	}
+	// A debugging container joins its target's PID namespace, unless the
+	// pod shares one namespace (or the node's) anyway.
+	if ns := cfg.Linux.SecurityContext.NamespaceOptions; t.pidTarget != "" && ns.Pid == runtimeapi.NamespaceMode_CONTAINER {
+		ns.Pid, ns.TargetId = runtimeapi.NamespaceMode_TARGET, t.pidTarget
 	}
 	created, err := k.cfg.Runtime.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: t.sandboxID, Config: cfg, SandboxConfig: t.sandboxConfig})
 	if err != nil {

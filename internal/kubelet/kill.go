@@ -135,6 +135,8 @@ func (k *Kubelet) killPod(ctx context.Context, pod *corev1.Pod, rp *runtimePod, 
 				if init && prober.IsSidecar(spec) {
 					j.sidecar = idx
 				}
+			} else if spec := findContainer(pod, name); spec != nil {
+				j.t.spec, j.t.fieldPath = spec, fieldPathOf(pod, name, false)
 			}
 		}
 		jobs = append(jobs, j)

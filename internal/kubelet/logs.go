@@ -18,11 +18,7 @@ import (
 // Logs writes a container's log (GetContainerLogs upstream): the current
 // instance, or with previous the one before it.
 func (k *Kubelet) Logs(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLogOptions, w io.Writer) error {
-	known := false
-	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
-		known = known || c.Name == opts.Container
-	}
-	if !known {
+	if findContainer(pod, opts.Container) == nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", opts.Container, pod.Name))
 	}
 	rp, err := k.runtimePodStatus(ctx, k.runtimeUID(pod))
@@ -39,7 +35,8 @@ func (k *Kubelet) Logs(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLog
 			return apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", opts.Container, pod.Name))
 		}
 		reason := reasonContainerCreating
-		for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+		statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
+		for _, cs := range append(statuses, pod.Status.EphemeralContainerStatuses...) {
 			if cs.Name == opts.Container && cs.State.Waiting != nil && cs.State.Waiting.Reason != "" {
 				reason = cs.State.Waiting.Reason
 			}

@@ -74,6 +74,9 @@ func (k *Kubelet) generateStatus(w *podWorker, pod *corev1.Pod, rp *runtimePod, 
 		st.InitContainerStatuses = k.containerStatuses(pod, pod.Spec.InitContainers, old.InitContainerStatuses, rp, reasons, true)
 	}
 	st.ContainerStatuses = k.containerStatuses(pod, pod.Spec.Containers, old.ContainerStatuses, rp, reasons, false)
+	if len(pod.Spec.EphemeralContainers) > 0 {
+		st.EphemeralContainerStatuses = k.containerStatuses(pod, ephemeralSpecs(pod), old.EphemeralContainerStatuses, rp, reasons, false)
+	}
 	limitTerminationMessages(&st)
 	if k.probes != nil {
 		k.probes.UpdatePodStatus(pod, &st)
@@ -325,3 +328,13 @@ func (k *Kubelet) setStatus(uid types.UID, st *corev1.PodStatus) {
 
 // unreadyNames lists containers for condition messages.
 func unreadyNames(names []string) string { return "[" + strings.Join(names, " ") + "]" }
+
+// ephemeralSpecs are the ephemeral containers as containers (the fields
+// they share).
+func ephemeralSpecs(pod *corev1.Pod) []corev1.Container {
+	out := make([]corev1.Container, len(pod.Spec.EphemeralContainers))
+	for i := range pod.Spec.EphemeralContainers {
+		out[i] = corev1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+	}
+	return out
+}

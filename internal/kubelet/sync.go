@@ -200,6 +200,11 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 	}
 	target := startTarget{sandboxID: sb.Id, sandboxConfig: sbCfg, podIPs: sandboxIPs(sb)}
 	var errs []error
+	for _, i := range a.ephemeralToStart {
+		if err := k.startEphemeral(ctx, w, pod, &pod.Spec.EphemeralContainers[i], rp, target); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, i := range a.initToStart {
 		c := &pod.Spec.InitContainers[i]
 		if err := k.startIfNotBackingOff(ctx, w, pod, c, true, rp, target); err != nil {
@@ -225,6 +230,32 @@ type startTarget struct {
 	sandboxID     string
 	sandboxConfig *runtimeapi.PodSandboxConfig
 	podIPs        []string
+	// pidTarget is the runtime ID of the container whose PID namespace
+	// an ephemeral container joins (its targetContainerName).
+	pidTarget string
+}
+
+// startEphemeral starts an ephemeral container, once: it joins the pod's
+// namespaces and, with targetContainerName, the PID namespace of that
+// container (getTargetID upstream).
+func (k *Kubelet) startEphemeral(ctx context.Context, w *podWorker, pod *corev1.Pod, ec *corev1.EphemeralContainer, rp *runtimePod, t startTarget) error {
+	c := (*corev1.Container)(&ec.EphemeralContainerCommon)
+	if name := ec.TargetContainerName; name != "" {
+		target := rp.latest(name)
+		if target == nil {
+			msg := fmt.Sprintf("unable to find target container %s", name)
+			w.reasons[c.Name] = waitingReason{reasonCreateConfigError, msg}
+			k.cfg.Recorder.Eventf(pod, fieldPathOf(pod, c.Name, false), events.Warning, "Failed", "Error: %s", msg)
+			return errors.New(msg)
+		}
+		t.pidTarget = target.Id
+	}
+	start := time.Now()
+	if err := k.startContainer(ctx, w, pod, c, false, t, 0); err != nil {
+		return err
+	}
+	k.log.Debug("ephemeral container started", "pod", podRef(pod, pod.UID), "container", c.Name, "duration", time.Since(start))
+	return nil
 }
 
 // startIfNotBackingOff starts a container unless its last instance

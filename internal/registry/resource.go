@@ -100,6 +100,14 @@ type FinalizingDeleteStrategy interface {
 	Finalized(obj runtime.Object) bool
 }
 
+// EphemeralContainersStrategy is implemented by resources with an
+// ephemeralcontainers subresource (pods): such writes keep everything but
+// spec.ephemeralContainers.
+type EphemeralContainersStrategy interface {
+	PrepareForEphemeralContainersUpdate(ctx context.Context, obj, old runtime.Object)
+	ValidateEphemeralContainersUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
+}
+
 // FinalizeStrategy is implemented by resources with a finalize subresource
 // (namespaces): such writes keep everything but the finalizers.
 type FinalizeStrategy interface {

@@ -29,6 +29,9 @@ type UpdateOptions struct {
 	// Finalize: write the finalize subresource (only spec.finalizers of
 	// namespaces change).
 	Finalize bool
+	// EphemeralContainers: write the ephemeralcontainers subresource of
+	// pods (only spec.ephemeralContainers changes).
+	EphemeralContainers bool
 	// Binding: bind a pod to the node in the new object's spec.nodeName,
 	// as the pods/binding subresource does.
 	Binding bool
@@ -126,6 +129,13 @@ func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur run
 			return apierrors.NewNotFound(s.res.GroupResource(), name+"/finalize")
 		}
 		fs.PrepareForFinalize(ctx, obj, cur)
+	} else if opts.EphemeralContainers {
+		es, ok := s.res.Strategy.(EphemeralContainersStrategy)
+		if !ok {
+			return apierrors.NewNotFound(s.res.GroupResource(), name+"/ephemeralcontainers")
+		}
+		es.PrepareForEphemeralContainersUpdate(ctx, obj, cur)
+		errs = es.ValidateEphemeralContainersUpdate(ctx, obj, cur)
 	} else if opts.Status {
 		ss, ok := s.res.Strategy.(StatusStrategy)
 		if !ok {

@@ -494,3 +494,100 @@ func freePorts(t *testing.T, n int) []int {
 	}
 	return ports
 }
+
+// TestDebug: kubectl debug adds an ephemeral container through the
+// ephemeralcontainers subresource; with --target it sees the target's
+// processes; it runs once, never restarts, and its status, events and
+// logs are the pod's.
+func TestDebug(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata: {name: app}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "exec sleep 3600"]
+`, "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "app", "1/1")
+	for i, v := range []string{"1.27", "1.33"} {
+		t.Run(v, func(t *testing.T) {
+			name := fmt.Sprintf("dbg%d", i)
+			term := startTerminal(t, d, v, "debug", "-it", "app", "--image=busybox", "--image-pull-policy=IfNotPresent", "--target=app", "-c", name)
+			term.wait("the hint", regexp.MustCompile(`If you don't see a command prompt, try pressing enter.`))
+			term.send("\rps -o pid,args | grep -c '[s]leep 3600'; echo tt$((6*7))\r")
+			// The target's process is visible: one line, then tt42.
+			term.wait("the target's process", regexp.MustCompile(`(?s)\r?\n1\r?\n.*tt42`))
+			term.send("exit 0\r")
+			if code := term.exitCode(); code != 0 {
+				t.Errorf("kubectl %s debug: exit %d:\n%q", v, code, term.String())
+			}
+			if !strings.Contains(term.String(), "Session ended, the ephemeral container will not be restarted") {
+				t.Errorf("kubectl %s debug:\n%q", v, term.String())
+			}
+			d.waitFor("the debugger to terminate", 30*time.Second, func() (bool, error) {
+				for _, cs := range d.pod("default", "app").Status.EphemeralContainerStatuses {
+					if cs.Name == name {
+						return cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0, nil
+					}
+				}
+				return false, nil
+			})
+		})
+	}
+	// Without a target, it has a PID namespace of its own; its output is
+	// in its log; it never runs again.
+	d.mustKubectl("1.33", "", "debug", "app", "--image=busybox", "--image-pull-policy=IfNotPresent", "-c", "alone", "--",
+		"sh", "-c", "ps -o args | grep -c '[s]leep 3600'; true")
+	d.waitFor("the lone debugger to finish", 30*time.Second, func() (bool, error) {
+		for _, cs := range d.pod("default", "app").Status.EphemeralContainerStatuses {
+			if cs.Name == "alone" && cs.State.Terminated != nil {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if out := d.mustKubectl("1.27", "", "logs", "app", "-c", "alone"); out != "0\n" {
+		t.Errorf("logs of the lone debugger: %q", out)
+	}
+	time.Sleep(2 * time.Second)
+	p := d.pod("default", "app")
+	if len(p.Spec.EphemeralContainers) != 3 || len(p.Status.EphemeralContainerStatuses) != 3 {
+		t.Fatalf("ephemeral containers %+v\nstatuses %+v", p.Spec.EphemeralContainers, p.Status.EphemeralContainerStatuses)
+	}
+	for _, cs := range p.Status.EphemeralContainerStatuses {
+		if cs.RestartCount != 0 || cs.State.Terminated == nil {
+			t.Errorf("ephemeral container ran again: %+v", cs)
+		}
+	}
+	if p.Status.ContainerStatuses[0].RestartCount != 0 || p.Status.Phase != "Running" {
+		t.Errorf("the debugged container was disturbed: %+v", p.Status)
+	}
+	events := d.mustKubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.fieldPath=spec.ephemeralContainers{alone}",
+		"-o", "custom-columns=R:.reason", "--no-headers")
+	if events != "Pulled\nCreated\nStarted\n" {
+		t.Errorf("events of the lone debugger: %q", events)
+	}
+	if out := d.mustKubectl("1.33", "", "describe", "pod", "app"); !strings.Contains(out, "Ephemeral Containers:\n  dbg0:") {
+		t.Errorf("describe:\n%s", out)
+	}
+	// Existing ephemeral containers stay as they are; pods cannot be
+	// created with one.
+	_, stderr, err := d.kubectl("1.33", "", "patch", "pod", "app", "--subresource", "ephemeralcontainers", "--type", "json",
+		"-p", `[{"op":"remove","path":"/spec/ephemeralContainers/0"}]`)
+	if err == nil || !strings.Contains(stderr, `spec.ephemeralContainers: Forbidden: existing ephemeral containers "dbg0" may not be removed`) {
+		t.Errorf("removing an ephemeral container: %v %s", err, stderr)
+	}
+	_, stderr, err = d.kubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata: {name: withec}
+spec:
+  containers: [{name: a, image: busybox}]
+  ephemeralContainers: [{name: e, image: busybox}]
+`, "apply", "-f", "-")
+	if err == nil || !strings.Contains(stderr, "spec.ephemeralContainers: Forbidden: cannot be set on create") {
+		t.Errorf("creating a pod with an ephemeral container: %v %s", err, stderr)
+	}
+}

@@ -64,6 +64,9 @@ func SetDefaults(pod *corev1.Pod) {
 	for i := range spec.Containers {
 		defaultContainer(&spec.Containers[i], spec.HostNetwork)
 	}
+	for i := range spec.EphemeralContainers {
+		defaultContainer((*corev1.Container)(&spec.EphemeralContainers[i].EphemeralContainerCommon), spec.HostNetwork)
+	}
 }
 
 func defaultTolerations(spec *corev1.PodSpec) {

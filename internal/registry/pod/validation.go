@@ -30,7 +30,11 @@ var (
 // ValidatePod validates a new pod.
 func ValidatePod(pod *corev1.Pod) field.ErrorList {
 	errs := apimachineryvalidation.ValidateObjectMeta(&pod.ObjectMeta, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
-	return append(errs, validatePodSpec(&pod.Spec, field.NewPath("spec"))...)
+	errs = append(errs, validatePodSpec(&pod.Spec, field.NewPath("spec"))...)
+	if len(pod.Spec.EphemeralContainers) > 0 {
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "ephemeralContainers"), "cannot be set on create"))
+	}
+	return errs
 }
 
 func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
@@ -45,7 +49,10 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 	if len(spec.Containers) == 0 {
 		errs = append(errs, field.Required(path.Child("containers"), ""))
 	}
+	targets := names.Clone()
 	errs = append(errs, validateContainers(spec.Containers, path.Child("containers"), names, volumes, false)...)
+	errs = append(errs, validateEphemeralContainers(spec.EphemeralContainers, path.Child("ephemeralContainers"), names, volumes,
+		targets.Union(containerNameSet(spec.Containers)))...)
 	if !supportedRestartPolicies.Has(string(spec.RestartPolicy)) {
 		errs = append(errs, notSupported(path.Child("restartPolicy"), spec.RestartPolicy, supportedRestartPolicies))
 	}
@@ -210,6 +217,14 @@ func validateResources(r *corev1.ResourceRequirements, path *field.Path) field.E
 		}
 	}
 	return errs
+}
+
+func containerNameSet(ctrs []corev1.Container) sets.Set[string] {
+	out := sets.New[string]()
+	for i := range ctrs {
+		out.Insert(ctrs[i].Name)
+	}
+	return out
 }
 
 func notSupported[T ~string](path *field.Path, value T, supported sets.Set[string]) *field.Error {

@@ -224,7 +224,9 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 	for _, m := range cfg.GetMounts() {
 		spec.Mounts = append(spec.Mounts, bindMount(m))
 	}
-	spec.Linux.Namespaces = s.containerNamespaces(in.sb, cfg, in.pausePID)
+	if spec.Linux.Namespaces, err = s.containerNamespaces(in.sb, cfg, in.pausePID); err != nil {
+		return nil, err
+	}
 	spec.Linux.CgroupsPath = in.cgroup
 	applyResources(spec, res)
 	spec.Linux.Sysctl = in.sb.Config.GetLinux().GetSysctls()

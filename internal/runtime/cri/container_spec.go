@@ -156,8 +156,10 @@ func bindMount(m *runtimeapi.Mount) specs.Mount {
 
 // containerNamespaces joins the sandbox's network, IPC and UTS namespaces
 // (through the pinned netns and the pause process) and, for a shared PID
-// namespace, pause's; the mount namespace is always the container's own.
-func (s *Service) containerNamespaces(sb *sandbox, cfg *runtimeapi.ContainerConfig, pausePID int) []specs.LinuxNamespace {
+// namespace, pause's, or for the TARGET mode (an ephemeral container
+// debugging another) the target container's; the mount namespace is always
+// the container's own.
+func (s *Service) containerNamespaces(sb *sandbox, cfg *runtimeapi.ContainerConfig, pausePID int) ([]specs.LinuxNamespace, error) {
 	proc := func(ns string) string { return fmt.Sprintf("/proc/%d/ns/%s", pausePID, ns) }
 	opts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	nss := []specs.LinuxNamespace{oci.Namespace(specs.MountNamespace, "")}
@@ -165,6 +167,18 @@ func (s *Service) containerNamespaces(sb *sandbox, cfg *runtimeapi.ContainerConf
 	case runtimeapi.NamespaceMode_POD:
 		nss = append(nss, oci.Namespace(specs.PIDNamespace, proc("pid")))
 	case runtimeapi.NamespaceMode_NODE:
+	case runtimeapi.NamespaceMode_TARGET:
+		target, ok := s.getContainer(opts.GetTargetId())
+		if !ok {
+			return nil, fmt.Errorf("%w: target container %q", ErrInvalidArgument, opts.GetTargetId())
+		}
+		s.mu.Lock()
+		pid, state, targetSandbox := target.PID, target.State, target.SandboxID
+		s.mu.Unlock()
+		if targetSandbox != sb.ID || state != runtimeapi.ContainerState_CONTAINER_RUNNING || pid <= 0 {
+			return nil, fmt.Errorf("%w: target container %q is not running in sandbox %s", ErrInvalidArgument, opts.GetTargetId(), sb.ID)
+		}
+		nss = append(nss, oci.Namespace(specs.PIDNamespace, fmt.Sprintf("/proc/%d/ns/pid", pid)))
 	default:
 		nss = append(nss, oci.Namespace(specs.PIDNamespace, ""))
 	}
@@ -174,7 +188,7 @@ func (s *Service) containerNamespaces(sb *sandbox, cfg *runtimeapi.ContainerConf
 	if sb.NetNS != "" {
 		nss = append(nss, oci.Namespace(specs.NetworkNamespace, sb.NetNS), oci.Namespace(specs.UTSNamespace, proc("uts")))
 	}
-	return nss
+	return nss, nil
 }
 
 // applyResources copies the CRI resources into the spec.
