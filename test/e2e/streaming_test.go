@@ -409,6 +409,38 @@ func TestPortForward(t *testing.T) {
 	} else {
 		l.Close()
 	}
+
+	// A host-network pod: the session reaches the node's localhost.
+	hostPorts := freePorts(t, 2)
+	d.mustKubectl("1.33", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: hostweb}
+spec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 127.0.0.1:%d -h /www"]
+`, hostPorts[0]), "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "hostweb", "1/1")
+	for _, v := range []string{"1.27", "1.33"} {
+		pf := startPortForward(t, d, v, "pod/hostweb", fmt.Sprintf("%d:%d", hostPorts[1], hostPorts[0]))
+		var body []byte
+		d.waitFor("the host-network pod through port-forward", 30*time.Second, func() (bool, error) {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", hostPorts[1]))
+			if err != nil {
+				return false, nil
+			}
+			defer resp.Body.Close()
+			body, err = io.ReadAll(resp.Body)
+			return err == nil && resp.StatusCode == 200, nil
+		})
+		if host, _ := os.Hostname(); strings.TrimSpace(string(body)) != host {
+			t.Errorf("kubectl %s port-forward to a host-network pod: %q", v, body)
+		}
+		pf.stop(t)
+	}
 }
 
 type portForward struct {
