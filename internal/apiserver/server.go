@@ -75,6 +75,9 @@ type Server struct {
 	tokens      TokenAuthenticator
 	tokenReqs   TokenRequester
 	streams     PodStreams
+	// streamTransport reaches the runtime's streaming server (shared, so
+	// that idle connections are pooled once).
+	streamTransport *http.Transport
 	// stopping ends long-running requests (watches, followed logs) when
 	// the server stops; see Stop.
 	stopping context.Context
@@ -87,7 +90,7 @@ func New(cfg Config) *Server {
 		scheme: cfg.Scheme, stores: map[string]*registry.Store{}, order: cfg.Stores, printer: cfg.Printer,
 		logs: cfg.Logs, version: cfg.Version, log: cfg.Log, now: cfg.Now, address: cfg.ServerAddress,
 		requireCert: cfg.RequireClientCert, metrics: cfg.Metrics, exporter: cfg.Exporter,
-		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests, streams: cfg.Streams,
+		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests, streams: cfg.Streams, streamTransport: newStreamTransport(),
 	}
 	for _, st := range cfg.Stores {
 		s.stores[st.Resource().Name] = st

@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/proxy"
-	translator "k8s.io/apiserver/pkg/util/proxy"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 
 	"github.com/peapod/peapod/internal/registry"
@@ -32,8 +31,8 @@ type PodStreams interface {
 // kube-apiserver's connecters do: it resolves the session's location, then
 // proxies the upgraded connection there. SPDY clients (kubectl before 1.30)
 // are proxied as they are; WebSocket clients speaking v5.channel.k8s.io
-// are translated to SPDY, and port-forward over WebSocket is tunnelled
-// (k8s.io/apiserver/pkg/util/proxy).
+// are translated to SPDY, and port-forward tunnelled in WebSocket is
+// unwrapped (streamws.go).
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, st *registry.Store, info requestInfo) {
 	if info.Verb != "get" && info.Verb != "create" {
 		s.methodNotAllowed(w, r)
@@ -50,7 +49,6 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, st *registr
 	}
 	pod := obj.(*corev1.Pod)
 	q := r.URL.Query()
-	var handler http.Handler
 	switch info.Subresource {
 	case "exec", "attach":
 		opts, err := streamOptions(q, info.Subresource)
@@ -73,11 +71,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, st *registr
 			s.writeError(w, r, err)
 			return
 		}
-		upgrade := s.upgradeHandler(location)
-		ws := translator.NewStreamTranslatorHandler(location, streamTransport(), 0, translator.Options{
-			Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, Tty: opts.TTY,
-		})
-		handler = translator.NewTranslatingHandler(upgrade, ws, wsstream.IsWebSocketRequestWithStreamCloseProtocol)
+		if wsstream.IsWebSocketRequestWithStreamCloseProtocol(r) {
+			s.serveWebSocketStream(w, r, location, streamOpts{stdin: opts.Stdin, stdout: opts.Stdout, stderr: opts.Stderr, tty: opts.TTY})
+			return
+		}
+		s.upgradeHandler(location).ServeHTTP(w, r)
 	case "portforward":
 		ports, err := portForwardPorts(q)
 		if err != nil {
@@ -89,21 +87,22 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, st *registr
 			s.writeError(w, r, err)
 			return
 		}
-		upgrade := s.upgradeHandler(location)
-		handler = translator.NewTranslatingHandler(upgrade, translator.NewTunnelingHandler(upgrade), wsstream.IsWebSocketRequestWithTunnelingProtocol)
+		if wsstream.IsWebSocketRequestWithTunnelingProtocol(r) {
+			s.servePortForwardTunnel(w, r, location)
+			return
+		}
+		s.upgradeHandler(location).ServeHTTP(w, r)
 	}
-	handler.ServeHTTP(w, r)
 }
 
 // upgradeHandler proxies an upgrade request to location.
 func (s *Server) upgradeHandler(location *url.URL) *proxy.UpgradeAwareHandler {
-	h := proxy.NewUpgradeAwareHandler(location, streamTransport(), false, true, streamResponder{s})
-	return h
+	return proxy.NewUpgradeAwareHandler(location, s.streamTransport, false, true, streamResponder{s})
 }
 
-// streamTransport reaches the runtime's streaming server, which listens on
-// 127.0.0.1 with plain HTTP: each URL carries its own single-use token.
-func streamTransport() *http.Transport {
+// newStreamTransport reaches the runtime's streaming server, which listens
+// on 127.0.0.1 with plain HTTP: each URL carries its own single-use token.
+func newStreamTransport() *http.Transport {
 	return &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout: 10 * time.Second,
