@@ -2,6 +2,9 @@ package kubelet
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -54,12 +57,24 @@ func (k *Kubelet) rotateLogs(ctx context.Context) {
 			continue // gone meanwhile
 		}
 		path := st.GetStatus().GetLogPath()
-		if path == "" || !p.NeedsRotation(path) {
+		if path == "" {
 			continue
 		}
 		reopen := func(ctx context.Context) error {
 			_, err := k.cfg.Runtime.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: c.Id})
 			return err
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			// A rotation cut short (the daemon stopped between the
+			// rename and the reopen): conmon still writes the renamed
+			// file, so give it a live one again.
+			if err := reopen(ctx); err != nil {
+				k.log.Warn("reopening a missing container log", "container", c.Id, "path", path, "err", err)
+			}
+			continue
+		}
+		if !p.NeedsRotation(path) {
+			continue
 		}
 		if err := p.Rotate(ctx, path, k.cfg.Now(), reopen); err != nil {
 			k.log.Warn("rotating container log", "container", c.Id, "path", path, "err", err)
