@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/peapod/peapod/internal/registry"
@@ -24,9 +26,13 @@ const (
 // Run is the resourcequota controller: it keeps every quota's status.hard
 // and status.used in line with its spec and what its namespace holds,
 // recalculating a namespace when a quota or a counted object in it changes
-// (a pod finishing or deleted frees its share at once), until ctx ends.
+// (a pod finishing or deleted frees its share at once), until ctx ends. A
+// quota whose status does not show its spec yet (a new or changed one) is
+// recalculated at once, without waiting for changes to settle (upstream's
+// missingUsageQueue comes first for the same reason).
 func (q *Quota) Run(ctx context.Context) error {
 	changed := make(chan string, 256)
+	urgent := make(chan string, 16)
 	stores := []*registry.Store{q.Quotas}
 	for _, st := range q.Counted {
 		stores = append(stores, st)
@@ -36,7 +42,7 @@ func (q *Quota) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("watching %s: %w", st.Resource().Name, err)
 		}
-		go q.forward(ctx, st, w, changed)
+		go q.forward(ctx, st, w, changed, urgent)
 	}
 	dirty := map[string]bool{}
 	var settle <-chan time.Time
@@ -52,6 +58,8 @@ func (q *Quota) Run(ctx context.Context) error {
 				settle = time.After(settleDelay)
 			}
 			continue
+		case ns := <-urgent:
+			dirty[ns] = true
 		case <-settle:
 		case <-resync.C:
 			quotas, err := q.Quotas.List(ctx, "", registry.ListOptions{})
@@ -75,7 +83,7 @@ func (q *Quota) Run(ctx context.Context) error {
 
 // forward passes the namespace of every change a watch sees, watching
 // again when the watch ends before ctx does.
-func (q *Quota) forward(ctx context.Context, st *registry.Store, w *storage.Watcher, changed chan<- string) {
+func (q *Quota) forward(ctx context.Context, st *registry.Store, w *storage.Watcher, changed, urgent chan<- string) {
 	defer func() {
 		if w != nil {
 			w.Stop()
@@ -99,8 +107,12 @@ func (q *Quota) forward(ctx context.Context, st *registry.Store, w *storage.Watc
 				continue
 			}
 			if a, err := meta.Accessor(e.Object); err == nil && a.GetNamespace() != "" {
+				to := changed
+				if rq, ok := e.Object.(*corev1.ResourceQuota); ok && !apiequality.Semantic.DeepEqual(rq.Spec.Hard, rq.Status.Hard) {
+					to = urgent
+				}
 				select {
-				case changed <- a.GetNamespace():
+				case to <- a.GetNamespace():
 				case <-ctx.Done():
 					return
 				}

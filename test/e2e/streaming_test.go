@@ -104,11 +104,14 @@ type terminal struct {
 	tty     *os.File
 	mu      sync.Mutex
 	screen  bytes.Buffer
+	// readDone closes when the terminal's output ended (kubectl exited
+	// and everything it wrote was read).
+	readDone chan struct{}
 }
 
 func startTerminal(t *testing.T, d *daemon, version string, args ...string) *terminal {
 	t.Helper()
-	term := &terminal{t: t, version: version, cmd: exec.Command(kubectls[version], args...)}
+	term := &terminal{t: t, version: version, cmd: exec.Command(kubectls[version], args...), readDone: make(chan struct{})}
 	term.cmd.Env = []string{"KUBECONFIG=" + d.kubeconfig, "HOME=" + d.dir, "PATH=" + os.Getenv("PATH"), "TERM=dumb"}
 	var err error
 	term.tty, err = pty.StartWithSize(term.cmd, &pty.Winsize{Rows: 30, Cols: 100})
@@ -120,6 +123,7 @@ func startTerminal(t *testing.T, d *daemon, version string, args ...string) *ter
 		term.tty.Close()
 	})
 	go func() {
+		defer close(term.readDone)
 		buf := make([]byte, 4096)
 		for {
 			n, err := term.tty.Read(buf)
@@ -184,6 +188,11 @@ func (term *terminal) exitCode() int {
 	go func() { done <- term.cmd.Wait() }()
 	select {
 	case err := <-done:
+		// What kubectl wrote last is read before its exit is looked at.
+		select {
+		case <-term.readDone:
+		case <-time.After(5 * time.Second):
+		}
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
 			return exitErr.ExitCode()
