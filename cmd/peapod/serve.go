@@ -16,7 +16,7 @@ import (
 func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	var o daemon.Options
 	var cpuProfile string
-	var seccompDefault bool
+	var seccompDefault, api bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the peapod daemon: API server, kubelet and container runtime",
@@ -34,6 +34,7 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 				defer pprof.StopCPUProfile()
 			}
 			o.NoSeccompDefault = !seccompDefault
+			o.RuntimeOnly = !api
 			return daemon.Run(cmd.Context(), o, logger())
 		},
 	}
@@ -41,6 +42,8 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the daemon to this file when it stops")
 	addNodeFlags(f, &o)
 	f.StringVar(&o.Listen, "listen", "", "API server address (default 127.0.0.1:6443)")
+	f.StringVar(&o.CRISocket, "cri-socket", "", "unix socket serving the runtime as the Kubernetes CRI, for a real kubelet, crictl or critest (default RUN_DIR/cri.sock)")
+	f.BoolVar(&api, "api", true, "run the API server and kubelet; --api=false runs only the container runtime on --cri-socket, for a real kubelet to drive")
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig (default DATA_DIR/admin.kubeconfig)")
 	f.StringVar(&o.NodeName, "node-name", "", "node name (default: host name)")
 	f.StringVar(&o.SystemReserved, "system-reserved", "", "resources reserved for the system, e.g. cpu=100m,memory=256Mi (taken from node allocatable)")

@@ -39,6 +39,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/resourcequota"
 	"github.com/peapod/peapod/internal/registry/secret"
 	"github.com/peapod/peapod/internal/registry/serviceaccount"
+	"github.com/peapod/peapod/internal/runtime/criserver"
 	"github.com/peapod/peapod/internal/satoken"
 	"github.com/peapod/peapod/internal/scheduler"
 	"github.com/peapod/peapod/internal/scheme"
@@ -77,6 +78,9 @@ type Daemon struct {
 
 // Run starts peapod and serves until ctx is done.
 func Run(ctx context.Context, opts Options, log *slog.Logger) error {
+	if opts.RuntimeOnly {
+		return RunRuntime(ctx, opts, log)
+	}
 	d, err := New(ctx, opts, log)
 	if err != nil {
 		return err
@@ -247,6 +251,16 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	criDone, err := criserver.Serve(gctx, d.opts.CRISocket, d.node.runtime, d.log.With("component", "cri"))
+	if err != nil {
+		return err
+	}
+	g.Go(func() error {
+		if err := <-criDone; err != nil && gctx.Err() == nil {
+			return fmt.Errorf("serving the CRI: %w", err)
+		}
+		return nil
+	})
 	g.Go(func() error {
 		if err := srv.ServeTLS(d.listener, "", ""); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serving the API: %w", err)
@@ -291,7 +305,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	// A loop that ends without an error while the daemon should run
 	// would leave it half alive: every loop returns only once gctx ends,
 	// or with an error that ends gctx.
-	err := g.Wait()
+	err = g.Wait()
 	d.node.recorder.Stop()
 	d.schedulerEvents.Stop()
 	if cerr := d.storage.Close(); err == nil {

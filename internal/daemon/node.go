@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/kubelet"
 	"github.com/peapod/peapod/internal/runtime/conmon"
@@ -143,7 +144,7 @@ func (d *Daemon) newRuntime(ctx context.Context, log *slog.Logger) (*cri.Service
 		Conmon: &conmon.Monitor{Binary: conmonBin, Runtime: runtimeBin, RuntimeRoot: rt.Root,
 			ExitDir: filepath.Join(o.RunDir, "exits"), SocketDir: filepath.Join(o.RunDir, "conmon")},
 		Network: netw, Images: images, Log: log.With("component", "runtime"), Privileges: privileges,
-		CgroupRoot: driver.Path(kubepods), Failpoints: d.failpoints,
+		CgroupRoot: driver.Path(kubepods), SystemdCgroup: driver.String() == cgroup.DriverSystemd, Failpoints: d.failpoints,
 	})
 	if err != nil {
 		return nil, err

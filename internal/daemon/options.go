@@ -62,6 +62,12 @@ type Options struct {
 	ConfigDir string
 	// Listen is the API server address (default 127.0.0.1:6443).
 	Listen string
+	// CRISocket is the unix socket the runtime is served on as the
+	// Kubernetes CRI (default RunDir/cri.sock).
+	CRISocket string
+	// RuntimeOnly runs only the container runtime on CRISocket: no API
+	// server, no kubelet (`serve --api=false`, under a real kubelet).
+	RuntimeOnly bool
 	// Kubeconfig is where the admin kubeconfig is written (default
 	// DataDir/admin.kubeconfig).
 	Kubeconfig string
@@ -153,6 +159,7 @@ func (o Options) withDefaults() Options {
 	def(&o.LogDir, "/var/log/pods")
 	def(&o.ConfigDir, "/etc/peapod")
 	def(&o.Listen, "127.0.0.1:6443")
+	def(&o.CRISocket, filepath.Join(o.RunDir, "cri.sock"))
 	def(&o.PodManifestPath, filepath.Join(o.ConfigDir, "manifests"))
 	def(&o.ContainerLogMaxSize, "10Mi")
 	if o.ContainerLogMaxFiles == 0 {

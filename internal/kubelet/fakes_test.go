@@ -21,9 +21,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/registry"
-	"github.com/peapod/peapod/internal/runtime/cri"
 	"github.com/peapod/peapod/internal/storage"
 )
 
@@ -108,7 +108,7 @@ func (f *fakeRuntime) PodSandboxStatus(_ context.Context, req *runtimeapi.PodSan
 	defer f.mu.Unlock()
 	sb, ok := f.sandboxes[req.PodSandboxId]
 	if !ok {
-		return nil, cri.ErrNotFound
+		return nil, errdefs.ErrNotFound
 	}
 	return &runtimeapi.PodSandboxStatusResponse{Status: sb}, nil
 }
@@ -155,7 +155,7 @@ func (f *fakeRuntime) StartContainer(_ context.Context, req *runtimeapi.StartCon
 	defer f.mu.Unlock()
 	c, ok := f.containers[req.ContainerId]
 	if !ok {
-		return nil, cri.ErrNotFound
+		return nil, errdefs.ErrNotFound
 	}
 	c.status.State, c.status.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, f.now()
 	return &runtimeapi.StartContainerResponse{}, nil
@@ -174,7 +174,7 @@ func (f *fakeRuntime) StopContainer(_ context.Context, req *runtimeapi.StopConta
 	defer f.mu.Unlock()
 	c, ok := f.containers[req.ContainerId]
 	if !ok {
-		return nil, cri.ErrNotFound
+		return nil, errdefs.ErrNotFound
 	}
 	name := c.status.Labels[labelContainerName]
 	f.stops = append(f.stops, fmt.Sprintf("%s@%d", name, req.Timeout))
@@ -216,7 +216,7 @@ func (f *fakeRuntime) ContainerStatus(_ context.Context, req *runtimeapi.Contain
 	defer f.mu.Unlock()
 	c, ok := f.containers[req.ContainerId]
 	if !ok {
-		return nil, cri.ErrNotFound
+		return nil, errdefs.ErrNotFound
 	}
 	return &runtimeapi.ContainerStatusResponse{Status: proto.Clone(c.status).(*runtimeapi.ContainerStatus)}, nil
 }

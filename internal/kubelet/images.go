@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/runtime/image"
 )
@@ -67,7 +68,7 @@ func (k *Kubelet) ensureImage(ctx context.Context, w *podWorker, pod *corev1.Pod
 	k.cfg.Recorder.Eventf(pod, fieldPath, events.Normal, "Pulling", "Pulling image %q", c.Image)
 	start := time.Now()
 	resp, err := k.pullWithCredentials(ctx, c.Image, k.pullCredentials(ctx, pod, c.Image))
-	if err != nil && present != "" && errors.Is(err, image.ErrRegistryUnreachable) {
+	if err != nil && present != "" && errors.Is(err, errdefs.ErrUnavailable) {
 		// Deviation: upstream fails an Always pull when the registry is
 		// unreachable. peapod is meant to work offline, so it runs the
 		// copy it already has, and says so.

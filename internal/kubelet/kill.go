@@ -10,9 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/prober"
-	"github.com/peapod/peapod/internal/runtime/cri"
 )
 
 // minGracePeriod is minimumGracePeriodInSeconds: a container always gets at
@@ -71,7 +71,7 @@ func (k *Kubelet) killContainer(ctx context.Context, pod *corev1.Pod, t killTarg
 	}
 	grace = max(grace, minGracePeriod)
 	_, err := k.cfg.Runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: t.id, Timeout: grace})
-	if errors.Is(err, cri.ErrNotFound) {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil
 	}
 	return err

@@ -11,6 +11,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/runtime/oci"
 )
 
@@ -20,7 +21,7 @@ const maxExecSyncOutput = 16 << 20
 
 // ErrNotRunning: the container is not running, so nothing can be executed
 // in it.
-var ErrNotRunning = errors.New("container is not running")
+var ErrNotRunning = errdefs.New(errdefs.ErrFailedPrecondition, "container is not running")
 
 // ExecSync runs a command in a running container and returns its output and
 // exit code. With a timeout, a command still running when it ends is
@@ -33,7 +34,7 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 		return nil, errNotFound("container", req.GetContainerId())
 	}
 	if len(req.GetCmd()) == 0 {
-		return nil, fmt.Errorf("%w: exec needs a command", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: exec needs a command", errdefs.ErrInvalidArgument)
 	}
 	s.mu.Lock()
 	state := c.State
@@ -62,9 +63,6 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	}
 	return &runtimeapi.ExecSyncResponse{Stdout: stdout.buf, Stderr: stderr.buf, ExitCode: int32(code)}, nil
 }
-
-// ErrInvalidArgument: a request the runtime cannot act on as given.
-var ErrInvalidArgument = errors.New("invalid argument")
 
 // capped keeps the first max bytes written to it.
 type capped struct {

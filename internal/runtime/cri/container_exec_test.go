@@ -9,6 +9,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/errdefs"
 )
 
 // TestExecSync runs commands in a running container through runc exec:
@@ -78,7 +80,7 @@ func TestExecSync(t *testing.T) {
 		}
 	})
 	t.Run("unknown container", func(t *testing.T) {
-		if _, err := svc.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: "nope", Cmd: []string{"true"}}); !errors.Is(err, ErrNotFound) {
+		if _, err := svc.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: "nope", Cmd: []string{"true"}}); !errors.Is(err, errdefs.ErrNotFound) {
 			t.Errorf("got %v, want not found", err)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/runtime/oci"
 )
 
@@ -170,13 +171,13 @@ func (s *Service) containerNamespaces(sb *sandbox, cfg *runtimeapi.ContainerConf
 	case runtimeapi.NamespaceMode_TARGET:
 		target, ok := s.getContainer(opts.GetTargetId())
 		if !ok {
-			return nil, fmt.Errorf("%w: target container %q", ErrInvalidArgument, opts.GetTargetId())
+			return nil, fmt.Errorf("%w: target container %q", errdefs.ErrInvalidArgument, opts.GetTargetId())
 		}
 		s.mu.Lock()
 		pid, state, targetSandbox := target.PID, target.State, target.SandboxID
 		s.mu.Unlock()
 		if targetSandbox != sb.ID || state != runtimeapi.ContainerState_CONTAINER_RUNNING || pid <= 0 {
-			return nil, fmt.Errorf("%w: target container %q is not running in sandbox %s", ErrInvalidArgument, opts.GetTargetId(), sb.ID)
+			return nil, fmt.Errorf("%w: target container %q is not running in sandbox %s", errdefs.ErrInvalidArgument, opts.GetTargetId(), sb.ID)
 		}
 		nss = append(nss, oci.Namespace(specs.PIDNamespace, fmt.Sprintf("/proc/%d/ns/pid", pid)))
 	default:

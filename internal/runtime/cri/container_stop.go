@@ -13,10 +13,12 @@ const killWait = 10 * time.Second
 
 // StopContainer sends the image's stop signal (SIGTERM by default), waits
 // up to timeout seconds, then kills every process of the container.
+// Stopping a stopped or unknown container succeeds: the CRI makes the call
+// idempotent, and a removed container is as stopped as it gets.
 func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
 	c, ok := s.getContainer(req.GetContainerId())
 	if !ok {
-		return nil, errNotFound("container", req.GetContainerId())
+		return &runtimeapi.StopContainerResponse{}, nil
 	}
 	if err := s.stopContainer(ctx, c, time.Duration(req.GetTimeout())*time.Second); err != nil {
 		return nil, err

@@ -10,7 +10,6 @@ package cri
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,6 +20,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/cri-streaming/pkg/streaming"
 
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/failpoint"
 	"github.com/peapod/peapod/internal/runtime/conmon"
 	"github.com/peapod/peapod/internal/runtime/image"
@@ -56,6 +56,9 @@ type Config struct {
 	// Failpoints crash the process at named steps, for tests (nil in
 	// production).
 	Failpoints *failpoint.Set
+	// SystemdCgroup: cgroup parents are systemd slices (the kubelet's
+	// systemd cgroup driver), reported by RuntimeConfig.
+	SystemdCgroup bool
 	// StreamAddress is where the streaming server listens (default
 	// 127.0.0.1:0, a free port).
 	StreamAddress string
@@ -179,11 +182,8 @@ func (s *Service) handleExit(id string) {
 
 // errNotFound builds the error CRI callers get for unknown IDs.
 func errNotFound(kind, id string) error {
-	return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+	return fmt.Errorf("%s %q: %w", kind, id, errdefs.ErrNotFound)
 }
-
-// ErrNotFound is returned for unknown sandbox, container or image IDs.
-var ErrNotFound = errors.New("not found")
 
 func sandboxRecordDir(stateDir string) string   { return filepath.Join(stateDir, "sandboxes") }
 func containerRecordDir(stateDir string) string { return filepath.Join(stateDir, "containers") }

@@ -13,6 +13,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/peapod/peapod/internal/errdefs"
 )
 
 func defaultPlatform() v1.Platform {
@@ -165,12 +167,12 @@ func (e *pullError) Unwrap() []error { return e.errs }
 func (e *pullError) Is(target error) bool {
 	var match func(error) bool
 	switch target {
-	case ErrNotFound:
+	case ErrNotFound, errdefs.ErrNotFound:
 		match = func(err error) bool {
 			var terr *transport.Error
 			return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
 		}
-	case ErrRegistryUnreachable:
+	case ErrRegistryUnreachable, errdefs.ErrUnavailable:
 		match = func(err error) bool {
 			var opErr *net.OpError
 			var dnsErr *net.DNSError

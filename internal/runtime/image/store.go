@@ -15,20 +15,24 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/peapod/peapod/internal/errdefs"
 )
 
+// The image errors are of errdefs kinds, so callers across the runtime
+// seam test only the kind.
 var (
 	// ErrNotFound is returned when no image matches a reference or ID.
-	ErrNotFound = errors.New("image not found")
+	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "image not found")
 	// ErrInvalidReference is wrapped by errors about malformed references.
-	ErrInvalidReference = errors.New("invalid reference format")
+	ErrInvalidReference = errdefs.New(errdefs.ErrInvalidArgument, "invalid reference format")
 	// ErrUnsafeLayer is wrapped by errors about layer entries that would
 	// escape the layer directory.
 	ErrUnsafeLayer = errors.New("unsafe layer entry")
 	// ErrRegistryUnreachable is matched by Pull errors when no registry
 	// host could be reached at all (connection, DNS or timeout failures), as
 	// opposed to a registry that answered with an error.
-	ErrRegistryUnreachable = errors.New("registry unreachable")
+	ErrRegistryUnreachable = errdefs.New(errdefs.ErrUnavailable, "registry unreachable")
 	// ErrLayerNotFound is returned by LayerDirs when a layer of the image is
 	// not unpacked in the store.
 	ErrLayerNotFound = errors.New("layer not found")

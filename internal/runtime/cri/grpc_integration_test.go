@@ -1,0 +1,161 @@
+package cri
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/runtime/criserver"
+)
+
+// TestGRPCEdge drives the real runtime through its CRI socket, as a
+// kubelet or crictl does: missing IDs are stopped and removed without
+// error, asked about with NotFound, bad requests get InvalidArgument, and
+// the event stream carries a container's life.
+func TestGRPCEdge(t *testing.T) {
+	e := newRuntimeEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // after the sandbox's removal, which needs ctx
+	svc := e.start(t, ctx)
+	sock := filepath.Join(e.dir, "cri.sock")
+	if _, err := criserver.Serve(ctx, sock, svc, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	img := runtimeapi.NewImageServiceClient(conn)
+
+	const missing = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	idempotent := []struct {
+		name string
+		call func() error
+	}{
+		{"StopContainer", func() error {
+			_, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: missing})
+			return err
+		}},
+		{"RemoveContainer", func() error {
+			_, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: missing})
+			return err
+		}},
+		{"StopPodSandbox", func() error {
+			_, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: missing})
+			return err
+		}},
+		{"RemovePodSandbox", func() error {
+			_, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: missing})
+			return err
+		}},
+		{"RemoveImage", func() error {
+			_, err := img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: "example.test/none:1"}})
+			return err
+		}},
+	}
+	for _, tt := range idempotent {
+		if err := tt.call(); err != nil {
+			t.Errorf("%s of a missing ID: %v, want OK", tt.name, err)
+		}
+	}
+
+	coded := []struct {
+		name string
+		code codes.Code
+		call func() error
+	}{
+		{"ContainerStatus of a missing ID", codes.NotFound, func() error {
+			_, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: missing})
+			return err
+		}},
+		{"PodSandboxStatus of a missing ID", codes.NotFound, func() error {
+			_, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: missing})
+			return err
+		}},
+		{"StartContainer of a missing ID", codes.NotFound, func() error {
+			_, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: missing})
+			return err
+		}},
+		{"ExecSync in a missing container", codes.NotFound, func() error {
+			_, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: missing, Cmd: []string{"true"}})
+			return err
+		}},
+		{"PullImage of a malformed reference", codes.InvalidArgument, func() error {
+			_, err := img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: "Not A Reference"}})
+			return err
+		}},
+		{"CheckpointContainer", codes.Unimplemented, func() error {
+			_, err := rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: missing})
+			return err
+		}},
+	}
+	for _, tt := range coded {
+		if err := tt.call(); status.Code(err) != tt.code {
+			t.Errorf("%s: %v, want code %v", tt.name, err, tt.code)
+		}
+	}
+
+	cfgResp, err := rt.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{})
+	if err != nil || cfgResp.GetLinux().GetCgroupDriver() != runtimeapi.CgroupDriver_CGROUPFS {
+		t.Errorf("RuntimeConfig = %v, %v; want the cgroupfs driver", cfgResp, err)
+	}
+
+	// The event stream sees a container created, started and stopped.
+	events, err := rt.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbID, sbCfg := hostNetworkSandbox(t, ctx, svc, e)
+	c, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg,
+		Config: containerConfig("once", "true")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	want := []runtimeapi.ContainerEventType{runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT,
+		runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT}
+	got := make(chan runtimeapi.ContainerEventType, 16)
+	go func() {
+		for {
+			ev, err := events.Recv()
+			if err != nil {
+				close(got)
+				return
+			}
+			if ev.ContainerId == c.ContainerId {
+				got <- ev.ContainerEventType
+			}
+		}
+	}()
+	for _, w := range want {
+		select {
+		case typ, ok := <-got:
+			if !ok || typ != w {
+				t.Fatalf("event %v (stream open %v), want %v", typ, ok, w)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no %v event", w)
+		}
+	}
+	// Stopping and removing twice is as good as once.
+	for range 2 {
+		if _, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c.ContainerId}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.ContainerId}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
