@@ -2,18 +2,16 @@ package kubelet
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/opencontainers/cgroups"
+	"github.com/peapod/peapod/internal/cgroup"
 )
 
 // usage is what a cgroup has used: CPU time so far and the memory working
-// set (usage less inactive file pages, as cAdvisor counts it, which is what
-// eviction and `kubectl top` go by).
+// set, at a time.
 type usage struct {
 	cpuNanos   uint64
 	workingSet uint64
@@ -22,25 +20,11 @@ type usage struct {
 
 // readUsage reads the usage of the cgroup at p (v1 or v2).
 func readUsage(p string) (usage, error) {
-	mgr, err := manager(p)
+	u, err := cgroup.ReadUsage(p)
 	if err != nil {
 		return usage{}, err
 	}
-	st, err := mgr.Stats(&cgroups.StatsOptions{Controllers: cgroups.CPU | cgroups.Memory})
-	if err != nil {
-		return usage{}, fmt.Errorf("cgroup %s stats: %w", p, err)
-	}
-	u := usage{cpuNanos: st.CpuStats.CpuUsage.TotalUsage, workingSet: st.MemoryStats.Usage.Usage, at: time.Now()}
-	inactive, ok := st.MemoryStats.Stats["total_inactive_file"] // v1
-	if !ok {
-		inactive = st.MemoryStats.Stats["inactive_file"] // v2
-	}
-	if inactive < u.workingSet {
-		u.workingSet -= inactive
-	} else {
-		u.workingSet = 0
-	}
-	return u, nil
+	return usage{cpuNanos: u.CPUNanos, workingSet: u.WorkingSet, at: u.At}, nil
 }
 
 // nodeMemory reads the node's memory from /proc/meminfo: capacity and the

@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/runtime/criserver"
 )
 
@@ -157,5 +159,68 @@ func TestGRPCEdge(t *testing.T) {
 		if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.ContainerId}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestStats reads a running container's use from its cgroup, alone and
+// through its sandbox, and filters by label.
+func TestStats(t *testing.T) {
+	e := newRuntimeEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	svc := e.start(t, ctx)
+	sbID, sbCfg := hostNetworkSandbox(t, ctx, svc, e)
+	cfg := containerConfig("busy", "sh", "-c", "x=0; while [ $x -lt 20000 ]; do x=$((x+1)); done; sleep 60")
+	cfg.Labels["tier"] = "web"
+	c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := svc.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: c.ContainerId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.Stats
+	if s.Attributes.Id != c.ContainerId || s.Attributes.Metadata.Name != "busy" {
+		t.Fatalf("attributes %v", s.Attributes)
+	}
+	if s.Cpu.Timestamp == 0 || s.Cpu.UsageCoreNanoSeconds.GetValue() == 0 {
+		t.Errorf("cpu %v: want a timestamp and some use", s.Cpu)
+	}
+	if s.Memory.UsageBytes.GetValue() == 0 || s.Memory.WorkingSetBytes.GetValue() > s.Memory.UsageBytes.GetValue() {
+		t.Errorf("memory %v: want some use, the working set no more than it", s.Memory)
+	}
+	if s.WritableLayer.GetFsId().GetMountpoint() == "" {
+		t.Errorf("writable layer %v: no file system", s.WritableLayer)
+	}
+	for _, tt := range []struct {
+		filter *runtimeapi.ContainerStatsFilter
+		want   int
+	}{
+		{nil, 1},
+		{&runtimeapi.ContainerStatsFilter{LabelSelector: map[string]string{"tier": "web"}}, 1},
+		{&runtimeapi.ContainerStatsFilter{LabelSelector: map[string]string{"tier": "db"}}, 0},
+		{&runtimeapi.ContainerStatsFilter{PodSandboxId: sbID}, 1},
+		{&runtimeapi.ContainerStatsFilter{Id: "other"}, 0},
+	} {
+		l, err := svc.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{Filter: tt.filter})
+		if err != nil || len(l.Stats) != tt.want {
+			t.Errorf("ListContainerStats(%v) = %d stats, %v; want %d", tt.filter, len(l.GetStats()), err, tt.want)
+		}
+	}
+	ps, err := svc.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: sbID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	linux := ps.Stats.Linux
+	if ps.Stats.Attributes.Id != sbID || len(linux.Containers) != 1 || linux.Memory.UsageBytes.GetValue() < s.Memory.UsageBytes.GetValue()/2 ||
+		linux.Process.ProcessCount.GetValue() < 2 {
+		t.Errorf("sandbox stats %v: want its one container, its memory and the pause and container processes", ps.Stats)
+	}
+	if _, err := svc.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: "nope"}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("PodSandboxStats of a missing sandbox: %v", err)
 	}
 }

@@ -74,3 +74,20 @@ func Unmount(dir string) error {
 		}
 	}
 }
+
+// WritableUsage is what the writable (upper) layer under dir takes on
+// disk: bytes in allocated blocks, and inodes.
+func WritableUsage(dir string) (bytes, inodes uint64) {
+	_ = filepath.WalkDir(filepath.Join(dir, upperDir), func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return nil // vanished while walking
+		}
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) == nil {
+			bytes += uint64(st.Blocks) * 512
+			inodes++
+		}
+		return nil
+	})
+	return bytes, inodes
+}
