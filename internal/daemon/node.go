@@ -128,6 +128,17 @@ func (d *Daemon) newRuntime(ctx context.Context, log *slog.Logger) (*cri.Service
 		return nil, err
 	}
 	rt := &oci.Runtime{Binary: runtimeBin, Root: filepath.Join(o.RunDir, "runtime")}
+	// The runtime handlers a sandbox may name: runc and crun where
+	// installed, each with its own state root; the default is one of them.
+	handlers := map[string]*oci.Runtime{}
+	for _, name := range []string{"runc", "crun"} {
+		switch bin, err := exec.LookPath(name); {
+		case name == rt.Name():
+			handlers[name] = rt
+		case err == nil:
+			handlers[name] = &oci.Runtime{Binary: bin, Root: filepath.Join(o.RunDir, "runtime-"+name)}
+		}
+	}
 	privileges := oci.DetectPrivileges()
 	if !privileges.SysResource {
 		log.Warn("this host withholds CAP_SYS_RESOURCE from peapod: oom_score_adj values below peapod's own are raised to it "+
@@ -140,7 +151,7 @@ func (d *Daemon) newRuntime(ctx context.Context, log *slog.Logger) (*cri.Service
 	}
 	svc, err := cri.New(ctx, cri.Config{
 		StateDir: filepath.Join(o.DataDir, "runtime"), RunDir: o.RunDir,
-		Pause: pause, PauseArgs: pauseArgs, Runtime: rt,
+		Pause: pause, PauseArgs: pauseArgs, Runtime: rt, Handlers: handlers,
 		Conmon: &conmon.Monitor{Binary: conmonBin, Runtime: runtimeBin, RuntimeRoot: rt.Root,
 			ExitDir: filepath.Join(o.RunDir, "exits"), SocketDir: filepath.Join(o.RunDir, "conmon")},
 		Network: netw, Images: images, Log: log.With("component", "runtime"), Privileges: privileges,

@@ -102,6 +102,8 @@ func TestValidateProbesAndLifecycle(t *testing.T) {
 			"spec.containers[0].restartPolicy: Forbidden: may not be set for non-init containers"},
 		{"user namespaces", func(p *corev1.Pod) { f := false; p.Spec.HostUsers = &f },
 			"spec.hostUsers: Forbidden: user namespaces (hostUsers: false) are not supported by peapod yet"},
+		{"runtime class", func(p *corev1.Pod) { rc := "crun"; p.Spec.RuntimeClassName = &rc },
+			"spec.runtimeClassName: Forbidden: RuntimeClasses are not supported by peapod's API yet"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},

@@ -105,6 +105,11 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 	if spec.HostUsers != nil && !*spec.HostUsers {
 		errs = append(errs, field.Forbidden(path.Child("hostUsers"), "user namespaces (hostUsers: false) are not supported by peapod yet"))
 	}
+	if spec.RuntimeClassName != nil {
+		// peapod's API has no node.k8s.io RuntimeClass objects yet; the
+		// runtime's handlers (runc, crun) are reachable over the CRI socket.
+		errs = append(errs, field.Forbidden(path.Child("runtimeClassName"), "RuntimeClasses are not supported by peapod's API yet"))
+	}
 	if len(spec.ResourceClaims) > 0 {
 		errs = append(errs, field.Forbidden(path.Child("resourceClaims"), "dynamic resource allocation is not supported by peapod yet"))
 	}

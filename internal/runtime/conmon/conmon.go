@@ -5,6 +5,7 @@
 package conmon
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,6 +61,9 @@ type Container struct {
 	// Tty gives the container a terminal (its config.json must have
 	// process.terminal set too: conmon does not read it).
 	Tty bool
+	// Runtime and RuntimeRoot choose the OCI runtime of this container
+	// (its runtime handler's); empty means the Monitor's own.
+	Runtime, RuntimeRoot string
 }
 
 // createTimeout bounds how long conmon may take to report runc create.
@@ -104,8 +108,8 @@ func (m *Monitor) Create(ctx context.Context, c Container) (int, error) {
 		"-c", c.ID,
 		"-u", c.ID,
 		"-n", c.ID,
-		"-r", m.Runtime,
-		"--runtime-arg", "--root=" + m.RuntimeRoot,
+		"-r", cmp.Or(c.Runtime, m.Runtime),
+		"--runtime-arg", "--root=" + cmp.Or(c.RuntimeRoot, m.RuntimeRoot),
 		"-l", "k8s-file:" + c.LogPath,
 		"--exit-dir", m.ExitDir,
 		"--persist-dir", c.Bundle,

@@ -49,7 +49,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	c := &container{
 		ID: newID(), SandboxID: sb.ID, Config: cfg, ImageRef: img.ID, Layers: img.Layers, ImageName: imageName(img, firstNonEmpty(cfg.GetImage().GetUserSpecifiedImage(), cfg.GetImage().GetImage())),
 		State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
-		Mounts: cfg.GetMounts(), StopSignal: img.Config.StopSignal, exited: make(chan struct{}),
+		Mounts: cfg.GetMounts(), StopSignal: img.Config.StopSignal, Handler: sb.Handler, exited: make(chan struct{}),
 	}
 	if name := stopSignalName(cfg.GetStopSignal()); name != "" {
 		c.StopSignal = name
@@ -100,7 +100,11 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		logPath = filepath.Join(runDir, "output.log")
 	}
 	conmonStart := time.Now()
-	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: c.ID, Bundle: runDir, LogPath: logPath, SystemdCgroup: cgroup.ParseLeaf(c.Cgroup).Systemd(),
+	rt, err := s.handler(c.Handler)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: c.ID, Runtime: rt.Binary, RuntimeRoot: rt.Root, Bundle: runDir, LogPath: logPath, SystemdCgroup: cgroup.ParseLeaf(c.Cgroup).Systemd(),
 		Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(), Tty: cfg.GetTty()})
 	log.Debug("container created by conmon", "duration", time.Since(conmonStart))
 	if err != nil {

@@ -51,7 +51,7 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	stdout.max, stderr.max = maxExecSyncOutput, maxExecSyncOutput
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
-	code, err := s.cfg.Runtime.Exec(ctx, c.ID, oci.ExecOptions{
+	code, err := s.runtimeOf(c.ID).Exec(ctx, c.ID, oci.ExecOptions{
 		Args: req.GetCmd(), Stdout: &stdout, Stderr: &stderr,
 		PidFile: filepath.Join(s.containerRunDir(c.ID), "exec-"+hex.EncodeToString(id)+".pid"),
 	})

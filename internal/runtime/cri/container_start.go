@@ -34,7 +34,7 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	// Taken before: the process may run and exit before runc returns.
 	now := time.Now().UnixNano()
 	s.cfg.Failpoints.Hit("container-start")
-	err := s.cfg.Runtime.Start(ctx, c.ID)
+	err := s.runtimeOf(c.ID).Start(ctx, c.ID)
 	s.cfg.Failpoints.Hit("container-started")
 	s.mu.Lock()
 	if err != nil {

@@ -41,7 +41,7 @@ func (s *Service) stopContainer(ctx context.Context, c *container, timeout time.
 	}
 	if timeout > 0 {
 		sig, _ := c.stopSignal()
-		if err := s.cfg.Runtime.Kill(ctx, c.ID, sig, false); err != nil && !isGone(err) {
+		if err := s.runtimeOf(c.ID).Kill(ctx, c.ID, sig, false); err != nil && !isGone(err) {
 			return wrapf(err, "stopping container %s", c.ID)
 		}
 		select {
@@ -54,7 +54,7 @@ func (s *Service) stopContainer(ctx context.Context, c *container, timeout time.
 	}
 	// --all: in a shared PID namespace the init's death does not take the
 	// rest of the container's processes with it.
-	if err := s.cfg.Runtime.Kill(ctx, c.ID, unix.SIGKILL, true); err != nil && !isGone(err) {
+	if err := s.runtimeOf(c.ID).Kill(ctx, c.ID, unix.SIGKILL, true); err != nil && !isGone(err) {
 		return wrapf(err, "killing container %s", c.ID)
 	}
 	select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/runtime/criserver"
+	"github.com/peapod/peapod/internal/runtime/oci"
 )
 
 // TestGRPCEdge drives the real runtime through its CRI socket, as a
@@ -222,5 +224,62 @@ func TestStats(t *testing.T) {
 	}
 	if _, err := svc.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: "nope"}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("PodSandboxStats of a missing sandbox: %v", err)
+	}
+}
+
+// TestRuntimeHandlers runs a sandbox and its container with a named
+// handler (here a second runc with its own state root, since crun 1.8
+// refuses this host's hybrid cgroups), and refuses an unknown one.
+func TestRuntimeHandlers(t *testing.T) {
+	e := newRuntimeEnv(t)
+	alt := &oci.Runtime{Binary: e.cfg.Runtime.Binary, Root: filepath.Join(e.dir, "run/runtime-alt")}
+	e.cfg.Handlers = map[string]*oci.Runtime{"alt": alt}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	svc := e.start(t, ctx)
+
+	st, err := svc.Status(ctx, &runtimeapi.StatusRequest{})
+	if err != nil || len(st.RuntimeHandlers) != 2 || st.RuntimeHandlers[0].Name != "" || st.RuntimeHandlers[1].Name != "alt" {
+		t.Fatalf("Status handlers = %v, %v; want the default and alt", st.GetRuntimeHandlers(), err)
+	}
+	cfg := sandboxConfig(e)
+	cfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
+	if _, err := svc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "nope"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("unknown handler: %v, want InvalidArgument", err)
+	}
+	sb, err := svc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "alt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId}) })
+	c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, SandboxConfig: cfg,
+		Config: containerConfig("app", "sleep", "60")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{sb.PodSandboxId, c.ContainerId} {
+		if _, err := os.Stat(filepath.Join(alt.Root, id)); err != nil {
+			t.Errorf("%s is not in the alt handler's state: %v", id, err)
+		}
+		if _, err := os.Stat(filepath.Join(e.cfg.Runtime.Root, id)); err == nil {
+			t.Errorf("%s is in the default handler's state too", id)
+		}
+	}
+	status, err := svc.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: sb.PodSandboxId})
+	if err != nil || status.Status.RuntimeHandler != "alt" {
+		t.Fatalf("sandbox status handler %q, %v", status.GetStatus().GetRuntimeHandler(), err)
+	}
+	out, err := svc.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: c.ContainerId, Cmd: []string{"echo", "hi"}})
+	if err != nil || string(out.Stdout) != "hi\n" {
+		t.Fatalf("exec = %q, %v", out.GetStdout(), err)
+	}
+	if _, err := svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(alt.Root); len(entries) != 0 {
+		t.Errorf("alt handler state left after removal: %v", entries)
 	}
 }

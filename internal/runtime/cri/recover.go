@@ -104,7 +104,7 @@ func (s *Service) load(ctx context.Context) error {
 // reconcileLive checks a container or sandbox recorded as created or
 // running against runc.
 func (s *Service) reconcileLive(ctx context.Context, id string) {
-	st, err := s.cfg.Runtime.State(ctx, id)
+	st, err := s.runtimeOf(id).State(ctx, id)
 	if err != nil || (st.Status != "running" && st.Status != "created") {
 		s.handleExit(id)
 		return
@@ -128,7 +128,7 @@ func (s *Service) reconcileLive(ctx context.Context, id string) {
 
 // alive reports whether runc knows the container as created or running.
 func (s *Service) alive(ctx context.Context, id string) bool {
-	st, err := s.cfg.Runtime.State(ctx, id)
+	st, err := s.runtimeOf(id).State(ctx, id)
 	return err == nil && (st.Status == "running" || st.Status == "created")
 }
 
@@ -157,10 +157,11 @@ func (s *Service) Sweep(ctx context.Context) error {
 	var errs []error
 	s.killStrays()
 
-	if entries, err := os.ReadDir(s.cfg.Runtime.Root); err == nil {
+	for _, rt := range s.runtimes() {
+		entries, _ := os.ReadDir(rt.Root)
 		for _, e := range entries {
 			if id := e.Name(); e.IsDir() && !known[id] {
-				errs = append(errs, s.logRemoval("runc container", id, s.cfg.Runtime.Delete(ctx, id, true)))
+				errs = append(errs, s.logRemoval(rt.Name()+" container", id, rt.Delete(ctx, id, true)))
 			}
 		}
 	}

@@ -52,8 +52,11 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if md == nil || md.Name == "" || md.Namespace == "" || md.Uid == "" {
 		return nil, errors.New("sandbox config must carry metadata with name, namespace and uid")
 	}
+	if _, err := s.handler(req.GetRuntimeHandler()); err != nil {
+		return nil, err
+	}
 	sb := &sandbox{
-		ID: newID(), Config: cfg, CreatedAt: time.Now().UnixNano(),
+		ID: newID(), Config: cfg, CreatedAt: time.Now().UnixNano(), Handler: req.GetRuntimeHandler(),
 		State:  runtimeapi.PodSandboxState_SANDBOX_NOTREADY,
 		Cgroup: cfg.GetLinux().GetCgroupParent(),
 		PidNS:  cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid(),
@@ -233,11 +236,15 @@ func (s *Service) startPause(ctx context.Context, sb *sandbox, runDir string) (i
 	if err := writeSpec(runDir, spec); err != nil {
 		return 0, err
 	}
-	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: sb.ID, Bundle: runDir, LogPath: filepath.Join(runDir, "pause.log"), SystemdCgroup: pauseCgroup(sb).Systemd()})
+	rt, err := s.handler(sb.Handler)
 	if err != nil {
 		return 0, err
 	}
-	if err := s.cfg.Runtime.Start(ctx, sb.ID); err != nil {
+	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: sb.ID, Runtime: rt.Binary, RuntimeRoot: rt.Root, Bundle: runDir, LogPath: filepath.Join(runDir, "pause.log"), SystemdCgroup: pauseCgroup(sb).Systemd()})
+	if err != nil {
+		return 0, err
+	}
+	if err := rt.Start(ctx, sb.ID); err != nil {
 		return 0, err
 	}
 	return pid, nil

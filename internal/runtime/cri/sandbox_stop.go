@@ -59,7 +59,7 @@ func (s *Service) stopPause(ctx context.Context, sb *sandbox) error {
 		return nil
 	default:
 	}
-	if err := s.cfg.Runtime.Kill(ctx, sb.ID, unix.SIGTERM, false); err != nil && !isGone(err) {
+	if err := s.runtimeOf(sb.ID).Kill(ctx, sb.ID, unix.SIGTERM, false); err != nil && !isGone(err) {
 		return err
 	}
 	select {
@@ -67,7 +67,7 @@ func (s *Service) stopPause(ctx context.Context, sb *sandbox) error {
 		return nil
 	case <-time.After(sandboxStopDeadline):
 	}
-	if err := s.cfg.Runtime.Kill(ctx, sb.ID, unix.SIGKILL, true); err != nil && !isGone(err) {
+	if err := s.runtimeOf(sb.ID).Kill(ctx, sb.ID, unix.SIGKILL, true); err != nil && !isGone(err) {
 		return err
 	}
 	select {

@@ -42,7 +42,12 @@ type Config struct {
 	Pause string
 	// PauseArgs are its arguments (["-P"] for catatonit).
 	PauseArgs []string
-	Runtime   *oci.Runtime
+	// Runtime is the default runtime handler's OCI runtime.
+	Runtime *oci.Runtime
+	// Handlers are the named runtime handlers a sandbox may ask for
+	// (RuntimeHandler; a RuntimeClass's handler), such as "runc" and
+	// "crun"; each runtime needs its own Root.
+	Handlers map[string]*oci.Runtime
 	Conmon    *conmon.Monitor
 	Network   *network.Network
 	Images    *image.Store
@@ -122,14 +127,6 @@ func (s *Service) Version(ctx context.Context, req *runtimeapi.VersionRequest) (
 	return &runtimeapi.VersionResponse{
 		Version: "0.1.0", RuntimeName: RuntimeName, RuntimeVersion: v, RuntimeApiVersion: "v1",
 	}, nil
-}
-
-// Status reports the runtime and network as ready.
-func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
-	return &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
-		{Type: runtimeapi.RuntimeReady, Status: true},
-		{Type: runtimeapi.NetworkReady, Status: true},
-	}}}, nil
 }
 
 // Subscribe returns a channel of container events (what the CRI

@@ -177,7 +177,7 @@ func (s *Service) deleteRuntimeContainer(ctx context.Context, c *container) erro
 // deleteRuntimeObject removes what conmon and runc made for id.
 func (s *Service) deleteRuntimeObject(ctx context.Context, id, bundle string, leaf cgroup.Leaf) error {
 	conmon.Kill(bundle, id)
-	errs := []error{s.cfg.Runtime.Delete(ctx, id, true), s.cfg.Conmon.Cleanup(id)}
+	errs := []error{s.runtimeOf(id).Delete(ctx, id, true), s.cfg.Conmon.Cleanup(id)}
 	// runc removes the cgroup when it knows the container; one a crash
 	// left without a runc state stays otherwise.
 	if leaf.Exists() {

@@ -26,6 +26,9 @@ type sandbox struct {
 	PidNS     runtimeapi.NamespaceMode     `json:"pidNamespace"`
 	ExitedAt  int64                        `json:"exitedAt,omitempty"`
 	Ports     []*runtimeapi.PortMapping    `json:"ports,omitempty"`
+	// Handler is the runtime handler the sandbox and its containers run
+	// with ("" for the default).
+	Handler string `json:"runtimeHandler,omitempty"`
 	// Step is the creation step begun last (see sandboxSteps) while the
 	// sandbox is being created; it is empty once the sandbox is ready.
 	Step   string        `json:"step,omitempty"`
@@ -37,6 +40,8 @@ type sandbox struct {
 type container struct {
 	ID        string                      `json:"id"`
 	SandboxID string                      `json:"sandboxId"`
+	// Handler is its sandbox's runtime handler.
+	Handler string `json:"runtimeHandler,omitempty"`
 	Config    *runtimeapi.ContainerConfig `json:"config"`
 	ImageRef  string                      `json:"imageRef"`  // image ID
 	ImageName string                      `json:"imageName"` // normalized name asked for

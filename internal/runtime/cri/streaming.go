@@ -134,7 +134,7 @@ func (r streamRuntime) Exec(ctx context.Context, containerID string, cmd []strin
 	if errw != nil {
 		opts.Stderr = errw
 	}
-	code, err := s.cfg.Runtime.Exec(ctx, containerID, opts)
+	code, err := s.runtimeOf(containerID).Exec(ctx, containerID, opts)
 	if err != nil {
 		return err
 	}
