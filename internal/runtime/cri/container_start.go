@@ -31,6 +31,8 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if state != runtimeapi.ContainerState_CONTAINER_CREATED {
 		return nil, fmt.Errorf("container %s is not in created state: %s", c.ID, state)
 	}
+	c.starting.Lock()
+	defer c.starting.Unlock()
 	// Taken before: the process may run and exit before runc returns.
 	now := time.Now().UnixNano()
 	s.cfg.Failpoints.Hit("container-start")
@@ -65,6 +67,9 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 
 // containerExited records a container's exit from conmon's exit file.
 func (s *Service) containerExited(c *container) {
+	// A start still under way publishes its event first.
+	c.starting.Lock()
+	c.starting.Unlock() //nolint:staticcheck // a barrier, not a critical section
 	exit, ok, err := s.cfg.Conmon.ReadExit(c.ID, s.containerRunDir(c.ID))
 	if err != nil {
 		s.log.Warn("reading exit file", "container", c.ID, "err", err)

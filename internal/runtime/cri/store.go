@@ -68,7 +68,10 @@ type container struct {
 	// container is being created; it is empty once it is created.
 	Step   string        `json:"step,omitempty"`
 	exited chan struct{} // closed when the container has exited
-	rec    record
+	// starting is held by StartContainer until it has published the
+	// started event, so that an exit seen meanwhile is published after.
+	starting sync.Mutex
+	rec      record
 }
 
 func (s *Service) sandboxDir(id string) string {
