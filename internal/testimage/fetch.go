@@ -12,6 +12,11 @@ import (
 // debPackage is the Debian package that ships a statically linked busybox.
 const debPackage = "busybox-static"
 
+// dynamicPackage is Debian's dynamically linked busybox: its applets are
+// configured as a system's (no standalone shell, so a shell finds every
+// command on PATH), which some tests of masked paths rely on.
+const dynamicPackage = "busybox"
+
 // FetchBusybox returns the path of a static busybox binary, downloading and
 // extracting Debian's busybox-static .deb into cacheDir. A binary already
 // extracted into cacheDir is reused without touching apt.
@@ -21,21 +26,34 @@ const debPackage = "busybox-static"
 // callers sharing cacheDir are safe: each extracts into its own temporary
 // directory and the first one to finish publishes it.
 func FetchBusybox(ctx context.Context, cacheDir string) (string, error) {
-	root := filepath.Join(cacheDir, debPackage)
-	bin := filepath.Join(root, "bin", "busybox")
+	return fetchPackageFile(ctx, cacheDir, debPackage, "bin/busybox", checkStatic)
+}
+
+// FetchDynamicBusybox is FetchBusybox for Debian's dynamically linked
+// busybox package; the image it goes into needs the C library too (see
+// SharedLibraries).
+func FetchDynamicBusybox(ctx context.Context, cacheDir string) (string, error) {
+	return fetchPackageFile(ctx, cacheDir, dynamicPackage, "bin/busybox", nil)
+}
+
+// fetchPackageFile downloads and extracts pkg into cacheDir/pkg, once, and
+// returns the path of file inside it, after check (if any) accepts it.
+func fetchPackageFile(ctx context.Context, cacheDir, pkg, file string, check func(string) error) (string, error) {
+	root := filepath.Join(cacheDir, pkg)
+	bin := filepath.Join(root, file)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("creating cache dir: %w", err)
 	}
-	tmp, err := os.MkdirTemp(cacheDir, debPackage+"-*")
+	tmp, err := os.MkdirTemp(cacheDir, pkg+"-*")
 	if err != nil {
 		return "", fmt.Errorf("creating download dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 
-	deb, err := downloadDeb(ctx, tmp)
+	deb, err := downloadDeb(ctx, tmp, pkg)
 	if err != nil {
 		return "", err
 	}
@@ -43,39 +61,41 @@ func FetchBusybox(ctx context.Context, cacheDir string) (string, error) {
 	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, extracted).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("extracting %s: %w: %s", filepath.Base(deb), err, out)
 	}
-	if err := checkStatic(filepath.Join(extracted, "bin", "busybox")); err != nil {
-		return "", err
+	if check != nil {
+		if err := check(filepath.Join(extracted, file)); err != nil {
+			return "", err
+		}
 	}
 	if err := os.Rename(extracted, root); err != nil {
-		// Another caller may have published the same binary meanwhile.
+		// Another caller may have published the same package meanwhile.
 		if _, statErr := os.Stat(bin); statErr == nil {
 			return bin, nil
 		}
-		return "", fmt.Errorf("publishing busybox into cache: %w", err)
+		return "", fmt.Errorf("publishing %s into cache: %w", pkg, err)
 	}
 	return bin, nil
 }
 
-// downloadDeb runs `apt-get download` in dir and returns the .deb it fetched.
-// If the download fails it refreshes the package lists and tries once more:
-// apt-get reports a missing list only through its message text, so any
-// failure earns one `apt-get update`.
-func downloadDeb(ctx context.Context, dir string) (string, error) {
-	firstErr := aptGet(ctx, dir, "download", debPackage)
+// downloadDeb runs `apt-get download pkg` in dir and returns the .deb it
+// fetched. If the download fails it refreshes the package lists and tries
+// once more: apt-get reports a missing list only through its message text,
+// so any failure earns one `apt-get update`.
+func downloadDeb(ctx context.Context, dir, pkg string) (string, error) {
+	firstErr := aptGet(ctx, dir, "download", pkg)
 	if firstErr != nil {
 		if err := aptGet(ctx, dir, "update"); err != nil {
-			return "", fmt.Errorf("downloading %s: %w (then: %w)", debPackage, firstErr, err)
+			return "", fmt.Errorf("downloading %s: %w (then: %w)", pkg, firstErr, err)
 		}
-		if err := aptGet(ctx, dir, "download", debPackage); err != nil {
-			return "", fmt.Errorf("downloading %s after apt-get update: %w", debPackage, err)
+		if err := aptGet(ctx, dir, "download", pkg); err != nil {
+			return "", fmt.Errorf("downloading %s after apt-get update: %w", pkg, err)
 		}
 	}
-	debs, err := filepath.Glob(filepath.Join(dir, debPackage+"_*.deb"))
+	debs, err := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
 	if err != nil {
 		return "", fmt.Errorf("finding downloaded package: %w", err)
 	}
 	if len(debs) != 1 {
-		return "", fmt.Errorf("apt-get download left %d %s packages in %s", len(debs), debPackage, dir)
+		return "", fmt.Errorf("apt-get download left %d %s packages in %s", len(debs), pkg, dir)
 	}
 	return debs[0], nil
 }

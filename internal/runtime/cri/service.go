@@ -48,10 +48,10 @@ type Config struct {
 	// (RuntimeHandler; a RuntimeClass's handler), such as "runc" and
 	// "crun"; each runtime needs its own Root.
 	Handlers map[string]*oci.Runtime
-	Conmon    *conmon.Monitor
-	Network   *network.Network
-	Images    *image.Store
-	Log       *slog.Logger
+	Conmon   *conmon.Monitor
+	Network  *network.Network
+	Images   *image.Store
+	Log      *slog.Logger
 	// Privileges are what runc may ask for (see oci.Privileges).
 	Privileges oci.Privileges
 	// CgroupRoot is the cgroup under which sandboxes' cgroup parents

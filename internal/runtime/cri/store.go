@@ -38,10 +38,10 @@ type sandbox struct {
 
 // container is the runtime's record of a container.
 type container struct {
-	ID        string                      `json:"id"`
-	SandboxID string                      `json:"sandboxId"`
+	ID        string `json:"id"`
+	SandboxID string `json:"sandboxId"`
 	// Handler is its sandbox's runtime handler.
-	Handler string `json:"runtimeHandler,omitempty"`
+	Handler   string                      `json:"runtimeHandler,omitempty"`
 	Config    *runtimeapi.ContainerConfig `json:"config"`
 	ImageRef  string                      `json:"imageRef"`  // image ID
 	ImageName string                      `json:"imageName"` // normalized name asked for
