@@ -6,7 +6,9 @@ package mount
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,4 +86,64 @@ func unescape(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// Propagation is how the mount holding a path propagates mount events.
+type Propagation struct {
+	// MountPoint is the mount point holding the path.
+	MountPoint string
+	// Shared: in a peer group (shared:N); Slave: receiving from a
+	// master (master:N). Both may hold.
+	Shared, Slave bool
+}
+
+// PropagationOf reads the propagation of the mount holding p (symbolic
+// links resolved) from this namespace's mountinfo.
+func PropagationOf(p string) (Propagation, error) {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return Propagation{}, err
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return Propagation{}, err
+	}
+	defer f.Close()
+	var best Propagation
+	found := false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 7 {
+			continue
+		}
+		point := unescape(fields[4])
+		if !within(real, point) || (found && len(point) < len(best.MountPoint)) {
+			continue
+		}
+		cur := Propagation{MountPoint: point}
+		for _, opt := range fields[6:] {
+			if opt == "-" {
+				break
+			}
+			cur.Shared = cur.Shared || strings.HasPrefix(opt, "shared:")
+			cur.Slave = cur.Slave || strings.HasPrefix(opt, "master:")
+		}
+		// A later mount on the same point hides the earlier one.
+		best, found = cur, true
+	}
+	if err := sc.Err(); err != nil {
+		return Propagation{}, err
+	}
+	if !found {
+		return Propagation{}, fmt.Errorf("no mount holds %s", real)
+	}
+	return best, nil
+}
+
+// within reports whether p is point or below it.
+func within(p, point string) bool {
+	return point == "/" || p == point || strings.HasPrefix(p, point+"/")
 }

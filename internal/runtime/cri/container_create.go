@@ -86,6 +86,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
+	c.User = &spec.Process.User
 	if err := s.beginContainer(c, stepRuntime); err != nil {
 		return nil, err
 	}
@@ -214,6 +215,18 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 			}
 		}
 	}
+	if !sc.GetPrivileged() {
+		// The kubelet sends the paths to mask and make read-only (its
+		// defaults, or none for procMount: Unmasked, which arrives as
+		// empty too and so keeps the runtime's defaults, as in
+		// containerd).
+		if p := sc.GetMaskedPaths(); len(p) > 0 {
+			spec.Linux.MaskedPaths = p
+		}
+		if p := sc.GetReadonlyPaths(); len(p) > 0 {
+			spec.Linux.ReadonlyPaths = p
+		}
+	}
 	res := cfg.GetLinux().GetResources()
 	if want := int(res.GetOomScoreAdj()); want != 0 {
 		adj := s.cfg.Privileges.ClampOOMScoreAdj(want)
@@ -226,7 +239,21 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 	}
 	spec.Mounts = append(spec.Mounts, s.sandboxMounts(in.sb, cfg)...)
 	for _, m := range cfg.GetMounts() {
+		if err := propagationPossible(m); err != nil {
+			return nil, err
+		}
 		spec.Mounts = append(spec.Mounts, bindMount(m))
+		// The root's propagation decides whether a mount's own can
+		// work: the OCI runtime makes the root a slave by default, which
+		// would cut a shared mount off from the host.
+		switch m.GetPropagation() {
+		case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+			spec.Linux.RootfsPropagation = "rshared"
+		case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+			if spec.Linux.RootfsPropagation != "rshared" {
+				spec.Linux.RootfsPropagation = "rslave"
+			}
+		}
 	}
 	if spec.Linux.Namespaces, err = s.containerNamespaces(in.sb, cfg, in.pausePID); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/errdefs"
+	"github.com/peapod/peapod/internal/mount"
 	"github.com/peapod/peapod/internal/runtime/oci"
 )
 
@@ -134,6 +135,27 @@ func (s *Service) sandboxMounts(sb *sandbox, cfg *runtimeapi.ContainerConfig) []
 	add("/etc/resolv.conf", filepath.Join(s.sandboxDir(sb.ID), resolvConfFile), ro)
 	add("/dev/shm", filepath.Join(s.sandboxRunDir(sb.ID), shmDir), "rw", "nosuid", "nodev", "noexec")
 	return out
+}
+
+// propagationPossible checks that the host side of a mount can propagate
+// as asked: a bidirectional mount needs a shared host mount, a
+// host-to-container one a shared or slave one (as containerd requires).
+func propagationPossible(m *runtimeapi.Mount) error {
+	want := m.GetPropagation()
+	if want == runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
+		return nil
+	}
+	p, err := mount.PropagationOf(m.GetHostPath())
+	if err != nil {
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "mount %s: %v", m.GetHostPath(), err)
+	}
+	switch {
+	case want == runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL && !p.Shared:
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "path %q is mounted on %q but it is not a shared mount", m.GetHostPath(), p.MountPoint)
+	case want == runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER && !p.Shared && !p.Slave:
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "path %q is mounted on %q but it is not a shared or slave mount", m.GetHostPath(), p.MountPoint)
+	}
+	return nil
 }
 
 // bindMount turns a CRI mount into an OCI bind mount.

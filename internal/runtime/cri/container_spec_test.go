@@ -9,6 +9,8 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/peapod/peapod/internal/runtime/oci"
 )
 
@@ -64,6 +66,9 @@ func TestResolveUser(t *testing.T) {
 		{"runAsUser wins", &runtimeapi.LinuxContainerSecurityContext{RunAsUser: uid(1000)}, "root", 1000, 1001, []uint32{2000}, false},
 		{"runAsGroup and supplemental", &runtimeapi.LinuxContainerSecurityContext{RunAsUser: uid(7), RunAsGroup: uid(8), SupplementalGroups: []int64{9}}, "", 7, 8, []uint32{9}, false},
 		{"unknown name", nil, "ghost", 0, 0, nil, true},
+		{"runAsGroup without a user", &runtimeapi.LinuxContainerSecurityContext{RunAsGroup: uid(8)}, "app", 0, 0, nil, true},
+		{"strict leaves out the image's groups", &runtimeapi.LinuxContainerSecurityContext{RunAsUser: uid(1000), SupplementalGroups: []int64{9},
+			SupplementalGroupsPolicy: runtimeapi.SupplementalGroupsPolicy_Strict}, "", 1000, 1001, []uint32{9}, false},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			u, err := resolveUser(root, tc.sc, tc.imageUser)
@@ -74,6 +79,16 @@ func TestResolveUser(t *testing.T) {
 				t.Fatalf("got %+v", u)
 			}
 		})
+	}
+}
+
+func TestStatusUser(t *testing.T) {
+	got := statusUser(&specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{50000, 1234, 1000}}).GetLinux()
+	if got.Uid != 1000 || got.Gid != 1000 || !slices.Equal(got.SupplementalGroups, []int64{1000, 1234, 50000}) {
+		t.Fatalf("status user %v", got)
+	}
+	if statusUser(nil) != nil {
+		t.Fatal("a container without a recorded user reports one")
 	}
 }
 

@@ -27,7 +27,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		Image: &runtimeapi.ImageSpec{Image: c.ImageName}, ImageRef: imageRef, ImageId: c.ImageRef,
 		Reason: c.Reason, Message: c.Message,
 		Labels: c.Config.GetLabels(), Annotations: c.Config.GetAnnotations(),
-		Mounts: c.Mounts, LogPath: c.LogPath, StopSignal: stopSignalEnum(stopSignal),
+		Mounts: c.Mounts, LogPath: c.LogPath, StopSignal: stopSignalEnum(stopSignal), User: statusUser(c.User),
 	}}, nil
 }
 

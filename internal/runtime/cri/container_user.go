@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/errdefs"
 )
 
 // passwdEntry is one line of /etc/passwd or /etc/group.
@@ -61,11 +64,31 @@ func readIDFile(root, path string, group bool) ([]passwdEntry, error) {
 	return out, sc.Err()
 }
 
+// statusUser is the identity a container runs with as ContainerStatus
+// reports it: its groups are the primary one and the additional ones,
+// sorted.
+func statusUser(u *specs.User) *runtimeapi.ContainerUser {
+	if u == nil {
+		return nil
+	}
+	groups := append([]int64{int64(u.GID)}, make([]int64, 0, len(u.AdditionalGids))...)
+	for _, g := range u.AdditionalGids {
+		if g != u.GID {
+			groups = append(groups, int64(g))
+		}
+	}
+	slices.Sort(groups)
+	return &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{Uid: int64(u.UID), Gid: int64(u.GID), SupplementalGroups: groups}}
+}
+
 // resolveUser picks uid, gid and supplementary groups: the security
 // context's runAsUser/runAsUsername/runAsGroup override the image's USER
 // ("name", "uid", "name:group", "uid:gid"); names are looked up in the
 // container's /etc/passwd and /etc/group.
 func resolveUser(root string, sc *runtimeapi.LinuxContainerSecurityContext, imageUser string) (specs.User, error) {
+	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
+		return specs.User{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "user group %q is specified without user", strconv.FormatInt(sc.GetRunAsGroup().GetValue(), 10))
+	}
 	passwd, err := readIDFile(root, "/etc/passwd", false)
 	if err != nil {
 		return specs.User{}, err
@@ -125,7 +148,10 @@ func resolveUser(root string, sc *runtimeapi.LinuxContainerSecurityContext, imag
 		}
 	}
 	seen := map[uint32]bool{u.GID: true}
-	if name != "" {
+	// Strict: only the primary group and the pod's supplemental
+	// groups, not those /etc/group gives the user in the image.
+	strict := sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict
+	if name != "" && !strict {
 		for _, g := range groups {
 			for _, m := range g.members {
 				if m == name && !seen[g.id] {

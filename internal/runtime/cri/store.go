@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -60,6 +61,8 @@ type container struct {
 	LogPath    string                    `json:"logPath"`
 	Mounts     []*runtimeapi.Mount       `json:"mounts,omitempty"`
 	StopSignal string                    `json:"stopSignal,omitempty"`
+	// User is the identity the container's process runs with.
+	User *specs.User `json:"user,omitempty"`
 	// Cgroup is the container's cgroup as the OCI runtime takes it: its
 	// sandbox's parent plus its ID, a path (cgroupfs) or
 	// slice:peapod:<id> (systemd).

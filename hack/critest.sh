@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Runs the CRI validation suite (critest, sigs.k8s.io/cri-tools) against
+# peapod's runtime, offline, and prints the pass/fail/skip counts:
+#   - Debian's docker-registry serves the stand-in images on 127.0.0.1:5000
+#     (built by cmd/peapod-critest-images: Debian's busybox with applets as
+#     hard links, plus small Go stand-ins for pause, the test web servers
+#     and the setuid no-new-privs binary);
+#   - crictl and critest are built from the Go module proxy once, cached
+#     under /var/cache/peapod-test;
+#   - `peapod serve --api=false` serves the runtime on its own socket, with
+#     registry mirrors for registry.k8s.io, k8s.gcr.io and gcr.io.
+# CRITEST_MIN_PASSED (default below) is the least number of passed specs;
+# fewer, or any failure, fails the script. Extra arguments go to critest
+# (e.g. -ginkgo.focus='exec'). CRITEST_BENCHMARK=1 runs the benchmark specs
+# instead (critest -benchmark) and prints their numbers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+./hack/deps.sh
+export PATH=$PATH:/usr/local/go/bin
+export DEBIAN_FRONTEND=noninteractive
+
+CRITOOLS_VERSION=${CRITOOLS_VERSION:-v1.34.0}
+MIN_PASSED=${CRITEST_MIN_PASSED:-105}
+CACHE=${PEAPOD_TEST_CACHE:-/var/cache/peapod-test}
+TOOLS=$CACHE/cri-tools-$CRITOOLS_VERSION
+REGISTRY_ADDR=127.0.0.1:5000
+WORK=${CRITEST_WORK:-/tmp/peapod-critest}
+SOCK=$WORK/run/cri.sock
+
+for p in docker-registry util-linux; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || {
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends docker-registry util-linux
+		break
+	}
+done
+command -v ipcmk >/dev/null || { echo "ipcmk (util-linux) is missing" >&2; exit 1; }
+
+# crictl and critest, built once per version.
+if [ ! -x "$TOOLS/critest" ] || [ ! -x "$TOOLS/crictl" ]; then
+	echo "==> building crictl and critest $CRITOOLS_VERSION (cached in $TOOLS)"
+	src=$(go mod download -json "sigs.k8s.io/cri-tools@$CRITOOLS_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+	[ -d "$src" ] || { echo "could not download sigs.k8s.io/cri-tools@$CRITOOLS_VERSION" >&2; exit 1; }
+	build=$(mktemp -d)
+	cp -r "$src/." "$build" && chmod -R u+w "$build"
+	mkdir -p "$TOOLS"
+	(cd "$build" && CGO_ENABLED=0 go test -c -o "$TOOLS/critest.new" ./cmd/critest &&
+		CGO_ENABLED=0 go build -o "$TOOLS/crictl.new" ./cmd/crictl)
+	mv "$TOOLS/critest.new" "$TOOLS/critest" && mv "$TOOLS/crictl.new" "$TOOLS/crictl"
+	rm -rf "$build"
+fi
+
+for port in 12000 12001 12002 12003; do
+	if ss -Hltn "sport = :$port" | grep -q .; then
+		echo "host port $port is in use: critest's port-mapping specs need 12000-12003 free" >&2
+		exit 1
+	fi
+done
+
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [ -x bin/peapod ]; then
+		bin/peapod reset "${node_flags[@]}" >/dev/null 2>&1 || true
+	fi
+}
+trap cleanup EXIT
+rm -rf "$WORK"
+mkdir -p "$WORK/registry" "$WORK/etc"
+
+# The registry, on loopback only, storing in the work directory.
+cat >"$WORK/registry.yml" <<YML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+YML
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do
+	curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null || { echo "docker-registry did not start:" >&2; cat "$WORK/registry.log" >&2; exit 1; }
+
+echo "==> building peapod and the stand-in images"
+go build -o bin/peapod ./cmd/peapod
+CGO_ENABLED=0 go build -o bin/peapod-critest-images ./cmd/peapod-critest-images
+bin/peapod-critest-images --registry "$REGISTRY_ADDR" --cache "$CACHE"
+
+# Registry mirrors: every registry critest names pulls from the local one.
+for reg in registry.k8s.io k8s.gcr.io gcr.io; do
+	mkdir -p "$WORK/etc/certs.d/$reg"
+	cat >"$WORK/etc/certs.d/$reg/hosts.toml" <<TOML
+server = "https://$reg"
+
+[host."http://$REGISTRY_ADDR"]
+  capabilities = ["pull", "resolve"]
+TOML
+done
+
+node_flags=(--data-dir "$WORK/data" --run-dir "$WORK/run" --log-dir "$WORK/log" --config-dir "$WORK/etc"
+	--cgroup-root /peapod-critest --bridge ppcritest0 --pod-cidr 10.253.0.0/24)
+echo "==> starting peapod (runtime only) on $SOCK"
+bin/peapod serve --api=false --cri-socket "$SOCK" "${node_flags[@]}" >"$WORK/peapod.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+	[ -S "$SOCK" ] && break
+	sleep 0.1
+done
+[ -S "$SOCK" ] || { echo "peapod did not start:" >&2; cat "$WORK/peapod.log" >&2; exit 1; }
+"$TOOLS/crictl" --runtime-endpoint "unix://$SOCK" version
+
+if [ "${CRITEST_BENCHMARK:-}" = 1 ]; then
+	"$TOOLS/critest" --runtime-endpoint "unix://$SOCK" --image-endpoint "unix://$SOCK" -benchmark "$@"
+	exit 0
+fi
+
+# The one spec that pins an image by digest cannot pass offline: its
+# digest is of an image only the real registry has.
+skip='public image with digest'
+echo "==> running critest $CRITOOLS_VERSION (skipping: $skip)"
+set +e
+"$TOOLS/critest" --runtime-endpoint "unix://$SOCK" --image-endpoint "unix://$SOCK" \
+	-ginkgo.skip="$skip" -ginkgo.no-color -ginkgo.timeout=40m "$@" 2>&1 | tee "$WORK/critest.log"
+status=${PIPESTATUS[0]}
+set -e
+summary=$(grep -E '^(Ran [0-9]+ of [0-9]+ Specs|(FAIL|SUCCESS)! -- [0-9]+ Passed)' "$WORK/critest.log" | tail -2)
+passed=$(echo "$summary" | sed -n 's/.* \([0-9]*\) Passed.*/\1/p')
+failed=$(echo "$summary" | sed -n 's/.*| \([0-9]*\) Failed.*/\1/p')
+skipped=$(echo "$summary" | sed -n 's/.*| \([0-9]*\) Skipped.*/\1/p')
+echo "critest $CRITOOLS_VERSION on peapod: passed=${passed:-?} failed=${failed:-?} skipped=${skipped:-?} (target: at least $MIN_PASSED passed, none failed)"
+if [ -z "$passed" ] || [ "${failed:-1}" != 0 ] || [ "$passed" -lt "$MIN_PASSED" ]; then
+	echo "critest: below target (log: $WORK/critest.log, peapod's log: $WORK/peapod.log)" >&2
+	exit 1
+fi
+[ "$status" = 0 ] || { echo "critest exited $status" >&2; exit 1; }
