@@ -9,9 +9,17 @@
 #     under /var/cache/peapod-test;
 #   - `peapod serve --api=false` serves the runtime on its own socket, with
 #     registry mirrors for registry.k8s.io, k8s.gcr.io and gcr.io.
+# Then hack/crictl-smoke.sh drives the same socket with crictl.
+#
 # CRITEST_MIN_PASSED (default below) is the least number of passed specs;
-# fewer, or any failure, fails the script. Extra arguments go to critest
-# (e.g. -ginkgo.focus='exec'). CRITEST_BENCHMARK=1 runs the benchmark specs
+# fewer, or any failure, fails the script. Of critest v1.34.0's 113 specs,
+# 5 are benchmarks (run only with -benchmark) and the digest-pinned one
+# cannot pass offline; on a kernel without AppArmor its 9 specs skip, and
+# the 4 recursive read-only mount and 6 user namespace specs skip until
+# the runtime claims those features (runc 1.1 has neither). So 88 is all
+# there is to pass here today; the default is that, as a ratchet. Extra arguments go to critest
+# (e.g. -ginkgo.focus='exec'). CRITEST_SMOKE_ONLY=1 runs only the crictl
+# smoke test. CRITEST_BENCHMARK=1 runs the benchmark specs
 # instead (critest -benchmark) and prints their numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,17 +29,17 @@ export PATH=$PATH:/usr/local/go/bin
 export DEBIAN_FRONTEND=noninteractive
 
 CRITOOLS_VERSION=${CRITOOLS_VERSION:-v1.34.0}
-MIN_PASSED=${CRITEST_MIN_PASSED:-105}
+MIN_PASSED=${CRITEST_MIN_PASSED:-88}
 CACHE=${PEAPOD_TEST_CACHE:-/var/cache/peapod-test}
 TOOLS=$CACHE/cri-tools-$CRITOOLS_VERSION
 REGISTRY_ADDR=127.0.0.1:5000
 WORK=${CRITEST_WORK:-/tmp/peapod-critest}
 SOCK=$WORK/run/cri.sock
 
-for p in docker-registry util-linux; do
+for p in docker-registry util-linux curl; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || {
 		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends docker-registry util-linux
+		apt-get install -y -qq --no-install-recommends docker-registry util-linux curl
 		break
 	}
 done
@@ -67,6 +75,11 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+node_flags=(--data-dir "$WORK/data" --run-dir "$WORK/run" --log-dir "$WORK/log" --config-dir "$WORK/etc"
+	--cgroup-root /peapod-critest --bridge ppcritest0 --pod-cidr 10.253.0.0/24)
+go build -o bin/peapod ./cmd/peapod
+# What an earlier run left (killed before its clean-up) goes first.
+[ -d "$WORK/data" ] && bin/peapod reset "${node_flags[@]}" >/dev/null 2>&1
 rm -rf "$WORK"
 mkdir -p "$WORK/registry" "$WORK/etc"
 
@@ -91,8 +104,7 @@ for _ in $(seq 50); do
 done
 curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null || { echo "docker-registry did not start:" >&2; cat "$WORK/registry.log" >&2; exit 1; }
 
-echo "==> building peapod and the stand-in images"
-go build -o bin/peapod ./cmd/peapod
+echo "==> building the stand-in images"
 CGO_ENABLED=0 go build -o bin/peapod-critest-images ./cmd/peapod-critest-images
 bin/peapod-critest-images --registry "$REGISTRY_ADDR" --cache "$CACHE"
 
@@ -107,8 +119,6 @@ server = "https://$reg"
 TOML
 done
 
-node_flags=(--data-dir "$WORK/data" --run-dir "$WORK/run" --log-dir "$WORK/log" --config-dir "$WORK/etc"
-	--cgroup-root /peapod-critest --bridge ppcritest0 --pod-cidr 10.253.0.0/24)
 echo "==> starting peapod (runtime only) on $SOCK"
 bin/peapod serve --api=false --cri-socket "$SOCK" "${node_flags[@]}" >"$WORK/peapod.log" 2>&1 &
 pids+=($!)
@@ -119,6 +129,10 @@ done
 [ -S "$SOCK" ] || { echo "peapod did not start:" >&2; cat "$WORK/peapod.log" >&2; exit 1; }
 "$TOOLS/crictl" --runtime-endpoint "unix://$SOCK" version
 
+if [ "${CRITEST_SMOKE_ONLY:-}" = 1 ]; then
+	CRICTL="$TOOLS/crictl" SOCK="$SOCK" RUN_DIR="$WORK/run" ./hack/crictl-smoke.sh
+	exit 0
+fi
 if [ "${CRITEST_BENCHMARK:-}" = 1 ]; then
 	"$TOOLS/critest" --runtime-endpoint "unix://$SOCK" --image-endpoint "unix://$SOCK" -benchmark "$@"
 	exit 0
@@ -143,3 +157,5 @@ if [ -z "$passed" ] || [ "${failed:-1}" != 0 ] || [ "$passed" -lt "$MIN_PASSED" 
 	exit 1
 fi
 [ "$status" = 0 ] || { echo "critest exited $status" >&2; exit 1; }
+[ $# -gt 0 ] && exit 0 # a focused run: no smoke test
+CRICTL="$TOOLS/crictl" SOCK="$SOCK" RUN_DIR="$WORK/run" ./hack/crictl-smoke.sh

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs peapod's whole test suite (as root): unit tests,
 # integration tests of each layer on real runc/conmon/CNI/overlayfs/cgroups,
-# end-to-end tests driving the daemon with kubectl 1.27 and 1.33, and the
-# cgroup v2 tests in a throwaway VM.
+# end-to-end tests driving the daemon with kubectl 1.27 and 1.33, the
+# cgroup v2 tests in a throwaway VM, and critest plus crictl against the
+# CRI socket.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
@@ -27,3 +28,6 @@ for target in \
 	go test -run '^$' -fuzz "^${name}\$" -fuzztime "${count}x" -fuzzminimizetime 200x "./${pkg}"
 done
 ./hack/test-cgroup2.sh
+# critest (the CRI validation suite) and a crictl smoke test against the
+# CRI socket (peapod serve --api=false).
+./hack/critest.sh

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -62,6 +63,12 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		PidNS:  cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid(),
 		Ports:  cfg.GetPortMappings(),
 		exited: make(chan struct{}),
+	}
+	if sb.Cgroup == "" && s.cfg.CgroupRoot != "" && !s.cfg.SystemdCgroup {
+		// A kubelet always names the pod's cgroup; a sandbox without one
+		// gets its own under the runtime's root, so that its use can be
+		// measured and limited like any other.
+		sb.Cgroup, sb.OwnCgroup = path.Join(s.cfg.CgroupRoot, sb.ID), true
 	}
 	hostNetwork := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
 	if !hostNetwork {

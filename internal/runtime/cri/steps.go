@@ -163,7 +163,13 @@ func (s *Service) removeSandboxFiles(_ context.Context, sb *sandbox) error {
 // there, runc's state, the exit file and socket link, and its cgroup with
 // whatever still runs in it.
 func (s *Service) deletePause(ctx context.Context, sb *sandbox) error {
-	return s.deleteRuntimeObject(ctx, sb.ID, s.sandboxRunDir(sb.ID), pauseCgroup(sb))
+	err := s.deleteRuntimeObject(ctx, sb.ID, s.sandboxRunDir(sb.ID), pauseCgroup(sb))
+	if sb.OwnCgroup {
+		// The parent the runtime made for a sandbox that came without
+		// one; its containers' leaves are gone by now.
+		err = errors.Join(err, cgroup.Destroy(sb.Cgroup))
+	}
+	return err
 }
 
 func (s *Service) unmountRootfs(_ context.Context, c *container) error {

@@ -24,9 +24,12 @@ type sandbox struct {
 	Network   bool                         `json:"network"` // CNI attached, needs teardown
 	PausePID  int                          `json:"pausePid"`
 	Cgroup    string                       `json:"cgroup"`
-	PidNS     runtimeapi.NamespaceMode     `json:"pidNamespace"`
-	ExitedAt  int64                        `json:"exitedAt,omitempty"`
-	Ports     []*runtimeapi.PortMapping    `json:"ports,omitempty"`
+	// OwnCgroup: the sandbox came without a cgroup parent (as from
+	// crictl runp), so the runtime made one, Cgroup, under its root.
+	OwnCgroup bool                      `json:"ownCgroup,omitempty"`
+	PidNS     runtimeapi.NamespaceMode  `json:"pidNamespace"`
+	ExitedAt  int64                     `json:"exitedAt,omitempty"`
+	Ports     []*runtimeapi.PortMapping `json:"ports,omitempty"`
 	// Handler is the runtime handler the sandbox and its containers run
 	// with ("" for the default).
 	Handler string `json:"runtimeHandler,omitempty"`
