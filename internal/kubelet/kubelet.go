@@ -39,6 +39,7 @@ import (
 // with the gRPC server method signatures.
 type Runtime interface {
 	Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error)
+	Status(context.Context, *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error)
 	RunPodSandbox(context.Context, *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error)
 	StopPodSandbox(context.Context, *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error)
 	RemovePodSandbox(context.Context, *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error)
@@ -156,7 +157,11 @@ type Config struct {
 
 // Kubelet runs the pods of one node.
 type Kubelet struct {
-	cfg     Config
+	cfg Config
+	// rro caches whether the runtime's default handler makes mounts
+	// recursively read-only (asked once, from Status).
+	rroOnce sync.Once
+	rro     bool
 	log     *slog.Logger
 	cgroups podCgroups
 	sysctls *sysctlAllowlist

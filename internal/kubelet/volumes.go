@@ -608,6 +608,11 @@ func (k *Kubelet) volumeMounts(pod *corev1.Pod, c *corev1.Container, vars map[st
 			}
 		}
 		mnt := &runtimeapi.Mount{ContainerPath: m.MountPath, HostPath: host, Readonly: m.ReadOnly || forceRO}
+		if rro := m.RecursiveReadOnly; rro != nil && *rro != corev1.RecursiveReadOnlyDisabled {
+			// IfPossible asks only where the runtime can; Enabled
+			// asks always, and the runtime refuses where it cannot.
+			mnt.RecursiveReadOnly = *rro == corev1.RecursiveReadOnlyEnabled || k.runtimeSupportsRRO(context.Background())
+		}
 		if p := m.MountPropagation; p != nil {
 			switch *p {
 			case corev1.MountPropagationHostToContainer:
@@ -665,4 +670,22 @@ func subPath(base, sub string) (string, error) {
 		return "", err
 	}
 	return real, within(real)
+}
+
+// runtimeSupportsRRO reports whether the runtime's default handler makes
+// mounts recursively read-only, as the kubelet learns it from Status.
+func (k *Kubelet) runtimeSupportsRRO(ctx context.Context) bool {
+	k.rroOnce.Do(func() {
+		st, err := k.cfg.Runtime.Status(ctx, &runtimeapi.StatusRequest{})
+		if err != nil {
+			k.log.Warn("runtime status: recursive read-only mounts taken as unsupported", "err", err)
+			return
+		}
+		for _, h := range st.GetRuntimeHandlers() {
+			if h.GetName() == "" {
+				k.rro = h.GetFeatures().GetRecursiveReadOnlyMounts()
+			}
+		}
+	})
+	return k.rro
 }

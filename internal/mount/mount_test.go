@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,5 +44,36 @@ func TestPropagationOf(t *testing.T) {
 	}
 	if _, err := PropagationOf(filepath.Join(dir, "missing")); err == nil {
 		t.Error("a missing path has a propagation")
+	}
+}
+
+func TestRecursiveReadOnly(t *testing.T) {
+	testutil.RequireRoot(t)
+	if !RecursiveReadOnlySupported() {
+		t.Skip("kernel without mount_setattr")
+	}
+	src := t.TempDir()
+	sub := filepath.Join(src, "tmpfs")
+	os.Mkdir(sub, 0o755)
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
+	target := filepath.Join(t.TempDir(), "rro")
+	if err := RecursiveReadOnly(src, target); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { UnmountUnder(target) })
+	for _, p := range []string{filepath.Join(target, "file"), filepath.Join(target, "tmpfs", "file")} {
+		if err := os.WriteFile(p, nil, 0o644); !errors.Is(err, unix.EROFS) {
+			t.Errorf("writing %s: %v, want EROFS", p, err)
+		}
+	}
+	// The source stays writable, submount included.
+	if err := os.WriteFile(filepath.Join(sub, "file"), nil, 0o644); err != nil {
+		t.Errorf("the source became read-only: %v", err)
+	}
+	if err := UnmountUnder(target); err != nil || IsMountPoint(target) {
+		t.Errorf("unmounting the copy: %v", err)
 	}
 }

@@ -102,6 +102,16 @@ func TestValidateProbesAndLifecycle(t *testing.T) {
 			"spec.containers[0].restartPolicy: Forbidden: may not be set for non-init containers"},
 		{"user namespaces", func(p *corev1.Pod) { f := false; p.Spec.HostUsers = &f },
 			"spec.hostUsers: Forbidden: user namespaces (hostUsers: false) are not supported by peapod yet"},
+		{"recursive read-only, read-only", func(p *corev1.Pod) { withRRO(p, corev1.RecursiveReadOnlyEnabled, true) }, ""},
+		{"recursive read-only, writable", func(p *corev1.Pod) { withRRO(p, corev1.RecursiveReadOnlyIfPossible, false) },
+			"spec.containers[0].volumeMounts[0].recursiveReadOnly: Forbidden: may only be specified when readOnly is true"},
+		{"recursive read-only, propagating", func(p *corev1.Pod) {
+			withRRO(p, corev1.RecursiveReadOnlyEnabled, true)
+			hc := corev1.MountPropagationHostToContainer
+			p.Spec.Containers[0].VolumeMounts[0].MountPropagation = &hc
+		}, "spec.containers[0].volumeMounts[0].recursiveReadOnly: Forbidden: may only be specified when mountPropagation is None or not specified"},
+		{"recursive read-only, unknown", func(p *corev1.Pod) { withRRO(p, "Sometimes", true) },
+			`spec.containers[0].volumeMounts[0].recursiveReadOnly: Unsupported value: "Sometimes"`},
 		{"runtime class", func(p *corev1.Pod) { rc := "crun"; p.Spec.RuntimeClassName = &rc },
 			"spec.runtimeClassName: Forbidden: RuntimeClasses are not supported by peapod's API yet"},
 	} {
@@ -119,4 +129,11 @@ func TestValidateProbesAndLifecycle(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withRRO gives the pod's first container a hostPath mount with the
+// recursive read-only mode.
+func withRRO(p *corev1.Pod, mode corev1.RecursiveReadOnlyMode, readOnly bool) {
+	p.Spec.Volumes = []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/srv"}}}}
+	p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "host", MountPath: "/srv", ReadOnly: readOnly, RecursiveReadOnly: &mode}}
 }

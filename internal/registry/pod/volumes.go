@@ -240,8 +240,20 @@ func validateVolumeMounts(c *corev1.Container, volumes sets.Set[string], ctrPath
 				errs = append(errs, field.Forbidden(idx.Child("mountPropagation"), "Bidirectional mount propagation is available only to privileged containers"))
 			}
 		}
-		if m.RecursiveReadOnly != nil && *m.RecursiveReadOnly != corev1.RecursiveReadOnlyDisabled {
-			errs = append(errs, field.Forbidden(idx.Child("recursiveReadOnly"), "recursive read-only mounts are not supported by peapod yet"))
+		if rro := m.RecursiveReadOnly; rro != nil {
+			switch *rro {
+			case corev1.RecursiveReadOnlyDisabled:
+			case corev1.RecursiveReadOnlyEnabled, corev1.RecursiveReadOnlyIfPossible:
+				if !m.ReadOnly {
+					errs = append(errs, field.Forbidden(idx.Child("recursiveReadOnly"), "may only be specified when readOnly is true"))
+				}
+				if p := m.MountPropagation; p != nil && *p != corev1.MountPropagationNone {
+					errs = append(errs, field.Forbidden(idx.Child("recursiveReadOnly"), "may only be specified when mountPropagation is None or not specified"))
+				}
+			default:
+				errs = append(errs, field.NotSupported(idx.Child("recursiveReadOnly"), *rro,
+					[]string{string(corev1.RecursiveReadOnlyDisabled), string(corev1.RecursiveReadOnlyEnabled), string(corev1.RecursiveReadOnlyIfPossible)}))
+			}
 		}
 	}
 	for i, d := range c.VolumeDevices {

@@ -238,11 +238,17 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 		spec.Process.OOMScoreAdj = &adj
 	}
 	spec.Mounts = append(spec.Mounts, s.sandboxMounts(in.sb, cfg)...)
-	for _, m := range cfg.GetMounts() {
+	for i, m := range cfg.GetMounts() {
 		if err := propagationPossible(m); err != nil {
 			return nil, err
 		}
-		spec.Mounts = append(spec.Mounts, bindMount(m))
+		bind := bindMount(m)
+		if m.GetRecursiveReadOnly() {
+			if bind.Source, err = s.recursiveReadOnlySource(in.id, i, m); err != nil {
+				return nil, err
+			}
+		}
+		spec.Mounts = append(spec.Mounts, bind)
 		// The root's propagation decides whether a mount's own can
 		// work: the OCI runtime makes the root a slave by default, which
 		// would cut a shared mount off from the host.

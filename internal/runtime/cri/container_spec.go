@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -157,6 +158,29 @@ func propagationPossible(m *runtimeapi.Mount) error {
 	}
 	return nil
 }
+
+// recursiveReadOnlySource prepares a recursively read-only mount: a
+// private, read-only copy of the host path's tree of mounts under the
+// container's directory (see mount.RecursiveReadOnly), which runc then
+// binds as usual. It is removed with the container's root.
+func (s *Service) recursiveReadOnlySource(id string, i int, m *runtimeapi.Mount) (string, error) {
+	switch {
+	case !s.rro:
+		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "mount %q: recursive read-only mounts need a kernel with mount_setattr (Linux 5.12)", m.GetContainerPath())
+	case !m.GetReadonly():
+		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "mount %q: a recursive read-only mount must be read-only", m.GetContainerPath())
+	case m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+		return "", errdefs.Errorf(errdefs.ErrInvalidArgument, "mount %q: a recursive read-only mount must have private propagation, not %s", m.GetContainerPath(), m.GetPropagation())
+	}
+	target := filepath.Join(s.containerDir(id), rroDir, strconv.Itoa(i))
+	if err := mount.RecursiveReadOnly(m.GetHostPath(), target); err != nil {
+		return "", fmt.Errorf("mount %q: %w", m.GetContainerPath(), err)
+	}
+	return target, nil
+}
+
+// rroDir holds a container's recursively read-only mount sources.
+const rroDir = "rro"
 
 // bindMount turns a CRI mount into an OCI bind mount.
 func bindMount(m *runtimeapi.Mount) specs.Mount {

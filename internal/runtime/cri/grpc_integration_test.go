@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -281,5 +283,63 @@ func TestRuntimeHandlers(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(alt.Root); len(entries) != 0 {
 		t.Errorf("alt handler state left after removal: %v", entries)
+	}
+}
+
+// TestRecursiveReadOnlyMount: a read-only mount with recursiveReadOnly
+// makes the mounts below the host path read-only in the container too;
+// asked of a writable or propagating mount it is refused; and its
+// read-only copy goes with the container.
+func TestRecursiveReadOnlyMount(t *testing.T) {
+	e := newRuntimeEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	svc := e.start(t, ctx)
+	if !svc.rro {
+		t.Skip("kernel without mount_setattr")
+	}
+	host := t.TempDir()
+	sub := filepath.Join(host, "tmpfs")
+	os.Mkdir(sub, 0o755)
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
+	sbID, sbCfg := hostNetworkSandbox(t, ctx, svc, e)
+	create := func(m *runtimeapi.Mount) (string, error) {
+		cfg := containerConfig("rro", "sleep", "60")
+		cfg.Mounts = []*runtimeapi.Mount{m}
+		c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg, Config: cfg})
+		return c.GetContainerId(), err
+	}
+	for _, bad := range []*runtimeapi.Mount{
+		{HostPath: host, ContainerPath: "/mnt", RecursiveReadOnly: true},
+		{HostPath: host, ContainerPath: "/mnt", Readonly: true, RecursiveReadOnly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER},
+	} {
+		if _, err := create(bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("mount %v: %v, want InvalidArgument", bad, err)
+		}
+	}
+	id, err := create(&runtimeapi.Mount{HostPath: host, ContainerPath: "/mnt", Readonly: true, RecursiveReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := svc.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"touch", "/mnt/tmpfs/file"}})
+	if err != nil || out.ExitCode == 0 || !strings.Contains(string(out.Stderr), "Read-only file system") {
+		t.Errorf("touch below the mount: %v, exit %d, %q; want a read-only file system", err, out.GetExitCode(), out.GetStderr())
+	}
+	if _, err := svc.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), filepath.Join(svc.containerDir(id), rroDir)) {
+		t.Error("the read-only copy outlived its container")
+	}
+	// The host's own mounts stay writable.
+	if err := os.WriteFile(filepath.Join(sub, "file"), nil, 0o644); err != nil {
+		t.Errorf("host tmpfs: %v", err)
 	}
 }

@@ -55,13 +55,18 @@ func (s *Service) runtimes() []*oci.Runtime {
 	return out
 }
 
-// runtimeHandlers describes the handlers for Status. Neither runc 1.1
-// nor crun 1.8 (Debian 12's) can make mounts recursively read-only or map
-// them into a user namespace, so no handler claims either feature.
+// runtimeHandlers describes the handlers for Status. Recursive read-only
+// mounts are peapod's own work (see recursiveReadOnlySource), so every
+// handler has them where the kernel does; neither runc 1.1 nor crun 1.8
+// (Debian 12's) can map mounts into a user namespace, so none claims
+// user namespaces.
 func (s *Service) runtimeHandlers() []*runtimeapi.RuntimeHandler {
-	out := []*runtimeapi.RuntimeHandler{{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{}}}
+	features := func() *runtimeapi.RuntimeHandlerFeatures {
+		return &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: s.rro}
+	}
+	out := []*runtimeapi.RuntimeHandler{{Name: "", Features: features()}}
 	for _, name := range s.handlerNames() {
-		out = append(out, &runtimeapi.RuntimeHandler{Name: name, Features: &runtimeapi.RuntimeHandlerFeatures{}})
+		out = append(out, &runtimeapi.RuntimeHandler{Name: name, Features: features()})
 	}
 	return out
 }

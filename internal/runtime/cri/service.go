@@ -22,6 +22,7 @@ import (
 
 	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/failpoint"
+	"github.com/peapod/peapod/internal/mount"
 	"github.com/peapod/peapod/internal/runtime/conmon"
 	"github.com/peapod/peapod/internal/runtime/image"
 	"github.com/peapod/peapod/internal/runtime/network"
@@ -88,6 +89,8 @@ type Service struct {
 	streams streaming.Server
 	// sessions are the streaming connections into each sandbox.
 	sessions *sessions
+	// rro: the kernel can make mounts recursively read-only.
+	rro bool
 }
 
 // New loads persisted state, recovers from a crash (see load) and starts
@@ -103,6 +106,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		sandboxes: map[string]*sandbox{}, containers: map[string]*container{},
 		subscribers: map[chan *runtimeapi.ContainerEventResponse]struct{}{},
 		sessions:    newSessions(),
+		rro:         mount.RecursiveReadOnlySupported(),
 	}
 	// Watch first, then load: an exit between the two is seen by both,
 	// and handling an exit twice is harmless.

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/peapod/peapod/internal/cgroup"
+	"github.com/peapod/peapod/internal/mount"
 	"github.com/peapod/peapod/internal/runtime/conmon"
 	"github.com/peapod/peapod/internal/runtime/network"
 	"github.com/peapod/peapod/internal/runtime/rootfs"
@@ -173,7 +174,7 @@ func (s *Service) deletePause(ctx context.Context, sb *sandbox) error {
 }
 
 func (s *Service) unmountRootfs(_ context.Context, c *container) error {
-	return rootfs.Unmount(s.containerDir(c.ID))
+	return errors.Join(mount.UnmountUnder(filepath.Join(s.containerDir(c.ID), rroDir)), rootfs.Unmount(s.containerDir(c.ID)))
 }
 
 func (s *Service) deleteRuntimeContainer(ctx context.Context, c *container) error {
