@@ -14,6 +14,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/cgroup"
+	"github.com/peapod/peapod/internal/mount"
 	"github.com/peapod/peapod/internal/runtime/conmon"
 	"github.com/peapod/peapod/internal/runtime/image"
 	"github.com/peapod/peapod/internal/runtime/oci"
@@ -110,6 +111,12 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	log.Debug("container created by conmon", "duration", time.Since(conmonStart))
 	if err != nil {
 		return nil, err
+	}
+	// The container's mount namespace holds its own copies of the
+	// read-only trees now; the node's would keep their mount points busy
+	// (a host path's submount could not be removed while it is here).
+	if err := mount.UnmountUnder(filepath.Join(s.containerDir(c.ID), rroDir)); err != nil {
+		log.Warn("releasing the node's copies of recursive read-only mounts", "err", err)
 	}
 	s.cfg.Failpoints.Hit("container-ready")
 	s.mu.Lock()
