@@ -87,8 +87,16 @@ func TestExec(t *testing.T) {
 func execTerminal(t *testing.T, d *daemon, version string) {
 	t.Helper()
 	term := startTerminal(t, d, version, "exec", "-it", "web", "-c", "other", "--", "sh")
-	term.send("stty size; echo tt$((6*7))\r")
-	term.wait("the first size", regexp.MustCompile(`(?s)30 100\r?\n.*tt42`))
+	// kubectl sends the first size once the stream is up; on a loaded
+	// machine it can reach the terminal after the shell's first command
+	// (runc sizes the process's terminal as it relays), so the shell is
+	// asked until the size shows, as resize does below.
+	first := regexp.MustCompile(`(?s)30 100\r?\n.*tt42`)
+	for try := 0; try < 10 && !first.MatchString(term.String()); try++ {
+		term.send("stty size; echo tt$((6*7))\r")
+		time.Sleep(time.Second)
+	}
+	term.wait("the first size", first)
 	term.resize(40, 120)
 	term.send("exit 4\r")
 	if code := term.exitCode(); code != 4 {
