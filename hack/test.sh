@@ -2,8 +2,8 @@
 # Sets up and runs peapod's whole test suite (as root): unit tests,
 # integration tests of each layer on real runc/conmon/CNI/overlayfs/cgroups,
 # end-to-end tests driving the daemon with kubectl 1.27 and 1.33, the
-# cgroup v2 tests in a throwaway VM, and critest plus crictl against the
-# CRI socket.
+# cgroup v2 tests in a throwaway VM, critest plus crictl against the CRI
+# socket, and a real kubelet running pods on that socket.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
@@ -31,3 +31,6 @@ done
 # critest (the CRI validation suite) and a crictl smoke test against the
 # CRI socket (peapod serve --api=false).
 ./hack/critest.sh
+# A real kubelet (Kubernetes v1.34, ../shared/tools/refk8s, built once and
+# cached under /var/cache/peapod-test/refk8s) on peapod's CRI socket.
+./hack/kubelet-e2e.sh

@@ -65,3 +65,14 @@ func TestDestroyKillsAndRemoves(t *testing.T) {
 		t.Errorf("destroying a missing cgroup: %v", err)
 	}
 }
+
+func TestHasController(t *testing.T) {
+	// Every host peapod runs on has the memory controller; none has one
+	// called "nosuch".
+	if !HasController("memory") {
+		t.Error("HasController(memory) = false")
+	}
+	if HasController("nosuch") {
+		t.Error("HasController(nosuch) = true")
+	}
+}

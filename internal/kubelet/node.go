@@ -84,7 +84,7 @@ func (k *Kubelet) nodeObject(ctx context.Context) (*corev1.Node, error) {
 	now := metav1.NewTime(k.cfg.Now().UTC().Truncate(time.Second))
 	runtimeVersion := "peapod://unknown"
 	if v, err := k.cfg.Runtime.Version(ctx, &runtimeapi.VersionRequest{}); err == nil {
-		runtimeVersion = v.RuntimeName + "://" + v.Version
+		runtimeVersion = v.RuntimeName + "://" + v.RuntimeVersion
 	}
 	resources := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),

@@ -272,7 +272,9 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 		return nil, err
 	}
 	spec.Linux.CgroupsPath = in.cgroup
-	applyResources(spec, res)
+	if err := applyResources(spec, res, s.hugetlb); err != nil {
+		return nil, err
+	}
 	spec.Linux.Sysctl = in.sb.Config.GetLinux().GetSysctls()
 	spec.Annotations = map[string]string{
 		"io.kubernetes.cri.container-type": "container",

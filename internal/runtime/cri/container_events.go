@@ -1,8 +1,6 @@
 package cri
 
 import (
-	"context"
-
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -26,14 +24,4 @@ func (s *Service) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream ru
 			}
 		}
 	}
-}
-
-// RuntimeConfig reports the cgroup driver, which a kubelet (1.28 and
-// later, with KubeletCgroupDriverFromCRI) adopts instead of its own flag.
-func (s *Service) RuntimeConfig(ctx context.Context, req *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
-	driver := runtimeapi.CgroupDriver_CGROUPFS
-	if s.cfg.SystemdCgroup {
-		driver = runtimeapi.CgroupDriver_SYSTEMD
-	}
-	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil
 }

@@ -238,10 +238,14 @@ func (s *Service) containerNamespaces(sb *sandbox, cfg *runtimeapi.ContainerConf
 	return nss, nil
 }
 
-// applyResources copies the CRI resources into the spec.
-func applyResources(spec *specs.Spec, r *runtimeapi.LinuxContainerResources) {
+// applyResources copies the CRI resources into the spec. hugetlb says
+// whether the host has the hugetlb controller: without it, the zero
+// limits the kubelet sends for every page size the kernel knows are left
+// out (as CRI-O and containerd do; runc would fail the container), and a
+// non-zero one is refused rather than dropped.
+func applyResources(spec *specs.Spec, r *runtimeapi.LinuxContainerResources, hugetlb bool) error {
 	if r == nil {
-		return
+		return nil
 	}
 	lr := spec.Linux.Resources
 	cpu := &specs.LinuxCPU{Cpus: r.GetCpusetCpus(), Mems: r.GetCpusetMems()}
@@ -264,9 +268,17 @@ func applyResources(spec *specs.Spec, r *runtimeapi.LinuxContainerResources) {
 		}
 	}
 	for _, h := range r.GetHugepageLimits() {
+		if !hugetlb {
+			if h.GetLimit() != 0 {
+				return fmt.Errorf("%w: a %s hugepage limit of %d bytes needs the hugetlb cgroup controller, which this host does not have",
+					errdefs.ErrFailedPrecondition, h.GetPageSize(), h.GetLimit())
+			}
+			continue
+		}
 		lr.HugepageLimits = append(lr.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: h.GetPageSize(), Limit: h.GetLimit()})
 	}
 	if len(r.GetUnified()) > 0 {
 		lr.Unified = r.GetUnified()
 	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package cri
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/runtime/oci"
 )
 
@@ -138,5 +140,33 @@ func TestRepoDigest(t *testing.T) {
 	}
 	if got := repoDigest(nil, "x:1", "sha256:id"); got != "sha256:id" {
 		t.Errorf("got %s", got)
+	}
+}
+
+func TestApplyResourcesHugepages(t *testing.T) {
+	zero := []*runtimeapi.HugepageLimit{{PageSize: "2MB", Limit: 0}, {PageSize: "1GB", Limit: 0}}
+	some := []*runtimeapi.HugepageLimit{{PageSize: "2MB", Limit: 4 << 20}}
+	for _, tc := range []struct {
+		name    string
+		limits  []*runtimeapi.HugepageLimit
+		hugetlb bool
+		want    int
+		wantErr error
+	}{
+		{name: "zero limits with hugetlb", limits: zero, hugetlb: true, want: 2},
+		{name: "zero limits without hugetlb are left out", limits: zero},
+		{name: "a limit with hugetlb", limits: some, hugetlb: true, want: 1},
+		{name: "a limit without hugetlb is refused", limits: some, wantErr: errdefs.ErrFailedPrecondition},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &specs.Spec{Linux: &specs.Linux{Resources: &specs.LinuxResources{}}}
+			err := applyResources(spec, &runtimeapi.LinuxContainerResources{HugepageLimits: tc.limits}, tc.hugetlb)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if got := len(spec.Linux.Resources.HugepageLimits); err == nil && got != tc.want {
+				t.Errorf("%d hugepage limits in the spec, want %d", got, tc.want)
+			}
+		})
 	}
 }

@@ -115,6 +115,12 @@ func TestGRPCEdge(t *testing.T) {
 	if err != nil || cfgResp.GetLinux().GetCgroupDriver() != runtimeapi.CgroupDriver_CGROUPFS {
 		t.Errorf("RuntimeConfig = %v, %v; want the cgroupfs driver", cfgResp, err)
 	}
+	// The kubelet sends the node's pod CIDR once it has one, and retries
+	// on every node status update until the call succeeds.
+	if _, err := rt.UpdateRuntimeConfig(ctx, &runtimeapi.UpdateRuntimeConfigRequest{RuntimeConfig: &runtimeapi.RuntimeConfig{
+		NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: "10.99.0.0/16"}}}); err != nil {
+		t.Errorf("UpdateRuntimeConfig: %v", err)
+	}
 
 	// The event stream sees a container created, started and stopped.
 	events, err := rt.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})

@@ -14,12 +14,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/cri-streaming/pkg/streaming"
 
+	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/failpoint"
 	"github.com/peapod/peapod/internal/mount"
@@ -91,6 +93,12 @@ type Service struct {
 	sessions *sessions
 	// rro: the kernel can make mounts recursively read-only.
 	rro bool
+	// hugetlb: the host has the hugetlb cgroup controller.
+	hugetlb bool
+
+	podCIDRMu sync.Mutex
+	// podCIDR is the last pod CIDR UpdateRuntimeConfig got.
+	podCIDR string
 }
 
 // New loads persisted state, recovers from a crash (see load) and starts
@@ -107,6 +115,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		subscribers: map[chan *runtimeapi.ContainerEventResponse]struct{}{},
 		sessions:    newSessions(),
 		rro:         mount.RecursiveReadOnlySupported(),
+		hugetlb:     cgroup.HasController("hugetlb"),
 	}
 	// Watch first, then load: an exit between the two is seen by both,
 	// and handling an exit twice is harmless.
@@ -124,13 +133,29 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 
 // Version reports the runtime's name and the OCI runtime's version.
 func (s *Service) Version(ctx context.Context, req *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
-	v, err := s.cfg.Runtime.Version(ctx)
-	if err != nil {
-		v = s.cfg.Runtime.Name()
-	}
 	return &runtimeapi.VersionResponse{
-		Version: "0.1.0", RuntimeName: RuntimeName, RuntimeVersion: v, RuntimeApiVersion: "v1",
+		Version: "0.1.0", RuntimeName: RuntimeName, RuntimeVersion: runtimeVersion(), RuntimeApiVersion: "v1",
 	}, nil
+}
+
+// Version is peapod's own version, which the kubelet shows as the node's
+// container runtime version (peapod://0.1.0): a semantic version, as the
+// kubelet parses it.
+const Version = "0.1.0"
+
+// runtimeVersion is Version with the commit it was built from as build
+// metadata (0.1.0+1a2b3c4d5e6f), where the build recorded one.
+func runtimeVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return Version
+	}
+	for _, setting := range info.Settings {
+		if setting.Key == "vcs.revision" && len(setting.Value) >= 12 {
+			return Version + "+" + setting.Value[:12]
+		}
+	}
+	return Version
 }
 
 // Subscribe returns a channel of container events (what the CRI

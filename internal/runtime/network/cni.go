@@ -57,6 +57,9 @@ type Network struct {
 
 // ensureMasquerade installs the node-level masquerade rule before the first
 // attachment (a node running only host-network pods needs no iptables).
+// Subnet is the pod CIDR the network allocates from.
+func (n *Network) Subnet() string { return n.subnet }
+
 func (n *Network) ensureMasquerade() error {
 	n.masqMu.Lock()
 	defer n.masqMu.Unlock()
