@@ -45,6 +45,8 @@ type fakeRuntime struct {
 	onStop func(name string) int32
 	// exec answers ExecSync.
 	exec func(id string, cmd []string) (*runtimeapi.ExecSyncResponse, error)
+	// createErr, if set, fails CreateContainer.
+	createErr error
 }
 
 type fakeContainer struct {
@@ -143,6 +145,9 @@ func (f *fakeRuntime) CreateContainer(_ context.Context, req *runtimeapi.CreateC
 	defer f.mu.Unlock()
 	if sb, ok := f.sandboxes[req.PodSandboxId]; !ok || sb.State != runtimeapi.PodSandboxState_SANDBOX_READY {
 		return nil, fmt.Errorf("sandbox %s is not ready", req.PodSandboxId)
+	}
+	if f.createErr != nil {
+		return nil, f.createErr
 	}
 	cfg := req.GetConfig()
 	id := f.id("c")

@@ -135,15 +135,20 @@ func (k *Kubelet) containerStatuses(pod *corev1.Pod, specs []corev1.Container, o
 			// Its instances are gone (purged init containers): what was
 			// reported stays.
 			cs = *prev.DeepCopy()
-		case prev != nil && prev.State.Running != nil:
-			// It ran, and the runtime lost it.
-			cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				Reason: reasonContainerStatusUnknown, ExitCode: 137,
-				Message: "The container could not be located when the pod was deleted.  The container used to be Running",
-			}}
+		case prev != nil:
+			// No instance: the restart count and last state reported
+			// stay, as upstream's defaults. One that ran without a
+			// known last termination was lost by the runtime.
 			cs.RestartCount = prev.RestartCount
-			if pod.DeletionTimestamp == nil {
-				cs.RestartCount++
+			cs.LastTerminationState = *prev.LastTerminationState.DeepCopy()
+			if prev.State.Running != nil && cs.LastTerminationState.Terminated == nil {
+				cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+					Reason: reasonContainerStatusUnknown, ExitCode: 137,
+					Message: "The container could not be located when the pod was deleted.  The container used to be Running",
+				}}
+				if pod.DeletionTimestamp == nil {
+					cs.RestartCount++
+				}
 			}
 		}
 		var cur *runtimeapi.ContainerStatus

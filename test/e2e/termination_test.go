@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -163,6 +164,48 @@ func TestTermination(t *testing.T) {
 	}
 	if p, err := d.client.CoreV1().Pods("default").Get(ctx, "stubborn", metav1.GetOptions{}); err == nil && *p.DeletionGracePeriodSeconds != 2 {
 		t.Errorf("a longer second grace period replaced the first: %d", *p.DeletionGracePeriodSeconds)
+	}
+
+	// kubectl delete --grace-period=N replaces the pod's 3 s, and --now
+	// asks for 1 s (the runtime still gives at least 2 s), under kubectl
+	// 1.27 and 1.33.
+	d.waitFor("stubborn to go", 10*time.Second, func() (bool, error) {
+		_, err := d.client.CoreV1().Pods("default").Get(ctx, "stubborn", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	var stubborn string
+	for _, doc := range strings.Split(terminationPods, "---\n") {
+		if strings.Contains(doc, "name: stubborn\n") {
+			stubborn = doc
+		}
+	}
+	for _, tc := range []struct {
+		kubectl   string
+		flag      string
+		grace     int64
+		min, most time.Duration
+	}{
+		{"1.27", "--grace-period=6", 6, 5 * time.Second, 8 * time.Second},
+		{"1.33", "--now", 1, 1500 * time.Millisecond, 4 * time.Second},
+	} {
+		d.mustKubectl(tc.kubectl, stubborn, "apply", "-f", "-")
+		d.waitRunning(tc.kubectl, "default", "stubborn", "1/1")
+		start := time.Now()
+		d.mustKubectl(tc.kubectl, "", "delete", "pod", "stubborn", tc.flag, "--wait=false")
+		p, err := d.client.CoreV1().Pods("default").Get(ctx, "stubborn", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := p.DeletionGracePeriodSeconds; g == nil || *g != tc.grace {
+			t.Errorf("kubectl %s delete %s: deletionGracePeriodSeconds %v, want %d", tc.kubectl, tc.flag, g, tc.grace)
+		}
+		d.waitFor("stubborn to go", 15*time.Second, func() (bool, error) {
+			_, err := d.client.CoreV1().Pods("default").Get(ctx, "stubborn", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		if took := time.Since(start); took < tc.min || took > tc.most {
+			t.Errorf("kubectl %s delete %s: a container ignoring SIGTERM took %s to go, want %s to %s", tc.kubectl, tc.flag, took, tc.min, tc.most)
+		}
 	}
 
 	// Forced: the object goes at once, the processes right after.
