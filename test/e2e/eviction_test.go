@@ -155,7 +155,7 @@ spec:
 	if want := `Usage of EmptyDir volume "scratch" exceeds the limit "2Mi". `; p.Status.Reason != "Evicted" || p.Status.Message != want {
 		t.Errorf("over: reason %q message %q, want Evicted %q", p.Status.Reason, p.Status.Message, want)
 	}
-	if row := d.podRow("1.33", "default", "over"); len(row) < 3 || row[2] != "Evicted" {
+	if row := d.sameRow("default", "over"); len(row) < 3 || row[2] != "Evicted" {
 		t.Errorf("kubectl get pod over: %v", row)
 	}
 	if out := d.mustKubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.name=over,reason=Evicted", "-o", "jsonpath={.items[*].type}"); out != "Warning" {

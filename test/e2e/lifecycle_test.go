@@ -255,16 +255,18 @@ spec:
 func TestSidecars(t *testing.T) {
 	d := startDaemon(t)
 	w := d.watchRows("1.33", "default", "job")
-	var ready []string
+	ready := map[string][]string{}
 	d.mustKubectl("1.33", sidecarJob, "apply", "-f", "-")
 	d.waitFor("the job to succeed", 60*time.Second, func() (bool, error) {
-		if row := d.podRow("1.33", "default", "job"); len(row) > 1 {
-			ready = append(ready, row[1])
+		for _, v := range []string{"1.27", "1.33"} {
+			if row := d.podRow(v, "default", "job"); len(row) > 1 {
+				ready[v] = append(ready[v], row[1])
+			}
 		}
 		return d.pod("default", "job").Status.Phase == corev1.PodSucceeded, nil
 	})
 	statuses := w.stop()
-	if !slices.Contains(ready, "3/3") || !hasSubsequence(statuses, []string{"Running", "Completed"}) {
+	if !slices.Contains(ready["1.27"], "3/3") || !slices.Contains(ready["1.33"], "3/3") || !hasSubsequence(statuses, []string{"Running", "Completed"}) {
 		t.Errorf("READY %q, STATUS %q", ready, statuses)
 	}
 	if row := d.sameRow("default", "job"); row[2] != "Completed" {
