@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 const computeResources = `apiVersion: v1
@@ -331,6 +332,74 @@ func TestSelectors(t *testing.T) {
 		if _, stderr, err := d.kubectl(v, "", "get", "pods", "--field-selector", "spec.nope=x"); err == nil ||
 			!strings.Contains(stderr, `field label not supported: spec.nope`) {
 			t.Errorf("kubectl %s, an unsupported field: %v %s", v, err, stderr)
+		}
+		// Namespaces keep upstream's legacy "name" field next to
+		// metadata.name.
+		for _, sel := range []string{"name=prod", "metadata.name=prod", "status.phase=Active,metadata.name=prod"} {
+			if got := d.mustKubectl(v, "", "get", "namespaces", "--field-selector", sel, "-o", "name"); strings.TrimSpace(got) != "namespace/prod" {
+				t.Errorf("kubectl %s get namespaces --field-selector %s: %q", v, sel, got)
+			}
+		}
+	}
+
+	// A watch with a set-based selector sees a pod enter the selection
+	// when a label change makes it match (ADDED) and leave it (DELETED).
+	ctx := context.Background()
+	w, err := d.client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{LabelSelector: "tier in (web,cache),app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	next := func() (watch.EventType, string) {
+		select {
+		case ev := <-w.ResultChan():
+			p, _ := ev.Object.(*corev1.Pod)
+			if p == nil {
+				return ev.Type, ""
+			}
+			return ev.Type, p.Name
+		case <-time.After(10 * time.Second):
+			return "", "nothing in 10 s"
+		}
+	}
+	if typ, name := next(); typ != watch.Added || name != "web" {
+		t.Errorf("first event %s %s, want ADDED web", typ, name)
+	}
+
+	// kubectl label: --overwrite to change a value, key- to remove it;
+	// kubectl annotate the same way; -L and --show-labels print them.
+	for _, v := range []string{"1.27", "1.33"} {
+		if _, stderr, err := d.kubectl(v, "", "label", "pod", "db", "tier=web"); err == nil || !strings.Contains(stderr, "already has a value (db), and --overwrite is false") {
+			t.Errorf("kubectl %s label without --overwrite: %v %s", v, err, stderr)
+		}
+		d.mustKubectl(v, "", "label", "pod", "db", "tier=cache", "--overwrite")
+		if typ, name := next(); typ != watch.Added || name != "db" {
+			t.Errorf("kubectl %s label tier=cache: watch event %s %s, want ADDED db", v, typ, name)
+		}
+		out := d.mustKubectl(v, "", "get", "pod", "db", "-L", "tier,app", "--no-headers")
+		if f := strings.Fields(out); len(f) < 2 || f[len(f)-2] != "cache" || f[len(f)-1] != "shop" {
+			t.Errorf("kubectl %s get -L tier,app: %q", v, out)
+		}
+		d.mustKubectl(v, "", "label", "pod", "db", "tier-")
+		if typ, name := next(); typ != watch.Deleted || name != "db" {
+			t.Errorf("kubectl %s label tier-: watch event %s %s, want DELETED db", v, typ, name)
+		}
+		if out := d.mustKubectl(v, "", "get", "pod", "db", "--show-labels", "--no-headers"); !strings.HasSuffix(strings.TrimSpace(out), " app=shop") {
+			t.Errorf("kubectl %s get --show-labels after tier-: %q", v, out)
+		}
+		d.mustKubectl(v, "", "label", "pod", "db", "tier=db")
+
+		d.mustKubectl(v, "", "annotate", "pod", "db", "owner=alice")
+		if _, stderr, err := d.kubectl(v, "", "annotate", "pod", "db", "owner=bob"); err == nil || !strings.Contains(stderr, "--overwrite is false") {
+			t.Errorf("kubectl %s annotate without --overwrite: %v %s", v, err, stderr)
+		}
+		d.mustKubectl(v, "", "annotate", "pod", "db", "owner=bob", "--overwrite")
+		if got := d.pod("default", "db").Annotations["owner"]; got != "bob" {
+			t.Errorf("kubectl %s annotate --overwrite: owner=%q", v, got)
+		}
+		d.mustKubectl(v, "", "annotate", "pod", "db", "owner-")
+		if _, ok := d.pod("default", "db").Annotations["owner"]; ok {
+			t.Errorf("kubectl %s annotate owner-: the annotation stays", v)
 		}
 	}
 }

@@ -131,8 +131,10 @@ func (Strategy) PrepareForFinalize(ctx context.Context, obj, old runtime.Object)
 	ns.Spec.Finalizers = finalizers
 }
 
-// SelectableFields are metadata.name and status.phase.
+// SelectableFields are metadata.name and status.phase, and the legacy
+// name, which upstream keeps for backward compatibility
+// (NamespaceToSelectableFields).
 func (Strategy) SelectableFields(obj runtime.Object) fields.Set {
 	ns := obj.(*corev1.Namespace)
-	return fields.Set{"metadata.name": ns.Name, "status.phase": string(ns.Status.Phase)}
+	return fields.Set{"metadata.name": ns.Name, "status.phase": string(ns.Status.Phase), "name": ns.Name}
 }
