@@ -15,11 +15,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/registry/configmap"
 	"github.com/peapod/peapod/internal/registry/namespace"
+	"github.com/peapod/peapod/internal/registry/pod"
 	"github.com/peapod/peapod/internal/registry/resourcequota"
+	"github.com/peapod/peapod/internal/registry/secret"
 	"github.com/peapod/peapod/internal/scheme"
 	"github.com/peapod/peapod/internal/storage"
 )
@@ -205,5 +208,81 @@ func TestConcurrentCreates(t *testing.T) {
 	obj, _ = quotas.Get(ctx, "team", "objects")
 	if c := obj.(*corev1.ResourceQuota).Status.Used["configmaps"]; c.Value() != 0 {
 		t.Errorf("after deletion: %v", obj.(*corev1.ResourceQuota).Status.Used)
+	}
+}
+
+// TestScopedAdmission: pods admitted against scoped quotas (BestEffort,
+// PriorityClass through scopeSelector) and against ephemeral-storage and
+// secrets quotas: a quota only counts, and only refuses, what its scope
+// selects, with upstream's exceeded message.
+func TestScopedAdmission(t *testing.T) {
+	ctx := context.Background()
+	sc := scheme.New()
+	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), sc, storage.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now
+	namespaces := registry.NewStore(namespace.Resource(), st, now)
+	if _, err := namespaces.Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	quotas := registry.NewStore(resourcequota.Resource(), st, now)
+	pods := registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node", Now: now}), st, now)
+	secrets := registry.NewStore(secret.Resource(), st, now)
+	q := &Quota{Quotas: quotas, Now: now, Log: slog.New(slog.DiscardHandler),
+		Counted: map[string]*registry.Store{"pods": pods, "secrets": secrets, "resourcequotas": quotas}}
+	for _, s := range q.Counted {
+		s.UseAdmission(q)
+	}
+	for _, rq := range []*corev1.ResourceQuota{
+		{ObjectMeta: metav1.ObjectMeta{Name: "best-effort"}, Spec: corev1.ResourceQuotaSpec{
+			Hard: rl("pods", "1"), Scopes: []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeBestEffort}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "high"}, Spec: corev1.ResourceQuotaSpec{
+			Hard: rl("pods", "1"), ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
+				{ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{"high"}}}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "storage"}, Spec: corev1.ResourceQuotaSpec{
+			Hard: rl("requests.ephemeral-storage", "1Gi", "secrets", "1")}},
+	} {
+		if _, err := quotas.Create(ctx, "team", rq, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newPod := func(name, priorityClass, storage string) *corev1.Pod {
+		c := corev1.Container{Name: "app", Image: "busybox"}
+		if storage != "" {
+			// cpu too: ephemeral storage alone leaves a pod BestEffort.
+			c.Resources.Requests = rl("ephemeral-storage", storage, "cpu", "10m")
+		}
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{PriorityClassName: priorityClass, Containers: []corev1.Container{c}}}
+	}
+	for _, tc := range []struct {
+		obj  runtime.Object
+		want string // "" admitted, else part of the 403
+	}{
+		{newPod("be-1", "", ""), ""},
+		{newPod("be-2", "", ""), `pods "be-2" is forbidden: exceeded quota: best-effort, requested: pods=1, used: pods=1, limited: pods=1`},
+		// Not best effort (it requests storage), so only "storage" counts it.
+		{newPod("st-1", "", "600Mi"), ""},
+		{newPod("st-2", "", "600Mi"), `pods "st-2" is forbidden: exceeded quota: storage, requested: requests.ephemeral-storage=600Mi, used: requests.ephemeral-storage=600Mi, limited: requests.ephemeral-storage=1Gi`},
+		{newPod("hi-1", "high", "100Mi"), ""},
+		{newPod("hi-2", "high", "100Mi"), `pods "hi-2" is forbidden: exceeded quota: high, requested: pods=1, used: pods=1, limited: pods=1`},
+		{newPod("low-1", "low", "100Mi"), ""},
+		{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s1"}}, ""},
+		{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s2"}}, `secrets "s2" is forbidden: exceeded quota: storage, requested: secrets=1, used: secrets=1, limited: secrets=1`},
+	} {
+		store := pods
+		if _, ok := tc.obj.(*corev1.Secret); ok {
+			store = secrets
+		}
+		name := objectName(tc.obj)
+		_, err := store.Create(ctx, "team", tc.obj, false)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case tc.want != "" && (!apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %s", name, err, tc.want)
+		}
 	}
 }
