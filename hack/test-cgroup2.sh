@@ -34,7 +34,7 @@ set -e
 cd "$(dirname "$0")"
 grep cgroup /proc/mounts
 export PEAPOD_TESTIMAGE_CACHE=$PWD/cache TMPDIR=/tmp
-./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestOOMKilled|TestProcessArgs|TestResolveUser|TestExecSync'
+./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestOOMKilled|TestProcessArgs|TestResolveUser|TestExecSync|TestUpdateContainerResources'
 PEAPOD_TEST_OCI_RUNTIME=crun ./cri.test -test.v -test.run 'TestHostNetworkSandbox'
 ./kubelet.test -test.v -test.run 'TestPodCgroups|TestPodAndQOSCgroupValues'
 ./cgroup.test -test.v

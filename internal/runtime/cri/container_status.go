@@ -28,7 +28,18 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		Reason: c.Reason, Message: c.Message,
 		Labels: c.Config.GetLabels(), Annotations: c.Config.GetAnnotations(),
 		Mounts: c.Mounts, LogPath: c.LogPath, StopSignal: stopSignalEnum(stopSignal), User: statusUser(c.User),
+		Resources: statusResources(c.Config),
 	}}, nil
+}
+
+// statusResources are the container's current limits, as created or
+// last updated (nil when it was created without any).
+func statusResources(cfg *runtimeapi.ContainerConfig) *runtimeapi.ContainerResources {
+	r := cfg.GetLinux().GetResources()
+	if r == nil {
+		return nil
+	}
+	return &runtimeapi.ContainerResources{Linux: r}
 }
 
 // repoDigest picks the repo digest of the repository the container's image

@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,6 +18,9 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/opencontainers/cgroups"
+
+	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/runtime/criserver"
 	"github.com/peapod/peapod/internal/runtime/oci"
@@ -352,5 +356,93 @@ func TestRecursiveReadOnlyMount(t *testing.T) {
 	// The host's own mounts stay writable.
 	if err := os.WriteFile(filepath.Join(sub, "file"), nil, 0o644); err != nil {
 		t.Errorf("host tmpfs: %v", err)
+	}
+}
+
+// TestUpdateContainerResources: a running container's memory and CPU
+// limits change on its cgroup and in its status (what the kubelet's
+// in-place resize reads back); an exited container cannot be updated, a
+// missing one is NotFound.
+func TestUpdateContainerResources(t *testing.T) {
+	e := newRuntimeEnv(t)
+	first, stopFirst := context.WithCancel(context.Background())
+	t.Cleanup(stopFirst)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	svc := e.start(t, first)
+	sbID, sbCfg := hostNetworkSandbox(t, ctx, svc, e)
+	cfg := containerConfig("app", "sleep", "60")
+	cfg.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{
+		MemoryLimitInBytes: 64 << 20, CpuShares: 256, CpuQuota: 50000, CpuPeriod: 100000}}
+	c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := svc.getContainer(c.ContainerId)
+	path := cgroup.ParseLeaf(rec.Cgroup).Path()
+	if path == "" {
+		t.Fatal("the container has no cgroup")
+	}
+	read := func(v1, v2 string) string {
+		file := filepath.Join("/sys/fs/cgroup", path, v2)
+		if !cgroups.IsCgroup2UnifiedMode() {
+			file = filepath.Join("/sys/fs/cgroup", v1, path, filepath.Base(v1+"/"+v2))
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	memory := func() string {
+		if cgroups.IsCgroup2UnifiedMode() {
+			return read("", "memory.max")
+		}
+		return read("memory", "memory.limit_in_bytes")
+	}
+	quota := func() string {
+		if cgroups.IsCgroup2UnifiedMode() {
+			return read("", "cpu.max")
+		}
+		return read("cpu", "cpu.cfs_quota_us")
+	}
+	if got := memory(); got != fmt.Sprint(64<<20) {
+		t.Fatalf("memory limit before: %s", got)
+	}
+	newRes := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 128 << 20, CpuShares: 512, CpuQuota: 100000, CpuPeriod: 100000}
+	if _, err := svc.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: c.ContainerId, Linux: newRes}); err != nil {
+		t.Fatal(err)
+	}
+	if got := memory(); got != fmt.Sprint(128<<20) {
+		t.Errorf("memory limit after: %s", got)
+	}
+	if got, want := quota(), map[bool]string{true: "100000 100000", false: "100000"}[cgroups.IsCgroup2UnifiedMode()]; got != want {
+		t.Errorf("cpu quota after: %s, want %s", got, want)
+	}
+	st, err := svc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.ContainerId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.Status.GetResources().GetLinux(); r.GetMemoryLimitInBytes() != 128<<20 || r.GetCpuShares() != 512 || r.GetCpuQuota() != 100000 {
+		t.Errorf("status resources %v", r)
+	}
+	// The record keeps them across a restart of the runtime.
+	stopFirst()
+	svc2 := e.start(t, ctx)
+	st, err = svc2.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.ContainerId})
+	if err != nil || st.Status.GetResources().GetLinux().GetMemoryLimitInBytes() != 128<<20 {
+		t.Errorf("after a restart: %v, %v", st.GetStatus().GetResources(), err)
+	}
+	if _, err := svc2.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: "nope", Linux: newRes}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("a missing container: %v", err)
+	}
+	if _, err := svc2.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc2.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: c.ContainerId, Linux: newRes}); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("an exited container: %v", err)
 	}
 }

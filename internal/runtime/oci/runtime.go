@@ -65,6 +65,24 @@ func classify(err error, msg string) error {
 	return err
 }
 
+// Update sets new cgroup limits on a created or running container
+// (`<runtime> update --resources -`, the limits as JSON on stdin).
+func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	data, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, r.Binary, "--root", r.Root, "update", "--resources", "-", id)
+	cmd.Stdin = bytes.NewReader(data)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(out.String())
+		return classify(fmt.Errorf("%s update: %s: %w", r.Name(), msg, err), msg)
+	}
+	return nil
+}
+
 // Version returns the first line of `<runtime> --version`.
 func (r *Runtime) Version(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, r.Binary, "--version").Output()
