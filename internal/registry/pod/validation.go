@@ -218,7 +218,8 @@ func validateResources(r *corev1.ResourceRequirements, path *field.Path) field.E
 			errs = append(errs, field.Invalid(p, q.String(), "must be greater than or equal to 0"))
 		}
 		if lim, ok := r.Limits[name]; ok && q.Cmp(lim) > 0 {
-			errs = append(errs, field.Invalid(p, q.String(), fmt.Sprintf("must be less than or equal to %s limit of %s", name, lim.String())))
+			// Upstream names the requests, not the one request.
+			errs = append(errs, field.Invalid(path.Child("requests"), q.String(), fmt.Sprintf("must be less than or equal to %s limit of %s", name, lim.String())))
 		}
 	}
 	return errs
