@@ -252,8 +252,15 @@ func TestAttach(t *testing.T) {
 			})
 			term := startTerminal(t, d, v, "attach", "-it", "att", "-c", "shell")
 			term.wait("the hint", regexp.MustCompile(`If you don't see a command prompt, try pressing enter.`))
-			term.send("\recho tt$((6*7)); stty size\r")
-			term.wait("the shell's answer", regexp.MustCompile(`(?s)tt42\r?\n30 100`))
+			// kubectl attach first sends the size plus one row and
+			// column (to make the shell redraw), then the real one; the
+			// shell is asked until the real one has reached it.
+			answer := regexp.MustCompile(`(?s)tt42\r?\n30 100`)
+			for try := 0; try < 10 && !answer.MatchString(term.String()); try++ {
+				term.send("\recho tt$((6*7)); stty size\r")
+				time.Sleep(time.Second)
+			}
+			term.wait("the shell's answer", answer)
 			term.resize(41, 121)
 			term.send("exit\r")
 			if code := term.exitCode(); code != 0 {
