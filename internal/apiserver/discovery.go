@@ -75,6 +75,7 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request) {
 				metav1.APIResource{Name: "pods/exec", Namespaced: true, Kind: "PodExecOptions", Verbs: connect},
 				metav1.APIResource{Name: "pods/log", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get"}},
 				metav1.APIResource{Name: "pods/portforward", Namespaced: true, Kind: "PodPortForwardOptions", Verbs: connect},
+				metav1.APIResource{Name: "pods/resize", Namespaced: true, Kind: "Pod", Verbs: statusVerbs},
 			)
 		}
 	}

@@ -61,7 +61,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		}
 		s.serveUpdate(ww, r, st, info)
 		return
-	case "ephemeralcontainers":
+	case "ephemeralcontainers", "resize":
 		if res.Name != "pods" {
 			s.serveNotFound(ww, r)
 			return

@@ -46,6 +46,8 @@ type podCgroups interface {
 	// createPod makes the pod cgroup and returns the sandbox's cgroup
 	// parent.
 	createPod(pod *corev1.Pod) (string, error)
+	// setPod sets new values on the pod cgroup (an in-place resize).
+	setPod(pod *corev1.Pod, res *cgroups.Resources) error
 	// destroyPod kills what runs in the pod cgroup and removes it.
 	destroyPod(uid types.UID) error
 	// podCgroupUIDs lists the pods that have a cgroup.
@@ -131,6 +133,11 @@ func (m *cgroupManager) setBurstable(milliCPU int64) error {
 func (m *cgroupManager) createPod(pod *corev1.Pod) (string, error) {
 	n := m.podCgroup(pod)
 	return m.driver.RuntimeParent(n), m.driver.Create(n, podResources(pod, m.podPidsLimit))
+}
+
+// setPod sets res on the pod's cgroup.
+func (m *cgroupManager) setPod(pod *corev1.Pod, res *cgroups.Resources) error {
+	return m.driver.Set(m.podCgroup(pod), res)
 }
 
 // destroyPod kills whatever still runs in the pod's cgroup and removes it

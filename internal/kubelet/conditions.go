@@ -22,6 +22,7 @@ const (
 var kubeletConditions = map[corev1.PodConditionType]bool{
 	corev1.PodReadyToStartContainers: true, corev1.PodInitialized: true, corev1.PodReady: true,
 	corev1.ContainersReady: true, corev1.PodScheduled: true,
+	corev1.PodResizePending: true, corev1.PodResizeInProgress: true,
 }
 
 // conditions computes the pod conditions in the kubelet's order, keeping
@@ -42,6 +43,17 @@ func (k *Kubelet) conditions(pod *corev1.Pod, st *corev1.PodStatus, rp *runtimeP
 			c.LastTransitionTime = prev.LastTransitionTime
 		}
 		out = append(out, c)
+	}
+
+	// The resize conditions come first, as upstream.
+	if !terminal {
+		for _, c := range k.resizeConditions(pod.UID) {
+			c.LastProbeTime = now
+			if prev, ok := old[c.Type]; ok && prev.Status == c.Status && prev.Reason == c.Reason && prev.Message == c.Message {
+				c.LastProbeTime = prev.LastProbeTime
+			}
+			add(c)
+		}
 	}
 
 	sandboxReady := corev1.ConditionFalse

@@ -155,6 +155,7 @@ func (f *fakeRuntime) CreateContainer(_ context.Context, req *runtimeapi.CreateC
 		Id: id, Metadata: cfg.GetMetadata(), State: runtimeapi.ContainerState_CONTAINER_CREATED,
 		CreatedAt: f.now() + int64(f.next), Image: cfg.GetImage(), ImageRef: "sha256:fake",
 		Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations(),
+		Resources: &runtimeapi.ContainerResources{Linux: cfg.GetLinux().GetResources()},
 	}}
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
@@ -228,6 +229,18 @@ func (f *fakeRuntime) ContainerStatus(_ context.Context, req *runtimeapi.Contain
 		return nil, errdefs.ErrNotFound
 	}
 	return &runtimeapi.ContainerStatusResponse{Status: proto.Clone(c.status).(*runtimeapi.ContainerStatus)}, nil
+}
+
+func (f *fakeRuntime) UpdateContainerResources(_ context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[req.ContainerId]
+	if !ok {
+		return nil, errdefs.ErrNotFound
+	}
+	f.stops = append(f.stops, "update:"+c.status.Labels[labelContainerName])
+	c.status.Resources = &runtimeapi.ContainerResources{Linux: req.Linux}
+	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }
 
 func (f *fakeRuntime) ExecSync(_ context.Context, req *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
@@ -428,10 +441,11 @@ func (fakeCgroups) setBurstable(int64) error           { return nil }
 func (fakeCgroups) createPod(pod *corev1.Pod) (string, error) {
 	return "/kubepods/pod" + string(pod.UID), nil
 }
-func (fakeCgroups) destroyPod(types.UID) error               { return nil }
-func (fakeCgroups) podCgroupUIDs() map[types.UID]bool        { return nil }
-func (fakeCgroups) podPath(*corev1.Pod) string               { return "" }
-func (fakeCgroups) containerPath(*corev1.Pod, string) string { return "" }
+func (fakeCgroups) destroyPod(types.UID) error                   { return nil }
+func (fakeCgroups) setPod(*corev1.Pod, *cgroups.Resources) error { return nil }
+func (fakeCgroups) podCgroupUIDs() map[types.UID]bool            { return nil }
+func (fakeCgroups) podPath(*corev1.Pod) string                   { return "" }
+func (fakeCgroups) containerPath(*corev1.Pod, string) string     { return "" }
 
 // testKubelet is a Kubelet on the fakes with a fake clock.
 type testKubelet struct {

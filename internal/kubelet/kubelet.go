@@ -51,6 +51,7 @@ type Runtime interface {
 	RemoveContainer(context.Context, *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error)
 	ListContainers(context.Context, *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error)
 	ContainerStatus(context.Context, *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error)
+	UpdateContainerResources(context.Context, *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error)
 	ExecSync(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error)
 	Exec(context.Context, *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error)
 	Attach(context.Context, *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error)
@@ -186,6 +187,8 @@ type Kubelet struct {
 	// statuses are the pods' last generated statuses, which the probe
 	// workers go by.
 	statuses map[types.UID]*corev1.PodStatus
+	// resizes are the pods' allocated resources and resize state.
+	resizes map[types.UID]*resizeState
 	// static marks the pods of k.pods that are static pods (from the
 	// manifest directory, not the API); mirrors are the API's mirror
 	// pods by namespace/name.
@@ -241,7 +244,8 @@ func New(cfg Config) (*Kubelet, error) {
 		backoff:  flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pullBack: flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pods:     map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{}, statuses: map[types.UID]*corev1.PodStatus{},
-		static: map[types.UID]bool{}, mirrors: map[string]*corev1.Pod{},
+		resizes: map[types.UID]*resizeState{},
+		static:  map[types.UID]bool{}, mirrors: map[string]*corev1.Pod{},
 	}
 	k.probes = prober.NewManager(prober.Config{
 		Runtime: cfg.Runtime, Recorder: cfg.Recorder, Status: k.podStatus, OnChange: k.probeChanged,

@@ -112,6 +112,15 @@ func (k *Kubelet) containerStatuses(pod *corev1.Pod, specs []corev1.Container, o
 	for i := range old {
 		oldByName[old[i].Name] = &old[i]
 	}
+	// What each container was allocated (the spec, unless a resize of
+	// it is pending); ephemeral containers have none.
+	allocated := map[string]corev1.ResourceRequirements{}
+	ap := k.allocatedPod(pod)
+	for _, list := range [][]corev1.Container{ap.Spec.InitContainers, ap.Spec.Containers} {
+		for i := range list {
+			allocated[list[i].Name] = list[i].Resources
+		}
+	}
 	out := make([]corev1.ContainerStatus, 0, len(specs))
 	for i := range specs {
 		c := &specs[i]
@@ -130,6 +139,14 @@ func (k *Kubelet) containerStatuses(pod *corev1.Pod, specs []corev1.Container, o
 			cs.StopSignal = stopSignal(cur)
 			if len(inst) > 1 && inst[1].State == runtimeapi.ContainerState_CONTAINER_EXITED {
 				cs.LastTerminationState = k.containerState(inst[1], c)
+			}
+			if a, ok := allocated[c.Name]; ok {
+				if len(a.Requests) > 0 {
+					cs.AllocatedResources = a.Requests.DeepCopy()
+				}
+				if cur.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+					cs.Resources = actualResources(a, cur.GetResources().GetLinux())
+				}
 			}
 		case prev != nil && prev.State.Terminated != nil:
 			// Its instances are gone (purged init containers): what was

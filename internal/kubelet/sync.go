@@ -59,6 +59,7 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		return false, k.syncFinished(ctx, w, failed, rp)
 	}
 	k.probes.AddPod(pod)
+	k.admitResize(pod)
 	// As upstream, the status as things stand is reported before the
 	// sync acts (a container that exited shows so, an init container's
 	// failure shows as Init:Error, a new pod as ContainerCreating), while
@@ -69,12 +70,20 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		before = make(chan error, 1)
 		go func() { before <- k.updateStatus(ctx, snap, pod, rp, false) }()
 	}
-	syncErr := k.syncRunning(ctx, w, pod, rp)
+	// The containers run with what the kubelet allocated to them.
+	allocated := k.allocatedPod(pod)
+	syncErr := k.syncRunning(ctx, w, allocated, rp)
 	if before != nil {
 		syncErr = errors.Join(syncErr, <-before)
 	}
 	if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {
 		return false, errors.Join(syncErr, err)
+	}
+	if changed, err := k.actuateResize(ctx, allocated, rp); changed {
+		syncErr = errors.Join(syncErr, err)
+		if rp, err = k.runtimePodStatus(ctx, pod.UID); err != nil {
+			return false, errors.Join(syncErr, err)
+		}
 	}
 	start := time.Now()
 	if err := k.updateStatus(ctx, w, pod, rp, false); err != nil {
@@ -371,5 +380,6 @@ func (k *Kubelet) cleanupRemoved(ctx context.Context, w *podWorker) (bool, error
 func (k *Kubelet) forgetStatus(uid types.UID) {
 	k.mu.Lock()
 	delete(k.statuses, uid)
+	delete(k.resizes, uid)
 	k.mu.Unlock()
 }

@@ -150,6 +150,13 @@ func (l *LimitRanger) Validate(ctx context.Context, res *registry.Resource, ns s
 	return nil, nil
 }
 
+// ValidateUpdate holds a resized pod (the pods/resize subresource) to the
+// namespace's ranges, as upstream's LimitRanger does for that UPDATE; the
+// whole pod is checked, as in Kubernetes 1.35.
+func (l *LimitRanger) ValidateUpdate(ctx context.Context, res *registry.Resource, ns string, obj, old runtime.Object) (func(bool), error) {
+	return l.Validate(ctx, res, ns, obj)
+}
+
 // check holds requests and limits to an item's min, max and ratio, for
 // each resource in name order.
 func check(item corev1.LimitRangeItem, kind string, requests, limits corev1.ResourceList) []error {

@@ -102,3 +102,22 @@ func TestConstraints(t *testing.T) {
 		})
 	}
 }
+
+// TestResize: a resized pod is held to the ranges as a new one is.
+func TestResize(t *testing.T) {
+	l := newRanger(t, corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "bounds"}, Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{
+		{Type: corev1.LimitTypeContainer, Max: rl("cpu", "2")},
+	}}})
+	pod := func(limit string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "a", Resources: corev1.ResourceRequirements{Requests: rl("cpu", "1"), Limits: rl("cpu", limit)}}}}}
+	}
+	res := &registry.Resource{Name: "pods"}
+	if _, err := l.ValidateUpdate(context.Background(), res, "team", pod("2"), pod("1")); err != nil {
+		t.Errorf("a resize within the range: %v", err)
+	}
+	_, err := l.ValidateUpdate(context.Background(), res, "team", pod("4"), pod("1"))
+	if want := `pods "web" is forbidden: maximum cpu usage per Container is 2, but limit is 4`; err == nil || err.Error() != want {
+		t.Errorf("a resize over the range: %v, want %s", err, want)
+	}
+}

@@ -74,11 +74,49 @@ func (q *Quota) Validate(ctx context.Context, res *registry.Resource, ns string,
 	if !res.Namespaced || q.Counted[res.Name] == nil {
 		return nil, nil
 	}
+	delta, pod := q.usageOf(res, obj)
+	return q.admit(ctx, res, ns, objectName(obj), delta, pod)
+}
+
+// ValidateUpdate admits a pod resize (the pods/resize subresource), as
+// upstream's quota admission evaluates that UPDATE: what the pod charges
+// after it less what it charged before, each resource's increase only
+// (SubtractWithNonNegativeResult), must keep every quota that counts the
+// pod within hard; a resize that charges nothing more passes. Usage is
+// counted from the spec (upstream takes the larger of the spec and the
+// resources the node reports, so a decrease frees quota only once it is
+// actuated; here at once).
+func (q *Quota) ValidateUpdate(ctx context.Context, res *registry.Resource, ns string, obj, old runtime.Object) (func(bool), error) {
+	pod, ok := obj.(*corev1.Pod)
+	oldPod, oldOK := old.(*corev1.Pod)
+	if !ok || !oldOK || q.Counted[res.Name] == nil {
+		return nil, nil
+	}
+	now := q.Now()
+	delta := corev1.ResourceList{}
+	before := podUsage(oldPod, now)
+	for name, v := range podUsage(pod, now) {
+		d := v.DeepCopy()
+		d.Sub(before[name])
+		if d.Sign() > 0 {
+			delta[name] = d
+		}
+	}
+	if len(delta) == 0 {
+		return nil, nil
+	}
+	return q.admit(ctx, res, ns, pod.Name, delta, pod)
+}
+
+// admit checks delta, what the object called name charges anew (pod: the
+// pod it is or belongs to), against the namespace's quotas. The namespace
+// stays locked until the write is stored or refused; once stored, the
+// quotas' status.used include delta.
+func (q *Quota) admit(ctx context.Context, res *registry.Resource, ns, name string, delta corev1.ResourceList, pod *corev1.Pod) (func(bool), error) {
 	quotas, err := q.list(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
-	delta, pod := q.usageOf(res, obj)
 	if !concerned(quotas, delta, pod) {
 		return nil, nil // no quota here limits what this object charges
 	}
@@ -93,7 +131,6 @@ func (q *Quota) Validate(ctx context.Context, res *registry.Resource, ns string,
 		unlock()
 		return nil, err
 	}
-	name := objectName(obj)
 	// As upstream, a quota's missing requests or limits come before any
 	// quota's excess.
 	for _, quota := range quotas {

@@ -286,3 +286,56 @@ func TestScopedAdmission(t *testing.T) {
 		}
 	}
 }
+
+// TestResizeAdmission: a pods/resize update is charged the increase of
+// each resource only: one that a quota cannot hold is refused with
+// upstream's message, a decrease always passes, and the quota's status
+// counts an admitted increase.
+func TestResizeAdmission(t *testing.T) {
+	ctx := context.Background()
+	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now
+	if _, err := registry.NewStore(namespace.Resource(), st, now).Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	quotas := registry.NewStore(resourcequota.Resource(), st, now)
+	pods := registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node", Now: now}), st, now)
+	q := &Quota{Quotas: quotas, Now: now, Log: slog.New(slog.DiscardHandler), Counted: map[string]*registry.Store{"pods": pods}}
+	pods.UseAdmission(q)
+	if _, err := quotas.Create(ctx, "team", &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "compute"},
+		Spec: corev1.ResourceQuotaSpec{Hard: rl("requests.cpu", "1")}}, false); err != nil {
+		t.Fatal(err)
+	}
+	app := container("app", rl("cpu", "500m"), nil)
+	app.Image = "busybox"
+	if _, err := pods.Create(ctx, "team", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.PodSpec{
+		Containers: []corev1.Container{app}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	resize := func(cpu string) error {
+		_, err := pods.Update(ctx, "team", "web", func(cur runtime.Object) (runtime.Object, error) {
+			p := cur.(*corev1.Pod).DeepCopy()
+			p.Spec.Containers[0].Resources.Requests = rl("cpu", cpu)
+			return p, nil
+		}, registry.UpdateOptions{Resize: true})
+		return err
+	}
+	err = resize("1200m")
+	if want := `pods "web" is forbidden: exceeded quota: compute, requested: requests.cpu=700m, used: requests.cpu=500m, limited: requests.cpu=1`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("an increase over the quota: %v, want %s", err, want)
+	}
+	if err := resize("300m"); err != nil {
+		t.Errorf("a decrease: %v", err)
+	}
+	if err := resize("900m"); err != nil {
+		t.Errorf("an increase within the quota: %v", err)
+	}
+	obj, _ := quotas.Get(ctx, "team", "compute")
+	if used := obj.(*corev1.ResourceQuota).Status.Used["requests.cpu"]; used.String() != "900m" {
+		t.Errorf("status.used requests.cpu %s, want 900m", used.String())
+	}
+}

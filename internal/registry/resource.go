@@ -108,6 +108,13 @@ type EphemeralContainersStrategy interface {
 	ValidateEphemeralContainersUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
 }
 
+// ResizeStrategy is implemented by resources with a resize subresource
+// (pods): such writes keep everything but the containers' resources.
+type ResizeStrategy interface {
+	PrepareForResize(ctx context.Context, obj, old runtime.Object)
+	ValidateResize(ctx context.Context, obj, old runtime.Object) field.ErrorList
+}
+
 // FinalizeStrategy is implemented by resources with a finalize subresource
 // (namespaces): such writes keep everything but the finalizers.
 type FinalizeStrategy interface {
@@ -144,6 +151,14 @@ type AdmitStrategy interface {
 type AdmissionPlugin interface {
 	Mutate(ctx context.Context, res *Resource, ns string, obj runtime.Object) error
 	Validate(ctx context.Context, res *Resource, ns string, obj runtime.Object) (release func(stored bool), err error)
+}
+
+// UpdateAdmissionPlugin is an AdmissionPlugin that also admits the
+// updates that change what an object charges (the pods/resize
+// subresource), as kube-apiserver's quota admission does for UPDATE: the
+// release is called once the update is stored or refused.
+type UpdateAdmissionPlugin interface {
+	ValidateUpdate(ctx context.Context, res *Resource, ns string, obj, old runtime.Object) (release func(stored bool), err error)
 }
 
 // CreateGuard is implemented by strategies whose create decisions must not

@@ -32,6 +32,10 @@ type UpdateOptions struct {
 	// EphemeralContainers: write the ephemeralcontainers subresource of
 	// pods (only spec.ephemeralContainers changes).
 	EphemeralContainers bool
+	// Resize: write the resize subresource of pods (only the
+	// containers' resources change); update admission plugins (quota)
+	// admit it.
+	Resize bool
 	// Binding: bind a pod to the node in the new object's spec.nodeName,
 	// as the pods/binding subresource does.
 	Binding bool
@@ -45,8 +49,19 @@ var errDryRun = errors.New("dry run")
 // object is a precondition (409 Conflict when stale).
 func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts UpdateOptions) (runtime.Object, error) {
 	var dry runtime.Object
+	// Releases of the update admission of the attempt that is stored;
+	// an attempt that lost to a concurrent write releases its own.
+	var releases []func(bool)
+	release := func(stored bool) {
+		for _, r := range releases {
+			r(stored)
+		}
+		releases = nil
+	}
+	defer func() { release(false) }()
 	out, err := s.storage.Update(s.key(ns, name), func(cur runtime.Object) (runtime.Object, error) {
 		dry = nil
+		release(false)
 		obj, err := fn(cur)
 		if err != nil {
 			return nil, err
@@ -57,12 +72,20 @@ func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts
 		if semanticallyEqual(obj, cur) {
 			return nil, storage.ErrNoChange
 		}
+		if opts.Resize {
+			if err := s.admitUpdate(ctx, ns, obj, cur, &releases); err != nil {
+				return nil, err
+			}
+		}
 		if opts.DryRun {
 			dry = obj
 			return nil, errDryRun
 		}
 		return obj, nil
 	})
+	if err == nil {
+		release(true)
+	}
 	switch {
 	case errors.Is(err, errDryRun):
 		return dry, nil
@@ -85,6 +108,25 @@ func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts
 		}
 	}
 	return out, nil
+}
+
+// admitUpdate runs the update admission plugins on an update, adding
+// their releases to releases.
+func (s *Store) admitUpdate(ctx context.Context, ns string, obj, cur runtime.Object, releases *[]func(bool)) error {
+	for _, p := range s.admission {
+		up, ok := p.(UpdateAdmissionPlugin)
+		if !ok {
+			continue
+		}
+		r, err := up.ValidateUpdate(ctx, s.res, ns, obj, cur)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			*releases = append(*releases, r)
+		}
+	}
+	return nil
 }
 
 func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur runtime.Object, opts UpdateOptions) error {
@@ -136,6 +178,13 @@ func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur run
 		}
 		es.PrepareForEphemeralContainersUpdate(ctx, obj, cur)
 		errs = es.ValidateEphemeralContainersUpdate(ctx, obj, cur)
+	} else if opts.Resize {
+		rs, ok := s.res.Strategy.(ResizeStrategy)
+		if !ok {
+			return apierrors.NewNotFound(s.res.GroupResource(), name+"/resize")
+		}
+		rs.PrepareForResize(ctx, obj, cur)
+		errs = rs.ValidateResize(ctx, obj, cur)
 	} else if opts.Status {
 		ss, ok := s.res.Strategy.(StatusStrategy)
 		if !ok {
