@@ -126,7 +126,7 @@ func (s *Server) authorize(r *http.Request, info *requestInfo) error {
 	if info.Subresource != "" {
 		resource += "/" + info.Subresource
 	}
-	err := fmt.Errorf("User %q cannot %s resource %q in API group \"\" %s", u.Name, info.Verb, resource, scope)
+	err := fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, info.Verb, resource, info.Group, scope)
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden,
 		Details: &metav1.StatusDetails{Name: info.Name, Kind: info.Resource},
@@ -153,11 +153,25 @@ func publicPath(p string) bool {
 	return strings.HasPrefix(p, "/openapi/v3/") || p == "/api/v1" || strings.HasPrefix(p, "/apis/") && strings.Count(strings.Trim(p, "/"), "/") <= 2
 }
 
+// isResourcePath reports whether p is below /api/v1/ or below one of the
+// served /apis/<group>/<version>/, where serveResource authorizes.
+func (s *Server) isResourcePath(p string) bool {
+	if strings.HasPrefix(p, "/api/v1/") {
+		return true
+	}
+	for _, gv := range s.groups {
+		if strings.HasPrefix(p, "/apis/"+gv.String()+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // authorizeNonResource authorizes every request that is not for a resource
-// below /api/v1/ (serveResource authorizes those once it has parsed them).
+// (serveResource authorizes those once it has parsed them).
 func (s *Server) authorizeNonResource(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/api/v1/") {
+		if !s.isResourcePath(r.URL.Path) {
 			if err := s.authorize(r, nil); err != nil {
 				s.writeError(w, r, err)
 				return

@@ -65,7 +65,7 @@ func (s *Server) decodeObject(r *http.Request, st *registry.Store, body []byte) 
 	default:
 		return nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "", schema.GroupResource{}, "", "415: Unsupported Media Type", 0, false)
 	}
-	gvk := schema.GroupVersionKind{Version: "v1", Kind: res.Kind}
+	gvk := res.GroupVersion().WithKind(res.Kind)
 	if err := checkQuantities(body, mt, reflect.TypeOf(res.New())); err != nil {
 		return nil, decodeError(res, &gvk, err)
 	}
@@ -88,7 +88,7 @@ func (s *Server) decodeObject(r *http.Request, st *registry.Store, body []byte) 
 	if err != nil {
 		return nil, decodeError(res, actual, err)
 	}
-	if actual != nil && (actual.Kind != res.Kind || actual.Group != "" || actual.Version != "v1") {
+	if actual != nil && (actual.Kind != res.Kind || actual.GroupVersion() != res.GroupVersion()) {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: the kind of the object does not match the resource of the request", actual.Kind, actual.Version, res.Kind))
 	}
 	return obj, nil

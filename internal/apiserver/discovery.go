@@ -6,6 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Legacy (unaggregated) discovery. client-go only treats an answer as
@@ -32,6 +33,9 @@ func (s *Server) serveGroupList(w http.ResponseWriter, r *http.Request) {
 		TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
 		Groups:   []metav1.APIGroup{},
 	}
+	for _, gv := range s.groups {
+		list.Groups = append(list.Groups, apiGroup(gv))
+	}
 	if s.metrics != nil {
 		g := metricsGroup
 		g.TypeMeta = metav1.TypeMeta{}
@@ -46,12 +50,41 @@ var (
 )
 
 func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, http.StatusOK, s.resourceList(schema.GroupVersion{Version: "v1"}))
+}
+
+// serveGroup answers /apis/<group>: the group and its one version.
+func (s *Server) serveGroup(gv schema.GroupVersion) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		g := apiGroup(gv)
+		g.TypeMeta = metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}
+		s.writeJSON(w, http.StatusOK, &g)
+	}
+}
+
+// serveGroupResourceList answers /apis/<group>/<version>.
+func (s *Server) serveGroupResourceList(gv schema.GroupVersion) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.writeJSON(w, http.StatusOK, s.resourceList(gv))
+	}
+}
+
+func apiGroup(gv schema.GroupVersion) metav1.APIGroup {
+	v := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
+	return metav1.APIGroup{Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v}
+}
+
+// resourceList lists the resources of one group version.
+func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 	list := &metav1.APIResourceList{
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
-		GroupVersion: "v1",
+		GroupVersion: gv.String(),
 	}
 	for _, st := range s.order {
 		res := st.Resource()
+		if res.GroupVersion() != gv {
+			continue
+		}
 		list.APIResources = append(list.APIResources, metav1.APIResource{
 			Name: res.Name, SingularName: res.SingularName, Namespaced: res.Namespaced, Kind: res.Kind,
 			Verbs: collectionVerbs, ShortNames: res.ShortNames, Categories: res.Categories,
@@ -79,7 +112,7 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request) {
 			)
 		}
 	}
-	s.writeJSON(w, http.StatusOK, list)
+	return list
 }
 
 var _ runtime.Object = &metav1.APIResourceList{}

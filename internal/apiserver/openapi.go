@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strings"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/peapod/peapod/internal/registry"
@@ -28,7 +30,13 @@ import (
 
 type openAPIDocs struct {
 	root []byte
-	v1   []byte
+	// docs are the group versions' documents by path ("api/v1",
+	// "apis/node.k8s.io/v1").
+	docs map[string]openAPIDoc
+}
+
+type openAPIDoc struct {
+	body []byte
 	hash string
 }
 
@@ -59,6 +67,34 @@ var writeParams = []openAPIParam{
 }
 
 func buildOpenAPI(stores []*registry.Store, v version.Info) *openAPIDocs {
+	byGV := map[schema.GroupVersion][]*registry.Store{}
+	var order []schema.GroupVersion
+	for _, st := range stores {
+		gv := st.Resource().GroupVersion()
+		if _, ok := byGV[gv]; !ok {
+			order = append(order, gv)
+		}
+		byGV[gv] = append(byGV[gv], st)
+	}
+	docs := &openAPIDocs{docs: map[string]openAPIDoc{}}
+	rootPaths := map[string]any{}
+	for _, gv := range order {
+		path := "api/v1"
+		if gv.Group != "" {
+			path = "apis/" + gv.String()
+		}
+		body := buildOpenAPIDoc(gv, byGV[gv], v)
+		sum := sha512.Sum512(body)
+		hash := hex.EncodeToString(sum[:])
+		docs.docs[path] = openAPIDoc{body: body, hash: hash}
+		rootPaths[path] = map[string]string{"serverRelativeURL": "/openapi/v3/" + path + "?hash=" + hash}
+	}
+	docs.root, _ = json.Marshal(map[string]any{"paths": rootPaths})
+	return docs
+}
+
+// buildOpenAPIDoc is the document of one group version's resources.
+func buildOpenAPIDoc(gv schema.GroupVersion, stores []*registry.Store, v version.Info) []byte {
 	paths := map[string]map[string]openAPIOperation{}
 	add := func(path, method, action, opID string, res *registry.Resource, params []openAPIParam) {
 		if paths[path] == nil {
@@ -66,38 +102,45 @@ func buildOpenAPI(stores []*registry.Store, v version.Info) *openAPIDocs {
 		}
 		paths[path][method] = openAPIOperation{
 			OperationID: opID, Action: action, Parameters: params,
-			GVK:       map[string]string{"group": "", "version": "v1", "kind": res.Kind},
+			GVK:       map[string]string{"group": gv.Group, "version": gv.Version, "kind": res.Kind},
 			Responses: map[string]any{"200": map[string]any{"description": "OK"}},
 		}
 	}
+	prefix, opGroup := "/api/v1/", "CoreV1"
+	if gv.Group != "" {
+		prefix = "/apis/" + gv.String() + "/"
+		// node.k8s.io/v1 → NodeV1, as upstream's operation IDs.
+		first, _, _ := strings.Cut(gv.Group, ".")
+		opGroup = strings.ToUpper(first[:1]) + first[1:] + strings.ToUpper(gv.Version[:1]) + gv.Version[1:]
+	}
 	for _, st := range stores {
 		res := st.Resource()
-		base := "/api/v1/" + res.Name
+		base := prefix + res.Name
 		scope := ""
 		if res.Namespaced {
-			add(base, "get", "list", "listCoreV1"+res.Kind+"ForAllNamespaces", res, nil)
-			base = "/api/v1/namespaces/{namespace}/" + res.Name
+			add(base, "get", "list", "list"+opGroup+res.Kind+"ForAllNamespaces", res, nil)
+			base = prefix + "namespaces/{namespace}/" + res.Name
 			scope = "Namespaced"
 		}
 		item := base + "/{name}"
-		add(base, "get", "list", "listCoreV1"+scope+res.Kind, res, nil)
-		add(base, "post", "post", "createCoreV1"+scope+res.Kind, res, writeParams)
-		add(base, "delete", "deletecollection", "deleteCoreV1Collection"+scope+res.Kind, res, nil)
-		add(item, "get", "get", "readCoreV1"+scope+res.Kind, res, nil)
-		add(item, "put", "put", "replaceCoreV1"+scope+res.Kind, res, writeParams)
-		add(item, "patch", "patch", "patchCoreV1"+scope+res.Kind, res, writeParams)
-		add(item, "delete", "delete", "deleteCoreV1"+scope+res.Kind, res, nil)
+		add(base, "get", "list", "list"+opGroup+scope+res.Kind, res, nil)
+		add(base, "post", "post", "create"+opGroup+scope+res.Kind, res, writeParams)
+		add(base, "delete", "deletecollection", "delete"+opGroup+"Collection"+scope+res.Kind, res, nil)
+		add(item, "get", "get", "read"+opGroup+scope+res.Kind, res, nil)
+		add(item, "put", "put", "replace"+opGroup+scope+res.Kind, res, writeParams)
+		add(item, "patch", "patch", "patch"+opGroup+scope+res.Kind, res, writeParams)
+		add(item, "delete", "delete", "delete"+opGroup+scope+res.Kind, res, nil)
 		if res.HasStatus {
-			add(item+"/status", "get", "get", "readCoreV1"+scope+res.Kind+"Status", res, nil)
-			add(item+"/status", "put", "put", "replaceCoreV1"+scope+res.Kind+"Status", res, writeParams)
-			add(item+"/status", "patch", "patch", "patchCoreV1"+scope+res.Kind+"Status", res, writeParams)
+			add(item+"/status", "get", "get", "read"+opGroup+scope+res.Kind+"Status", res, nil)
+			add(item+"/status", "put", "put", "replace"+opGroup+scope+res.Kind+"Status", res, writeParams)
+			add(item+"/status", "patch", "patch", "patch"+opGroup+scope+res.Kind+"Status", res, writeParams)
 		}
 	}
 	schemas := &schemaBuilder{schemas: map[string]any{}}
 	for _, st := range stores {
 		res := st.Resource()
-		schemas.kind(res.New(), res.Kind)
-		schemas.kind(res.NewList(), res.Kind+"List")
+		schemas.kind(res.New(), gv.WithKind(res.Kind))
+		schemas.kind(res.NewList(), gv.WithKind(res.Kind+"List"))
 	}
 	doc := map[string]any{
 		"openapi":    "3.0.0",
@@ -105,16 +148,11 @@ func buildOpenAPI(stores []*registry.Store, v version.Info) *openAPIDocs {
 		"paths":      paths,
 		"components": map[string]any{"schemas": schemas.schemas},
 	}
-	v1, err := json.Marshal(doc)
+	body, err := json.Marshal(doc)
 	if err != nil {
 		panic(err) // static document of plain maps
 	}
-	sum := sha512.Sum512(v1)
-	hash := hex.EncodeToString(sum[:])
-	root, _ := json.Marshal(map[string]any{
-		"paths": map[string]any{"api/v1": map[string]string{"serverRelativeURL": "/openapi/v3/api/v1?hash=" + hash}},
-	})
-	return &openAPIDocs{root: root, v1: v1, hash: hash}
+	return body
 }
 
 func (s *Server) serveOpenAPIV3Root(w http.ResponseWriter, r *http.Request) {
@@ -124,14 +162,19 @@ func (s *Server) serveOpenAPIV3Root(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveOpenAPIV3(w http.ResponseWriter, r *http.Request) {
+	doc, ok := s.openapi.docs[strings.TrimPrefix(r.URL.Path, "/openapi/v3/")]
+	if !ok {
+		s.serveNotFound(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Etag", `"`+s.openapi.hash+`"`)
-	if r.URL.Query().Get("hash") == s.openapi.hash {
+	w.Header().Set("Etag", `"`+doc.hash+`"`)
+	if r.URL.Query().Get("hash") == doc.hash {
 		w.Header().Set("Cache-Control", "public, immutable")
 	} else {
 		w.Header().Set("Cache-Control", "no-cache, private")
 	}
-	_, _ = w.Write(s.openapi.v1)
+	_, _ = w.Write(doc.body)
 }
 
 func (s *Server) serveOpenAPIV2(w http.ResponseWriter, r *http.Request) {

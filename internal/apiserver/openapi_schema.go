@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -39,11 +40,11 @@ func schemaName(t reflect.Type) string {
 
 // kind registers the schema of a top-level kind with its
 // x-kubernetes-group-version-kind.
-func (b *schemaBuilder) kind(obj runtime.Object, kind string) {
+func (b *schemaBuilder) kind(obj runtime.Object, gvk schema.GroupVersionKind) {
 	t := reflect.TypeOf(obj).Elem()
 	b.ref(t)
 	if s, ok := b.schemas[schemaName(t)].(map[string]any); ok {
-		s["x-kubernetes-group-version-kind"] = []map[string]string{{"group": "", "version": "v1", "kind": kind}}
+		s["x-kubernetes-group-version-kind"] = []map[string]string{{"group": gvk.Group, "version": gvk.Version, "kind": gvk.Kind}}
 	}
 }
 

@@ -9,22 +9,35 @@ import (
 // requestInfo is what a resource URL means, after
 // k8s.io/apiserver/pkg/endpoints/request.RequestInfoFactory.
 type requestInfo struct {
-	Verb        string // get list watch create update patch delete deletecollection
-	Namespace   string
-	Resource    string
-	Name        string
-	Subresource string
+	Verb string // get list watch create update patch delete deletecollection
+	// Group and Version are the API group version of the path ("" and
+	// "v1" under /api/v1).
+	Group, Version string
+	Namespace      string
+	Resource       string
+	Name           string
+	Subresource    string
 }
 
 // namespaceSubresources are the subresources of namespaces themselves, so
 // /namespaces/x/status is not "the status resource in namespace x".
 var namespaceSubresources = map[string]bool{"status": true, "finalize": true}
 
-// parseRequestInfo parses a path under /api/v1/. ok is false when the path
-// is not a resource path.
+// parseRequestInfo parses a path under /api/v1/ or /apis/<group>/<version>/.
+// ok is false when the path is not a resource path.
 func parseRequestInfo(r *http.Request) (requestInfo, bool) {
+	var info requestInfo
 	rest, found := strings.CutPrefix(r.URL.Path, "/api/v1/")
-	if !found || rest == "" {
+	if found {
+		info.Version = "v1"
+	} else if rest, found = strings.CutPrefix(r.URL.Path, "/apis/"); found {
+		gv := strings.SplitN(rest, "/", 3)
+		if len(gv) < 3 || gv[0] == "" || gv[1] == "" {
+			return requestInfo{}, false
+		}
+		info.Group, info.Version, rest = gv[0], gv[1], gv[2]
+	}
+	if !found || strings.Trim(rest, "/") == "" {
 		return requestInfo{}, false
 	}
 	parts := strings.Split(strings.Trim(rest, "/"), "/")
@@ -36,7 +49,6 @@ func parseRequestInfo(r *http.Request) (requestInfo, bool) {
 			return requestInfo{}, false
 		}
 	}
-	var info requestInfo
 	if parts[0] == "namespaces" && len(parts) > 1 {
 		info.Namespace = parts[1]
 		if len(parts) > 2 && !namespaceSubresources[parts[2]] {

@@ -17,15 +17,20 @@ import (
 	"github.com/peapod/peapod/internal/registry"
 )
 
-// serveResource dispatches /api/v1/... to the verb handlers.
+// serveResource dispatches /api/v1/... and /apis/<group>/<version>/... to
+// the verb handlers.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	info, ok := parseRequestInfo(r)
 	if !ok {
 		s.serveNotFound(w, r)
 		return
 	}
-	st, ok := s.stores[info.Resource]
-	if !ok {
+	key := info.Resource
+	if info.Group != "" {
+		key += "." + info.Group
+	}
+	st, ok := s.stores[key]
+	if !ok || st.Resource().GroupVersion().Version != info.Version {
 		s.serveNotFound(w, r)
 		return
 	}

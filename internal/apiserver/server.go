@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/peapod/peapod/internal/printers"
@@ -59,9 +61,12 @@ type Config struct {
 
 // Server serves the Kubernetes API over a registry.
 type Server struct {
-	scheme      *scheme.Scheme
-	stores      map[string]*registry.Store
-	order       []*registry.Store
+	scheme *scheme.Scheme
+	// stores are the resources by Resource.Key (pods, runtimeclasses.node.k8s.io).
+	stores map[string]*registry.Store
+	order  []*registry.Store
+	// groups are the API group versions besides core/v1, in order.
+	groups      []schema.GroupVersion
 	printer     *printers.Printer
 	logs        PodLogs
 	version     version.Info
@@ -93,7 +98,11 @@ func New(cfg Config) *Server {
 		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests, streams: cfg.Streams, streamTransport: newStreamTransport(),
 	}
 	for _, st := range cfg.Stores {
-		s.stores[st.Resource().Name] = st
+		res := st.Resource()
+		s.stores[res.Key()] = st
+		if gv := res.GroupVersion(); gv.Group != "" && !slices.Contains(s.groups, gv) {
+			s.groups = append(s.groups, gv)
+		}
 	}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	limitJSONPatchCopies()
@@ -127,6 +136,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/openapi/v3", s.serveOpenAPIV3Root)
 	mux.HandleFunc("/openapi/v3/api/v1", s.serveOpenAPIV3)
 	mux.HandleFunc("/api/v1/", s.serveResource)
+	for _, gv := range s.groups {
+		mux.HandleFunc("/apis/"+gv.Group, s.serveGroup(gv))
+		mux.HandleFunc("/apis/"+gv.String(), s.serveGroupResourceList(gv))
+		mux.HandleFunc("/apis/"+gv.String()+"/", s.serveResource)
+		mux.HandleFunc("/openapi/v3/apis/"+gv.String(), s.serveOpenAPIV3)
+	}
 	if s.metrics != nil {
 		mux.HandleFunc("/apis/metrics.k8s.io", s.serveMetricsGroup)
 		mux.HandleFunc("/apis/metrics.k8s.io/v1beta1", s.serveMetricsResources)

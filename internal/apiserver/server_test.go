@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,6 +28,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/node"
 	"github.com/peapod/peapod/internal/registry/pod"
+	"github.com/peapod/peapod/internal/registry/runtimeclass"
 	"github.com/peapod/peapod/internal/scheme"
 	"github.com/peapod/peapod/internal/storage"
 )
@@ -67,6 +69,7 @@ func newTestAPI(t testing.TB, history int) (*Server, *storage.Store) {
 		namespaces,
 		registry.NewStore(node.Resource(), st, now),
 		registry.NewStore(event.Resource(), st, now),
+		registry.NewStore(runtimeclass.Resource(), st, now),
 	}
 	for _, n := range namespace.System() {
 		if _, err := namespaces.Create(context.Background(), "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}, false); err != nil {
@@ -478,5 +481,101 @@ func TestOpenAPISchemas(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("PATCH pods lacks the fieldValidation query parameter: %v", params)
+	}
+}
+
+// TestAPIGroups: a resource of a group other than core (node.k8s.io/v1
+// RuntimeClass) is discovered, served under /apis/<group>/<version>/ with
+// upstream's group-qualified errors, and has its own OpenAPI document.
+func TestAPIGroups(t *testing.T) {
+	ts := newTestServer(t, 100)
+	ctx := context.Background()
+	groups, err := ts.client.Discovery().ServerGroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, g := range groups.Groups {
+		if g.Name == "node.k8s.io" && g.PreferredVersion.GroupVersion == "node.k8s.io/v1" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("groups %+v lack node.k8s.io", groups.Groups)
+	}
+	list, err := ts.client.Discovery().ServerResourcesForGroupVersion("node.k8s.io/v1")
+	if err != nil || len(list.APIResources) != 1 || list.APIResources[0].Name != "runtimeclasses" || list.APIResources[0].Namespaced {
+		t.Errorf("node.k8s.io/v1 resources %+v, %v", list, err)
+	}
+	core, err := ts.client.Discovery().ServerResourcesForGroupVersion("v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range core.APIResources {
+		if r.Name == "runtimeclasses" {
+			t.Error("runtimeclasses listed in core/v1")
+		}
+	}
+	rcs := ts.client.NodeV1().RuntimeClasses()
+	if _, err := rcs.Create(ctx, &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "runc"}, Handler: "runc"}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := rcs.Get(ctx, "runc", metav1.GetOptions{})
+	if err != nil || got.Handler != "runc" || got.APIVersion != "" && got.APIVersion != "node.k8s.io/v1" {
+		t.Errorf("get: %+v, %v", got, err)
+	}
+	if _, err := rcs.Get(ctx, "nope", metav1.GetOptions{}); !apierrors.IsNotFound(err) || err.Error() != `runtimeclasses.node.k8s.io "nope" not found` {
+		t.Errorf("a missing one: %v", err)
+	}
+	_, err = rcs.Create(ctx, &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "bad"}}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.HasPrefix(err.Error(), `RuntimeClass.node.k8s.io "bad" is invalid: handler: Invalid value: ""`) {
+		t.Errorf("an invalid one: %v", err)
+	}
+	for path, want := range map[string]int{
+		"/apis/node.k8s.io/v1/runtimeclasses/runc": http.StatusOK,
+		"/apis/node.k8s.io/v1/pods":                http.StatusNotFound,
+		"/apis/node.k8s.io/v2/runtimeclasses":      http.StatusNotFound,
+		"/api/v1/runtimeclasses":                   http.StatusNotFound,
+	} {
+		resp, err := http.Get(ts.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	resp, err := http.Get(ts.url + "/openapi/v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root struct {
+		Paths map[string]struct {
+			URL string `json:"serverRelativeURL"`
+		} `json:"paths"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&root)
+	resp.Body.Close()
+	if err != nil || root.Paths["apis/node.k8s.io/v1"].URL == "" || root.Paths["api/v1"].URL == "" {
+		t.Fatalf("openapi root %+v, %v", root, err)
+	}
+	resp, err = http.Get(ts.url + root.Paths["apis/node.k8s.io/v1"].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				GVK []map[string]string `json:"x-kubernetes-group-version-kind"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if gvk := doc.Components.Schemas["io.k8s.api.node.v1.RuntimeClass"].GVK; len(gvk) != 1 || gvk[0]["group"] != "node.k8s.io" || gvk[0]["kind"] != "RuntimeClass" {
+		t.Errorf("RuntimeClass schema GVK %v", gvk)
 	}
 }

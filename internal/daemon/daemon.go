@@ -17,9 +17,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/version"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/apiserver"
 	"github.com/peapod/peapod/internal/events"
@@ -37,6 +39,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/node"
 	"github.com/peapod/peapod/internal/registry/pod"
 	"github.com/peapod/peapod/internal/registry/resourcequota"
+	"github.com/peapod/peapod/internal/registry/runtimeclass"
 	"github.com/peapod/peapod/internal/registry/secret"
 	"github.com/peapod/peapod/internal/registry/serviceaccount"
 	"github.com/peapod/peapod/internal/runtime/criserver"
@@ -60,10 +63,11 @@ type Daemon struct {
 	// configMaps, secrets and serviceAccounts configure containers.
 	configMaps, secrets, serviceAccounts *registry.Store
 	// resourceQuotas and limitRanges constrain a namespace; quota is
-	// the ResourceQuota admission plugin and controller.
-	resourceQuotas, limitRanges *registry.Store
-	quota                       *quota.Quota
-	scheduler                   *scheduler.Scheduler
+	// the ResourceQuota admission plugin and controller; runtimeClasses
+	// name the node's runtime handlers.
+	resourceQuotas, limitRanges, runtimeClasses *registry.Store
+	quota                                       *quota.Quota
+	scheduler                                   *scheduler.Scheduler
 	// schedulerEvents records as default-scheduler.
 	schedulerEvents *events.Recorder
 	api             *apiserver.Server
@@ -143,15 +147,17 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.scheduler.Pods = d.pods
 	d.resourceQuotas = registry.NewStore(resourcequota.Resource(), d.storage, now)
 	d.limitRanges = registry.NewStore(limitrange.Resource(), d.storage, now)
+	d.runtimeClasses = registry.NewStore(runtimeclass.Resource(), d.storage, now)
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
-	// before the pod's QoS class is set), then ResourceQuota last. Events
+	// before the pod's QoS class is set), RuntimeClass (the pod's
+	// overhead), then ResourceQuota last. Events
 	// are never counted.
 	d.quota = &quota.Quota{Quotas: d.resourceQuotas, Now: now, Log: log.With("component", "resourcequota"),
 		Counted: map[string]*registry.Store{}}
 	for _, st := range []*registry.Store{d.pods, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges} {
 		d.quota.Counted[st.Resource().Name] = st
 	}
-	d.pods.UseAdmission(&limitranger.LimitRanger{LimitRanges: d.limitRanges})
+	d.pods.UseAdmission(&limitranger.LimitRanger{LimitRanges: d.limitRanges}, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
 	for _, st := range d.quota.Counted {
 		st.UseAdmission(d.quota)
 	}
@@ -218,11 +224,14 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		return nil, err
 	}
 	undo = append(undo, d.node.recorder.Stop)
+	if err := d.ensureRuntimeClasses(ctx); err != nil {
+		return nil, err
+	}
 
 	d.api = apiserver.New(apiserver.Config{
 		Scheme: sc,
 		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
-			d.resourceQuotas, d.limitRanges},
+			d.resourceQuotas, d.limitRanges, d.runtimeClasses},
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,
@@ -321,6 +330,26 @@ func (d *Daemon) ensureNamespaces(ctx context.Context) error {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 		if _, err := d.namespaces.Create(ctx, "", ns, false); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating namespace %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ensureRuntimeClasses makes a RuntimeClass named after each runtime
+// handler the node has (runc, crun where installed), so that a pod's
+// runtimeClassName can choose one; existing ones are left as they are.
+func (d *Daemon) ensureRuntimeClasses(ctx context.Context) error {
+	st, err := d.node.runtime.Status(ctx, &runtimeapi.StatusRequest{})
+	if err != nil {
+		return fmt.Errorf("runtime handlers: %w", err)
+	}
+	for _, h := range st.GetRuntimeHandlers() {
+		if h.GetName() == "" {
+			continue
+		}
+		rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: h.GetName()}, Handler: h.GetName()}
+		if _, err := d.runtimeClasses.Create(ctx, "", rc, false); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating RuntimeClass %s: %w", h.GetName(), err)
 		}
 	}
 	return nil

@@ -77,7 +77,7 @@ func (d *Daemon) newNode(ctx context.Context, log *slog.Logger, api nodeAPI) (*n
 		AllowedUnsafeSysctls: o.AllowedUnsafeSysctls, SeccompDefault: !o.NoSeccompDefault,
 		Reserved: reserved, EvictionHard: evictionHard,
 		EvictionPressureTransitionPeriod: o.EvictionPressureTransitionPeriod, HousekeepingInterval: o.HousekeepingInterval,
-		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, ConfigMaps: d.configMaps, Secrets: d.secrets, Runtime: svc, Recorder: recorder,
+		Version: Version().GitVersion, Pods: d.pods, Nodes: d.nodes, ConfigMaps: d.configMaps, Secrets: d.secrets, RuntimeClasses: d.runtimeClasses, Runtime: svc, Recorder: recorder,
 		Log: log.With("component", "kubelet"), Failpoints: d.failpoints,
 		ImageGC: imageGC, ManifestDir: o.PodManifestPath, FileCheckFrequency: o.FileCheckFrequency,
 		ContainerLogs: logPolicy, ContainerLogMonitorInterval: o.ContainerLogMonitorInterval,

@@ -219,6 +219,11 @@ func securityContext(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxCont
 		if psc.FSGroup != nil {
 			out.SupplementalGroups = append(out.SupplementalGroups, *psc.FSGroup)
 		}
+		if p := psc.SupplementalGroupsPolicy; p != nil && *p == corev1.SupplementalGroupsPolicyStrict {
+			// Only the groups named here: not those of the image's
+			// /etc/group for the user.
+			out.SupplementalGroupsPolicy = runtimeapi.SupplementalGroupsPolicy_Strict
+		}
 	}
 	sc := c.SecurityContext
 	if sc == nil {

@@ -123,6 +123,9 @@ type Config struct {
 	Nodes API
 	// ConfigMaps and Secrets are read for env and volumes (nil: none).
 	ConfigMaps, Secrets Getter
+	// RuntimeClasses are read for a pod's runtimeClassName (nil: a pod
+	// naming one cannot run).
+	RuntimeClasses Getter
 	// ImageGC is the image garbage collection policy (zero Period: off).
 	ImageGC ImageGCPolicy
 	// Tokens issues the tokens of serviceAccountToken projections (nil:
@@ -160,13 +163,15 @@ type Config struct {
 type Kubelet struct {
 	cfg Config
 	// rro caches whether the runtime's default handler makes mounts
-	// recursively read-only (asked once, from Status).
-	rroOnce sync.Once
-	rro     bool
-	log     *slog.Logger
-	cgroups podCgroups
-	sysctls *sysctlAllowlist
-	tokens  tokenManager
+	// recursively read-only, strictGroups whether it honours
+	// supplementalGroupsPolicy Strict (asked once, from Status).
+	rroOnce      sync.Once
+	rro          bool
+	strictGroups bool
+	log          *slog.Logger
+	cgroups      podCgroups
+	sysctls      *sysctlAllowlist
+	tokens       tokenManager
 	// imageRecords are the image GC's first-seen and last-used times.
 	imageRecords imageRecords
 	backoff      *flowcontrol.Backoff // container restarts (CrashLoopBackOff)

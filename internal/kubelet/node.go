@@ -125,6 +125,10 @@ func (k *Kubelet) nodeObject(ctx context.Context) (*corev1.Node, error) {
 			},
 		},
 	}
+	if k.runtimeSupportsStrictGroups(ctx) {
+		yes := true
+		node.Status.Features = &corev1.NodeFeatures{SupplementalGroupsPolicy: &yes}
+	}
 	node.Status.Images = k.nodeImages(ctx)
 	if ip := k.hostIP(); ip != "" {
 		node.Status.Addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}}, node.Status.Addresses...)

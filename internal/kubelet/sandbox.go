@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/events"
@@ -31,13 +33,38 @@ func (k *Kubelet) createSandbox(ctx context.Context, w *podWorker, pod *corev1.P
 	k.updateBurstable("")
 	cfg.Linux.CgroupParent = cg
 	k.cfg.Failpoints.Hit("kubelet-pod-cgroup")
-	resp, err := k.cfg.Runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	handler, err := k.runtimeHandler(ctx, pod)
+	var resp *runtimeapi.RunPodSandboxResponse
+	if err == nil {
+		resp, err = k.cfg.Runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
+	}
 	if err != nil {
 		k.cfg.Recorder.Eventf(pod, "", events.Warning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 		return "", nil, fmt.Errorf("creating sandbox: %w", err)
 	}
 	w.sandboxAttempt++
 	return resp.PodSandboxId, cfg, nil
+}
+
+// runtimeHandler is the runtime handler of the pod's RuntimeClass ("" for
+// the runtime's default), as the kubelet's RuntimeClass manager looks it
+// up.
+func (k *Kubelet) runtimeHandler(ctx context.Context, pod *corev1.Pod) (string, error) {
+	name := pod.Spec.RuntimeClassName
+	if name == nil || *name == "" {
+		return "", nil
+	}
+	if k.cfg.RuntimeClasses == nil {
+		return "", fmt.Errorf("RuntimeClass %q not found", *name)
+	}
+	obj, err := k.cfg.RuntimeClasses.Get(ctx, "", *name)
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("RuntimeClass %q not found", *name)
+	}
+	if err != nil {
+		return "", err
+	}
+	return obj.(*nodev1.RuntimeClass).Handler, nil
 }
 
 // sandboxConfig builds the CRI sandbox config of pod

@@ -140,6 +140,7 @@ func (k *Kubelet) containerStatuses(pod *corev1.Pod, specs []corev1.Container, o
 			if len(inst) > 1 && inst[1].State == runtimeapi.ContainerState_CONTAINER_EXITED {
 				cs.LastTerminationState = k.containerState(inst[1], c)
 			}
+			cs.User = containerUser(cur.GetUser())
 			if a, ok := allocated[c.Name]; ok {
 				if len(a.Requests) > 0 {
 					cs.AllocatedResources = a.Requests.DeepCopy()
@@ -185,6 +186,16 @@ func (k *Kubelet) containerStatuses(pod *corev1.Pod, specs []corev1.Container, o
 		out = append(out, cs)
 	}
 	return out
+}
+
+// containerUser is the identity the runtime reports a container's
+// process runs with (containerStatuses[].user, SupplementalGroupsPolicy).
+func containerUser(u *runtimeapi.ContainerUser) *corev1.ContainerUser {
+	l := u.GetLinux()
+	if l == nil {
+		return nil
+	}
+	return &corev1.ContainerUser{Linux: &corev1.LinuxContainerUser{UID: l.GetUid(), GID: l.GetGid(), SupplementalGroups: l.GetSupplementalGroups()}}
 }
 
 // reasonContainerStatusUnknown is what a container the runtime lost ends

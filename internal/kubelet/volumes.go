@@ -675,10 +675,23 @@ func subPath(base, sub string) (string, error) {
 // runtimeSupportsRRO reports whether the runtime's default handler makes
 // mounts recursively read-only, as the kubelet learns it from Status.
 func (k *Kubelet) runtimeSupportsRRO(ctx context.Context) bool {
+	k.runtimeFeatures(ctx)
+	return k.rro
+}
+
+// runtimeSupportsStrictGroups reports whether the runtime honours
+// supplementalGroupsPolicy Strict (Status's features).
+func (k *Kubelet) runtimeSupportsStrictGroups(ctx context.Context) bool {
+	k.runtimeFeatures(ctx)
+	return k.strictGroups
+}
+
+// runtimeFeatures asks the runtime's Status, once, what it supports.
+func (k *Kubelet) runtimeFeatures(ctx context.Context) {
 	k.rroOnce.Do(func() {
 		st, err := k.cfg.Runtime.Status(ctx, &runtimeapi.StatusRequest{})
 		if err != nil {
-			k.log.Warn("runtime status: recursive read-only mounts taken as unsupported", "err", err)
+			k.log.Warn("runtime status: recursive read-only mounts and supplementalGroupsPolicy taken as unsupported", "err", err)
 			return
 		}
 		for _, h := range st.GetRuntimeHandlers() {
@@ -686,6 +699,6 @@ func (k *Kubelet) runtimeSupportsRRO(ctx context.Context) bool {
 				k.rro = h.GetFeatures().GetRecursiveReadOnlyMounts()
 			}
 		}
+		k.strictGroups = st.GetFeatures().GetSupplementalGroupsPolicy()
 	})
-	return k.rro
 }

@@ -51,6 +51,7 @@ func New(setKind func(runtime.Object) error) *Printer {
 		// ServiceAccount's SECRETS column counts its legacy token secrets.
 		"ServiceAccount": {serviceAccountColumns, printServiceAccount},
 		"ResourceQuota":  {resourceQuotaColumns, printResourceQuota},
+		"RuntimeClass":   {runtimeClassColumns, printRuntimeClass},
 	}}
 }
 

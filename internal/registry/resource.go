@@ -16,14 +16,17 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// Resource describes one REST resource of the core/v1 group.
+// Resource describes one REST resource: of the core group ("" and "v1",
+// under /api/v1) unless Group says otherwise (under /apis/<group>/<version>).
 type Resource struct {
-	Name         string // plural, e.g. "pods"
-	SingularName string
-	Kind         string
-	ShortNames   []string
-	Categories   []string
-	Namespaced   bool
+	// Group and Version name the API group version ("" and "": core/v1).
+	Group, Version string
+	Name           string // plural, e.g. "pods"
+	SingularName   string
+	Kind           string
+	ShortNames     []string
+	Categories     []string
+	Namespaced     bool
 	// ReturnDeletedObject: DELETE answers with the object instead of a
 	// Success Status (true for pods and namespaces upstream).
 	ReturnDeletedObject bool
@@ -37,13 +40,32 @@ type Resource struct {
 	Strategy Strategy
 }
 
-// GroupResource returns the core group resource, for error messages.
+// GroupResource returns the group resource, for error messages.
 func (r *Resource) GroupResource() schema.GroupResource {
-	return schema.GroupResource{Resource: r.Name}
+	return schema.GroupResource{Group: r.Group, Resource: r.Name}
 }
 
-// GroupKind returns the core group kind, for Invalid errors.
-func (r *Resource) GroupKind() schema.GroupKind { return schema.GroupKind{Kind: r.Kind} }
+// GroupKind returns the group kind, for Invalid errors.
+func (r *Resource) GroupKind() schema.GroupKind {
+	return schema.GroupKind{Group: r.Group, Kind: r.Kind}
+}
+
+// GroupVersion is the resource's API group version.
+func (r *Resource) GroupVersion() schema.GroupVersion {
+	if r.Group == "" && r.Version == "" {
+		return schema.GroupVersion{Version: "v1"}
+	}
+	return schema.GroupVersion{Group: r.Group, Version: r.Version}
+}
+
+// Key names the resource among all groups' resources: its name in the core
+// group, <name>.<group> in the others (as kubectl spells a resource).
+func (r *Resource) Key() string {
+	if r.Group == "" {
+		return r.Name
+	}
+	return r.Name + "." + r.Group
+}
 
 // Strategy is the per-resource behaviour, as in pkg/registry/core/<r>/strategy.go.
 type Strategy interface {

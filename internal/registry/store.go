@@ -46,16 +46,16 @@ func (s *Store) Resource() *Resource { return s.res }
 
 func (s *Store) key(ns, name string) string {
 	if s.res.Namespaced {
-		return "/" + s.res.Name + "/" + ns + "/" + name
+		return "/" + s.res.Key() + "/" + ns + "/" + name
 	}
-	return "/" + s.res.Name + "/" + name
+	return "/" + s.res.Key() + "/" + name
 }
 
 func (s *Store) prefix(ns string) string {
 	if s.res.Namespaced && ns != "" {
-		return "/" + s.res.Name + "/" + ns + "/"
+		return "/" + s.res.Key() + "/" + ns + "/"
 	}
-	return "/" + s.res.Name + "/"
+	return "/" + s.res.Key() + "/"
 }
 
 // ListOptions are parsed list and watch parameters.

@@ -253,6 +253,25 @@ func TestRunAsNonRoot(t *testing.T) {
 		out, _, _ := d.kubectl("1.33", "", "logs", "user")
 		return strings.TrimSpace(out) == "1000", nil
 	})
+
+	// supplementalGroupsPolicy Strict: the process has its group and the
+	// ones the pod names, and the status says so, as does the node.
+	d.mustKubectl("1.33", "apiVersion: v1\nkind: Pod\nmetadata: {name: strict}\nspec:\n"+
+		"  securityContext: {runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [4000], supplementalGroupsPolicy: Strict}\n"+
+		"  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, 'id -G; sleep 3600']}]\n", "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "strict", "1/1")
+	d.waitFor("the strict pod's groups", 30*time.Second, func() (bool, error) {
+		out, _, _ := d.kubectl("1.33", "", "logs", "strict")
+		return strings.TrimSpace(out) == "3000 4000", nil
+	})
+	for _, v := range []string{"1.27", "1.33"} {
+		if out := d.mustKubectl(v, "", "get", "pod", "strict", "-o", "jsonpath={.status.containerStatuses[0].user.linux}"); out != `{"gid":3000,"supplementalGroups":[3000,4000],"uid":1000}` {
+			t.Errorf("kubectl %s: containerStatuses[0].user.linux %s", v, out)
+		}
+	}
+	if out := d.mustKubectl("1.33", "", "get", "node", "-o", "jsonpath={.items[0].status.features.supplementalGroupsPolicy}"); out != "true" {
+		t.Errorf("node features.supplementalGroupsPolicy %q", out)
+	}
 }
 
 // TestSysctls: safe sysctls are set in the pod, unsafe ones fail the pod
@@ -336,10 +355,10 @@ func TestSeccomp(t *testing.T) {
 	if err == nil || !strings.Contains(errOut, "spec.containers[0].securityContext.procMount: Forbidden: procMount Unmasked is not supported by peapod yet") {
 		t.Errorf("procMount Unmasked: %v\n%s", err, errOut)
 	}
-	_, errOut, err = d.kubectl("1.33", "apiVersion: v1\nkind: Pod\nmetadata: {name: strict}\nspec:\n  securityContext: {supplementalGroupsPolicy: Strict}\n"+
+	_, errOut, err = d.kubectl("1.33", "apiVersion: v1\nkind: Pod\nmetadata: {name: bogus}\nspec:\n  securityContext: {supplementalGroupsPolicy: Bogus}\n"+
 		"  containers: [{name: c, image: busybox}]\n", "apply", "-f", "-")
-	if err == nil || !strings.Contains(errOut, "spec.securityContext.supplementalGroupsPolicy: Forbidden: supplementalGroupsPolicy Strict is not supported by peapod yet") {
-		t.Errorf("supplementalGroupsPolicy Strict: %v\n%s", err, errOut)
+	if err == nil || !strings.Contains(errOut, `spec.securityContext.supplementalGroupsPolicy: Unsupported value: "Bogus": supported values: "Merge", "Strict"`) {
+		t.Errorf("supplementalGroupsPolicy Bogus: %v\n%s", err, errOut)
 	}
 	_, errOut, err = d.kubectl("1.33", pod("bad", "{seccompProfile: {type: Localhost}}"), "apply", "-f", "-")
 	if err == nil || !strings.Contains(errOut, "spec.containers[0].securityContext.seccompProfile.localhostProfile: Required value: must be set when seccomp type is Localhost") {

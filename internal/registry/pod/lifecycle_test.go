@@ -112,8 +112,9 @@ func TestValidateProbesAndLifecycle(t *testing.T) {
 		}, "spec.containers[0].volumeMounts[0].recursiveReadOnly: Forbidden: may only be specified when mountPropagation is None or not specified"},
 		{"recursive read-only, unknown", func(p *corev1.Pod) { withRRO(p, "Sometimes", true) },
 			`spec.containers[0].volumeMounts[0].recursiveReadOnly: Unsupported value: "Sometimes"`},
-		{"runtime class", func(p *corev1.Pod) { rc := "crun"; p.Spec.RuntimeClassName = &rc },
-			"spec.runtimeClassName: Forbidden: RuntimeClasses are not supported by peapod's API yet"},
+		{"runtime class", func(p *corev1.Pod) { rc := "crun"; p.Spec.RuntimeClassName = &rc }, ""},
+		{"runtime class, bad name", func(p *corev1.Pod) { rc := "Crun_1"; p.Spec.RuntimeClassName = &rc },
+			`spec.runtimeClassName: Invalid value: "Crun_1": a lowercase RFC 1123 subdomain`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},

@@ -98,17 +98,17 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 	}
 	if sc := spec.SecurityContext; sc != nil {
 		errs = append(errs, validateSeccompProfile(sc.SeccompProfile, path.Child("securityContext", "seccompProfile"))...)
-		if p := sc.SupplementalGroupsPolicy; p != nil && *p != corev1.SupplementalGroupsPolicyMerge {
-			errs = append(errs, field.Forbidden(path.Child("securityContext", "supplementalGroupsPolicy"), fmt.Sprintf("supplementalGroupsPolicy %s is not supported by peapod yet", *p)))
+		if p := sc.SupplementalGroupsPolicy; p != nil && !supportedSupplementalGroupsPolicies.Has(string(*p)) {
+			errs = append(errs, notSupported(path.Child("securityContext", "supplementalGroupsPolicy"), *p, supportedSupplementalGroupsPolicies))
 		}
 	}
 	if spec.HostUsers != nil && !*spec.HostUsers {
 		errs = append(errs, field.Forbidden(path.Child("hostUsers"), "user namespaces (hostUsers: false) are not supported by peapod yet"))
 	}
-	if spec.RuntimeClassName != nil {
-		// peapod's API has no node.k8s.io RuntimeClass objects yet; the
-		// runtime's handlers (runc, crun) are reachable over the CRI socket.
-		errs = append(errs, field.Forbidden(path.Child("runtimeClassName"), "RuntimeClasses are not supported by peapod's API yet"))
+	if name := spec.RuntimeClassName; name != nil {
+		for _, msg := range validation.IsDNS1123Subdomain(*name) {
+			errs = append(errs, field.Invalid(path.Child("runtimeClassName"), *name, msg))
+		}
 	}
 	if len(spec.ResourceClaims) > 0 {
 		errs = append(errs, field.Forbidden(path.Child("resourceClaims"), "dynamic resource allocation is not supported by peapod yet"))
@@ -277,6 +277,8 @@ func ValidatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
 
 // forbiddenUpdateMessage is upstream's text; like upstream, a diff follows it.
 const forbiddenUpdateMessage = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
+
+var supportedSupplementalGroupsPolicies = sets.New(string(corev1.SupplementalGroupsPolicyMerge), string(corev1.SupplementalGroupsPolicyStrict))
 
 var supportedSeccompTypes = sets.New(string(corev1.SeccompProfileTypeRuntimeDefault), string(corev1.SeccompProfileTypeUnconfined), string(corev1.SeccompProfileTypeLocalhost))
 
