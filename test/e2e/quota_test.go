@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -253,6 +254,8 @@ func TestNamespaceDeletionWithContent(t *testing.T) {
 	d.waitRunning("1.33", "demo", "one", "1/1")
 	d.waitRunning("1.33", "demo", "two", "1/1")
 	prints := []footprint{d.capture(t, "demo", "one"), d.capture(t, "demo", "two")}
+	// The pods go gracefully: each shows Terminating on its way out.
+	watchers := []*statusWatch{d.watchRows("1.27", "demo", "one"), d.watchRows("1.33", "demo", "two")}
 	d.mustKubectl("1.33", "", "delete", "namespace", "demo", "--wait=false")
 	for _, v := range []string{"1.27", "1.33"} {
 		if out := d.mustKubectl(v, "", "get", "namespace", "demo", "--no-headers"); !strings.Contains(out, "Terminating") {
@@ -279,6 +282,11 @@ func TestNamespaceDeletionWithContent(t *testing.T) {
 	})
 	for _, fp := range prints {
 		d.check(t, fp)
+	}
+	for _, w := range watchers {
+		if statuses := w.stop(); !slices.Contains(statuses, "Terminating") {
+			t.Errorf("a pod of the namespace never showed Terminating: %q", statuses)
+		}
 	}
 	for _, ns := range []string{"default", "kube-system", "kube-public"} {
 		if _, stderr, err := d.kubectl("1.27", "", "delete", "namespace", ns); err == nil ||
