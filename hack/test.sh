@@ -31,6 +31,9 @@ done
 # critest (the CRI validation suite) and a crictl smoke test against the
 # CRI socket (peapod serve --api=false).
 ./hack/critest.sh
+# critest's benchmarks against peapod and Debian's containerd, side by
+# side (numbers only; the run fails only if a benchmark cannot run).
+CRITEST_BENCHMARK=1 ./hack/critest.sh
 # A real kubelet (Kubernetes v1.34, ../shared/tools/refk8s, built once and
 # cached under /var/cache/peapod-test/refk8s) on peapod's CRI socket.
 ./hack/kubelet-e2e.sh

@@ -63,7 +63,12 @@ func CritestImages(busybox, standin string) ([]NamedImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []NamedImage{{Names: []string{e2eRepos + "busybox:1.29-2", "public.ecr.aws/docker/library/busybox:1.35.0-glibc"}, Image: busyboxImg}}
+	// busybox, and the names critest's image benchmarks pull.
+	busyboxNames := []string{e2eRepos + "busybox:1.29-2"}
+	for _, tag := range []string{"1.35.0-glibc", "1-uclibc", "1", "1-glibc", "1-musl"} {
+		busyboxNames = append(busyboxNames, "public.ecr.aws/docker/library/busybox:"+tag)
+	}
+	out := []NamedImage{{Names: busyboxNames, Image: busyboxImg}}
 
 	add := func(names []string, cfg v1.Config, layers ...v1.Layer) error {
 		img, err := image(cfg, layers...)
