@@ -23,7 +23,7 @@ go test -count=1 -p 1 -timeout 45m ./...
 # "context deadline exceeded" (golang/go#75804, fixed in Go 1.27).
 for target in \
 	internal/apiserver:FuzzCreatePod:10000 internal/apiserver:FuzzPatchPod:20000 internal/apiserver:FuzzListQuery:12000 \
-	internal/apiserver:FuzzPodQuantities:8000 internal/runtime/image:FuzzApplyLayer:10000 internal/runtime/image:FuzzNormalize:50000; do
+	internal/apiserver:FuzzPodQuantities:8000 internal/runtime/image:FuzzApplyLayer:10000 internal/reference:FuzzNormalize:50000; do
 	IFS=: read -r pkg name count <<<"$target"
 	go test -run '^$' -fuzz "^${name}\$" -fuzztime "${count}x" -fuzzminimizetime 200x "./${pkg}"
 done

@@ -8,7 +8,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/prober"
-	"github.com/peapod/peapod/internal/runtime/cri"
 )
 
 // podActions is what one sync does to a live pod (podActions of
@@ -113,7 +112,7 @@ func computePodActions(pod *corev1.Pod, rp *runtimePod, probes probeResults) pod
 			}
 			continue
 		}
-		id := cri.RuntimeName + "://" + cur.Id
+		id := rp.containerID(cur.Id)
 		restart := pod.Spec.RestartPolicy != corev1.RestartPolicyNever
 		var message string
 		var probe *corev1.Probe
@@ -181,7 +180,7 @@ func computeInitActions(pod *corev1.Pod, rp *runtimePod, probes probeResults, a 
 			continue // done before a later one ran
 		}
 		last := i == len(inits)-1
-		id := cri.RuntimeName + "://" + cur.Id
+		id := rp.containerID(cur.Id)
 		switch cur.State {
 		case runtimeapi.ContainerState_CONTAINER_CREATED:
 			start = append(start, i) // its start failed: again

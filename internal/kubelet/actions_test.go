@@ -23,7 +23,7 @@ func (r results) Result(kind prober.Kind, id string) (prober.Result, bool) {
 // name, its newest instance: "running", "created", or "exited:<code>".
 // Container IDs are "peapod://<name>" so probe results can name them.
 func rpOf(pod *corev1.Pod, states map[string]string) *runtimePod {
-	rp := &runtimePod{sandboxOf: map[string]string{},
+	rp := &runtimePod{runtimeName: "peapod", sandboxOf: map[string]string{},
 		sandboxes: []*runtimeapi.PodSandboxStatus{{Id: "sb", State: runtimeapi.PodSandboxState_SANDBOX_READY,
 			Network: &runtimeapi.PodSandboxNetworkStatus{Ip: "10.0.0.2"}}}}
 	for name, st := range states {

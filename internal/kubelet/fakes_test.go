@@ -70,7 +70,7 @@ func (f *fakeRuntime) Status(context.Context, *runtimeapi.StatusRequest) (*runti
 }
 
 func (f *fakeRuntime) Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
-	return &runtimeapi.VersionResponse{RuntimeName: "fake"}, nil
+	return &runtimeapi.VersionResponse{RuntimeName: "peapod", RuntimeVersion: "0.1.0"}, nil
 }
 
 func (f *fakeRuntime) RunPodSandbox(_ context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/events"
-	"github.com/peapod/peapod/internal/runtime/image"
+	"github.com/peapod/peapod/internal/reference"
 )
 
 // Image waiting reasons of pkg/kubelet/images.
@@ -37,7 +37,7 @@ func workerBackOff() time.Duration {
 // ensureImage makes the container's image present according to its pull
 // policy (EnsureImageExists upstream) and returns the image ID.
 func (k *Kubelet) ensureImage(ctx context.Context, w *podWorker, pod *corev1.Pod, c *corev1.Container, fieldPath string) (string, waitingReason, error) {
-	if _, err := image.Normalize(c.Image); err != nil {
+	if _, err := reference.Normalize(c.Image); err != nil {
 		msg := fmt.Sprintf("Failed to apply default image tag %q: %v", c.Image, err)
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, reasonInvalidImageName, "Error: %s", msg)
 		return "", waitingReason{reasonInvalidImageName, msg}, errors.New(msg)

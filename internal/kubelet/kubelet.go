@@ -35,7 +35,7 @@ import (
 	"github.com/peapod/peapod/internal/storage"
 )
 
-// Runtime is the CRI surface the kubelet uses; *cri.Service implements it
+// Runtime is the CRI surface the kubelet uses; the runtime's cri.Service implements it
 // with the gRPC server method signatures.
 type Runtime interface {
 	Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error)
@@ -165,6 +165,8 @@ type Kubelet struct {
 	// rro caches whether the runtime's default handler makes mounts
 	// recursively read-only, strictGroups whether it honours
 	// supplementalGroupsPolicy Strict (asked once, from Status).
+	// runtimeName is the runtime's name, from its Version.
+	runtimeName  string
 	rroOnce      sync.Once
 	rro          bool
 	strictGroups bool
@@ -256,6 +258,15 @@ func New(cfg Config) (*Kubelet, error) {
 		Runtime: cfg.Runtime, Recorder: cfg.Recorder, Status: k.podStatus, OnChange: k.probeChanged,
 		UserAgent: "kube-probe/" + k.minorVersion(), Clock: cfg.Clock, Log: cfg.Log.With("component", "prober"),
 	})
+	// The runtime's name is the scheme of the container IDs the API
+	// shows (kubeGenericRuntimeManager's runtimeName).
+	vctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := cfg.Runtime.Version(vctx, &runtimeapi.VersionRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("runtime version: %w", err)
+	}
+	k.runtimeName = v.GetRuntimeName()
 	k.refreshHostFacts()
 	return k, nil
 }

@@ -13,7 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/events"
-	"github.com/peapod/peapod/internal/runtime/image"
+	"github.com/peapod/peapod/internal/reference"
 )
 
 // dockerConfigEntry is one registry's credentials in a docker config.
@@ -46,11 +46,11 @@ func (k *Kubelet) pullCredentials(ctx context.Context, pod *corev1.Pod, ref stri
 	if len(pod.Spec.ImagePullSecrets) == 0 {
 		return nil
 	}
-	registry, err := image.Registry(ref)
+	registry, err := reference.Registry(ref)
 	if err != nil {
 		return nil
 	}
-	repo, _ := image.Repository(ref)
+	repo, _ := reference.Repository(ref)
 	type match struct {
 		key  string
 		auth *runtimeapi.AuthConfig

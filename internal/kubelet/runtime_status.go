@@ -26,6 +26,9 @@ const (
 
 // runtimePod is what the runtime has for one pod (GetPodStatus upstream).
 type runtimePod struct {
+	// runtimeName is the runtime's name (its Version), the scheme of
+	// container IDs in the API: peapod://<id>.
+	runtimeName string
 	// sandboxes, newest first.
 	sandboxes []*runtimeapi.PodSandboxStatus
 	// containers, newest first.
@@ -41,7 +44,7 @@ func (k *Kubelet) runtimePodStatus(ctx context.Context, uid types.UID) (*runtime
 	if err != nil {
 		return nil, err
 	}
-	rp := &runtimePod{sandboxOf: map[string]string{}}
+	rp := &runtimePod{runtimeName: k.runtimeName, sandboxOf: map[string]string{}}
 	for _, sb := range sbs.GetItems() {
 		st, err := k.cfg.Runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: sb.Id})
 		if err != nil {
@@ -65,6 +68,9 @@ func (k *Kubelet) runtimePodStatus(ctx context.Context, uid types.UID) (*runtime
 	sort.Slice(rp.containers, func(i, j int) bool { return rp.containers[i].CreatedAt > rp.containers[j].CreatedAt })
 	return rp, nil
 }
+
+// containerID is a runtime container's ID as the API shows it.
+func (rp *runtimePod) containerID(id string) string { return rp.runtimeName + "://" + id }
 
 // readySandbox returns the newest sandbox if it is ready.
 func (rp *runtimePod) readySandbox() *runtimeapi.PodSandboxStatus {

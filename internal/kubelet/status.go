@@ -21,7 +21,6 @@ import (
 	"github.com/peapod/peapod/internal/prober"
 	"github.com/peapod/peapod/internal/qos"
 	"github.com/peapod/peapod/internal/registry"
-	"github.com/peapod/peapod/internal/runtime/cri"
 	"github.com/peapod/peapod/internal/storage"
 )
 
@@ -131,7 +130,7 @@ func (k *Kubelet) containerStatuses(pod *corev1.Pod, specs []corev1.Container, o
 		switch {
 		case len(inst) > 0:
 			cur := inst[0]
-			cs.ContainerID = cri.RuntimeName + "://" + cur.Id
+			cs.ContainerID = k.runtimeName + "://" + cur.Id
 			cs.Image = cur.GetImage().GetImage()
 			cs.ImageID = cur.GetImageRef()
 			cs.RestartCount = restartCount(cur)
@@ -212,7 +211,7 @@ func (k *Kubelet) containerState(s *runtimeapi.ContainerStatus, c *corev1.Contai
 			ExitCode: s.ExitCode, Reason: s.Reason, Message: s.Message,
 			StartedAt:   metav1.NewTime(time.Unix(0, s.StartedAt)),
 			FinishedAt:  metav1.NewTime(time.Unix(0, s.FinishedAt)),
-			ContainerID: cri.RuntimeName + "://" + s.Id,
+			ContainerID: k.runtimeName + "://" + s.Id,
 		}
 		if msg := terminationMessage(s, c); msg != "" {
 			if t.Message != "" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/mount"
+	"github.com/peapod/peapod/internal/reference"
 	"github.com/peapod/peapod/internal/runtime/conmon"
 	"github.com/peapod/peapod/internal/runtime/image"
 	"github.com/peapod/peapod/internal/runtime/oci"
@@ -138,7 +139,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 // imageName is the name to report for the container's image: the
 // reference asked for, normalized, when the image carries it.
 func imageName(img *image.Image, requested string) string {
-	if n, err := image.Normalize(requested); err == nil {
+	if n, err := reference.Normalize(requested); err == nil {
 		for _, t := range img.RepoTags {
 			if t == n {
 				return n

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/peapod/peapod/internal/reference"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 )
 
@@ -71,7 +73,7 @@ func canonicalAuthHost(key string) string {
 	key, _, _ = strings.Cut(key, "/")
 	switch key {
 	case "index.docker.io", dockerHubAPI:
-		return dockerDomain
+		return reference.DockerDomain
 	}
 	return key
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/peapod/peapod/internal/reference"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -19,7 +21,7 @@ import (
 // digest the image was resolved from (an index digest for multi-platform
 // images); each tag in refs also yields the repo digest <repo>@<digest>.
 // extra holds further blobs to keep, such as the raw index.
-func (s *Store) commit(ctx context.Context, img v1.Image, digest v1.Hash, refs []reference, extra ...[]byte) (*Image, error) {
+func (s *Store) commit(ctx context.Context, img v1.Image, digest v1.Hash, refs []reference.Reference, extra ...[]byte) (*Image, error) {
 	rawConfig, err := img.RawConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading image config: %w", err)
@@ -72,8 +74,8 @@ func (s *Store) commit(ctx context.Context, img v1.Image, digest v1.Hash, refs [
 	var names []string
 	for _, r := range refs {
 		names = append(names, r.String())
-		if r.digest == "" && digest != (v1.Hash{}) {
-			names = append(names, r.repo()+"@"+digest.String())
+		if r.Digest == "" && digest != (v1.Hash{}) {
+			names = append(names, r.Repo()+"@"+digest.String())
 		}
 	}
 	// PruneLayers, under the store lock, may remove a layer unpacked (or

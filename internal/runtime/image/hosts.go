@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peapod/peapod/internal/reference"
+
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 )
@@ -72,7 +74,7 @@ func (s *Store) endpoints(registry string) ([]*endpoint, error) {
 	server := file.Server
 	switch {
 	case server != "":
-	case registry == dockerDomain:
+	case registry == reference.DockerDomain:
 		server = "https://" + dockerHubAPI
 	case isLoopback(registry):
 		server = "http://" + registry // as containerd does for local registries

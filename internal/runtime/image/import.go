@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/peapod/peapod/internal/reference"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -161,14 +163,14 @@ func (s *Store) platformImage(parent v1.ImageIndex, h v1.Hash) (v1.Image, [][]by
 }
 
 // layoutRefs names an image from its index.json annotations.
-func (s *Store) layoutRefs(ann map[string]string) []reference {
+func (s *Store) layoutRefs(ann map[string]string) []reference.Reference {
 	for _, key := range []string{containerdNameAnnotation, ocispec.AnnotationRefName} {
 		if ann[key] == "" {
 			continue
 		}
-		r, err := parseReference(ann[key])
+		r, err := reference.Parse(ann[key])
 		if err == nil {
-			return []reference{r}
+			return []reference.Reference{r}
 		}
 		s.log.Warn("ignoring unusable image name", "annotation", key, "value", ann[key], "err", err)
 	}
@@ -200,9 +202,9 @@ func (s *Store) importDockerArchive(ctx context.Context, root *os.Root) ([]*Imag
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", e.Config, err)
 		}
-		var refs []reference
+		var refs []reference.Reference
 		for _, tag := range e.RepoTags {
-			r, err := parseReference(tag)
+			r, err := reference.Parse(tag)
 			if err != nil {
 				s.log.Warn("ignoring unusable image name", "name", tag, "err", err)
 				continue

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/peapod/peapod/internal/reference"
 )
 
 // maxNameFile is the longest file name Linux filesystems accept; it limits
@@ -74,7 +76,7 @@ func (s *Store) setNames(id string, names []string) error {
 // Tag adds the name newRef to the image named by refOrID. If newRef
 // already names another image, it is moved.
 func (s *Store) Tag(refOrID, newRef string) error {
-	name, err := Normalize(newRef)
+	name, err := reference.Normalize(newRef)
 	if err != nil {
 		return fmt.Errorf("tagging %s as %q: %w", refOrID, newRef, err)
 	}
@@ -115,7 +117,7 @@ func (s *Store) Remove(refOrID string) error {
 		return err
 	}
 	if _, isID := parseID(refOrID); !isID {
-		name, _ := Normalize(refOrID) // resolve succeeded, so it parses
+		name, _ := reference.Normalize(refOrID) // resolve succeeded, so it parses
 		if !strings.Contains(name, "@") {
 			if err := removeFile(s.namePath(name)); err != nil {
 				return err

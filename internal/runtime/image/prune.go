@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/peapod/peapod/internal/reference"
 )
 
 // blobGrace keeps young blobs: a pull writes them before the record that
@@ -55,7 +57,7 @@ func (s *Store) PruneLayers(inUse func(diffID string) bool) ([]string, error) {
 	var removed []string
 	for _, e := range entries {
 		hex := e.Name()
-		if !hexIDRE.MatchString(hex) || keepLayers[hex] || inUse != nil && inUse("sha256:"+hex) {
+		if !reference.IsHexID(hex) || keepLayers[hex] || inUse != nil && inUse("sha256:"+hex) {
 			continue
 		}
 		if err := removeTree(s.layerDir(hex)); err != nil {
@@ -71,7 +73,7 @@ func (s *Store) PruneLayers(inUse func(diffID string) bool) ([]string, error) {
 		return removed, fmt.Errorf("listing blobs: %w", err)
 	}
 	for _, e := range blobs {
-		if !hexIDRE.MatchString(e.Name()) || keepBlobs[e.Name()] {
+		if !reference.IsHexID(e.Name()) || keepBlobs[e.Name()] {
 			continue
 		}
 		if info, err := e.Info(); err != nil || now.Sub(info.ModTime()) < s.blobGrace {

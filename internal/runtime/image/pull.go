@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/peapod/peapod/internal/reference"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -27,11 +29,11 @@ func defaultPlatform() v1.Platform {
 // able to pull that serves it. auth, when non-empty, overrides DockerConfig.
 // Failures to reach or use one host fall through to the next.
 func (s *Store) Pull(ctx context.Context, ref string, auth *Auth) (*Image, error) {
-	r, err := parseReference(ref)
+	r, err := reference.Parse(ref)
 	if err != nil {
 		return nil, err
 	}
-	eps, err := s.endpoints(r.domain)
+	eps, err := s.endpoints(r.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", r, err)
 	}
@@ -47,7 +49,7 @@ func (s *Store) Pull(ctx context.Context, ref string, auth *Auth) (*Image, error
 	}
 	pinned := r // other hosts are asked for the resolved digest
 	if resolved != nil {
-		pinned.digest = resolved.Digest.String()
+		pinned.Digest = resolved.Digest.String()
 	}
 	for _, ep := range eps {
 		if !ep.pull {
@@ -74,7 +76,7 @@ func (s *Store) Pull(ctx context.Context, ref string, auth *Auth) (*Image, error
 			extra = append(extra, desc.Manifest)
 		}
 		s.log.Info("pulling image", "image", perr.ref, "host", ep.host, "digest", desc.Digest)
-		stored, err := s.commit(ctx, img, desc.Digest, []reference{r}, extra...)
+		stored, err := s.commit(ctx, img, desc.Digest, []reference.Reference{r}, extra...)
 		if err != nil {
 			return nil, fmt.Errorf("pulling %s from %s: %w", r, ep.host, err)
 		}
@@ -89,8 +91,8 @@ func (s *Store) Pull(ctx context.Context, ref string, auth *Auth) (*Image, error
 // resolveTag resolves a tag reference on the first host with the resolve
 // capability that knows it, returning the manifest and that host. It returns
 // nothing for digest references.
-func (s *Store) resolveTag(ctx context.Context, eps []*endpoint, r reference, auth *Auth, perr *pullError) (*remote.Descriptor, *endpoint, error) {
-	if r.digest != "" {
+func (s *Store) resolveTag(ctx context.Context, eps []*endpoint, r reference.Reference, auth *Auth, perr *pullError) (*remote.Descriptor, *endpoint, error) {
+	if r.Digest != "" {
 		return nil, nil, nil
 	}
 	for _, ep := range eps {
@@ -113,15 +115,15 @@ func (s *Store) resolveTag(ctx context.Context, eps []*endpoint, r reference, au
 
 // getDescriptor fetches r's manifest (by digest if set, else by tag) from
 // ep.
-func (s *Store) getDescriptor(ctx context.Context, ep *endpoint, r reference, auth *Auth) (*remote.Descriptor, error) {
+func (s *Store) getDescriptor(ctx context.Context, ep *endpoint, r reference.Reference, auth *Auth) (*remote.Descriptor, error) {
 	reg, err := name.NewRegistry(ep.host)
 	if err != nil {
 		return nil, err
 	}
-	repo := reg.Repo(r.path)
-	var ref name.Reference = repo.Tag(r.tag)
-	if r.digest != "" {
-		ref = repo.Digest(r.digest)
+	repo := reg.Repo(r.Path)
+	var ref name.Reference = repo.Tag(r.Tag)
+	if r.Digest != "" {
+		ref = repo.Digest(r.Digest)
 	}
 	authr, err := s.authenticator(ep.host, auth)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/peapod/peapod/internal/reference"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -25,7 +27,7 @@ var (
 	// ErrNotFound is returned when no image matches a reference or ID.
 	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "image not found")
 	// ErrInvalidReference is wrapped by errors about malformed references.
-	ErrInvalidReference = errdefs.New(errdefs.ErrInvalidArgument, "invalid reference format")
+	ErrInvalidReference = reference.ErrInvalid
 	// ErrUnsafeLayer is wrapped by errors about layer entries that would
 	// escape the layer directory.
 	ErrUnsafeLayer = errors.New("unsafe layer entry")
@@ -188,7 +190,7 @@ func (s *Store) List() ([]*Image, error) {
 	var images []*Image
 	for _, e := range entries {
 		hex, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !hexIDRE.MatchString(hex) {
+		if !ok || !reference.IsHexID(hex) {
 			continue
 		}
 		rec, err := s.readRecord("sha256:" + hex)
@@ -209,7 +211,7 @@ func (s *Store) LayerDirs(img *Image) ([]string, error) {
 	dirs := make([]string, 0, len(img.Layers))
 	for _, l := range img.Layers {
 		hex, ok := strings.CutPrefix(l, "sha256:")
-		if !ok || !hexIDRE.MatchString(hex) {
+		if !ok || !reference.IsHexID(hex) {
 			return nil, fmt.Errorf("layer %q: %w", l, ErrLayerNotFound)
 		}
 		dir := s.layerDir(l)
@@ -226,7 +228,7 @@ func (s *Store) resolve(refOrID string) (string, error) {
 	if id, ok := parseID(refOrID); ok {
 		return id, nil
 	}
-	name, err := Normalize(refOrID)
+	name, err := reference.Normalize(refOrID)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
@@ -240,7 +242,7 @@ func (s *Store) resolve(refOrID string) (string, error) {
 // parseID accepts "sha256:<64 hex>" or the bare hex and returns the former.
 func parseID(s string) (string, bool) {
 	hex := strings.TrimPrefix(s, "sha256:")
-	if !hexIDRE.MatchString(hex) {
+	if !reference.IsHexID(hex) {
 		return "", false
 	}
 	return "sha256:" + hex, true

@@ -1,4 +1,4 @@
-package image
+package reference
 
 import (
 	"errors"
@@ -44,8 +44,8 @@ func TestNormalize(t *testing.T) {
 		t.Run(tt.desc, func(t *testing.T) {
 			got, err := Normalize(tt.in)
 			if tt.wantErr {
-				if !errors.Is(err, ErrInvalidReference) {
-					t.Fatalf("Normalize(%q) = %q, %v; want ErrInvalidReference", tt.in, got, err)
+				if !errors.Is(err, ErrInvalid) {
+					t.Fatalf("Normalize(%q) = %q, %v; want ErrInvalid", tt.in, got, err)
 				}
 				return
 			}

@@ -1,4 +1,9 @@
-package image
+// Package reference parses and normalizes container image references by
+// the OCI distribution grammar, as Docker and containerd spell them
+// ("busybox" is docker.io/library/busybox:latest). Both the kubelet (image
+// names in pod specs, credentials by registry) and the runtime's image
+// store use it; it holds no state.
+package reference
 
 import (
 	"fmt"
@@ -7,10 +12,17 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/peapod/peapod/internal/errdefs"
 )
 
+// ErrInvalid is wrapped by errors about malformed references.
+var ErrInvalid = errdefs.New(errdefs.ErrInvalidArgument, "invalid reference format")
+
+// DockerDomain is Docker Hub's registry as references name it.
+const DockerDomain = "docker.io"
+
 const (
-	dockerDomain  = "docker.io"
 	defaultTag    = "latest"
 	maxNameLength = 255
 )
@@ -24,41 +36,43 @@ var (
 	hexIDRE         = regexp.MustCompile(`^[a-f0-9]{64}$`)
 )
 
-// reference is a parsed, normalized image reference. Exactly one of tag and
-// digest is set.
-type reference struct {
-	domain string // registry host[:port]; "docker.io" for Docker Hub
-	path   string // repository path, e.g. "library/busybox"
-	tag    string
-	digest string
+// Reference is a parsed, normalized image reference. Exactly one of Tag
+// and Digest is set.
+type Reference struct {
+	Domain string // registry host[:port]; "docker.io" for Docker Hub
+	Path   string // repository path, e.g. "library/busybox"
+	Tag    string
+	Digest string
 }
 
-// repo returns the repository name, e.g. "docker.io/library/busybox".
-func (r reference) repo() string { return r.domain + "/" + r.path }
+// Repo returns the repository name, e.g. "docker.io/library/busybox".
+func (r Reference) Repo() string { return r.Domain + "/" + r.Path }
 
-func (r reference) String() string {
-	if r.digest != "" {
-		return r.repo() + "@" + r.digest
+// String is the normalized reference.
+func (r Reference) String() string {
+	if r.Digest != "" {
+		return r.Repo() + "@" + r.Digest
 	}
-	return r.repo() + ":" + r.tag
+	return r.Repo() + ":" + r.Tag
 }
 
 // Normalize turns a user-supplied image reference into its canonical form:
 // "busybox" becomes "docker.io/library/busybox:latest" and a reference
 // without tag or digest gets ":latest". A reference carrying both a tag and a
 // digest keeps only the digest, which is what identifies the content. An
-// invalid reference yields an error wrapping ErrInvalidReference.
+// invalid reference yields an error wrapping ErrInvalid.
 func Normalize(ref string) (string, error) {
-	r, err := parseReference(ref)
+	r, err := Parse(ref)
 	if err != nil {
 		return "", err
 	}
 	return r.String(), nil
 }
 
-func parseReference(s string) (reference, error) {
-	invalid := func(format string, args ...any) (reference, error) {
-		return reference{}, fmt.Errorf("%w: "+format, append([]any{ErrInvalidReference}, args...)...)
+// Parse parses and normalizes an image reference.
+func Parse(s string) (Reference, error) {
+	invalid := func(format string, args ...any) (Reference, error) {
+		return Reference{}, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
 	}
 	if s == "" {
 		return invalid("empty reference")
@@ -69,56 +83,60 @@ func parseReference(s string) (reference, error) {
 	if hexIDRE.MatchString(s) {
 		return invalid("cannot specify 64-byte hexadecimal strings")
 	}
-	var r reference
+	var r Reference
 	name := s
 	if i := strings.Index(name, "@"); i >= 0 {
 		d, err := digest.Parse(name[i+1:])
 		if err != nil {
 			return invalid("digest %q: %v", name[i+1:], err)
 		}
-		r.digest, name = d.String(), name[:i]
+		r.Digest, name = d.String(), name[:i]
 	}
 	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
 		if !tagRE.MatchString(name[i+1:]) {
 			return invalid("invalid tag %q", name[i+1:])
 		}
-		r.tag, name = name[i+1:], name[:i]
+		r.Tag, name = name[i+1:], name[:i]
 	}
 	// The first component names a registry when it has a dot or a port,
 	// or is localhost. (Docker also takes one with capitals for a host;
 	// go-containerregistry, which pulls, does not, so neither does peapod:
 	// "Foo/bar" is a repository of Docker Hub, and not lowercase.)
-	r.domain, r.path = dockerDomain, name
+	r.Domain, r.Path = DockerDomain, name
 	if first, rest, ok := strings.Cut(name, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		r.domain, r.path = first, rest
+		r.Domain, r.Path = first, rest
 	}
-	if !domainRE.MatchString(r.domain) || !validBracketedHost(r.domain) {
-		return invalid("invalid registry host %q", r.domain)
+	if !domainRE.MatchString(r.Domain) || !validBracketedHost(r.Domain) {
+		return invalid("invalid registry host %q", r.Domain)
 	}
-	if r.domain == "index.docker.io" {
-		r.domain = dockerDomain
+	if r.Domain == "index.docker.io" {
+		r.Domain = DockerDomain
 	}
-	if r.domain == dockerDomain && !strings.Contains(r.path, "/") {
-		r.path = "library/" + r.path
+	if r.Domain == DockerDomain && !strings.Contains(r.Path, "/") {
+		r.Path = "library/" + r.Path
 	}
-	if strings.ToLower(r.path) != r.path {
+	if strings.ToLower(r.Path) != r.Path {
 		return invalid("repository name must be lowercase")
 	}
-	for _, c := range strings.Split(r.path, "/") {
+	for _, c := range strings.Split(r.Path, "/") {
 		if !pathComponentRE.MatchString(c) {
-			return invalid("invalid repository name %q", r.path)
+			return invalid("invalid repository name %q", r.Path)
 		}
 	}
-	if len(r.repo()) > maxNameLength {
+	if len(r.Repo()) > maxNameLength {
 		return invalid("repository name must not be more than %d characters", maxNameLength)
 	}
-	if r.digest != "" {
-		r.tag = ""
-	} else if r.tag == "" {
-		r.tag = defaultTag
+	if r.Digest != "" {
+		r.Tag = ""
+	} else if r.Tag == "" {
+		r.Tag = defaultTag
 	}
 	return r, nil
 }
+
+// IsHexID reports whether s is a bare 64-hex-digit image ID, which a
+// reference may not be.
+func IsHexID(s string) bool { return hexIDRE.MatchString(s) }
 
 // validBracketedHost checks that a bracketed registry host ("[::1]:5000")
 // holds an IPv6 address, which the grammar's hex-and-colons does not
@@ -136,19 +154,19 @@ func validBracketedHost(domain string) bool {
 // Registry returns the registry host of an image reference ("docker.io"
 // for Docker Hub), as credentials are keyed by it.
 func Registry(ref string) (string, error) {
-	r, err := parseReference(ref)
+	r, err := Parse(ref)
 	if err != nil {
 		return "", err
 	}
-	return r.domain, nil
+	return r.Domain, nil
 }
 
 // Repository returns the repository of an image reference without the
 // registry, e.g. "library/busybox".
 func Repository(ref string) (string, error) {
-	r, err := parseReference(ref)
+	r, err := Parse(ref)
 	if err != nil {
 		return "", err
 	}
-	return r.path, nil
+	return r.Path, nil
 }
