@@ -146,23 +146,8 @@ func TestScopes(t *testing.T) {
 // message, and the quota's status says 10.
 func TestConcurrentCreates(t *testing.T) {
 	ctx := context.Background()
-	sc := scheme.New()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), sc, storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Now
-	namespaces := registry.NewStore(namespace.Resource(), st, now)
-	if _, err := namespaces.Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, false); err != nil {
-		t.Fatal(err)
-	}
-	quotas := registry.NewStore(resourcequota.Resource(), st, now)
-	configMaps := registry.NewStore(configmap.Resource(), st, now)
-	q := &Quota{Quotas: quotas, Now: now, Log: slog.New(slog.DiscardHandler),
-		Counted: map[string]*registry.Store{"configmaps": configMaps, "resourcequotas": quotas}}
-	configMaps.UseAdmission(q)
-	quotas.UseAdmission(q)
+	q, quotas, stores := newQuota(t, configmap.Resource(), resourcequota.Resource())
+	configMaps := stores["configmaps"]
 	if _, err := quotas.Create(ctx, "team", &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "objects"},
 		Spec: corev1.ResourceQuotaSpec{Hard: rl("count/configmaps", "10", "configmaps", "10", "count/resourcequotas", "1")}}, false); err != nil {
 		t.Fatal(err)
@@ -194,7 +179,7 @@ func TestConcurrentCreates(t *testing.T) {
 		t.Errorf("status.used %v", used)
 	}
 	// The quota counts itself: a second one is refused.
-	_, err = quotas.Create(ctx, "team", &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "second"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("pods", "1")}}, false)
+	_, err := quotas.Create(ctx, "team", &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "second"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("pods", "1")}}, false)
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `resourcequotas "second" is forbidden: exceeded quota: objects, requested: count/resourcequotas=1`) {
 		t.Errorf("second quota: %v", err)
 	}
@@ -217,25 +202,8 @@ func TestConcurrentCreates(t *testing.T) {
 // selects, with upstream's exceeded message.
 func TestScopedAdmission(t *testing.T) {
 	ctx := context.Background()
-	sc := scheme.New()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), sc, storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Now
-	namespaces := registry.NewStore(namespace.Resource(), st, now)
-	if _, err := namespaces.Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, false); err != nil {
-		t.Fatal(err)
-	}
-	quotas := registry.NewStore(resourcequota.Resource(), st, now)
-	pods := registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node", Now: now}), st, now)
-	secrets := registry.NewStore(secret.Resource(), st, now)
-	q := &Quota{Quotas: quotas, Now: now, Log: slog.New(slog.DiscardHandler),
-		Counted: map[string]*registry.Store{"pods": pods, "secrets": secrets, "resourcequotas": quotas}}
-	for _, s := range q.Counted {
-		s.UseAdmission(q)
-	}
+	_, quotas, stores := newQuota(t, pod.Resource(&pod.Strategy{NodeName: "node", Now: time.Now}), secret.Resource(), resourcequota.Resource())
+	pods, secrets := stores["pods"], stores["secrets"]
 	for _, rq := range []*corev1.ResourceQuota{
 		{ObjectMeta: metav1.ObjectMeta{Name: "best-effort"}, Spec: corev1.ResourceQuotaSpec{
 			Hard: rl("pods", "1"), Scopes: []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeBestEffort}}},
@@ -293,19 +261,8 @@ func TestScopedAdmission(t *testing.T) {
 // counts an admitted increase.
 func TestResizeAdmission(t *testing.T) {
 	ctx := context.Background()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Now
-	if _, err := registry.NewStore(namespace.Resource(), st, now).Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, false); err != nil {
-		t.Fatal(err)
-	}
-	quotas := registry.NewStore(resourcequota.Resource(), st, now)
-	pods := registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node", Now: now}), st, now)
-	q := &Quota{Quotas: quotas, Now: now, Log: slog.New(slog.DiscardHandler), Counted: map[string]*registry.Store{"pods": pods}}
-	pods.UseAdmission(q)
+	_, quotas, stores := newQuota(t, pod.Resource(&pod.Strategy{NodeName: "node", Now: time.Now}))
+	pods := stores["pods"]
 	if _, err := quotas.Create(ctx, "team", &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "compute"},
 		Spec: corev1.ResourceQuotaSpec{Hard: rl("requests.cpu", "1")}}, false); err != nil {
 		t.Fatal(err)
@@ -324,7 +281,7 @@ func TestResizeAdmission(t *testing.T) {
 		}, registry.UpdateOptions{Resize: true})
 		return err
 	}
-	err = resize("1200m")
+	err := resize("1200m")
 	if want := `pods "web" is forbidden: exceeded quota: compute, requested: requests.cpu=700m, used: requests.cpu=500m, limited: requests.cpu=1`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("an increase over the quota: %v, want %s", err, want)
 	}
@@ -338,4 +295,33 @@ func TestResizeAdmission(t *testing.T) {
 	if used := obj.(*corev1.ResourceQuota).Status.Used["requests.cpu"]; used.String() != "900m" {
 		t.Errorf("status.used requests.cpu %s, want 900m", used.String())
 	}
+}
+
+// newQuota opens a store with the namespace "team" and returns a quota
+// plugin over it counting the given resources, and the quotas' store;
+// counted stores go through the plugin's admission.
+func newQuota(t *testing.T, counted ...*registry.Resource) (*Quota, *registry.Store, map[string]*registry.Store) {
+	t.Helper()
+	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Now
+	if _, err := registry.NewStore(namespace.Resource(), st, now).Create(context.Background(), "",
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	quotas := registry.NewStore(resourcequota.Resource(), st, now)
+	q := &Quota{Quotas: quotas, Now: now, Log: slog.New(slog.DiscardHandler), Counted: map[string]*registry.Store{}}
+	stores := map[string]*registry.Store{}
+	for _, res := range counted {
+		s := quotas
+		if res.Name != "resourcequotas" {
+			s = registry.NewStore(res, st, now)
+		}
+		q.Counted[res.Name], stores[res.Name] = s, s
+		s.UseAdmission(q)
+	}
+	return q, quotas, stores
 }
