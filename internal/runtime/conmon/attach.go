@@ -159,7 +159,11 @@ func (m *Monitor) forwardResizes(ctx context.Context, id string, sizes <-chan oc
 }
 
 // writeControl sends one message to conmon's control fifo and waits (a
-// little) until conmon read it.
+// little) until conmon read it. A resize is relayed by conmon through a
+// second fifo, winsz, whose reader (like the control fifo's) acts on the
+// first line of each read only: the wait covers that fifo too, or two
+// resizes in a row (kubectl attach sends the size plus one, then the
+// size) could reach it in one read and the second be lost.
 func (m *Monitor) writeControl(ctx context.Context, id string, kind, a, b int) error {
 	l, _ := m.ctlLocks.LoadOrStore(id, &sync.Mutex{})
 	mu := l.(*sync.Mutex)
@@ -175,14 +179,28 @@ func (m *Monitor) writeControl(ctx context.Context, id string, kind, a, b int) e
 		return fmt.Errorf("conmon control fifo: %w", err)
 	}
 	deadline := time.Now().Add(time.Second)
+	drained(ctx, f, deadline)
+	if kind == ctlResize {
+		// conmon writes the size to winsz right after reading it from
+		// the control fifo; a moment later it is there to wait for.
+		time.Sleep(10 * time.Millisecond)
+		if w, err := os.OpenFile(filepath.Join(m.SocketDir, id, "winsz"), os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+			drained(ctx, w, deadline)
+			w.Close()
+		}
+	}
+	return nil
+}
+
+// drained waits until the fifo f holds no unread bytes, or the deadline.
+func drained(ctx context.Context, f *os.File, deadline time.Time) {
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		n, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCINQ)
 		if err != nil || n == 0 {
-			return nil
+			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return nil
 }
 
 // ReopenLog has conmon close the container's log file and start a new,

@@ -103,9 +103,14 @@ func TestStreams(t *testing.T) {
 	shellID := start(shell)
 	in, inW := io.Pipe()
 	var out syncBuffer
-	resize := make(chan remotecommandserver.TerminalSize, 1)
+	resize := make(chan remotecommandserver.TerminalSize, 16)
 	done := make(chan error, 1)
 	go func() { done <- rt.Attach(ctx, shellID, in, &out, nil, true, resize) }()
+	// Sizes in quick succession (kubectl attach sends the size plus one,
+	// then the size): the last one is what the terminal keeps.
+	for i := 10; i > 0; i-- {
+		resize <- remotecommandserver.TerminalSize{Width: uint16(77 + i), Height: uint16(22 + i)}
+	}
 	resize <- remotecommandserver.TerminalSize{Width: 77, Height: 22}
 	deadline = time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), "22 77\r\n") {
