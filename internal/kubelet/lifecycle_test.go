@@ -294,3 +294,43 @@ func TestActiveDeadline(t *testing.T) {
 		t.Errorf("events %q", ev)
 	}
 }
+
+// TestSidecarBackOff: a sidecar that keeps exiting is restarted at once,
+// then after the CrashLoopBackOff delays, as a regular container is,
+// while the main container keeps running.
+func TestSidecarBackOff(t *testing.T) {
+	tk := newTestKubelet(t)
+	tk.add(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.PodSpec{
+		InitContainers: []corev1.Container{sidecar("proxy")}, Containers: []corev1.Container{ctr("main")}}})
+	for range 3 {
+		tk.sync(t, "web")
+	}
+	if got := tk.rt.states(); got != "main=RUNNING proxy=RUNNING" {
+		t.Fatalf("running: %s", got)
+	}
+	tk.rt.exit(t, "proxy", 1)
+	tk.sync(t, "web")
+	if tk.rt.instances("proxy") != 2 {
+		t.Fatal("the first restart is not at once")
+	}
+	tk.rt.exit(t, "proxy", 1)
+	pod := tk.sync(t, "web")
+	cs := status(pod, "proxy")
+	want := "back-off 10s restarting failed container=proxy pod=web_default(uid-web)"
+	if waitingReasonOf(cs) != "CrashLoopBackOff" || cs.State.Waiting.Message != want {
+		t.Fatalf("got %+v, want %s", cs.State, want)
+	}
+	tk.clock.Step(9 * time.Second)
+	tk.sync(t, "web")
+	if tk.rt.instances("proxy") != 2 {
+		t.Fatal("restarted before the 10s back-off ended")
+	}
+	tk.clock.Step(time.Second)
+	tk.sync(t, "web")
+	if tk.rt.instances("proxy") != 3 {
+		t.Fatal("not restarted after the 10s back-off")
+	}
+	if got := tk.rt.states(); got != "main=RUNNING proxy=RUNNING" {
+		t.Errorf("after the restart: %s", got)
+	}
+}

@@ -214,3 +214,29 @@ func TestExecProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPSProbe: scheme HTTPS probes over TLS without verifying the
+// server's certificate (a pod's is self-signed), as the kubelet does; the
+// same port spoken to over plain HTTP fails.
+func TestHTTPSProbe(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "secure") }))
+	defer srv.Close()
+	host, port := hostPort(t, srv.URL)
+	c := &corev1.Container{Name: "app"}
+	for _, tc := range []struct {
+		scheme corev1.URIScheme
+		want   outcome
+	}{
+		{corev1.URISchemeHTTPS, outcomeSuccess},
+		{corev1.URISchemeHTTP, outcomeFailure},
+	} {
+		req, err := NewHTTPRequest(&corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(int32(port)), Scheme: tc.scheme}, c, host, "kube-probe/1.37")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, output, err := probeHTTP(context.Background(), req, time.Second)
+		if err != nil || out != tc.want || (tc.want == outcomeSuccess && output != "secure") {
+			t.Errorf("%s: got %s %q %v, want %s", tc.scheme, out, output, err, tc.want)
+		}
+	}
+}
