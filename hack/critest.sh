@@ -82,8 +82,20 @@ trap cleanup EXIT
 node_flags=(--data-dir "$WORK/data" --run-dir "$WORK/run" --log-dir "$WORK/log" --config-dir "$WORK/etc"
 	--cgroup-root /peapod-critest --bridge ppcritest0 --pod-cidr 10.253.0.0/24)
 go build -o bin/peapod ./cmd/peapod
-# What an earlier run left (killed before its clean-up) goes first.
+# What an earlier run left (killed before its clean-up) goes first: peapod's
+# node state, and the benchmark's containerd with its shims, containers and
+# mounts.
 [ -d "$WORK/data" ] && bin/peapod reset "${node_flags[@]}" >/dev/null 2>&1
+if [ -d "$WORK/containerd" ]; then
+	pkill -f "$WORK/containerd/" 2>/dev/null || true
+	if [ -d "$WORK/containerd/runc" ]; then
+		for id in $(runc --root "$WORK/containerd/runc/k8s.io" list -q 2>/dev/null); do
+			runc --root "$WORK/containerd/runc/k8s.io" delete -f "$id" 2>/dev/null || true
+		done
+	fi
+	ip link del ppbenchcd0 2>/dev/null || true
+fi
+awk -v d="$WORK/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r umount -l
 rm -rf "$WORK"
 mkdir -p "$WORK/registry" "$WORK/etc"
 

@@ -7,6 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+# One suite at a time per machine: the suites share host ports (critest's
+# 12000-12003, the registry's 5000, refk8s's), work directories and
+# bridges, so a second run waits (up to an hour) for the first. The lock is
+# held by flock itself (-o), so a process a test leaked cannot keep it.
+if [ -z "${PEAPOD_TEST_LOCKED:-}" ]; then
+	export PEAPOD_TEST_LOCKED=1
+	exec flock -o -w 3600 -E 75 /var/lock/peapod-test.lock "$PWD/hack/test.sh" "$@"
+fi
 ./hack/deps.sh
 export PATH=$PATH:/usr/local/go/bin
 unformatted=$(gofmt -l .)
