@@ -84,7 +84,21 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
-	spec, err := s.containerSpec(containerSpecInput{id: c.ID, cgroup: c.Cgroup, sb: sb, cfg: cfg, img: img, root: root, pausePID: pausePID, hostname: s.sandboxHostname(sb)})
+	imageVolumes := map[int]*imageVolume{}
+	imageIDs := map[int]string{}
+	for i, m := range cfg.GetMounts() {
+		if m.GetImage().GetImage() == "" {
+			continue
+		}
+		v, err := s.mountImageVolume(c.ID, i, m)
+		if err != nil {
+			return nil, err
+		}
+		imageVolumes[i], imageIDs[i] = v, v.imageID
+		c.VolumeLayers = append(c.VolumeLayers, v.layers...)
+	}
+	c.Mounts = reportedMounts(cfg.GetMounts(), imageIDs)
+	spec, err := s.containerSpec(containerSpecInput{id: c.ID, cgroup: c.Cgroup, sb: sb, cfg: cfg, img: img, root: root, pausePID: pausePID, hostname: s.sandboxHostname(sb), imageVolumes: imageVolumes})
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +130,10 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	// The container's mount namespace holds its own copies of the
 	// read-only trees now; the node's would keep their mount points busy
 	// (a host path's submount could not be removed while it is here).
-	if err := mount.UnmountUnder(filepath.Join(s.containerDir(c.ID), rroDir)); err != nil {
-		log.Warn("releasing the node's copies of recursive read-only mounts", "err", err)
+	for _, d := range []string{rroDir, imageVolumeDir} {
+		if err := mount.UnmountUnder(filepath.Join(s.containerDir(c.ID), d)); err != nil {
+			log.Warn("releasing the node's copies of a container's read-only mounts", "dir", d, "err", err)
+		}
 	}
 	s.cfg.Failpoints.Hit("container-ready")
 	s.mu.Lock()
@@ -180,6 +196,8 @@ type containerSpecInput struct {
 	root     string
 	pausePID int
 	hostname string
+	// imageVolumes are the mounted image volumes, by mount index.
+	imageVolumes map[int]*imageVolume
 }
 
 // containerSpec builds the OCI spec of a container.
@@ -247,6 +265,11 @@ func (s *Service) containerSpec(in containerSpecInput) (*specs.Spec, error) {
 	}
 	spec.Mounts = append(spec.Mounts, s.sandboxMounts(in.sb, cfg)...)
 	for i, m := range cfg.GetMounts() {
+		if v := in.imageVolumes[i]; v != nil {
+			// A private read-only view: nothing to propagate.
+			spec.Mounts = append(spec.Mounts, specs.Mount{Destination: m.GetContainerPath(), Type: "bind", Source: v.source, Options: []string{"rbind", "rprivate", "ro"}})
+			continue
+		}
 		if err := propagationPossible(m); err != nil {
 			return nil, err
 		}

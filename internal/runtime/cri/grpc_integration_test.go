@@ -1,6 +1,7 @@
 package cri
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/runtime/criserver"
 	"github.com/peapod/peapod/internal/runtime/oci"
+	"github.com/peapod/peapod/internal/testimage"
 )
 
 // TestGRPCEdge drives the real runtime through its CRI socket, as a
@@ -444,5 +446,113 @@ func TestUpdateContainerResources(t *testing.T) {
 	}
 	if _, err := svc2.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: c.ContainerId, Linux: newRes}); !errors.Is(err, errdefs.ErrFailedPrecondition) {
 		t.Errorf("an exited container: %v", err)
+	}
+}
+
+// TestImageVolume: a mount naming an image mounts that image's layers
+// read-only (executable, not writable), or a sub path of it; a writable
+// one, a missing sub path and an absent image are refused; the status
+// reports the image's ID as the mount's image_ref; the layers stay while
+// the container exists; and nothing stays mounted after it.
+func TestImageVolume(t *testing.T) {
+	e := newRuntimeEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	svc := e.start(t, ctx)
+	// A second image with two layers: busybox, then /data/hello.
+	hello := filepath.Join(t.TempDir(), "hello")
+	os.WriteFile(hello, []byte("hello from the image\n"), 0o644)
+	busybox, err := testimage.FetchBusybox(ctx, testimage.DefaultCacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tarball bytes.Buffer
+	if err := testimage.BusyboxImage(&tarball, busybox, "example.test/data:1", []testimage.File{{Path: "/data/hello", HostPath: hello}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cfg.Images.Import(ctx, &tarball); err != nil {
+		t.Fatal(err)
+	}
+	img, err := e.cfg.Images.Get("example.test/data:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbID, sbCfg := hostNetworkSandbox(t, ctx, svc, e)
+	create := func(mounts ...*runtimeapi.Mount) (string, error) {
+		cfg := containerConfig("imagevolume", "sleep", "60")
+		cfg.Mounts = mounts
+		c, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg, Config: cfg})
+		return c.GetContainerId(), err
+	}
+	volume := func(sub string, readOnly bool) *runtimeapi.Mount {
+		return &runtimeapi.Mount{ContainerPath: "/mnt/image", Readonly: readOnly, ImageSubPath: sub,
+			Image: &runtimeapi.ImageSpec{Image: img.ID, UserSpecifiedImage: "example.test/data:1"}}
+	}
+	for _, tc := range []struct {
+		name  string
+		mount *runtimeapi.Mount
+		want  error
+	}{
+		{"writable", volume("", false), errdefs.ErrInvalidArgument},
+		{"missing sub path", volume("nonexistent", true), errdefs.ErrInvalidArgument},
+		{"absent image", &runtimeapi.Mount{ContainerPath: "/mnt/image", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "example.test/absent:1"}}, errdefs.ErrNotFound},
+	} {
+		if _, err := create(tc.mount); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	whole, err := create(volume("", true), &runtimeapi.Mount{ContainerPath: "/mnt/data", Readonly: true, ImageSubPath: "/data", Image: &runtimeapi.ImageSpec{Image: "example.test/data:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: whole}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cmd      []string
+		exit     int32
+		stdout   string
+		stderrIn string
+	}{
+		{[]string{"cat", "/mnt/image/data/hello"}, 0, "hello from the image\n", ""},
+		{[]string{"cat", "/mnt/data/hello"}, 0, "hello from the image\n", ""},
+		{[]string{"/mnt/image/bin/echo", "exec"}, 0, "exec\n", ""},
+		{[]string{"touch", "/mnt/image/new"}, 1, "", "Read-only file system"},
+		{[]string{"ls", "/mnt/data/bin"}, 1, "", "No such file"},
+	} {
+		out, err := svc.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: whole, Cmd: tc.cmd})
+		if err != nil || out.ExitCode != tc.exit || string(out.Stdout) != tc.stdout || !strings.Contains(string(out.Stderr), tc.stderrIn) {
+			t.Errorf("%v: exit %d, %q, %q, %v; want exit %d, %q, stderr with %q", tc.cmd, out.GetExitCode(), out.GetStdout(), out.GetStderr(), err, tc.exit, tc.stdout, tc.stderrIn)
+		}
+	}
+	st, err := svc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: whole})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range st.Status.Mounts {
+		if m.GetImage().GetImageRef() != img.ID {
+			t.Errorf("status mount %s: image_ref %q, want %q", m.ContainerPath, m.GetImage().GetImageRef(), img.ID)
+		}
+	}
+	// The node keeps no view once the container exists, and the image's
+	// layers stay while it does.
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), filepath.Join(svc.containerDir(whole), imageVolumeDir)) {
+		t.Error("the node keeps an image volume view")
+	}
+	if _, err := svc.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: img.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := svc.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: whole, Cmd: []string{"cat", "/mnt/data/hello"}}); err != nil || out.ExitCode != 0 {
+		t.Errorf("after the image's removal: exit %d, %q, %v", out.GetExitCode(), out.GetStderr(), err)
+	}
+	if _, err := svc.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: whole}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: whole}); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(svc.containerDir(whole)); len(entries) != 0 {
+		t.Errorf("the container's directory outlived it: %v", entries)
 	}
 }

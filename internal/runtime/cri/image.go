@@ -78,6 +78,9 @@ func (s *Service) layersInUse() func(diffID string) bool {
 		for _, l := range c.Layers {
 			used[l] = true
 		}
+		for _, l := range c.VolumeLayers {
+			used[l] = true
+		}
 		if len(c.Layers) == 0 {
 			refs = append(refs, c.ImageRef) // a record from before Layers
 		}

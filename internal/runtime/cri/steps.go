@@ -174,7 +174,8 @@ func (s *Service) deletePause(ctx context.Context, sb *sandbox) error {
 }
 
 func (s *Service) unmountRootfs(_ context.Context, c *container) error {
-	return errors.Join(mount.UnmountUnder(filepath.Join(s.containerDir(c.ID), rroDir)), rootfs.Unmount(s.containerDir(c.ID)))
+	dir := s.containerDir(c.ID)
+	return errors.Join(mount.UnmountUnder(filepath.Join(dir, rroDir)), mount.UnmountUnder(filepath.Join(dir, imageVolumeDir)), rootfs.Unmount(dir))
 }
 
 func (s *Service) deleteRuntimeContainer(ctx context.Context, c *container) error {

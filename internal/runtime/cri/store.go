@@ -52,18 +52,21 @@ type container struct {
 	// Layers are the image's layers (diffIDs) the root file system is
 	// made of: kept on disk while the container exists, even once its
 	// image is removed.
-	Layers     []string                  `json:"layers,omitempty"`
-	State      runtimeapi.ContainerState `json:"state"`
-	CreatedAt  int64                     `json:"createdAt"`
-	StartedAt  int64                     `json:"startedAt,omitempty"`
-	FinishedAt int64                     `json:"finishedAt,omitempty"`
-	ExitCode   int32                     `json:"exitCode"`
-	Reason     string                    `json:"reason,omitempty"`
-	Message    string                    `json:"message,omitempty"`
-	PID        int                       `json:"pid"`
-	LogPath    string                    `json:"logPath"`
-	Mounts     []*runtimeapi.Mount       `json:"mounts,omitempty"`
-	StopSignal string                    `json:"stopSignal,omitempty"`
+	Layers []string `json:"layers,omitempty"`
+	// VolumeLayers are the layers of the images its image volumes
+	// mount, in use as long as the container exists.
+	VolumeLayers []string                  `json:"volumeLayers,omitempty"`
+	State        runtimeapi.ContainerState `json:"state"`
+	CreatedAt    int64                     `json:"createdAt"`
+	StartedAt    int64                     `json:"startedAt,omitempty"`
+	FinishedAt   int64                     `json:"finishedAt,omitempty"`
+	ExitCode     int32                     `json:"exitCode"`
+	Reason       string                    `json:"reason,omitempty"`
+	Message      string                    `json:"message,omitempty"`
+	PID          int                       `json:"pid"`
+	LogPath      string                    `json:"logPath"`
+	Mounts       []*runtimeapi.Mount       `json:"mounts,omitempty"`
+	StopSignal   string                    `json:"stopSignal,omitempty"`
 	// User is the identity the container's process runs with.
 	User *specs.User `json:"user,omitempty"`
 	// Cgroup is the container's cgroup as the OCI runtime takes it: its

@@ -91,3 +91,39 @@ func WritableUsage(dir string) (bytes, inodes uint64) {
 	})
 	return bytes, inodes
 }
+
+// MountReadOnly mounts a read-only view of the layers (base layer first)
+// at target, as containerd's image volumes do: a read-only bind of a
+// single layer, or an overlay of the layers with no upper directory. The
+// container binds it (or a path inside it) in; UnmountReadOnly, or an
+// unmount of everything under a parent, releases it.
+func MountReadOnly(target string, layers []string) error {
+	if len(layers) == 0 {
+		return errors.New("image has no layers")
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	if len(layers) == 1 {
+		if err := unix.Mount(layers[0], target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding %s at %s: %w", layers[0], target, err)
+		}
+		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			_ = unix.Unmount(target, unix.MNT_DETACH)
+			return fmt.Errorf("making %s read-only: %w", target, err)
+		}
+		return nil
+	}
+	lowers := make([]string, len(layers))
+	for i, l := range layers {
+		lowers[len(layers)-1-i] = l
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":")
+	if len(opts) >= os.Getpagesize() {
+		return fmt.Errorf("too many image layers for one overlay mount (%d)", len(layers))
+	}
+	if err := unix.Mount("overlay", target, "overlay", unix.MS_RDONLY, opts); err != nil {
+		return fmt.Errorf("mounting read-only overlay at %s: %w", target, err)
+	}
+	return nil
+}
