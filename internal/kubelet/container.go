@@ -40,7 +40,12 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.
 		w.reasons[c.Name] = reason
 		return err
 	}
-	cfg, err := k.containerConfig(ctx, pod, c, imageRef, t.podIPs, restarts)
+	images, reason, err := k.ensureImageVolumes(ctx, w, pod, c)
+	if err != nil {
+		w.reasons[c.Name] = reason
+		return err
+	}
+	cfg, err := k.containerConfig(ctx, pod, c, imageRef, images, t.podIPs, restarts)
 	if err != nil {
 		w.reasons[c.Name] = waitingReason{reasonCreateConfigError, err.Error()}
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
@@ -97,7 +102,7 @@ func hookIP(pod *corev1.Pod, podIPs []string, hostIP string) string {
 
 // containerConfig builds the CRI container config (generateContainerConfig
 // upstream).
-func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, imageRef string, podIPs []string, restarts int32) (*runtimeapi.ContainerConfig, error) {
+func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev1.Container, imageRef string, images map[string]string, podIPs []string, restarts int32) (*runtimeapi.ContainerConfig, error) {
 	if err := k.verifyRunAsNonRoot(ctx, pod, c, imageRef); err != nil {
 		return nil, err
 	}
@@ -109,7 +114,7 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 	for _, e := range env {
 		vars[e.Key] = string(e.Value)
 	}
-	mounts, termPath, err := k.containerMounts(pod, c, podIPs, vars)
+	mounts, termPath, err := k.containerMounts(pod, c, images, podIPs, vars)
 	if err != nil {
 		return nil, err
 	}
@@ -166,8 +171,8 @@ const annotationTermFile = "io.peapod.container.terminationMessageFile"
 // setUpVolumes) and the kubelet-managed files: /etc/hosts (when the pod
 // has an IP and the container does not mount it) and the termination log
 // (makeMounts upstream).
-func (k *Kubelet) containerMounts(pod *corev1.Pod, c *corev1.Container, podIPs []string, vars map[string]string) ([]*runtimeapi.Mount, string, error) {
-	mounts, err := k.volumeMounts(pod, c, vars)
+func (k *Kubelet) containerMounts(pod *corev1.Pod, c *corev1.Container, images map[string]string, podIPs []string, vars map[string]string) ([]*runtimeapi.Mount, string, error) {
+	mounts, err := k.volumeMounts(pod, c, images, vars)
 	if err != nil {
 		return nil, "", err
 	}

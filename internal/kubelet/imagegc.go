@@ -91,6 +91,20 @@ func (k *Kubelet) detectImages(ctx context.Context, now time.Time) ([]string, er
 	inUse := map[string]bool{}
 	for _, c := range ctrs.GetContainers() {
 		inUse[c.GetImageRef()] = true
+		// The images its image volumes mount are in use too (the
+		// kubelet passes their IDs; handleImageVolumes upstream).
+		st, err := k.cfg.Runtime.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.GetId()})
+		if err != nil {
+			continue // gone meanwhile
+		}
+		for _, m := range st.GetStatus().GetMounts() {
+			if img := m.GetImage(); img != nil {
+				inUse[img.GetImage()] = true
+				if ref := img.GetImageRef(); ref != "" {
+					inUse[ref] = true
+				}
+			}
+		}
 	}
 	r := &k.imageRecords
 	r.mu.Lock()

@@ -93,6 +93,8 @@ func (k *Kubelet) setUpVolumes(ctx context.Context, pod *corev1.Pod) error {
 
 func (k *Kubelet) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) error {
 	switch {
+	case v.Image != nil:
+		return nil // pulled before the containers that mount it start
 	case v.EmptyDir != nil:
 		dir := k.volumeDir(pod, pluginEmptyDir, v.Name)
 		if _, err := os.Lstat(dir); err == nil && (v.EmptyDir.Medium != corev1.StorageMediumMemory || mount.IsMountPoint(dir)) {
@@ -591,16 +593,27 @@ func setOwnership(p string, gid *int64, readOnly bool) error {
 // and subPathExpr (expanded with the container's variables) must stay
 // inside the volume once symlinks are resolved, and are made as
 // directories when missing.
-func (k *Kubelet) volumeMounts(pod *corev1.Pod, c *corev1.Container, vars map[string]string) ([]*runtimeapi.Mount, error) {
+func (k *Kubelet) volumeMounts(pod *corev1.Pod, c *corev1.Container, images map[string]string, vars map[string]string) ([]*runtimeapi.Mount, error) {
 	var out []*runtimeapi.Mount
 	for _, m := range c.VolumeMounts {
-		host, forceRO, err := k.volumePath(pod, m.Name)
-		if err != nil {
-			return nil, err
-		}
 		sub := m.SubPath
 		if m.SubPathExpr != "" {
 			sub = expansion.Expand(m.SubPathExpr, vars)
+		}
+		if v := podVolume(pod, m.Name); v != nil && v.Image != nil {
+			// The runtime mounts the image (pulled by
+			// ensureImageVolumes) read-only, whatever the mount says,
+			// and resolves the sub path inside it.
+			if filepath.IsAbs(sub) || slices.Contains(strings.Split(sub, "/"), "..") {
+				return nil, fmt.Errorf("subPath %q must be a relative path inside the volume", sub)
+			}
+			out = append(out, &runtimeapi.Mount{ContainerPath: m.MountPath, Readonly: true, ImageSubPath: sub,
+				Image: &runtimeapi.ImageSpec{Image: images[m.Name], UserSpecifiedImage: v.Image.Reference}})
+			continue
+		}
+		host, forceRO, err := k.volumePath(pod, m.Name)
+		if err != nil {
+			return nil, err
 		}
 		if sub != "" {
 			if host, err = subPath(host, sub); err != nil {

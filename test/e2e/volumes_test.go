@@ -219,7 +219,7 @@ spec:
 	// mounts must name a volume.
 	for _, tc := range []struct{ volumes, mounts, says string }{
 		{`[{name: share, nfs: {server: 10.0.0.1, path: /x}}]`, `[{name: share, mountPath: /n}]`,
-			`spec.volumes[0].nfs: Forbidden: nfs volumes are not supported by peapod (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)`},
+			`spec.volumes[0].nfs: Forbidden: nfs volumes are not supported by peapod (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, image)`},
 		{`[{name: claim, persistentVolumeClaim: {claimName: x}}]`, `[{name: claim, mountPath: /c}]`, `spec.volumes[0].persistentVolumeClaim: Forbidden: persistentVolumeClaim volumes are not supported by peapod`},
 		{`[]`, `[{name: missing, mountPath: /m}]`, `spec.containers[0].volumeMounts[0].name: Not found: "missing"`},
 		{`[{name: scratch, emptyDir: {}}]`, `[{name: scratch, mountPath: /a, subPath: ../x}]`, `spec.containers[0].volumeMounts[0].subPath: Invalid value: "../x": must not contain '..'`},
@@ -245,4 +245,84 @@ spec:
 	if _, err := os.Stat(filepath.Join(hostDir, "marker")); err != nil {
 		t.Errorf("the hostPath's content went with the pod: %v", err)
 	}
+}
+
+// TestImageVolume: an image volume (volumes[].image) mounts an image
+// pulled from a registry, read-only even where the mount does not say so,
+// or a subPath of it; its pull policy defaults as a container's; the pull
+// events are the pod's; a pull that fails keeps the container waiting
+// with the pull's reason; a bad source is refused; and nothing of it stays
+// after the pod.
+func TestImageVolume(t *testing.T) {
+	d := startDaemon(t)
+	host := startRegistry(t, "e2e/tools:1.0")
+	d.mirror(t, "registry.k8s.io", host)
+	d.mustKubectl("1.27", `apiVersion: v1
+kind: Pod
+metadata: {name: imgvol}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: tools, image: {reference: "registry.k8s.io/e2e/tools:1.0"}}]
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: [sleep, "3600"]
+    volumeMounts:
+    - {name: tools, mountPath: /tools}
+    - {name: tools, mountPath: /tbin, subPath: bin}
+`, "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "imgvol", "1/1")
+	if got := d.mustKubectl("1.33", "", "get", "pod", "imgvol", "-o", "jsonpath={.spec.volumes[0].image.pullPolicy}"); got != "IfNotPresent" {
+		t.Errorf("defaulted pullPolicy %q, want IfNotPresent", got)
+	}
+	for _, tc := range []struct {
+		cmd  string
+		want string
+	}{
+		{"/tools/bin/busybox echo from the image", "from the image"},
+		{"/tbin/echo sub path", "sub path"},
+		{"touch /tools/new 2>&1 || true", "Read-only file system"},
+		{"ls /tbin/bin 2>&1 || true", "No such file"},
+	} {
+		out, errOut, err := d.kubectl("1.33", "", "exec", "imgvol", "--", "sh", "-c", tc.cmd)
+		if err != nil || !strings.Contains(out, tc.want) {
+			t.Errorf("exec %q: %q %q %v, want %q", tc.cmd, out, errOut, err, tc.want)
+		}
+	}
+	events := d.mustKubectl("1.27", "", "get", "events", "--field-selector", "involvedObject.name=imgvol", "-o", "jsonpath={range .items[*]}{.reason}|{.involvedObject.fieldPath}|{.message}{\"\\n\"}{end}")
+	if !strings.Contains(events, `Pulling||Pulling image "registry.k8s.io/e2e/tools:1.0"`) || !strings.Contains(events, `Pulled||Successfully pulled image "registry.k8s.io/e2e/tools:1.0"`) {
+		t.Errorf("the image volume's pull events are not the pod's:\n%s", events)
+	}
+	fp := d.capture(t, "default", "imgvol")
+
+	// An image that cannot be pulled keeps the container waiting.
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata: {name: noimg}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: tools, image: {reference: "registry.k8s.io/e2e/nope:1", pullPolicy: Always}}]
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, "3600"], volumeMounts: [{name: tools, mountPath: /tools}]}
+`, "apply", "-f", "-")
+	d.waitFor("the container to wait on the image volume's pull", 60*time.Second, func() (bool, error) {
+		row := d.podRow("1.33", "default", "noimg")
+		return len(row) > 2 && (row[2] == "ErrImagePull" || row[2] == "ImagePullBackOff"), nil
+	})
+
+	// A bad source is refused, whole.
+	for _, tc := range []struct{ volume, says string }{
+		{`{name: v, image: {pullPolicy: Always}}`, `spec.volumes[0].image.reference: Required value`},
+		{`{name: v, image: {reference: busybox, pullPolicy: Sometimes}}`, `spec.volumes[0].image.pullPolicy: Unsupported value: "Sometimes": supported values: "Always", "IfNotPresent", "Never"`},
+	} {
+		for _, v := range []string{"1.27", "1.33"} {
+			_, errOut, err := d.kubectl(v, fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: refused}\nspec:\n  volumes: [%s]\n  containers: [{name: c, image: busybox}]\n", tc.volume), "apply", "-f", "-")
+			if err == nil || !strings.Contains(errOut, tc.says) {
+				t.Errorf("kubectl %s apply: %v, want %q in:\n%s", v, err, tc.says, errOut)
+			}
+		}
+	}
+	d.mustKubectl("1.33", "", "delete", "pod", "imgvol", "noimg", "--grace-period=1")
+	d.check(t, fp)
 }

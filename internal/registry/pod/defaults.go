@@ -58,6 +58,13 @@ func SetDefaults(pod *corev1.Pod) {
 		spec.PreemptionPolicy = &pp
 	}
 	defaultTolerations(spec)
+	for i := range spec.Volumes {
+		// SetDefaults_Volume: an image volume's pull policy as a
+		// container's.
+		if img := spec.Volumes[i].Image; img != nil && img.PullPolicy == "" {
+			img.PullPolicy = defaultPullPolicy(img.Reference)
+		}
+	}
 	for i := range spec.InitContainers {
 		defaultContainer(&spec.InitContainers[i], spec.HostNetwork)
 	}
