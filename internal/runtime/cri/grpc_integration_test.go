@@ -110,6 +110,14 @@ func TestGRPCEdge(t *testing.T) {
 			_, err := rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: missing})
 			return err
 		}},
+		{"ListMetricDescriptors", codes.Unimplemented, func() error {
+			_, err := rt.ListMetricDescriptors(ctx, &runtimeapi.ListMetricDescriptorsRequest{})
+			return err
+		}},
+		{"ListPodSandboxMetrics", codes.Unimplemented, func() error {
+			_, err := rt.ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{})
+			return err
+		}},
 	}
 	for _, tt := range coded {
 		if err := tt.call(); status.Code(err) != tt.code {
