@@ -10,6 +10,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -120,11 +121,16 @@ func (s *Server) decodeDeleteOptions(r *http.Request) (*metav1.DeleteOptions, er
 		if _, _, err := dec.Decode(body, &gvk, opts); err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
-		return opts, nil
+	} else {
+		q := r.URL.Query()
+		if err := metav1.Convert_url_Values_To_v1_DeleteOptions(&q, opts, nil); err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
 	}
-	q := r.URL.Query()
-	if err := metav1.Convert_url_Values_To_v1_DeleteOptions(&q, opts, nil); err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
+	// Both orphanDependents and propagationPolicy, or an unknown policy,
+	// are refused as upstream does.
+	if errs := metav1validation.ValidateDeleteOptions(opts); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "DeleteOptions"}, "", errs)
 	}
 	return opts, nil
 }

@@ -75,6 +75,13 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 			s.methodNotAllowed(ww, r)
 			return
 		}
+	case "scale":
+		if res.Scale == nil {
+			s.serveNotFound(ww, r)
+			return
+		}
+		s.serveScale(ww, r, st, info)
+		return
 	case "log":
 		if res.Name != "pods" || info.Verb != "get" {
 			s.methodNotAllowed(ww, r)

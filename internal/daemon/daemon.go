@@ -33,11 +33,13 @@ import (
 	"github.com/peapod/peapod/internal/quota"
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/registry/configmap"
+	"github.com/peapod/peapod/internal/registry/deployment"
 	"github.com/peapod/peapod/internal/registry/event"
 	"github.com/peapod/peapod/internal/registry/limitrange"
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/node"
 	"github.com/peapod/peapod/internal/registry/pod"
+	"github.com/peapod/peapod/internal/registry/replicaset"
 	"github.com/peapod/peapod/internal/registry/resourcequota"
 	"github.com/peapod/peapod/internal/registry/runtimeclass"
 	"github.com/peapod/peapod/internal/registry/secret"
@@ -66,8 +68,11 @@ type Daemon struct {
 	// the ResourceQuota admission plugin and controller; runtimeClasses
 	// name the node's runtime handlers.
 	resourceQuotas, limitRanges, runtimeClasses *registry.Store
-	quota                                       *quota.Quota
-	scheduler                                   *scheduler.Scheduler
+	replicaSets, deployments                    *registry.Store
+	// controllerEvents are the recorders of the workload controllers.
+	controllerEvents []*events.Recorder
+	quota            *quota.Quota
+	scheduler        *scheduler.Scheduler
 	// schedulerEvents records as default-scheduler.
 	schedulerEvents *events.Recorder
 	api             *apiserver.Server
@@ -148,6 +153,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.resourceQuotas = registry.NewStore(resourcequota.Resource(), d.storage, now)
 	d.limitRanges = registry.NewStore(limitrange.Resource(), d.storage, now)
 	d.runtimeClasses = registry.NewStore(runtimeclass.Resource(), d.storage, now)
+	d.replicaSets = registry.NewStore(replicaset.Resource(), d.storage, now)
+	d.deployments = registry.NewStore(deployment.Resource(), d.storage, now)
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
 	// before the pod's QoS class is set), RuntimeClass (the pod's
 	// overhead), then ResourceQuota last. Events
@@ -231,7 +238,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.api = apiserver.New(apiserver.Config{
 		Scheme: sc,
 		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
-			d.resourceQuotas, d.limitRanges, d.runtimeClasses},
+			d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets},
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,
@@ -299,8 +306,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Log: d.log.With("component", "namespace-controller"),
-		Content: []nscontroller.Store{d.pods, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges}}
+		Content: []nscontroller.Store{d.pods, d.deployments, d.replicaSets, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges}}
 	g.Go(func() error { return nsc.Run(gctx) })
+	for _, run := range d.controllers() {
+		g.Go(func() error { return run(gctx) })
+	}
 	g.Go(func() error { return d.saController.Run(gctx) })
 	g.Go(func() error { return d.quota.Run(gctx) })
 	g.Go(func() error { return d.scheduler.Run(gctx) })
@@ -315,6 +325,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	// would leave it half alive: every loop returns only once gctx ends,
 	// or with an error that ends gctx.
 	err = g.Wait()
+	for _, r := range d.controllerEvents {
+		r.Stop()
+	}
 	d.node.recorder.Stop()
 	d.schedulerEvents.Stop()
 	if cerr := d.storage.Close(); err == nil {

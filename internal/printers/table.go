@@ -52,6 +52,8 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"ServiceAccount": {serviceAccountColumns, printServiceAccount},
 		"ResourceQuota":  {resourceQuotaColumns, printResourceQuota},
 		"RuntimeClass":   {runtimeClassColumns, printRuntimeClass},
+		"Deployment":     {deploymentColumns, printDeployment},
+		"ReplicaSet":     {replicaSetColumns, printReplicaSet},
 	}}
 }
 

@@ -34,6 +34,14 @@ type Resource struct {
 	// change status, while main-resource writes keep the stored status.
 	HasStatus bool
 
+	// Scale, when set, gives the resource a scale subresource
+	// (autoscaling/v1 Scale).
+	Scale *ScaleAccess
+	// DefaultPropagation is the deletion propagation a DELETE that names
+	// none gets (DefaultGarbageCollectionPolicy upstream): "" is
+	// Background.
+	DefaultPropagation metav1.DeletionPropagation
+
 	New     func() runtime.Object
 	NewList func() runtime.Object
 
@@ -188,4 +196,13 @@ type UpdateAdmissionPlugin interface {
 // object is committed or refused.
 type CreateGuard interface {
 	GuardCreate() (release func())
+}
+
+// ScaleAccess reads and writes the replica count of a scalable resource.
+type ScaleAccess struct {
+	// Get returns spec.replicas, status.replicas and the selector, as a
+	// label selector string.
+	Get func(obj runtime.Object) (spec, status int32, selector string)
+	// Set sets spec.replicas.
+	Set func(obj runtime.Object, replicas int32)
 }

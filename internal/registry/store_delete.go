@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -55,6 +56,11 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 			m.SetDeletionTimestamp(&t)
 			m.SetDeletionGracePeriodSeconds(&grace)
 		} else {
+			if f := propagationFinalizer(s.res, opts, m); f != "" && !slices.Contains(m.GetFinalizers(), f) {
+				// The garbage collector (package gc) orphans or
+				// deletes the dependents, then removes it.
+				m.SetFinalizers(append(m.GetFinalizers(), f))
+			}
 			held := len(m.GetFinalizers()) > 0
 			if fs, ok := s.res.Strategy.(FinalizingDeleteStrategy); ok && fs.MarkDeleting(obj) {
 				held = true
@@ -106,4 +112,32 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 		return nil, false, err
 	}
 	return gone, true, nil
+}
+
+// propagationFinalizer is the finalizer a first DELETE adds for its
+// propagation policy (deletionFinalizersForGarbageCollection): "orphan"
+// for Orphan, "foregroundDeletion" for Foreground, none for Background.
+// A request that names no policy gets the resource's default, unless the
+// object carries one of those finalizers already.
+func propagationFinalizer(res *Resource, opts *metav1.DeleteOptions, m metav1.Object) string {
+	var policy metav1.DeletionPropagation
+	switch {
+	case opts.PropagationPolicy != nil:
+		policy = *opts.PropagationPolicy
+	case opts.OrphanDependents != nil && *opts.OrphanDependents:
+		policy = metav1.DeletePropagationOrphan
+	case opts.OrphanDependents != nil:
+		policy = metav1.DeletePropagationBackground
+	case slices.Contains(m.GetFinalizers(), metav1.FinalizerOrphanDependents), slices.Contains(m.GetFinalizers(), metav1.FinalizerDeleteDependents):
+		return ""
+	default:
+		policy = res.DefaultPropagation
+	}
+	switch policy {
+	case metav1.DeletePropagationOrphan:
+		return metav1.FinalizerOrphanDependents
+	case metav1.DeletePropagationForeground:
+		return metav1.FinalizerDeleteDependents
+	}
+	return ""
 }

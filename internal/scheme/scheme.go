@@ -1,12 +1,14 @@
 // Package scheme holds the one runtime.Scheme peapod serves: the core/v1 kinds
-// (Pod, Namespace, Node, Event, ...), authentication.k8s.io/v1 (TokenRequest), node.k8s.io/v1 (RuntimeClass) plus the meta/v1 kinds the API machinery
+// (Pod, Namespace, Node, Event, ...), authentication.k8s.io/v1 (TokenRequest), node.k8s.io/v1 (RuntimeClass), apps/v1 (ReplicaSet, Deployment) and autoscaling/v1 (Scale), plus the meta/v1 kinds the API machinery
 // speaks (Status, Table, WatchEvent, DeleteOptions, ...), and the codecs built
 // from it. Every layer that turns objects into bytes gets its scheme here, so
 // there is exactly one place that decides which kinds exist.
 package scheme
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,6 +45,12 @@ func New() *Scheme {
 		panic(err)
 	}
 	if err := nodev1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := appsv1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := autoscalingv1.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})

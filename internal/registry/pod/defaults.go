@@ -66,13 +66,49 @@ func SetDefaults(pod *corev1.Pod) {
 		}
 	}
 	for i := range spec.InitContainers {
-		defaultContainer(&spec.InitContainers[i], spec.HostNetwork)
+		defaultContainer(&spec.InitContainers[i], spec.HostNetwork, true)
 	}
 	for i := range spec.Containers {
-		defaultContainer(&spec.Containers[i], spec.HostNetwork)
+		defaultContainer(&spec.Containers[i], spec.HostNetwork, true)
 	}
 	for i := range spec.EphemeralContainers {
-		defaultContainer((*corev1.Container)(&spec.EphemeralContainers[i].EphemeralContainerCommon), spec.HostNetwork)
+		defaultContainer((*corev1.Container)(&spec.EphemeralContainers[i].EphemeralContainerCommon), spec.HostNetwork, true)
+	}
+}
+
+// SetTemplateDefaults fills what kube-apiserver defaults in the pod
+// template of a workload (SetDefaults_PodSpec and the container, port,
+// probe and volume defaults), but not what only pods get: requests from
+// limits, the service account, priority, enableServiceLinks and the
+// not-ready tolerations. Templates are hashed and shown defaulted.
+func SetTemplateDefaults(t *corev1.PodTemplateSpec) {
+	spec := &t.Spec
+	if spec.DNSPolicy == "" {
+		spec.DNSPolicy = corev1.DNSClusterFirst
+	}
+	if spec.RestartPolicy == "" {
+		spec.RestartPolicy = corev1.RestartPolicyAlways
+	}
+	if spec.TerminationGracePeriodSeconds == nil {
+		g := defaultTerminationGracePeriod
+		spec.TerminationGracePeriodSeconds = &g
+	}
+	if spec.SecurityContext == nil {
+		spec.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	if spec.SchedulerName == "" {
+		spec.SchedulerName = defaultSchedulerName
+	}
+	for i := range spec.Volumes {
+		if img := spec.Volumes[i].Image; img != nil && img.PullPolicy == "" {
+			img.PullPolicy = defaultPullPolicy(img.Reference)
+		}
+	}
+	for i := range spec.InitContainers {
+		defaultContainer(&spec.InitContainers[i], spec.HostNetwork, false)
+	}
+	for i := range spec.Containers {
+		defaultContainer(&spec.Containers[i], spec.HostNetwork, false)
 	}
 }
 
@@ -93,7 +129,7 @@ func defaultTolerations(spec *corev1.PodSpec) {
 	}
 }
 
-func defaultContainer(c *corev1.Container, hostNetwork bool) {
+func defaultContainer(c *corev1.Container, hostNetwork, requestsFromLimits bool) {
 	if c.TerminationMessagePath == "" {
 		c.TerminationMessagePath = corev1.TerminationMessagePathDefault
 	}
@@ -119,7 +155,7 @@ func defaultContainer(c *corev1.Container, hostNetwork bool) {
 	}
 	// Limits without requests become requests (SetDefaults_Pod), and every
 	// quantity is rounded up to milli precision (SetDefaults_ResourceList).
-	if len(c.Resources.Limits) > 0 {
+	if requestsFromLimits && len(c.Resources.Limits) > 0 {
 		if c.Resources.Requests == nil {
 			c.Resources.Requests = corev1.ResourceList{}
 		}

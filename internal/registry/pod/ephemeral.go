@@ -72,7 +72,7 @@ func (s *Strategy) PrepareForEphemeralContainersUpdate(ctx context.Context, obj,
 	pod.ResourceVersion = rv
 	pod.Spec.EphemeralContainers = ecs
 	for i := range pod.Spec.EphemeralContainers {
-		defaultContainer((*corev1.Container)(&pod.Spec.EphemeralContainers[i].EphemeralContainerCommon), pod.Spec.HostNetwork)
+		defaultContainer((*corev1.Container)(&pod.Spec.EphemeralContainers[i].EphemeralContainerCommon), pod.Spec.HostNetwork, true)
 	}
 	if !apiequality.Semantic.DeepEqual(pod.Spec, oldPod.Spec) {
 		pod.Generation = oldPod.Generation + 1

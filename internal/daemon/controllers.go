@@ -1,0 +1,31 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/peapod/peapod/internal/controller"
+	rscontroller "github.com/peapod/peapod/internal/controller/replicaset"
+	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/gc"
+)
+
+// controllers are the loops of kube-controller-manager that peapod runs in
+// process: the ReplicaSet controller and the garbage collector, each
+// recording events under its upstream name.
+func (d *Daemon) controllers() []func(context.Context) error {
+	now := time.Now
+	recorder := func(component string) *events.Recorder {
+		r := events.NewRecorder(d.events, events.Source{Component: component}, now, d.log)
+		d.controllerEvents = append(d.controllerEvents, r)
+		return r
+	}
+	rs := &rscontroller.Controller{ReplicaSets: d.replicaSets, Pods: d.pods, Recorder: recorder("replicaset-controller"),
+		Log: d.log.With("component", "replicaset-controller"), Now: now}
+	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
+	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.configMaps, d.secrets, d.serviceAccounts,
+		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses} {
+		collector.Stores = append(collector.Stores, st)
+	}
+	return []func(context.Context) error{rs.Run, collector.Run}
+}
