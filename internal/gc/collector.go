@@ -406,4 +406,3 @@ func hasGCFinalizer(m metav1.Object) bool {
 		return f == FinalizerOrphan || f == FinalizerForeground
 	})
 }
-
