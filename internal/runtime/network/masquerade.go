@@ -3,7 +3,6 @@ package network
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 
 	"github.com/coreos/go-iptables/iptables"
@@ -67,7 +66,16 @@ func RemoveMasquerade(name, subnet string) error {
 	if err != nil || !exists {
 		return err // never installed (e.g. only host-network pods ran)
 	}
-	return errors.Join(
-		ipt.DeleteIfExists("nat", "POSTROUTING", jumpRule(name, subnet)...),
-		ipt.ClearAndDeleteChain("nat", chain))
+	// Every jump to the chain goes first (a crashed daemon's restart
+	// may have left two), or the chain stays busy.
+	for range 8 {
+		found, err := ipt.Exists("nat", "POSTROUTING", jumpRule(name, subnet)...)
+		if err != nil || !found {
+			break
+		}
+		if err := ipt.Delete("nat", "POSTROUTING", jumpRule(name, subnet)...); err != nil {
+			return err
+		}
+	}
+	return ipt.ClearAndDeleteChain("nat", chain)
 }
