@@ -5,13 +5,14 @@ import (
 	"time"
 
 	"github.com/peapod/peapod/internal/controller"
+	deploycontroller "github.com/peapod/peapod/internal/controller/deployment"
 	rscontroller "github.com/peapod/peapod/internal/controller/replicaset"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/gc"
 )
 
 // controllers are the loops of kube-controller-manager that peapod runs in
-// process: the ReplicaSet controller and the garbage collector, each
+// process: the Deployment and ReplicaSet controllers and the garbage collector, each
 // recording events under its upstream name.
 func (d *Daemon) controllers() []func(context.Context) error {
 	now := time.Now
@@ -22,10 +23,12 @@ func (d *Daemon) controllers() []func(context.Context) error {
 	}
 	rs := &rscontroller.Controller{ReplicaSets: d.replicaSets, Pods: d.pods, Recorder: recorder("replicaset-controller"),
 		Log: d.log.With("component", "replicaset-controller"), Now: now}
+	deploy := &deploycontroller.Controller{Deployments: d.deployments, ReplicaSets: d.replicaSets, Pods: d.pods,
+		Recorder: recorder("deployment-controller"), Log: d.log.With("component", "deployment-controller"), Now: now}
 	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
 	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.configMaps, d.secrets, d.serviceAccounts,
 		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses} {
 		collector.Stores = append(collector.Stores, st)
 	}
-	return []func(context.Context) error{rs.Run, collector.Run}
+	return []func(context.Context) error{rs.Run, deploy.Run, collector.Run}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -142,6 +143,10 @@ func reference(obj runtime.Object) (corev1.ObjectReference, bool) {
 		return corev1.ObjectReference{Kind: "Node", Name: o.Name, UID: types.UID(o.Name)}, true
 	case *corev1.ObjectReference:
 		return *o, true
+	case *appsv1.ReplicaSet:
+		return corev1.ObjectReference{Kind: "ReplicaSet", APIVersion: "apps/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
+	case *appsv1.Deployment:
+		return corev1.ObjectReference{Kind: "Deployment", APIVersion: "apps/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
 	}
 	return corev1.ObjectReference{}, false
 }
