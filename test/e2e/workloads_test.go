@@ -1,0 +1,388 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// webCommand serves HTTP and leaves at SIGTERM (a busybox httpd as PID 1
+// would ignore it and wait out the grace period).
+const webCommand = `trap "exit 0" TERM; httpd -f -p 8080 & wait`
+
+// TestDeployment drives a Deployment through its life with kubectl 1.27 and
+// 1.33: create, the get columns, scale up and down (the pods removed are
+// those upstream removes), set image rolling with maxSurge 1 and
+// maxUnavailable 0 (never fewer than 3 ready pods, sampled throughout),
+// rollout status/history/undo/restart/pause/resume, delete with each
+// cascade, and no leak after.
+func TestDeployment(t *testing.T) {
+	d := startDaemon(t)
+	host := startRegistry(t, "e2e/busybox:2")
+	d.mirror(t, "registry.k8s.io", host)
+	ctx := context.Background()
+	fps := newFootprints(d, t)
+
+	for _, v := range []string{"1.27", "1.33"} {
+		name := "web" + strings.ReplaceAll(v, ".", "")
+		out := d.mustKubectl(v, "", "create", "deployment", name, "--image=busybox", "--replicas=3", "--", "sh", "-c", webCommand)
+		if want := "deployment.apps/" + name + " created"; !strings.Contains(out, want) {
+			t.Errorf("kubectl %s create deployment: %q, want %q", v, out, want)
+		}
+		status := d.mustKubectl(v, "", "rollout", "status", "deploy/"+name, "--timeout=120s")
+		if !strings.Contains(status, fmt.Sprintf("deployment %q successfully rolled out", name)) {
+			t.Errorf("rollout status: %q", status)
+		}
+		rows := d.mustKubectl(v, "", "get", "deploy,rs,pods", "-l", "app="+name)
+		for _, want := range []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "DESIRED", "CURRENT",
+			"deployment.apps/" + name + "   3/3     3            3"} {
+			if !strings.Contains(rows, want) {
+				t.Errorf("kubectl %s get deploy,rs,pods lacks %q:\n%s", v, want, rows)
+			}
+		}
+		pods := d.podsOf(t, "app="+name)
+		if len(pods) != 3 {
+			t.Fatalf("%d pods, want 3", len(pods))
+		}
+		for _, p := range pods {
+			if p.Status.Phase != corev1.PodRunning {
+				t.Errorf("pod %s is %s", p.Name, p.Status.Phase)
+			}
+			ref := metav1.GetControllerOf(&p)
+			if ref == nil || ref.Kind != "ReplicaSet" || !strings.HasPrefix(p.Name, ref.Name+"-") || p.Labels["pod-template-hash"] == "" {
+				t.Errorf("pod %s: owner %v, labels %v", p.Name, ref, p.Labels)
+			}
+			fps.add(p.Name)
+		}
+	}
+
+	// Scale up to 5, then down to 2: the two pods the scale-up made (the
+	// most recently ready) go, and one of the first three.
+	first := names(d.podsOf(t, "app=web127"))
+	d.mustKubectl("1.33", "", "scale", "deploy/web127", "--replicas=5")
+	d.waitFor("5 ready", 90*time.Second, func() (bool, error) { return d.readyPods("app=web127") == 5, nil })
+	var added []string
+	for _, p := range d.podsOf(t, "app=web127") {
+		fps.add(p.Name)
+		if !slices.Contains(first, p.Name) {
+			added = append(added, p.Name)
+		}
+	}
+	d.mustKubectl("1.27", "", "scale", "deploy/web127", "--replicas=2")
+	d.waitFor("2 pods left", 60*time.Second, func() (bool, error) { return len(d.podsOf(t, "app=web127")) == 2, nil })
+	left := names(d.podsOf(t, "app=web127"))
+	for _, n := range added {
+		if slices.Contains(left, n) {
+			t.Errorf("scale down kept %s, one of the newest pods (left: %v, first: %v)", n, left, first)
+		}
+	}
+
+	// set image with maxSurge 1 / maxUnavailable 0 never has fewer than 3
+	// ready pods.
+	d.mustKubectl("1.33", "", "patch", "deploy/web133", "-p", `{"spec":{"strategy":{"rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}`)
+	d.mustKubectl("1.33", "", "annotate", "deploy/web133", "kubernetes.io/change-cause=busybox 2")
+	minReady, stop := d.sampleReady("app=web133")
+	d.mustKubectl("1.33", "", "set", "image", "deploy/web133", "busybox=registry.k8s.io/e2e/busybox:2")
+	status := d.mustKubectl("1.27", "", "rollout", "status", "deploy/web133", "--timeout=120s")
+	stop()
+	if !strings.Contains(status, `deployment "web133" successfully rolled out`) || !strings.Contains(status, "Waiting for deployment \"web133\" rollout to finish") {
+		t.Errorf("rollout status: %q", status)
+	}
+	if m := minReady(); m < 3 {
+		t.Errorf("the rollout went down to %d ready pods, maxUnavailable 0 allows none fewer than 3", m)
+	}
+	for _, p := range d.podsOf(t, "app=web133") {
+		fps.add(p.Name)
+		if p.Spec.Containers[0].Image != "registry.k8s.io/e2e/busybox:2" {
+			t.Errorf("pod %s runs %s after set image", p.Name, p.Spec.Containers[0].Image)
+		}
+	}
+	history := d.mustKubectl("1.33", "", "rollout", "history", "deploy/web133")
+	if !strings.Contains(history, "REVISION  CHANGE-CAUSE") || !regexpLine(history, `^2\s+busybox 2$`) {
+		t.Errorf("rollout history:\n%s", history)
+	}
+	if out := d.mustKubectl("1.27", "", "rollout", "undo", "deploy/web133"); !strings.Contains(out, "deployment.apps/web133 rolled back") {
+		t.Errorf("rollout undo: %q", out)
+	}
+	d.mustKubectl("1.33", "", "rollout", "status", "deploy/web133", "--timeout=120s")
+	for _, p := range d.podsOf(t, "app=web133") {
+		fps.add(p.Name)
+		if p.Spec.Containers[0].Image != "busybox" {
+			t.Errorf("pod %s runs %s after undo", p.Name, p.Spec.Containers[0].Image)
+		}
+	}
+	dep, err := d.client.AppsV1().Deployments("default").Get(ctx, "web133", metav1.GetOptions{})
+	if err != nil || dep.Annotations["deployment.kubernetes.io/revision"] != "3" {
+		t.Errorf("revision after undo: %v, %v", dep.GetAnnotations(), err)
+	}
+
+	// restart replaces every pod; a paused Deployment refuses it.
+	before := names(d.podsOf(t, "app=web133"))
+	d.mustKubectl("1.33", "", "rollout", "pause", "deploy/web133")
+	if _, errOut, err := d.kubectl("1.33", "", "rollout", "restart", "deploy/web133"); err == nil || !strings.Contains(errOut, "can't restart paused deployment (run rollout resume first)") {
+		t.Errorf("restart of a paused deployment: %v %q", err, errOut)
+	}
+	d.mustKubectl("1.27", "", "rollout", "resume", "deploy/web133")
+	d.mustKubectl("1.27", "", "rollout", "restart", "deploy/web133")
+	d.mustKubectl("1.33", "", "rollout", "status", "deploy/web133", "--timeout=120s")
+	d.waitFor("the old pods to go", 60*time.Second, func() (bool, error) { return len(d.podsOf(t, "app=web133")) == 3, nil })
+	for _, p := range d.podsOf(t, "app=web133") {
+		fps.add(p.Name)
+		if slices.Contains(before, p.Name) {
+			t.Errorf("pod %s survived rollout restart", p.Name)
+		}
+	}
+	dep, _ = d.client.AppsV1().Deployments("default").Get(ctx, "web133", metav1.GetOptions{})
+	if cond := progressingCondition(dep); cond == nil || cond.Reason != "NewReplicaSetAvailable" {
+		t.Errorf("Progressing condition: %+v", cond)
+	}
+
+	// Deletion: orphan leaves the pods without an owner, foreground holds
+	// the Deployment until its pods are gone, background removes all.
+	d.mustKubectl("1.33", "", "delete", "deploy/web127", "--cascade=orphan")
+	d.waitFor("orphaned ReplicaSets", 30*time.Second, func() (bool, error) {
+		rss, err := d.client.AppsV1().ReplicaSets("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web127"})
+		if err != nil || len(rss.Items) == 0 {
+			return false, err
+		}
+		for _, rs := range rss.Items {
+			if len(rs.OwnerReferences) > 0 {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if pods := d.podsOf(t, "app=web127"); len(pods) != 2 {
+		t.Errorf("orphan deletion left %d pods, want 2", len(pods))
+	}
+	d.mustKubectl("1.27", "", "delete", "rs", "-l", "app=web127", "--cascade=foreground")
+	if pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web127"}); err != nil || len(pods.Items) != 0 {
+		t.Errorf("foreground deletion returned with pods left: %v", err)
+	}
+	d.mustKubectl("1.33", "", "delete", "deploy/web133")
+	d.waitFor("the pods to go", 60*time.Second, func() (bool, error) {
+		rss, err := d.client.AppsV1().ReplicaSets("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		return err == nil && len(rss.Items) == 0 && len(pods.Items) == 0, err
+	})
+	fps.check()
+}
+
+// TestDeploymentRecreateAndQuota: a Recreate rollout stops every old pod
+// before a new one starts; a ReplicaSet a quota refuses reports the
+// quota's message in ReplicaFailure and a FailedCreate event; deleting
+// the namespace removes its workloads.
+func TestDeploymentRecreateAndQuota(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	d.mustKubectl("1.33", "", "create", "namespace", "rc")
+	d.mustKubectl("1.27", `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: rec, namespace: rc}
+spec:
+  replicas: 2
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: rec}}
+  template:
+    metadata: {labels: {app: rec}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]
+`, "apply", "-f", "-")
+	d.mustKubectl("1.33", "", "-n", "rc", "rollout", "status", "deploy/rec", "--timeout=120s")
+	var mu sync.Mutex
+	mixed := false
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			pods, err := d.client.CoreV1().Pods("rc").List(ctx, metav1.ListOptions{LabelSelector: "app=rec"})
+			if err != nil {
+				continue
+			}
+			hashes := map[string]bool{}
+			for _, p := range pods.Items {
+				if p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodPending {
+					hashes[p.Labels["pod-template-hash"]] = true
+				}
+			}
+			if len(hashes) > 1 {
+				mu.Lock()
+				mixed = true
+				mu.Unlock()
+			}
+		}
+	}()
+	d.mustKubectl("1.33", "", "-n", "rc", "set", "env", "deploy/rec", "V=2")
+	d.mustKubectl("1.33", "", "-n", "rc", "rollout", "status", "deploy/rec", "--timeout=120s")
+	close(done)
+	mu.Lock()
+	if mixed {
+		t.Error("a Recreate rollout ran old and new pods at once")
+	}
+	mu.Unlock()
+
+	// Quota refuses the third pod: the ReplicaSet says so.
+	d.mustKubectl("1.33", "", "-n", "rc", "create", "quota", "pods", "--hard=pods=3")
+	d.mustKubectl("1.33", "", "-n", "rc", "scale", "deploy/rec", "--replicas=4")
+	d.waitFor("ReplicaFailure on the ReplicaSet", 60*time.Second, func() (bool, error) {
+		rss, err := d.client.AppsV1().ReplicaSets("rc").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, rs := range rss.Items {
+			for _, c := range rs.Status.Conditions {
+				if c.Type == appsv1.ReplicaSetReplicaFailure && c.Reason == "FailedCreate" && strings.Contains(c.Message, "exceeded quota: pods") {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+	events := d.mustKubectl("1.27", "", "-n", "rc", "get", "events", "--field-selector", "reason=FailedCreate", "-o", "jsonpath={.items[*].message}")
+	if !strings.Contains(events, "Error creating: pods ") || !strings.Contains(events, "exceeded quota: pods") {
+		t.Errorf("FailedCreate events: %q", events)
+	}
+	d.mustKubectl("1.33", "", "delete", "namespace", "rc", "--wait=true", "--timeout=120s")
+	if _, err := d.client.AppsV1().Deployments("rc").Get(ctx, "rec", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Deployment outlived its namespace: %v", err)
+	}
+}
+
+// podsOf lists the default namespace's pods matching a selector, not being
+// deleted, by name.
+func (d *daemon) podsOf(t *testing.T, selector string) []corev1.Pod {
+	t.Helper()
+	list, err := d.client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// readyPods counts the ready pods matching a selector.
+func (d *daemon) readyPods(selector string) int {
+	list, err := d.client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, p := range list.Items {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// sampleReady samples the ready pods every 50 ms until stopped and
+// reports the fewest seen.
+func (d *daemon) sampleReady(selector string) (minimum func() int, stop func()) {
+	var mu sync.Mutex
+	least := 1 << 30
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			if n := d.readyPods(selector); n >= 0 {
+				mu.Lock()
+				least = min(least, n)
+				mu.Unlock()
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return least
+		}, func() {
+			close(done)
+			<-finished
+		}
+}
+
+func names(pods []corev1.Pod) []string {
+	out := make([]string, len(pods))
+	for i, p := range pods {
+		out[i] = p.Name
+	}
+	return out
+}
+
+func progressingCondition(d *appsv1.Deployment) *appsv1.DeploymentCondition {
+	for i := range d.Status.Conditions {
+		if d.Status.Conditions[i].Type == appsv1.DeploymentProgressing {
+			return &d.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// regexpLine: some line of s matches the pattern.
+func regexpLine(s, pattern string) bool {
+	re := regexp.MustCompile(pattern)
+	for _, l := range strings.Split(s, "\n") {
+		if re.MatchString(strings.TrimRight(l, " ")) {
+			return true
+		}
+	}
+	return false
+}
+
+// footprints collects the leak fingerprints of pods as they appear and
+// checks them all once everything is deleted.
+type footprints struct {
+	d    *daemon
+	t    *testing.T
+	seen map[string]footprint
+}
+
+func newFootprints(d *daemon, t *testing.T) *footprints {
+	return &footprints{d: d, t: t, seen: map[string]footprint{}}
+}
+
+func (f *footprints) add(name string) {
+	if _, ok := f.seen[name]; ok {
+		return
+	}
+	f.seen[name] = f.d.capture(f.t, "default", name)
+}
+
+func (f *footprints) check() {
+	for _, fp := range f.seen {
+		f.d.check(f.t, fp)
+	}
+}
