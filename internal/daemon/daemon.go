@@ -161,8 +161,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	// are never counted.
 	d.quota = &quota.Quota{Quotas: d.resourceQuotas, Now: now, Log: log.With("component", "resourcequota"),
 		Counted: map[string]*registry.Store{}}
-	for _, st := range []*registry.Store{d.pods, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges} {
-		d.quota.Counted[st.Resource().Name] = st
+	for _, st := range []*registry.Store{d.pods, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges, d.deployments, d.replicaSets} {
+		d.quota.Counted[st.Resource().Key()] = st
 	}
 	d.pods.UseAdmission(&limitranger.LimitRanger{LimitRanges: d.limitRanges}, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
 	for _, st := range d.quota.Counted {

@@ -38,7 +38,8 @@ type Quota struct {
 	// Quotas is the resourcequotas store.
 	Quotas *registry.Store
 	// Counted are the stores of the namespaced resources whose objects a
-	// quota may count (pods among them), by resource name.
+	// quota may count (pods among them), by resource key (Resource.Key:
+	// "pods", "deployments.apps").
 	Counted map[string]*registry.Store
 	Now     func() time.Time
 	Log     *slog.Logger
@@ -71,7 +72,7 @@ func (q *Quota) Mutate(context.Context, *registry.Resource, string, runtime.Obje
 // added. The namespace stays locked until the object is stored or
 // refused; once stored, the quotas' status.used include it.
 func (q *Quota) Validate(ctx context.Context, res *registry.Resource, ns string, obj runtime.Object) (func(bool), error) {
-	if !res.Namespaced || q.Counted[res.Name] == nil {
+	if !res.Namespaced || q.Counted[res.Key()] == nil {
 		return nil, nil
 	}
 	delta, pod := q.usageOf(res, obj)
@@ -89,7 +90,7 @@ func (q *Quota) Validate(ctx context.Context, res *registry.Resource, ns string,
 func (q *Quota) ValidateUpdate(ctx context.Context, res *registry.Resource, ns string, obj, old runtime.Object) (func(bool), error) {
 	pod, ok := obj.(*corev1.Pod)
 	oldPod, oldOK := old.(*corev1.Pod)
-	if !ok || !oldOK || q.Counted[res.Name] == nil {
+	if !ok || !oldOK || q.Counted[res.Key()] == nil {
 		return nil, nil
 	}
 	now := q.Now()
@@ -170,7 +171,7 @@ func (q *Quota) usageOf(res *registry.Resource, obj runtime.Object) (corev1.Reso
 	if pod, ok := obj.(*corev1.Pod); ok {
 		return podUsage(pod, q.Now()), pod
 	}
-	return objectUsage(res.Name, ""), nil
+	return objectUsage(res.Name, res.Group), nil
 }
 
 // concerned reports whether any quota limits something the object
@@ -253,7 +254,8 @@ func (q *Quota) usage(ctx context.Context, ns string, quotas []*corev1.ResourceQ
 				if isPod {
 					charge = podUsage(pod, now)
 				} else {
-					charge = objectUsage(resName, "")
+					r := q.Counted[resName].Resource()
+					charge = objectUsage(r.Name, r.Group)
 				}
 				if !matches(quota, pod) {
 					continue

@@ -261,6 +261,12 @@ spec:
 	if !strings.Contains(events, "Error creating: pods ") || !strings.Contains(events, "exceeded quota: pods") {
 		t.Errorf("FailedCreate events: %q", events)
 	}
+	// Object count quotas of the apps group.
+	d.mustKubectl("1.27", "", "-n", "rc", "create", "quota", "objects", "--hard=count/deployments.apps=1,count/replicasets.apps=10")
+	_, errOut, err := d.kubectl("1.33", "", "-n", "rc", "create", "deployment", "second", "--image=busybox")
+	if want := `deployments.apps "second" is forbidden: exceeded quota: objects, requested: count/deployments.apps=1, used: count/deployments.apps=1, limited: count/deployments.apps=1`; err == nil || !strings.Contains(errOut, want) {
+		t.Errorf("a second deployment under count/deployments.apps=1: %v %q", err, errOut)
+	}
 	d.mustKubectl("1.33", "", "delete", "namespace", "rc", "--wait=true", "--timeout=120s")
 	if _, err := d.client.AppsV1().Deployments("rc").Get(ctx, "rec", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the Deployment outlived its namespace: %v", err)
