@@ -52,6 +52,12 @@ type Collector struct {
 	Resync time.Duration
 
 	queue workqueue.TypedRateLimitingInterface[item]
+
+	// mu guards byOwner: who references each owner UID, kept from
+	// the watches, so that an owner's deletion finds its dependents
+	// without reading every store.
+	mu      sync.Mutex
+	byOwner map[types.UID]map[item]bool
 }
 
 // item is one unit of work: an object to check (are its owners there?,
@@ -67,6 +73,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	if c.Resync == 0 {
 		c.Resync = time.Minute
 	}
+	c.byOwner = map[types.UID]map[item]bool{}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[item](),
 		workqueue.TypedRateLimitingQueueConfig[item]{Name: "garbage-collector"})
 	var wg sync.WaitGroup
@@ -111,6 +118,8 @@ func (c *Collector) changed(store int, e controller.Event) {
 	if err != nil {
 		return
 	}
+	self := item{store: store, namespace: m.GetNamespace(), name: m.GetName()}
+	c.index(self, e, m)
 	if e.Type == watch.Deleted {
 		for _, ref := range m.GetOwnerReferences() {
 			if i, ok := c.storeOf(ref); ok {
@@ -129,18 +138,42 @@ func (c *Collector) changed(store int, e controller.Event) {
 	}
 }
 
-// queueDependents queues every object that references uid.
-func (c *Collector) queueDependents(uid types.UID) {
-	ctx := context.Background()
-	for i, st := range c.Stores {
-		c.each(ctx, st, func(m metav1.Object) {
-			for _, ref := range m.GetOwnerReferences() {
-				if ref.UID == uid {
-					c.queue.Add(item{store: i, namespace: m.GetNamespace(), name: m.GetName()})
-					return
+// index records which owners an object references now (none once it is
+// deleted), replacing what its previous state referenced.
+func (c *Collector) index(it item, e controller.Event, m metav1.Object) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.Previous != nil {
+		if prev, err := meta.Accessor(e.Previous); err == nil {
+			for _, ref := range prev.GetOwnerReferences() {
+				delete(c.byOwner[ref.UID], it)
+				if len(c.byOwner[ref.UID]) == 0 {
+					delete(c.byOwner, ref.UID)
 				}
 			}
-		})
+		}
+	}
+	for _, ref := range m.GetOwnerReferences() {
+		if e.Type == watch.Deleted {
+			delete(c.byOwner[ref.UID], it)
+			if len(c.byOwner[ref.UID]) == 0 {
+				delete(c.byOwner, ref.UID)
+			}
+			continue
+		}
+		if c.byOwner[ref.UID] == nil {
+			c.byOwner[ref.UID] = map[item]bool{}
+		}
+		c.byOwner[ref.UID][it] = true
+	}
+}
+
+// queueDependents queues every object that references uid.
+func (c *Collector) queueDependents(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for it := range c.byOwner[uid] {
+		c.queue.Add(it)
 	}
 }
 
