@@ -6,13 +6,14 @@ import (
 
 	"github.com/peapod/peapod/internal/controller"
 	deploycontroller "github.com/peapod/peapod/internal/controller/deployment"
+	jobcontroller "github.com/peapod/peapod/internal/controller/job"
 	rscontroller "github.com/peapod/peapod/internal/controller/replicaset"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/gc"
 )
 
 // controllers are the loops of kube-controller-manager that peapod runs in
-// process: the Deployment and ReplicaSet controllers and the garbage collector, each
+// process: the Deployment, ReplicaSet and Job controllers (with the TTL-after-finished controller) and the garbage collector, each
 // recording events under its upstream name.
 func (d *Daemon) controllers() []func(context.Context) error {
 	now := time.Now
@@ -25,10 +26,12 @@ func (d *Daemon) controllers() []func(context.Context) error {
 		Log: d.log.With("component", "replicaset-controller"), Now: now}
 	deploy := &deploycontroller.Controller{Deployments: d.deployments, ReplicaSets: d.replicaSets, Pods: d.pods,
 		Recorder: recorder("deployment-controller"), Log: d.log.With("component", "deployment-controller"), Now: now}
+	jobs := &jobcontroller.Controller{Jobs: d.jobs, Pods: d.pods, Recorder: recorder("job-controller"),
+		Log: d.log.With("component", "job-controller"), Now: now}
 	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
-	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.configMaps, d.secrets, d.serviceAccounts,
+	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.jobs, d.configMaps, d.secrets, d.serviceAccounts,
 		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses} {
 		collector.Stores = append(collector.Stores, st)
 	}
-	return []func(context.Context) error{rs.Run, deploy.Run, collector.Run}
+	return []func(context.Context) error{rs.Run, deploy.Run, jobs.Run, collector.Run}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -145,6 +146,8 @@ func reference(obj runtime.Object) (corev1.ObjectReference, bool) {
 		return *o, true
 	case *appsv1.ReplicaSet:
 		return corev1.ObjectReference{Kind: "ReplicaSet", APIVersion: "apps/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
+	case *batchv1.Job:
+		return corev1.ObjectReference{Kind: "Job", APIVersion: "batch/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
 	case *appsv1.Deployment:
 		return corev1.ObjectReference{Kind: "Deployment", APIVersion: "apps/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
 	}

@@ -54,6 +54,7 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"RuntimeClass":   {runtimeClassColumns, printRuntimeClass},
 		"Deployment":     {deploymentColumns, printDeployment},
 		"ReplicaSet":     {replicaSetColumns, printReplicaSet},
+		"Job":            {jobColumns, printJob},
 	}}
 }
 

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/duration"
 )
 
 // Upstream's Deployment and ReplicaSet columns (printDeployment,
@@ -80,4 +82,63 @@ func selectorString(sel *metav1.LabelSelector) string {
 		return "<invalid>"
 	}
 	return metav1.FormatLabelSelector(sel)
+}
+
+var jobColumns = append([]metav1.TableColumnDefinition{
+	nameColumn,
+	{Name: "Status", Type: "string", Description: "Status of the job."},
+	{Name: "Completions", Type: "string", Description: batchv1.JobStatus{}.SwaggerDoc()["succeeded"]},
+	{Name: "Duration", Type: "string", Description: "Time required to complete the job."},
+	ageColumn,
+}, wideWorkloadColumns...)
+
+// printJob is upstream's printJob: the first of Complete, Failed,
+// Terminating, Suspended, FailureTarget, SuccessCriteriaMet, else Running;
+// completions as succeeded/completions (or "/1 of <parallelism>" for a
+// work queue); the duration so far, or until completion.
+func printJob(obj runtime.Object, now time.Time) ([]interface{}, []metav1.TableRowCondition) {
+	j := obj.(*batchv1.Job)
+	completions := fmt.Sprintf("%d/1", j.Status.Succeeded)
+	switch {
+	case j.Spec.Completions != nil:
+		completions = fmt.Sprintf("%d/%d", j.Status.Succeeded, *j.Spec.Completions)
+	case j.Spec.Parallelism != nil && *j.Spec.Parallelism > 1:
+		completions = fmt.Sprintf("%d/1 of %d", j.Status.Succeeded, *j.Spec.Parallelism)
+	}
+	var dur string
+	switch {
+	case j.Status.StartTime == nil:
+	case j.Status.CompletionTime == nil:
+		dur = duration.HumanDuration(now.Sub(j.Status.StartTime.Time))
+	default:
+		dur = duration.HumanDuration(j.Status.CompletionTime.Sub(j.Status.StartTime.Time))
+	}
+	names, images := templateContainers(&j.Spec.Template)
+	return []interface{}{j.Name, jobStatus(j), completions, dur, age(j.CreationTimestamp, now), names, images, selectorString(j.Spec.Selector)}, nil
+}
+
+func jobStatus(j *batchv1.Job) string {
+	has := func(t batchv1.JobConditionType) bool {
+		for _, c := range j.Status.Conditions {
+			if c.Type == t && c.Status == corev1.ConditionTrue {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has(batchv1.JobComplete):
+		return "Complete"
+	case has(batchv1.JobFailed):
+		return "Failed"
+	case j.DeletionTimestamp != nil:
+		return "Terminating"
+	case has(batchv1.JobSuspended):
+		return "Suspended"
+	case has(batchv1.JobFailureTarget):
+		return "FailureTarget"
+	case has(batchv1.JobSuccessCriteriaMet):
+		return "SuccessCriteriaMet"
+	}
+	return "Running"
 }

@@ -41,6 +41,9 @@ type Resource struct {
 	// none gets (DefaultGarbageCollectionPolicy upstream): "" is
 	// Background.
 	DefaultPropagation metav1.DeletionPropagation
+	// DefaultPropagationWarning is the warning a DELETE that names no
+	// propagation gets (batch/v1 Jobs: their pods stay).
+	DefaultPropagationWarning string
 
 	New     func() runtime.Object
 	NewList func() runtime.Object

@@ -56,6 +56,9 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 			m.SetDeletionTimestamp(&t)
 			m.SetDeletionGracePeriodSeconds(&grace)
 		} else {
+			if w := s.res.DefaultPropagationWarning; w != "" && opts.PropagationPolicy == nil && opts.OrphanDependents == nil {
+				AddWarning(ctx, w)
+			}
 			if f := propagationFinalizer(s.res, opts, m); f != "" && !slices.Contains(m.GetFinalizers(), f) {
 				// The garbage collector (package gc) orphans or
 				// deletes the dependents, then removes it.

@@ -1,0 +1,261 @@
+// Package job holds the API behaviour of batch/v1 Jobs
+// (pkg/registry/batch/job and pkg/apis/batch/validation): defaults, the
+// generated selector and labels, validation, the status subresource, and
+// the default deletion propagation (orphan, with upstream's warning). The
+// controller that acts on them is internal/controller/job.
+package job
+
+import (
+	"context"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/peapod/peapod/internal/registry"
+	"github.com/peapod/peapod/internal/registry/pod"
+)
+
+// Strategy implements registry strategies for Jobs.
+type Strategy struct{}
+
+// legacy label keys, still set as upstream does.
+const (
+	legacyControllerUID = "controller-uid"
+	legacyJobName       = "job-name"
+)
+
+// Resource returns the jobs resource of batch/v1.
+func Resource() *registry.Resource {
+	return &registry.Resource{
+		Group: batchv1.GroupName, Version: "v1",
+		Name: "jobs", SingularName: "job", Kind: "Job", Categories: []string{"all"},
+		Namespaced: true, HasStatus: true,
+		// Deleting a Job keeps its pods unless asked otherwise
+		// (DefaultGarbageCollectionPolicy of batch/v1 jobs).
+		DefaultPropagation: metav1.DeletePropagationOrphan,
+		DefaultPropagationWarning: "child pods are preserved by default when jobs are deleted; " +
+			"set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning",
+		New:      func() runtime.Object { return &batchv1.Job{} },
+		NewList:  func() runtime.Object { return &batchv1.JobList{} },
+		Strategy: Strategy{},
+	}
+}
+
+// SetDefaults fills what batch/v1 defaults on a Job (SetDefaults_Job).
+func SetDefaults(j *batchv1.Job) {
+	spec := &j.Spec
+	switch {
+	case spec.Completions == nil && spec.Parallelism == nil:
+		one, two := int32(1), int32(1)
+		spec.Completions, spec.Parallelism = &one, &two
+	case spec.Parallelism == nil:
+		one := int32(1)
+		spec.Parallelism = &one
+	}
+	if spec.BackoffLimit == nil {
+		n := int32(6)
+		if spec.BackoffLimitPerIndex != nil {
+			n = 1<<31 - 1
+		}
+		spec.BackoffLimit = &n
+	}
+	if len(j.Labels) == 0 && len(spec.Template.Labels) > 0 {
+		j.Labels = copyMap(spec.Template.Labels)
+	}
+	if spec.CompletionMode == nil {
+		m := batchv1.NonIndexedCompletion
+		spec.CompletionMode = &m
+	}
+	if spec.Suspend == nil {
+		f := false
+		spec.Suspend = &f
+	}
+	if spec.ManualSelector == nil {
+		f := false
+		spec.ManualSelector = &f
+	}
+	if spec.PodReplacementPolicy == nil {
+		p := batchv1.TerminatingOrFailed
+		if spec.PodFailurePolicy != nil {
+			p = batchv1.Failed
+		}
+		spec.PodReplacementPolicy = &p
+	}
+	pod.SetTemplateDefaults(&spec.Template)
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// PrepareForCreate defaults the Job, clears its status and starts its
+// generation.
+func (Strategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
+	j := obj.(*batchv1.Job)
+	SetDefaults(j)
+	j.Status = batchv1.JobStatus{}
+	j.Generation = 1
+}
+
+// Canonicalize generates the selector and the template labels once the
+// Job has its UID and name (generateSelector): controller-uid and job-name,
+// each with and without the batch.kubernetes.io/ prefix, selected by the
+// prefixed controller-uid. A manualSelector Job keeps its own.
+func (Strategy) Canonicalize(obj runtime.Object) {
+	j := obj.(*batchv1.Job)
+	if j.Spec.ManualSelector != nil && *j.Spec.ManualSelector || j.Spec.Selector != nil || j.UID == "" {
+		return // its own, generated at create, or sent by the user (refused by validation)
+	}
+	if j.Spec.Template.Labels == nil {
+		j.Spec.Template.Labels = map[string]string{}
+	}
+	uid := string(j.UID)
+	for k, v := range map[string]string{batchv1.ControllerUidLabel: uid, legacyControllerUID: uid, batchv1.JobNameLabel: j.Name, legacyJobName: j.Name} {
+		if _, ok := j.Spec.Template.Labels[k]; !ok {
+			j.Spec.Template.Labels[k] = v
+		}
+	}
+	j.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{batchv1.ControllerUidLabel: uid}}
+}
+
+// Validate is ValidateJob.
+func (Strategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
+	j := obj.(*batchv1.Job)
+	errs := apimachineryvalidation.ValidateObjectMeta(&j.ObjectMeta, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	if manual := j.Spec.ManualSelector; (manual == nil || !*manual) && j.Spec.Selector != nil {
+		if j.Spec.Selector.MatchLabels[batchv1.ControllerUidLabel] != string(j.UID) {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "selector"), j.Spec.Selector, "`selector` not auto-generated"))
+		}
+	}
+	if j.Spec.CompletionMode != nil && *j.Spec.CompletionMode == batchv1.IndexedCompletion && j.Spec.Completions != nil && *j.Spec.Completions > 0 {
+		// Indexed pods are named <job>-<index>: that must be a label.
+		last := fmt.Sprintf("%s-%d", j.Name, *j.Spec.Completions-1)
+		if msgs := validation.IsDNS1123Label(last); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), j.Name,
+				fmt.Sprintf("will not able to create pod with invalid DNS label: %s", last)))
+		}
+	}
+	return append(errs, validateSpec(&j.Spec, field.NewPath("spec"))...)
+}
+
+func validateSpec(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	nonneg := func(v *int32, name string) {
+		if v != nil {
+			errs = append(errs, apimachineryvalidation.ValidateNonnegativeField(int64(*v), p.Child(name))...)
+		}
+	}
+	nonneg(spec.Parallelism, "parallelism")
+	nonneg(spec.Completions, "completions")
+	nonneg(spec.BackoffLimit, "backoffLimit")
+	nonneg(spec.TTLSecondsAfterFinished, "ttlSecondsAfterFinished")
+	if d := spec.ActiveDeadlineSeconds; d != nil {
+		errs = append(errs, apimachineryvalidation.ValidateNonnegativeField(*d, p.Child("activeDeadlineSeconds"))...)
+	}
+	if m := spec.CompletionMode; m != nil {
+		switch *m {
+		case batchv1.NonIndexedCompletion:
+		case batchv1.IndexedCompletion:
+			if spec.Completions == nil {
+				errs = append(errs, field.Required(p.Child("completions"), "when completion mode is Indexed"))
+			}
+		default:
+			errs = append(errs, field.NotSupported(p.Child("completionMode"), *m, []batchv1.CompletionMode{batchv1.NonIndexedCompletion, batchv1.IndexedCompletion}))
+		}
+	}
+	if r := spec.PodReplacementPolicy; r != nil && *r != batchv1.TerminatingOrFailed && *r != batchv1.Failed {
+		errs = append(errs, field.NotSupported(p.Child("podReplacementPolicy"), *r, []batchv1.PodReplacementPolicy{batchv1.Failed, batchv1.TerminatingOrFailed}))
+	}
+	// What peapod's Job controller does not do yet is refused, never
+	// ignored.
+	for name, set := range map[string]bool{"podFailurePolicy": spec.PodFailurePolicy != nil, "successPolicy": spec.SuccessPolicy != nil,
+		"backoffLimitPerIndex": spec.BackoffLimitPerIndex != nil, "maxFailedIndexes": spec.MaxFailedIndexes != nil} {
+		if set {
+			errs = append(errs, field.Forbidden(p.Child(name), name+" is not supported by peapod yet"))
+		}
+	}
+	if m := spec.ManagedBy; m != nil && *m != batchv1.JobControllerName {
+		errs = append(errs, field.Forbidden(p.Child("managedBy"), fmt.Sprintf("peapod runs only Jobs managed by %s", batchv1.JobControllerName)))
+	}
+	sp := p.Child("selector")
+	if spec.Selector == nil {
+		errs = append(errs, field.Required(sp, ""))
+	} else {
+		errs = append(errs, metav1validation.ValidateLabelSelector(spec.Selector, metav1validation.LabelSelectorValidationOptions{}, sp)...)
+		if sel, err := metav1.LabelSelectorAsSelector(spec.Selector); err == nil && !sel.Matches(labels.Set(spec.Template.Labels)) {
+			errs = append(errs, field.Invalid(p.Child("template", "metadata", "labels"), spec.Template.Labels, "`selector` does not match template `labels`"))
+		}
+	}
+	tp := p.Child("template")
+	errs = append(errs, pod.ValidateTemplate(&spec.Template, tp)...)
+	if rp := spec.Template.Spec.RestartPolicy; rp != corev1.RestartPolicyOnFailure && rp != corev1.RestartPolicyNever {
+		errs = append(errs, field.Required(tp.Child("spec", "restartPolicy"), `valid values: "OnFailure", "Never"`))
+	}
+	return errs
+}
+
+// PrepareForUpdate keeps the status and bumps the generation when the
+// spec changes.
+func (Strategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
+	j, prev := obj.(*batchv1.Job), old.(*batchv1.Job)
+	SetDefaults(j)
+	j.Status = prev.Status
+	if !apiequality.Semantic.DeepEqual(j.Spec, prev.Spec) {
+		j.Generation = prev.Generation + 1
+	}
+}
+
+// ValidateUpdate keeps what is immutable: the selector, the template,
+// completions and the completion mode.
+func (s Strategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	j, prev := obj.(*batchv1.Job), old.(*batchv1.Job)
+	errs := s.Validate(ctx, obj)
+	p := field.NewPath("spec")
+	errs = append(errs, apimachineryvalidation.ValidateImmutableField(j.Spec.Selector, prev.Spec.Selector, p.Child("selector"))...)
+	errs = append(errs, apimachineryvalidation.ValidateImmutableField(j.Spec.Template, prev.Spec.Template, p.Child("template"))...)
+	errs = append(errs, apimachineryvalidation.ValidateImmutableField(j.Spec.CompletionMode, prev.Spec.CompletionMode, p.Child("completionMode"))...)
+	errs = append(errs, apimachineryvalidation.ValidateImmutableField(j.Spec.Completions, prev.Spec.Completions, p.Child("completions"))...)
+	return errs
+}
+
+// PrepareForStatusUpdate keeps everything but the status.
+func (Strategy) PrepareForStatusUpdate(ctx context.Context, obj, old runtime.Object) {
+	j, prev := obj.(*batchv1.Job), old.(*batchv1.Job)
+	j.Spec = prev.Spec
+	j.Labels = prev.Labels
+}
+
+// ValidateStatusUpdate checks the counters.
+func (Strategy) ValidateStatusUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	st := obj.(*batchv1.Job).Status
+	p := field.NewPath("status")
+	var errs field.ErrorList
+	for _, c := range []struct {
+		name string
+		v    int32
+	}{{"active", st.Active}, {"succeeded", st.Succeeded}, {"failed", st.Failed}} {
+		errs = append(errs, apimachineryvalidation.ValidateNonnegativeField(int64(c.v), p.Child(c.name))...)
+	}
+	return errs
+}
+
+// SelectableFields are metadata.name, metadata.namespace and
+// status.successful (JobToSelectableFields).
+func (Strategy) SelectableFields(obj runtime.Object) fields.Set {
+	j := obj.(*batchv1.Job)
+	return fields.Set{"metadata.name": j.Name, "metadata.namespace": j.Namespace, "status.successful": fmt.Sprint(j.Status.Succeeded)}
+}

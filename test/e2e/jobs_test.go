@@ -1,0 +1,240 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestJobs runs Jobs with kubectl 1.27 and 1.33: completions 5 and
+// parallelism 2 where one pod fails once (never more than 2 active, ends
+// Complete 5/5 with 1 failed), a Job over its backoffLimit (Failed,
+// BackoffLimitExceeded), an Indexed Job whose pods see
+// JOB_COMPLETION_INDEX, ttlSecondsAfterFinished removing a Job and its
+// pods, kubectl create job and logs job/x, and the default orphan
+// propagation with its warning.
+func TestJobs(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+
+	out := d.mustKubectl("1.27", "", "create", "job", "hello", "--image=busybox", "--", "sh", "-c", "echo hello from the job")
+	if !strings.Contains(out, "job.batch/hello created") {
+		t.Errorf("kubectl create job: %q", out)
+	}
+	d.waitJob(t, "hello", batchv1.JobComplete)
+	if logs := d.mustKubectl("1.33", "", "logs", "job/hello"); logs != "hello from the job\n" {
+		t.Errorf("kubectl logs job/hello: %q", logs)
+	}
+	row := strings.Fields(d.mustKubectl("1.33", "", "get", "job", "hello", "--no-headers"))
+	if len(row) < 3 || row[1] != "Complete" || row[2] != "1/1" {
+		t.Errorf("kubectl get job hello: %v", row)
+	}
+
+	// The first pod to finish fails (mkdir on a hostPath volume is the
+	// atomic "first"); every other succeeds.
+	marker := t.TempDir()
+	var mu sync.Mutex
+	maxActive := 0
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=work"})
+			if err != nil {
+				continue
+			}
+			n := 0
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp == nil && (p.Status.Phase == corev1.PodPending || p.Status.Phase == corev1.PodRunning) {
+					n++
+				}
+			}
+			mu.Lock()
+			maxActive = max(maxActive, n)
+			mu.Unlock()
+		}
+	}()
+	d.mustKubectl("1.33", `apiVersion: batch/v1
+kind: Job
+metadata: {name: work}
+spec:
+  completions: 5
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      volumes: [{name: m, hostPath: {path: `+marker+`}}]
+      containers:
+      - name: w
+        image: busybox
+        imagePullPolicy: IfNotPresent
+        volumeMounts: [{name: m, mountPath: /m}]
+        command: [sh, -c, 'sleep 1; if mkdir /m/failed 2>/dev/null; then exit 1; fi']
+`, "apply", "-f", "-")
+	j := d.waitJob(t, "work", batchv1.JobComplete)
+	close(done)
+	<-sampled
+	if j.Status.Succeeded != 5 || j.Status.Failed != 1 {
+		t.Errorf("work: succeeded %d failed %d, want 5 and 1", j.Status.Succeeded, j.Status.Failed)
+	}
+	mu.Lock()
+	if maxActive > 2 {
+		t.Errorf("%d pods were active at once, parallelism is 2", maxActive)
+	}
+	mu.Unlock()
+	if row := strings.Fields(d.mustKubectl("1.27", "", "get", "job", "work", "--no-headers")); len(row) < 3 || row[1] != "Complete" || row[2] != "5/5" {
+		t.Errorf("kubectl get job work: %v", row)
+	}
+	if !hasCondition(j, batchv1.JobSuccessCriteriaMet, "CompletionsReached") || j.Status.CompletionTime == nil {
+		t.Errorf("work conditions: %+v", j.Status.Conditions)
+	}
+
+	// Over the backoff limit: Failed, BackoffLimitExceeded.
+	d.mustKubectl("1.27", `apiVersion: batch/v1
+kind: Job
+metadata: {name: fails}
+spec:
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: f, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, "exit 3"]}]
+`, "apply", "-f", "-")
+	j = d.waitJob(t, "fails", batchv1.JobFailed)
+	if !hasCondition(j, batchv1.JobFailed, "BackoffLimitExceeded") || !hasCondition(j, batchv1.JobFailureTarget, "BackoffLimitExceeded") || j.Status.Failed != 2 {
+		t.Errorf("fails: failed %d, conditions %+v", j.Status.Failed, j.Status.Conditions)
+	}
+	if row := strings.Fields(d.mustKubectl("1.33", "", "get", "job", "fails", "--no-headers")); len(row) < 2 || row[1] != "Failed" {
+		t.Errorf("kubectl get job fails: %v", row)
+	}
+	events := d.mustKubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.name=fails,reason=BackoffLimitExceeded", "-o", "jsonpath={.items[*].message}")
+	if !strings.Contains(events, "Job has reached the specified backoff limit") {
+		t.Errorf("BackoffLimitExceeded event: %q", events)
+	}
+
+	// Indexed: each pod sees its index.
+	d.mustKubectl("1.33", `apiVersion: batch/v1
+kind: Job
+metadata: {name: idx}
+spec:
+  completions: 3
+  parallelism: 3
+  completionMode: Indexed
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: i, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, 'echo index=$JOB_COMPLETION_INDEX host=$(hostname)']}]
+`, "apply", "-f", "-")
+	j = d.waitJob(t, "idx", batchv1.JobComplete)
+	if j.Status.CompletedIndexes != "0-2" {
+		t.Errorf("completedIndexes %q, want 0-2", j.Status.CompletedIndexes)
+	}
+	pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=idx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, p := range pods.Items {
+		i := p.Labels["batch.kubernetes.io/job-completion-index"]
+		logs := d.mustKubectl("1.27", "", "logs", p.Name)
+		if want := "index=" + i + " host=idx-" + i + "\n"; logs != want {
+			t.Errorf("pod %s logs %q, want %q", p.Name, logs, want)
+		}
+		seen[i] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("indexes seen: %v", seen)
+	}
+
+	// ttlSecondsAfterFinished removes the Job and its pods.
+	d.mustKubectl("1.33", `apiVersion: batch/v1
+kind: Job
+metadata: {name: brief}
+spec:
+  ttlSecondsAfterFinished: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: b, image: busybox, imagePullPolicy: IfNotPresent, command: ["true"]}]
+`, "apply", "-f", "-")
+	d.waitFor("the finished job to be removed", 60*time.Second, func() (bool, error) {
+		_, err := d.client.BatchV1().Jobs("default").Get(ctx, "brief", metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=brief"})
+		return err == nil && len(pods.Items) == 0, err
+	})
+
+	// Deleting a Job keeps its pods by default, and says so.
+	_, errOut, err := d.kubectl("1.33", "", "delete", "job", "hello", "--cascade=orphan")
+	if err != nil {
+		t.Fatalf("delete job: %v %s", err, errOut)
+	}
+	d.waitFor("hello's pod to lose its owner and finalizer", 30*time.Second, func() (bool, error) {
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=hello"})
+		if err != nil || len(pods.Items) != 1 {
+			return false, err
+		}
+		p := pods.Items[0]
+		return len(p.OwnerReferences) == 0 && len(p.Finalizers) == 0, nil
+	})
+	req := d.client.BatchV1().RESTClient().Delete().Namespace("default").Resource("jobs").Name("work").Do(ctx)
+	if err := req.Error(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"1.27", "1.33"} {
+		_, _, err := d.kubectl(v, "", "delete", "job", "idx", "fails", "--ignore-not-found")
+		if err != nil {
+			t.Errorf("kubectl %s delete job: %v", v, err)
+		}
+	}
+	d.mustKubectl("1.33", "", "delete", "pods", "--all", "--grace-period=1")
+	d.waitFor("every pod to go", 60*time.Second, func() (bool, error) {
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0, err
+	})
+}
+
+// waitJob waits for a Job's condition and returns the Job.
+func (d *daemon) waitJob(t *testing.T, name string, cond batchv1.JobConditionType) *batchv1.Job {
+	t.Helper()
+	var j *batchv1.Job
+	d.waitFor("job "+name+" "+string(cond), 120*time.Second, func() (bool, error) {
+		got, err := d.client.BatchV1().Jobs("default").Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		j = got
+		for _, c := range got.Status.Conditions {
+			if c.Type == cond && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return j
+}
+
+func hasCondition(j *batchv1.Job, t batchv1.JobConditionType, reason string) bool {
+	for _, c := range j.Status.Conditions {
+		if c.Type == t && c.Status == corev1.ConditionTrue && c.Reason == reason {
+			return true
+		}
+	}
+	return false
+}
