@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/peapod/peapod/internal/controller"
+	cronjobcontroller "github.com/peapod/peapod/internal/controller/cronjob"
 	deploycontroller "github.com/peapod/peapod/internal/controller/deployment"
 	jobcontroller "github.com/peapod/peapod/internal/controller/job"
 	rscontroller "github.com/peapod/peapod/internal/controller/replicaset"
@@ -13,7 +14,7 @@ import (
 )
 
 // controllers are the loops of kube-controller-manager that peapod runs in
-// process: the Deployment, ReplicaSet and Job controllers (with the TTL-after-finished controller) and the garbage collector, each
+// process: the Deployment, ReplicaSet and Job (with the TTL-after-finished controller) and CronJob controllers and the garbage collector, each
 // recording events under its upstream name.
 func (d *Daemon) controllers() []func(context.Context) error {
 	now := time.Now
@@ -28,10 +29,12 @@ func (d *Daemon) controllers() []func(context.Context) error {
 		Recorder: recorder("deployment-controller"), Log: d.log.With("component", "deployment-controller"), Now: now}
 	jobs := &jobcontroller.Controller{Jobs: d.jobs, Pods: d.pods, Recorder: recorder("job-controller"),
 		Log: d.log.With("component", "job-controller"), Now: now}
+	cronJobs := &cronjobcontroller.Controller{CronJobs: d.cronJobs, Jobs: d.jobs, Recorder: recorder("cronjob-controller"),
+		Log: d.log.With("component", "cronjob-controller"), Now: now}
 	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
-	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.jobs, d.configMaps, d.secrets, d.serviceAccounts,
+	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.jobs, d.cronJobs, d.configMaps, d.secrets, d.serviceAccounts,
 		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses} {
 		collector.Stores = append(collector.Stores, st)
 	}
-	return []func(context.Context) error{rs.Run, deploy.Run, jobs.Run, collector.Run}
+	return []func(context.Context) error{rs.Run, deploy.Run, jobs.Run, cronJobs.Run, collector.Run}
 }

@@ -146,6 +146,8 @@ func reference(obj runtime.Object) (corev1.ObjectReference, bool) {
 		return *o, true
 	case *appsv1.ReplicaSet:
 		return corev1.ObjectReference{Kind: "ReplicaSet", APIVersion: "apps/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
+	case *batchv1.CronJob:
+		return corev1.ObjectReference{Kind: "CronJob", APIVersion: "batch/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
 	case *batchv1.Job:
 		return corev1.ObjectReference{Kind: "Job", APIVersion: "batch/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
 	case *appsv1.Deployment:

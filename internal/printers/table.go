@@ -55,6 +55,7 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"Deployment":     {deploymentColumns, printDeployment},
 		"ReplicaSet":     {replicaSetColumns, printReplicaSet},
 		"Job":            {jobColumns, printJob},
+		"CronJob":        {cronJobColumns, printCronJob},
 	}}
 }
 

@@ -142,3 +142,34 @@ func jobStatus(j *batchv1.Job) string {
 	}
 	return "Running"
 }
+
+var cronJobColumns = append([]metav1.TableColumnDefinition{
+	nameColumn,
+	{Name: "Schedule", Type: "string", Description: batchv1.CronJobSpec{}.SwaggerDoc()["schedule"]},
+	{Name: "Timezone", Type: "string", Description: batchv1.CronJobSpec{}.SwaggerDoc()["timeZone"]},
+	{Name: "Suspend", Type: "boolean", Description: batchv1.CronJobSpec{}.SwaggerDoc()["suspend"]},
+	{Name: "Active", Type: "integer", Description: batchv1.CronJobStatus{}.SwaggerDoc()["active"]},
+	{Name: "Last Schedule", Type: "string", Description: batchv1.CronJobStatus{}.SwaggerDoc()["lastScheduleTime"]},
+	ageColumn,
+}, wideWorkloadColumns...)
+
+// printCronJob is upstream's printCronJob.
+func printCronJob(obj runtime.Object, now time.Time) ([]interface{}, []metav1.TableRowCondition) {
+	cj := obj.(*batchv1.CronJob)
+	tz := "<none>"
+	if cj.Spec.TimeZone != nil {
+		tz = *cj.Spec.TimeZone
+	}
+	suspend := "<unset>"
+	if cj.Spec.Suspend != nil {
+		suspend = fmt.Sprint(*cj.Spec.Suspend)
+		suspend = strings.ToUpper(suspend[:1]) + suspend[1:]
+	}
+	last := "<none>"
+	if cj.Status.LastScheduleTime != nil {
+		last = duration.HumanDuration(now.Sub(cj.Status.LastScheduleTime.Time))
+	}
+	names, images := templateContainers(&cj.Spec.JobTemplate.Spec.Template)
+	return []interface{}{cj.Name, cj.Spec.Schedule, tz, suspend, int64(len(cj.Status.Active)), last, age(cj.CreationTimestamp, now),
+		names, images, selectorString(cj.Spec.JobTemplate.Spec.Selector)}, nil
+}

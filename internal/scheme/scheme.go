@@ -1,5 +1,5 @@
 // Package scheme holds the one runtime.Scheme peapod serves: the core/v1 kinds
-// (Pod, Namespace, Node, Event, ...), authentication.k8s.io/v1 (TokenRequest), node.k8s.io/v1 (RuntimeClass), apps/v1 (ReplicaSet, Deployment), batch/v1 (Job) and autoscaling/v1 (Scale), plus the meta/v1 kinds the API machinery
+// (Pod, Namespace, Node, Event, ...), authentication.k8s.io/v1 (TokenRequest), node.k8s.io/v1 (RuntimeClass), apps/v1 (ReplicaSet, Deployment), batch/v1 (Job, CronJob) and autoscaling/v1 (Scale), plus the meta/v1 kinds the API machinery
 // speaks (Status, Table, WatchEvent, DeleteOptions, ...), and the codecs built
 // from it. Every layer that turns objects into bytes gets its scheme here, so
 // there is exactly one place that decides which kinds exist.

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -237,4 +239,74 @@ func hasCondition(j *batchv1.Job, t batchv1.JobConditionType, reason string) boo
 		}
 	}
 	return false
+}
+
+// TestCronJob: a CronJob every minute creates a Job named after its
+// scheduled minute, with concurrencyPolicy Forbid skips while that one
+// runs, and kubectl create job --from=cronjob/x makes a Job from its
+// template; a bad schedule is refused.
+func TestCronJob(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	d.mustKubectl("1.33", "", "create", "cronjob", "tick", "--image=busybox", "--schedule=*/1 * * * *", "--", "sh", "-c", "trap 'exit 0' TERM; sleep 150 & wait")
+	d.mustKubectl("1.27", "", "patch", "cronjob", "tick", "-p", `{"spec":{"concurrencyPolicy":"Forbid","jobTemplate":{"spec":{"template":{"spec":{"terminationGracePeriodSeconds":1}}}}}}`)
+	out := d.mustKubectl("1.27", "", "create", "job", "by-hand", "--from=cronjob/tick")
+	if !strings.Contains(out, "job.batch/by-hand created") {
+		t.Errorf("create job --from: %q", out)
+	}
+	hand, err := d.client.BatchV1().Jobs("default").Get(ctx, "by-hand", metav1.GetOptions{})
+	if err != nil || hand.Annotations["cronjob.kubernetes.io/instantiate"] != "manual" || len(hand.OwnerReferences) != 1 || hand.OwnerReferences[0].Kind != "CronJob" {
+		t.Errorf("by-hand: %v, %v", hand.GetObjectMeta(), err)
+	}
+	var scheduled *batchv1.Job
+	d.waitFor("the first scheduled job", 90*time.Second, func() (bool, error) {
+		jobs, err := d.client.BatchV1().Jobs("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for i := range jobs.Items {
+			if strings.HasPrefix(jobs.Items[i].Name, "tick-") {
+				scheduled = &jobs.Items[i]
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	ts, err := time.Parse(time.RFC3339, scheduled.Annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"])
+	if err != nil || scheduled.Name != fmt.Sprintf("tick-%d", ts.Unix()/60) || ts.Second() != 0 {
+		t.Errorf("scheduled job %s at %q: %v", scheduled.Name, scheduled.Annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"], err)
+	}
+	d.waitFor("the next minute skipped (Forbid)", 90*time.Second, func() (bool, error) {
+		out, _, err := d.kubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.name=tick,reason=JobAlreadyActive", "-o", "jsonpath={.items[*].message}")
+		return strings.Contains(out, "Not starting job because prior execution is running and concurrency policy is Forbid"), err
+	})
+	jobs, err := d.client.BatchV1().Jobs("default").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, j := range jobs.Items {
+		if strings.HasPrefix(j.Name, "tick-") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d scheduled jobs under Forbid, want 1", n)
+	}
+	if row := d.mustKubectl("1.33", "", "get", "cronjob", "tick", "--no-headers"); !regexp.MustCompile(`^tick\s+\*/1 \* \* \* \*\s+<none>\s+False\s+1\s+\d+s\s`).MatchString(row) {
+		t.Errorf("kubectl get cronjob: %q", row)
+	}
+	_, errOut, err := d.kubectl("1.27", "", "create", "cronjob", "bad", "--image=busybox", "--schedule=61 * * * *")
+	if err == nil || !strings.Contains(errOut, `spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59): 61`) {
+		t.Errorf("bad schedule: %v %q", err, errOut)
+	}
+	d.mustKubectl("1.33", "", "delete", "cronjob", "tick")
+	d.waitFor("the cronjob's jobs and pods to go", 60*time.Second, func() (bool, error) {
+		jobs, err := d.client.BatchV1().Jobs("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		return err == nil && len(jobs.Items) == 0 && len(pods.Items) == 0, err
+	})
 }

@@ -121,7 +121,9 @@ func (c *Controller) podChanged(e controller.Event) {
 			c.queue.Add(controller.Key(p.Namespace, ref.Name))
 		}
 	}
-	if e.Type != "DELETED" && hasTrackingFinalizer(p) && metav1.GetControllerOf(p) == nil {
+	// A pod whose Job may be gone (deleted in the background, or the pod
+	// orphaned) is looked at on its own.
+	if e.Type != "DELETED" && hasTrackingFinalizer(p) && (p.DeletionTimestamp != nil || metav1.GetControllerOf(p) == nil) {
 		c.queue.Add(podKeyPrefix + controller.ObjectKey(p))
 	}
 }
@@ -152,8 +154,9 @@ func (c *Controller) next(ctx context.Context) bool {
 	return true
 }
 
-// releaseOrphan removes the tracking finalizer of a pod no Job owns any
-// more, so it can go.
+// releaseOrphan removes the tracking finalizer of a pod whose Job is gone
+// (or which no Job owns any more), so it can go; the Job's own sync deals
+// with the pods of a Job that exists.
 func (c *Controller) releaseOrphan(ctx context.Context, key string) error {
 	ns, name := controller.SplitKey(key)
 	obj, err := c.Pods.Get(ctx, ns, name)
@@ -164,8 +167,15 @@ func (c *Controller) releaseOrphan(ctx context.Context, key string) error {
 		return err
 	}
 	p := obj.(*corev1.Pod)
-	if metav1.GetControllerOf(p) != nil {
-		return nil
+	if ref := metav1.GetControllerOf(p); ref != nil {
+		j, err := c.Jobs.Get(ctx, ns, ref.Name)
+		switch {
+		case err == nil && j.(*batchv1.Job).UID == ref.UID:
+			c.queue.Add(controller.Key(ns, ref.Name))
+			return nil
+		case err != nil && !apierrors.IsNotFound(err):
+			return err
+		}
 	}
 	return c.removeFinalizer(ctx, p)
 }
