@@ -175,10 +175,12 @@ func startDaemon(t testing.TB, opts ...daemonOption) *daemon {
 	}
 	n := instances.Add(1)
 	d := &daemon{
-		t:          t,
-		dir:        t.TempDir(),
-		bridge:     fmt.Sprintf("ppe2e%d-%d", os.Getpid()%10000, n),
-		cidr:       fmt.Sprintf("10.250.%d.0/24", n%250),
+		t:      t,
+		dir:    t.TempDir(),
+		bridge: fmt.Sprintf("ppe2e%d-%d", os.Getpid()%10000, n),
+		// The pid in the subnet keeps two test processes (a developer's
+		// and CI) from sharing subnets, routes and masquerade chains.
+		cidr:       fmt.Sprintf("10.250.%d.0/24", (os.Getpid()*37+int(n))%250),
 		cgroupRoot: fmt.Sprintf("/peapod-e2e-%d-%d", os.Getpid(), n),
 	}
 	if len(d.bridge) > 15 {
