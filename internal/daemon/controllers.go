@@ -6,6 +6,7 @@ import (
 
 	"github.com/peapod/peapod/internal/controller"
 	cronjobcontroller "github.com/peapod/peapod/internal/controller/cronjob"
+	dscontroller "github.com/peapod/peapod/internal/controller/daemonset"
 	deploycontroller "github.com/peapod/peapod/internal/controller/deployment"
 	jobcontroller "github.com/peapod/peapod/internal/controller/job"
 	rscontroller "github.com/peapod/peapod/internal/controller/replicaset"
@@ -31,10 +32,12 @@ func (d *Daemon) controllers() []func(context.Context) error {
 		Log: d.log.With("component", "job-controller"), Now: now}
 	cronJobs := &cronjobcontroller.Controller{CronJobs: d.cronJobs, Jobs: d.jobs, Recorder: recorder("cronjob-controller"),
 		Log: d.log.With("component", "cronjob-controller"), Now: now}
+	daemons := &dscontroller.Controller{DaemonSets: d.daemonSets, Revisions: d.controllerRevisions, Pods: d.pods, Nodes: d.nodes,
+		Recorder: recorder("daemonset-controller"), Log: d.log.With("component", "daemonset-controller"), Now: now}
 	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
-	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.jobs, d.cronJobs, d.configMaps, d.secrets, d.serviceAccounts,
+	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.daemonSets, d.controllerRevisions, d.jobs, d.cronJobs, d.configMaps, d.secrets, d.serviceAccounts,
 		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses} {
 		collector.Stores = append(collector.Stores, st)
 	}
-	return []func(context.Context) error{rs.Run, deploy.Run, jobs.Run, cronJobs.Run, collector.Run}
+	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, jobs.Run, cronJobs.Run, collector.Run}
 }

@@ -49,13 +49,15 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"ConfigMap": {configMapColumns, printConfigMap},
 		"Secret":    {secretColumns, printSecret},
 		// ServiceAccount's SECRETS column counts its legacy token secrets.
-		"ServiceAccount": {serviceAccountColumns, printServiceAccount},
-		"ResourceQuota":  {resourceQuotaColumns, printResourceQuota},
-		"RuntimeClass":   {runtimeClassColumns, printRuntimeClass},
-		"Deployment":     {deploymentColumns, printDeployment},
-		"ReplicaSet":     {replicaSetColumns, printReplicaSet},
-		"Job":            {jobColumns, printJob},
-		"CronJob":        {cronJobColumns, printCronJob},
+		"ServiceAccount":     {serviceAccountColumns, printServiceAccount},
+		"ResourceQuota":      {resourceQuotaColumns, printResourceQuota},
+		"RuntimeClass":       {runtimeClassColumns, printRuntimeClass},
+		"Deployment":         {deploymentColumns, printDeployment},
+		"ReplicaSet":         {replicaSetColumns, printReplicaSet},
+		"Job":                {jobColumns, printJob},
+		"CronJob":            {cronJobColumns, printCronJob},
+		"DaemonSet":          {daemonSetColumns, printDaemonSet},
+		"ControllerRevision": {controllerRevisionColumns, printControllerRevision},
 	}}
 }
 

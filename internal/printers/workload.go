@@ -2,6 +2,7 @@ package printers
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -172,4 +173,61 @@ func printCronJob(obj runtime.Object, now time.Time) ([]interface{}, []metav1.Ta
 	names, images := templateContainers(&cj.Spec.JobTemplate.Spec.Template)
 	return []interface{}{cj.Name, cj.Spec.Schedule, tz, suspend, int64(len(cj.Status.Active)), last, age(cj.CreationTimestamp, now),
 		names, images, selectorString(cj.Spec.JobTemplate.Spec.Selector)}, nil
+}
+
+var daemonSetColumns = append([]metav1.TableColumnDefinition{
+	nameColumn,
+	{Name: "Desired", Type: "integer", Description: appsv1.DaemonSetStatus{}.SwaggerDoc()["desiredNumberScheduled"]},
+	{Name: "Current", Type: "integer", Description: appsv1.DaemonSetStatus{}.SwaggerDoc()["currentNumberScheduled"]},
+	{Name: "Ready", Type: "integer", Description: appsv1.DaemonSetStatus{}.SwaggerDoc()["numberReady"]},
+	{Name: "Up-to-date", Type: "integer", Description: appsv1.DaemonSetStatus{}.SwaggerDoc()["updatedNumberScheduled"]},
+	{Name: "Available", Type: "integer", Description: appsv1.DaemonSetStatus{}.SwaggerDoc()["numberAvailable"]},
+	{Name: "Node Selector", Type: "string", Description: corev1.PodSpec{}.SwaggerDoc()["nodeSelector"]},
+	ageColumn,
+}, wideWorkloadColumns...)
+
+func printDaemonSet(obj runtime.Object, now time.Time) ([]interface{}, []metav1.TableRowCondition) {
+	ds := obj.(*appsv1.DaemonSet)
+	st := ds.Status
+	names, images := templateContainers(&ds.Spec.Template)
+	return []interface{}{ds.Name, int64(st.DesiredNumberScheduled), int64(st.CurrentNumberScheduled), int64(st.NumberReady),
+		int64(st.UpdatedNumberScheduled), int64(st.NumberAvailable), labelsString(ds.Spec.Template.Spec.NodeSelector),
+		age(ds.CreationTimestamp, now), names, images, selectorString(ds.Spec.Selector)}, nil
+}
+
+// labelsString is k=v,... sorted, or <none>.
+func labelsString(m map[string]string) string {
+	if len(m) == 0 {
+		return "<none>"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+var controllerRevisionColumns = []metav1.TableColumnDefinition{
+	nameColumn,
+	{Name: "Controller", Type: "string", Description: "Controller of the object"},
+	{Name: "Revision", Type: "integer", Description: appsv1.ControllerRevision{}.SwaggerDoc()["revision"]},
+	ageColumn,
+}
+
+func printControllerRevision(obj runtime.Object, now time.Time) ([]interface{}, []metav1.TableRowCondition) {
+	cr := obj.(*appsv1.ControllerRevision)
+	controller := "<none>"
+	if ref := metav1.GetControllerOf(cr); ref != nil {
+		group := ""
+		if i := strings.Index(ref.APIVersion, "/"); i > 0 {
+			group = "." + ref.APIVersion[:i]
+		}
+		controller = strings.ToLower(ref.Kind) + group + "/" + ref.Name
+	}
+	return []interface{}{cr.Name, controller, cr.Revision, age(cr.CreationTimestamp, now)}, nil
 }

@@ -392,3 +392,84 @@ func (f *footprints) check() {
 		f.d.check(f.t, fp)
 	}
 }
+
+// TestDaemonSet: a DaemonSet runs exactly one pod on the node (bound by the
+// node affinity term, with the daemon tolerations), replaces it on a
+// template change, keeps its history as ControllerRevisions for rollout
+// history and undo, and goes with its pods.
+func TestDaemonSet(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	fps := newFootprints(d, t)
+	d.mustKubectl("1.27", `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: a, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]
+`, "apply", "-f", "-")
+	if out := d.mustKubectl("1.33", "", "rollout", "status", "ds/agent", "--timeout=60s"); !strings.Contains(out, `daemon set "agent" successfully rolled out`) {
+		t.Errorf("rollout status: %q", out)
+	}
+	pods := d.podsOf(t, "app=agent")
+	if len(pods) != 1 || pods[0].Spec.NodeName == "" || pods[0].Status.Phase != corev1.PodRunning {
+		t.Fatalf("daemon pods: %v", names(pods))
+	}
+	first := pods[0]
+	fps.add(first.Name)
+	if first.Labels["controller-revision-hash"] == "" || first.Labels["pod-template-generation"] != "1" {
+		t.Errorf("labels %v", first.Labels)
+	}
+	tolerated := map[string]bool{}
+	for _, tol := range first.Spec.Tolerations {
+		tolerated[tol.Key] = true
+	}
+	for _, k := range []string{"node.kubernetes.io/not-ready", "node.kubernetes.io/unschedulable", "node.kubernetes.io/memory-pressure"} {
+		if !tolerated[k] {
+			t.Errorf("the daemon pod does not tolerate %s", k)
+		}
+	}
+	row := strings.Fields(d.mustKubectl("1.33", "", "get", "ds", "agent", "--no-headers"))
+	if len(row) < 7 || strings.Join(row[1:7], " ") != "1 1 1 1 1 <none>" {
+		t.Errorf("kubectl get ds: %v", row)
+	}
+	d.mustKubectl("1.33", "", "set", "env", "ds/agent", "V=2")
+	d.mustKubectl("1.27", "", "rollout", "status", "ds/agent", "--timeout=60s")
+	d.waitFor("one new daemon pod", 60*time.Second, func() (bool, error) {
+		pods := d.podsOf(t, "app=agent")
+		return len(pods) == 1 && pods[0].Name != first.Name && pods[0].Status.Phase == corev1.PodRunning, nil
+	})
+	second := d.podsOf(t, "app=agent")[0]
+	fps.add(second.Name)
+	if second.Labels["pod-template-generation"] != "2" || second.Labels["controller-revision-hash"] == first.Labels["controller-revision-hash"] {
+		t.Errorf("replacement labels %v", second.Labels)
+	}
+	history := d.mustKubectl("1.33", "", "rollout", "history", "ds/agent")
+	if !regexpLine(history, `^1\s+<none>$`) || !regexpLine(history, `^2\s+<none>$`) {
+		t.Errorf("rollout history:\n%s", history)
+	}
+	if out := d.mustKubectl("1.33", "", "get", "controllerrevisions"); !strings.Contains(out, "daemonset.apps/agent") {
+		t.Errorf("controllerrevisions:\n%s", out)
+	}
+	d.mustKubectl("1.27", "", "rollout", "undo", "ds/agent")
+	d.mustKubectl("1.33", "", "rollout", "status", "ds/agent", "--timeout=60s")
+	d.waitFor("the rolled-back pod", 60*time.Second, func() (bool, error) {
+		pods := d.podsOf(t, "app=agent")
+		return len(pods) == 1 && pods[0].Labels["controller-revision-hash"] == first.Labels["controller-revision-hash"] && pods[0].Status.Phase == corev1.PodRunning, nil
+	})
+	fps.add(d.podsOf(t, "app=agent")[0].Name)
+	d.mustKubectl("1.33", "", "delete", "ds", "agent")
+	d.waitFor("the daemon pods and revisions to go", 60*time.Second, func() (bool, error) {
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		crs, err := d.client.AppsV1().ControllerRevisions("default").List(ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0 && len(crs.Items) == 0, err
+	})
+	fps.check()
+}

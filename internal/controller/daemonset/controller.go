@@ -1,0 +1,631 @@
+// Package daemonset is the DaemonSet controller of kube-controller-manager
+// (pkg/controller/daemon): one pod of the template on every node that
+// should run it (its node selector, required affinity and taints, with the
+// tolerations upstream adds), bound there by a required node affinity
+// term on metadata.name; RollingUpdate (delete, then create, within
+// maxUnavailable) or OnDelete; the template's history as
+// ControllerRevisions; and the status counts.
+package daemonset
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/util/workqueue"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
+
+	"github.com/peapod/peapod/internal/controller"
+	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/registry"
+	dsapi "github.com/peapod/peapod/internal/registry/daemonset"
+)
+
+// Labels of DaemonSet pods and revisions.
+const (
+	revisionHashLabel       = appsv1.DefaultDaemonSetUniqueLabelKey // controller-revision-hash
+	templateGenerationLabel = "pod-template-generation"
+)
+
+// Controller runs DaemonSets.
+type Controller struct {
+	DaemonSets, Revisions, Pods, Nodes controller.Store
+	Recorder                           *events.Recorder
+	Log                                *slog.Logger
+	Now                                func() time.Time
+
+	queue workqueue.TypedRateLimitingInterface[string]
+}
+
+// Run works until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonset"})
+	var wg sync.WaitGroup
+	watch := func(st controller.Store, fn func(controller.Event)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			controller.Watch(ctx, st, c.Log, fn)
+		}()
+	}
+	watch(c.DaemonSets, func(e controller.Event) { c.queue.Add(controller.ObjectKey(e.Object.(*appsv1.DaemonSet))) })
+	watch(c.Pods, func(e controller.Event) {
+		p := e.Object.(*corev1.Pod)
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "DaemonSet" {
+			c.queue.Add(controller.Key(p.Namespace, ref.Name))
+		}
+	})
+	watch(c.Nodes, func(e controller.Event) { c.queueAll(ctx) })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for c.next(ctx) {
+		}
+	}()
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+// queueAll queues every DaemonSet (a node changed).
+func (c *Controller) queueAll(ctx context.Context) {
+	list, err := c.DaemonSets.List(ctx, "", registry.ListOptions{})
+	if err != nil {
+		return
+	}
+	for i := range list.(*appsv1.DaemonSetList).Items {
+		c.queue.Add(controller.ObjectKey(&list.(*appsv1.DaemonSetList).Items[i]))
+	}
+}
+
+func (c *Controller) next(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	requeue, err := c.sync(ctx, key)
+	switch {
+	case err != nil:
+		c.Log.Debug("syncing daemon set", "daemonset", key, "err", err)
+		c.queue.AddRateLimited(key)
+	default:
+		c.queue.Forget(key)
+		if requeue > 0 {
+			c.queue.AddAfter(key, requeue)
+		}
+	}
+	return true
+}
+
+// sync is syncDaemonSet.
+func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
+	ns, name := controller.SplitKey(key)
+	obj, err := c.DaemonSets.Get(ctx, ns, name)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	ds := obj.(*appsv1.DaemonSet).DeepCopy()
+	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	if err != nil || sel.Empty() {
+		if err == nil {
+			c.Recorder.Eventf(ds, "", events.Warning, "SelectingAll", "This daemon set is selecting all pods. A non-empty selector is required.")
+		}
+		return 0, nil
+	}
+	pods, err := c.claimPods(ctx, ds, sel)
+	if err != nil {
+		return 0, err
+	}
+	if ds.DeletionTimestamp != nil {
+		return 0, nil
+	}
+	hash, err := c.syncRevisions(ctx, ds, pods)
+	if err != nil {
+		return 0, err
+	}
+	nodeList, err := c.Nodes.List(ctx, "", registry.ListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	nodes := nodeList.(*corev1.NodeList).Items
+	byNode := map[string][]*corev1.Pod{}
+	for _, p := range pods {
+		if n := targetNode(p); n != "" {
+			byNode[n] = append(byNode[n], p)
+		}
+	}
+	now := c.Now()
+	var create []string
+	var remove []*corev1.Pod
+	known := map[string]bool{}
+	for i := range nodes {
+		node := &nodes[i]
+		known[node.Name] = true
+		run := shouldRun(ds, node)
+		var alive []*corev1.Pod
+		for _, p := range byNode[node.Name] {
+			switch {
+			case p.DeletionTimestamp != nil:
+			case p.Status.Phase == corev1.PodFailed:
+				c.Recorder.Eventf(ds, "", events.Warning, "FailedDaemonPod", "Found failed daemon pod %s/%s on node %s, will try to kill it", p.Namespace, p.Name, node.Name)
+				remove = append(remove, p)
+			case p.Status.Phase == corev1.PodSucceeded:
+				c.Recorder.Eventf(ds, "", events.Normal, "SucceededDaemonPod", "Found succeeded daemon pod %s/%s on node %s, will try to delete it", p.Namespace, p.Name, node.Name)
+				remove = append(remove, p)
+			default:
+				alive = append(alive, p)
+			}
+		}
+		switch {
+		case !run:
+			remove = append(remove, alive...)
+		case len(alive) == 0 && !terminating(byNode[node.Name]):
+			create = append(create, node.Name)
+		case len(alive) > 1:
+			sortOldestFirst(alive)
+			remove = append(remove, alive[1:]...)
+		}
+	}
+	for n, list := range byNode {
+		if !known[n] {
+			remove = append(remove, list...) // the node is gone
+		}
+	}
+	if err := c.deletePods(ctx, ds, remove); err != nil {
+		return 0, err
+	}
+	if err := c.createPods(ctx, ds, hash, create); err != nil {
+		return 0, err
+	}
+	if ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
+		if err := c.rollingUpdate(ctx, ds, hash, nodes, byNode, now); err != nil {
+			return 0, err
+		}
+	}
+	all, err := controller.ListPods(ctx, c.Pods, ns)
+	if err != nil {
+		return 0, err
+	}
+	var owned []*corev1.Pod
+	for _, p := range all {
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == ds.UID {
+			owned = append(owned, p)
+		}
+	}
+	return c.updateStatus(ctx, ds, hash, nodes, owned, now)
+}
+
+// claimPods adopts and releases pods by selector.
+func (c *Controller) claimPods(ctx context.Context, ds *appsv1.DaemonSet, sel labels.Selector) ([]*corev1.Pod, error) {
+	all, err := controller.ListPods(ctx, c.Pods, ds.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	candidates := make([]metav1.Object, len(all))
+	for i, p := range all {
+		candidates[i] = p
+	}
+	claimer := &controller.Claimer{Store: c.Pods, Owner: ds, Selector: sel, Deleting: ds.DeletionTimestamp != nil,
+		Ref: controller.NewControllerRef(ds, "apps/v1", "DaemonSet")}
+	owned, err := claimer.Claim(ctx, candidates)
+	out := make([]*corev1.Pod, len(owned))
+	for i, m := range owned {
+		out[i] = m.(*corev1.Pod)
+	}
+	return out, err
+}
+
+func terminating(pods []*corev1.Pod) bool {
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			return true
+		}
+	}
+	return false
+}
+
+func sortOldestFirst(pods []*corev1.Pod) {
+	sort.SliceStable(pods, func(i, j int) bool {
+		a, b := pods[i].CreationTimestamp, pods[j].CreationTimestamp
+		if !a.Equal(&b) {
+			return a.Before(&b)
+		}
+		return pods[i].Name < pods[j].Name
+	})
+}
+
+// targetNode is the node a daemon pod is for: its node, or the one its
+// required affinity names.
+func targetNode(p *corev1.Pod) string {
+	if p.Spec.NodeName != "" {
+		return p.Spec.NodeName
+	}
+	a := p.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return ""
+	}
+	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, f := range t.MatchFields {
+			if f.Key == metav1.ObjectNameField && f.Operator == corev1.NodeSelectorOpIn && len(f.Values) == 1 {
+				return f.Values[0]
+			}
+		}
+	}
+	return ""
+}
+
+// shouldRun is NodeShouldRunDaemonPod: the template's node name, node
+// selector and required affinity allow the node, and its NoSchedule and
+// NoExecute taints are tolerated (with the daemon tolerations).
+func shouldRun(ds *appsv1.DaemonSet, node *corev1.Node) bool {
+	p := newPod(ds, "", node.Name)
+	if n := ds.Spec.Template.Spec.NodeName; n != "" && n != node.Name {
+		return false
+	}
+	if ok, err := nodeaffinity.GetRequiredNodeAffinity(p).Match(node); err != nil || !ok {
+		return false
+	}
+	_, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, p.Spec.Tolerations, func(t *corev1.Taint) bool {
+		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+	}, false)
+	return !untolerated
+}
+
+// newPod is the daemon pod for a node (without its name): the template,
+// the revision labels, required affinity to the node, and the daemon
+// tolerations.
+func newPod(ds *appsv1.DaemonSet, hash, node string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: *ds.Spec.Template.ObjectMeta.DeepCopy(), Spec: *ds.Spec.Template.Spec.DeepCopy()}
+	if p.Labels == nil {
+		p.Labels = map[string]string{}
+	}
+	if hash != "" {
+		p.Labels[revisionHashLabel] = hash
+	}
+	p.Labels[templateGenerationLabel] = strconv.FormatInt(dsapi.TemplateGeneration(ds), 10)
+	term := corev1.NodeSelectorTerm{MatchFields: []corev1.NodeSelectorRequirement{{Key: metav1.ObjectNameField, Operator: corev1.NodeSelectorOpIn, Values: []string{node}}}}
+	if p.Spec.Affinity == nil {
+		p.Spec.Affinity = &corev1.Affinity{}
+	}
+	if p.Spec.Affinity.NodeAffinity == nil {
+		p.Spec.Affinity.NodeAffinity = &corev1.NodeAffinity{}
+	}
+	req := p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	if req == nil || len(req.NodeSelectorTerms) == 0 {
+		p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{term}}
+	} else {
+		// Upstream replaces the terms with the node's; the template's
+		// other requirements were checked by shouldRun.
+		p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{term}}
+	}
+	add := func(key string, effect corev1.TaintEffect) {
+		for _, t := range p.Spec.Tolerations {
+			if t.Key == key && t.Effect == effect && t.Operator == corev1.TolerationOpExists {
+				return
+			}
+		}
+		p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists, Effect: effect})
+	}
+	add(corev1.TaintNodeNotReady, corev1.TaintEffectNoExecute)
+	add(corev1.TaintNodeUnreachable, corev1.TaintEffectNoExecute)
+	add(corev1.TaintNodeDiskPressure, corev1.TaintEffectNoSchedule)
+	add(corev1.TaintNodeMemoryPressure, corev1.TaintEffectNoSchedule)
+	add(corev1.TaintNodePIDPressure, corev1.TaintEffectNoSchedule)
+	add(corev1.TaintNodeUnschedulable, corev1.TaintEffectNoSchedule)
+	if p.Spec.HostNetwork {
+		add(corev1.TaintNodeNetworkUnavailable, corev1.TaintEffectNoSchedule)
+	}
+	return p
+}
+
+func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, hash string, nodes []string) error {
+	ref := controller.NewControllerRef(ds, "apps/v1", "DaemonSet")
+	var mu sync.Mutex
+	next := 0
+	_, err := controller.SlowStartBatch(len(nodes), func() error {
+		mu.Lock()
+		node := nodes[next]
+		next++
+		mu.Unlock()
+		p := newPod(ds, hash, node)
+		p.GenerateName, p.Namespace = ds.Name+"-", ds.Namespace
+		p.OwnerReferences = []metav1.OwnerReference{ref}
+		out, err := c.Pods.Create(ctx, ds.Namespace, p, false)
+		if err != nil {
+			c.Recorder.Eventf(ds, "", events.Warning, "FailedCreate", "Error creating: %v", err)
+			return err
+		}
+		c.Recorder.Eventf(ds, "", events.Normal, "SuccessfulCreate", "Created pod: %s", out.(*corev1.Pod).Name)
+		return nil
+	})
+	return err
+}
+
+func (c *Controller) deletePods(ctx context.Context, ds *appsv1.DaemonSet, pods []*corev1.Pod) error {
+	var errs []error
+	for _, p := range pods {
+		_, _, err := c.Pods.Delete(ctx, p.Namespace, p.Name, nil, false)
+		switch {
+		case err == nil:
+			c.Recorder.Eventf(ds, "", events.Normal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+		case !apierrors.IsNotFound(err):
+			c.Recorder.Eventf(ds, "", events.Warning, "FailedDelete", "Error deleting: %v", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// updated: the pod is of the current revision.
+func updated(p *corev1.Pod, ds *appsv1.DaemonSet, hash string) bool {
+	if h, ok := p.Labels[revisionHashLabel]; ok {
+		return h == hash
+	}
+	return p.Labels[templateGenerationLabel] == strconv.FormatInt(dsapi.TemplateGeneration(ds), 10)
+}
+
+// rollingUpdate deletes old pods within maxUnavailable (unavailable old
+// pods freely); the next sync creates their replacements. maxSurge is
+// taken as 0: the new pod comes once the old one is gone.
+func (c *Controller) rollingUpdate(ctx context.Context, ds *appsv1.DaemonSet, hash string, nodes []corev1.Node, byNode map[string][]*corev1.Pod, now time.Time) error {
+	desired := 0
+	for i := range nodes {
+		if shouldRun(ds, &nodes[i]) {
+			desired++
+		}
+	}
+	maxUnavailable := 1
+	if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.MaxUnavailable != nil {
+		v, err := intstr.GetScaledValueFromIntOrPercent(ru.MaxUnavailable, desired, true)
+		if err == nil {
+			maxUnavailable = v
+		}
+	}
+	if maxUnavailable == 0 {
+		maxUnavailable = 1
+	}
+	unavailable := 0
+	var oldAvailable, oldUnavailable []*corev1.Pod
+	for i := range nodes {
+		pods := byNode[nodes[i].Name]
+		var cur *corev1.Pod
+		for _, p := range pods {
+			if p.DeletionTimestamp == nil && (cur == nil || p.CreationTimestamp.Before(&cur.CreationTimestamp)) {
+				cur = p
+			}
+		}
+		if cur == nil {
+			if shouldRun(ds, &nodes[i]) {
+				unavailable++
+			}
+			continue
+		}
+		available := controller.IsPodAvailable(cur, ds.Spec.MinReadySeconds, now)
+		if !available {
+			unavailable++
+		}
+		if updated(cur, ds, hash) {
+			continue
+		}
+		if available {
+			oldAvailable = append(oldAvailable, cur)
+		} else {
+			oldUnavailable = append(oldUnavailable, cur)
+		}
+	}
+	remove := oldUnavailable
+	for _, p := range oldAvailable {
+		if unavailable >= maxUnavailable {
+			break
+		}
+		remove = append(remove, p)
+		unavailable++
+	}
+	return c.deletePods(ctx, ds, remove)
+}
+
+// syncRevisions keeps the ControllerRevision of the current template (made,
+// or an older one renumbered on a rollback) and drops history beyond
+// revisionHistoryLimit; it returns the current revision's hash.
+func (c *Controller) syncRevisions(ctx context.Context, ds *appsv1.DaemonSet, pods []*corev1.Pod) (string, error) {
+	data, err := revisionData(ds)
+	if err != nil {
+		return "", err
+	}
+	list, err := c.Revisions.List(ctx, ds.Namespace, registry.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	var owned []*appsv1.ControllerRevision
+	for i := range list.(*appsv1.ControllerRevisionList).Items {
+		cr := &list.(*appsv1.ControllerRevisionList).Items[i]
+		if ref := metav1.GetControllerOf(cr); ref != nil && ref.UID == ds.UID {
+			owned = append(owned, cr)
+		}
+	}
+	var maxRev int64
+	var current *appsv1.ControllerRevision
+	for _, cr := range owned {
+		maxRev = max(maxRev, cr.Revision)
+		if string(cr.Data.Raw) == string(data) {
+			current = cr
+		}
+	}
+	if current != nil {
+		if current.Revision < maxRev {
+			// Back to an older template: it becomes the newest.
+			out, err := c.Revisions.Update(ctx, ds.Namespace, current.Name, func(cur runtime.Object) (runtime.Object, error) {
+				o := cur.(*appsv1.ControllerRevision).DeepCopy()
+				o.Revision = maxRev + 1
+				return o, nil
+			}, registry.UpdateOptions{})
+			if err != nil {
+				return "", err
+			}
+			current = out.(*appsv1.ControllerRevision)
+		}
+	} else {
+		hash := computeHash(&ds.Spec.Template, ds.Status.CollisionCount)
+		labels := map[string]string{}
+		for k, v := range ds.Spec.Template.Labels {
+			labels[k] = v
+		}
+		labels[revisionHashLabel] = hash
+		cr := &appsv1.ControllerRevision{
+			ObjectMeta: metav1.ObjectMeta{Name: ds.Name + "-" + hash, Namespace: ds.Namespace, Labels: labels, Annotations: ds.Annotations,
+				OwnerReferences: []metav1.OwnerReference{controller.NewControllerRef(ds, "apps/v1", "DaemonSet")}},
+			Data: runtime.RawExtension{Raw: data}, Revision: maxRev + 1,
+		}
+		out, err := c.Revisions.Create(ctx, ds.Namespace, cr, false)
+		if apierrors.IsAlreadyExists(err) {
+			// Another template with this hash: count the collision.
+			st := ds.Status.DeepCopy()
+			if st.CollisionCount == nil {
+				st.CollisionCount = new(int32)
+			}
+			*st.CollisionCount++
+			return "", errors.Join(fmt.Errorf("controller revision %s exists with other data", cr.Name), c.writeStatus(ctx, ds, *st))
+		}
+		if err != nil {
+			return "", err
+		}
+		current = out.(*appsv1.ControllerRevision)
+		owned = append(owned, current)
+	}
+	hash := current.Labels[revisionHashLabel]
+	// History beyond the limit that no live pod uses goes, oldest first.
+	if limit := ds.Spec.RevisionHistoryLimit; limit != nil {
+		inUse := map[string]bool{hash: true}
+		for _, p := range pods {
+			inUse[p.Labels[revisionHashLabel]] = true
+		}
+		var old []*appsv1.ControllerRevision
+		for _, cr := range owned {
+			if !inUse[cr.Labels[revisionHashLabel]] {
+				old = append(old, cr)
+			}
+		}
+		sort.Slice(old, func(i, j int) bool { return old[i].Revision < old[j].Revision })
+		for i := 0; i < len(old)-int(*limit); i++ {
+			_, _, err := c.Revisions.Delete(ctx, ds.Namespace, old[i].Name, nil, false)
+			if err != nil && !apierrors.IsNotFound(err) {
+				return "", err
+			}
+		}
+	}
+	return hash, nil
+}
+
+// revisionData is the strategic merge patch that restores the template,
+// as upstream stores it (getPatch).
+func revisionData(ds *appsv1.DaemonSet) ([]byte, error) {
+	raw, err := json.Marshal(ds.Spec.Template)
+	if err != nil {
+		return nil, err
+	}
+	var tmpl map[string]any
+	if err := json.Unmarshal(raw, &tmpl); err != nil {
+		return nil, err
+	}
+	tmpl["$patch"] = "replace"
+	return json.Marshal(map[string]any{"spec": map[string]any{"template": tmpl}})
+}
+
+// computeHash is a stable hash of the template and the collision count in
+// the alphabet of rand.SafeEncodeString (the revision's name and label).
+func computeHash(t *corev1.PodTemplateSpec, collisionCount *int32) string {
+	h := fnv.New32a()
+	data, _ := json.Marshal(t)
+	_, _ = h.Write(data)
+	if collisionCount != nil {
+		_, _ = h.Write([]byte(strconv.Itoa(int(*collisionCount))))
+	}
+	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+}
+
+// updateStatus is updateDaemonSetStatus; it returns when a ready pod
+// becomes available (minReadySeconds).
+func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, hash string, nodes []corev1.Node, pods []*corev1.Pod, now time.Time) (time.Duration, error) {
+	byNode := map[string][]*corev1.Pod{}
+	for _, p := range pods {
+		if p.DeletionTimestamp == nil {
+			byNode[targetNode(p)] = append(byNode[targetNode(p)], p)
+		}
+	}
+	st := appsv1.DaemonSetStatus{ObservedGeneration: ds.Generation, CollisionCount: ds.Status.CollisionCount, Conditions: ds.Status.Conditions}
+	var readyPods []*corev1.Pod
+	for i := range nodes {
+		node := &nodes[i]
+		run := shouldRun(ds, node)
+		list := byNode[node.Name]
+		if run {
+			st.DesiredNumberScheduled++
+		}
+		if len(list) == 0 {
+			continue
+		}
+		if !run {
+			st.NumberMisscheduled++
+			continue
+		}
+		st.CurrentNumberScheduled++
+		sortOldestFirst(list)
+		oldest := list[0]
+		if controller.IsPodReady(oldest) {
+			st.NumberReady++
+			readyPods = append(readyPods, oldest)
+			if controller.IsPodAvailable(oldest, ds.Spec.MinReadySeconds, now) {
+				st.NumberAvailable++
+			}
+		}
+		if updated(oldest, ds, hash) {
+			st.UpdatedNumberScheduled++
+		}
+	}
+	st.NumberUnavailable = max(st.DesiredNumberScheduled-st.NumberAvailable, 0)
+	if !apiequality.Semantic.DeepEqual(st, ds.Status) {
+		if err := c.writeStatus(ctx, ds, st); err != nil {
+			return 0, err
+		}
+	}
+	return controller.NextAvailableCheck(readyPods, ds.Spec.MinReadySeconds, now), nil
+}
+
+func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, st appsv1.DaemonSetStatus) error {
+	_, err := c.DaemonSets.Update(ctx, ds.Namespace, ds.Name, func(cur runtime.Object) (runtime.Object, error) {
+		o := cur.(*appsv1.DaemonSet).DeepCopy()
+		if o.UID != ds.UID {
+			return nil, apierrors.NewNotFound(c.DaemonSets.Resource().GroupResource(), ds.Name)
+		}
+		o.Status = *st.DeepCopy()
+		return o, nil
+	}, registry.UpdateOptions{Status: true})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
