@@ -10,6 +10,7 @@ import (
 	deploycontroller "github.com/peapod/peapod/internal/controller/deployment"
 	jobcontroller "github.com/peapod/peapod/internal/controller/job"
 	rscontroller "github.com/peapod/peapod/internal/controller/replicaset"
+	stscontroller "github.com/peapod/peapod/internal/controller/statefulset"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/gc"
 )
@@ -34,10 +35,12 @@ func (d *Daemon) controllers() []func(context.Context) error {
 		Log: d.log.With("component", "cronjob-controller"), Now: now}
 	daemons := &dscontroller.Controller{DaemonSets: d.daemonSets, Revisions: d.controllerRevisions, Pods: d.pods, Nodes: d.nodes,
 		Recorder: recorder("daemonset-controller"), Log: d.log.With("component", "daemonset-controller"), Now: now}
+	sets := &stscontroller.Controller{StatefulSets: d.statefulSets, Revisions: d.controllerRevisions, Pods: d.pods,
+		Recorder: recorder("statefulset-controller"), Log: d.log.With("component", "statefulset-controller"), Now: now}
 	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
-	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.daemonSets, d.controllerRevisions, d.jobs, d.cronJobs, d.configMaps, d.secrets, d.serviceAccounts,
+	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs, d.configMaps, d.secrets, d.serviceAccounts,
 		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses} {
 		collector.Stores = append(collector.Stores, st)
 	}
-	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, jobs.Run, cronJobs.Run, collector.Run}
+	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, sets.Run, jobs.Run, cronJobs.Run, collector.Run}
 }

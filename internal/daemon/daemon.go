@@ -48,6 +48,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/runtimeclass"
 	"github.com/peapod/peapod/internal/registry/secret"
 	"github.com/peapod/peapod/internal/registry/serviceaccount"
+	"github.com/peapod/peapod/internal/registry/statefulset"
 	"github.com/peapod/peapod/internal/runtime/criserver"
 	"github.com/peapod/peapod/internal/satoken"
 	"github.com/peapod/peapod/internal/scheduler"
@@ -71,9 +72,9 @@ type Daemon struct {
 	// resourceQuotas and limitRanges constrain a namespace; quota is
 	// the ResourceQuota admission plugin and controller; runtimeClasses
 	// name the node's runtime handlers.
-	resourceQuotas, limitRanges, runtimeClasses *registry.Store
-	replicaSets, deployments, jobs, cronJobs    *registry.Store
-	daemonSets, controllerRevisions             *registry.Store
+	resourceQuotas, limitRanges, runtimeClasses   *registry.Store
+	replicaSets, deployments, jobs, cronJobs      *registry.Store
+	daemonSets, controllerRevisions, statefulSets *registry.Store
 	// controllerEvents are the recorders of the workload controllers.
 	controllerEvents []*events.Recorder
 	quota            *quota.Quota
@@ -164,13 +165,14 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.cronJobs = registry.NewStore(cronjob.Resource(), d.storage, now)
 	d.daemonSets = registry.NewStore(daemonset.Resource(), d.storage, now)
 	d.controllerRevisions = registry.NewStore(controllerrevision.Resource(), d.storage, now)
+	d.statefulSets = registry.NewStore(statefulset.Resource(), d.storage, now)
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
 	// before the pod's QoS class is set), RuntimeClass (the pod's
 	// overhead), then ResourceQuota last. Events
 	// are never counted.
 	d.quota = &quota.Quota{Quotas: d.resourceQuotas, Now: now, Log: log.With("component", "resourcequota"),
 		Counted: map[string]*registry.Store{}}
-	for _, st := range []*registry.Store{d.pods, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges, d.deployments, d.replicaSets, d.jobs, d.cronJobs, d.daemonSets, d.controllerRevisions} {
+	for _, st := range []*registry.Store{d.pods, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges, d.deployments, d.replicaSets, d.jobs, d.cronJobs, d.daemonSets, d.controllerRevisions, d.statefulSets} {
 		d.quota.Counted[st.Resource().Key()] = st
 	}
 	d.pods.UseAdmission(&limitranger.LimitRanger{LimitRanges: d.limitRanges}, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
@@ -247,7 +249,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.api = apiserver.New(apiserver.Config{
 		Scheme: sc,
 		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
-			d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets, d.daemonSets, d.controllerRevisions, d.jobs, d.cronJobs},
+			d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs},
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,
@@ -315,7 +317,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Log: d.log.With("component", "namespace-controller"),
-		Content: []nscontroller.Store{d.pods, d.cronJobs, d.deployments, d.daemonSets, d.replicaSets, d.jobs, d.controllerRevisions, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges}}
+		Content: []nscontroller.Store{d.pods, d.cronJobs, d.deployments, d.daemonSets, d.statefulSets, d.replicaSets, d.jobs, d.controllerRevisions, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges}}
 	g.Go(func() error { return nsc.Run(gctx) })
 	for _, run := range d.controllers() {
 		g.Go(func() error { return run(gctx) })

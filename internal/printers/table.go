@@ -57,6 +57,7 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"Job":                {jobColumns, printJob},
 		"CronJob":            {cronJobColumns, printCronJob},
 		"DaemonSet":          {daemonSetColumns, printDaemonSet},
+		"StatefulSet":        {statefulSetColumns, printStatefulSet},
 		"ControllerRevision": {controllerRevisionColumns, printControllerRevision},
 	}}
 }

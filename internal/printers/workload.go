@@ -231,3 +231,21 @@ func printControllerRevision(obj runtime.Object, now time.Time) ([]interface{}, 
 	}
 	return []interface{}{cr.Name, controller, cr.Revision, age(cr.CreationTimestamp, now)}, nil
 }
+
+var statefulSetColumns = []metav1.TableColumnDefinition{
+	nameColumn,
+	{Name: "Ready", Type: "string", Description: "Number of the pod with ready state"},
+	ageColumn,
+	{Name: "Containers", Type: "string", Priority: 1, Description: "Names of each container in the template."},
+	{Name: "Images", Type: "string", Priority: 1, Description: "Images referenced by each container in the template."},
+}
+
+func printStatefulSet(obj runtime.Object, now time.Time) ([]interface{}, []metav1.TableRowCondition) {
+	s := obj.(*appsv1.StatefulSet)
+	desired := int32(0)
+	if s.Spec.Replicas != nil {
+		desired = *s.Spec.Replicas
+	}
+	names, images := templateContainers(&s.Spec.Template)
+	return []interface{}{s.Name, fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, desired), age(s.CreationTimestamp, now), names, images}, nil
+}

@@ -473,3 +473,121 @@ spec:
 	})
 	fps.check()
 }
+
+// TestStatefulSet: a StatefulSet of 3 under OrderedReady creates web-0,
+// web-1, web-2 in order, each only once the one before is Ready, with
+// stable hostnames; a rolling update goes from the highest ordinal down;
+// scaling down removes the highest ordinals first; volumeClaimTemplates
+// are refused (peapod has no claims yet).
+func TestStatefulSet(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	fps := newFootprints(d, t)
+	d.mustKubectl("1.33", `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  replicas: 3
+  serviceName: web
+  selector: {matchLabels: {app: sts}}
+  template:
+    metadata: {labels: {app: sts}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: w
+        image: busybox
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, "sleep 1; touch /tmp/ready; sleep 3600"]
+        readinessProbe: {exec: {command: [cat, /tmp/ready]}, periodSeconds: 1}
+`, "apply", "-f", "-")
+	d.mustKubectl("1.27", "", "rollout", "status", "sts/web", "--timeout=120s")
+	pods := d.podsOf(t, "app=sts")
+	if got := names(pods); strings.Join(got, ",") != "web-0,web-1,web-2" {
+		t.Fatalf("pods %v", got)
+	}
+	for i, p := range pods {
+		fps.add(p.Name)
+		if p.Spec.Hostname != p.Name || p.Spec.Subdomain != "web" || p.Labels["apps.kubernetes.io/pod-index"] != fmt.Sprint(i) {
+			t.Errorf("%s: hostname %q subdomain %q labels %v", p.Name, p.Spec.Hostname, p.Spec.Subdomain, p.Labels)
+		}
+		if i == 0 {
+			continue
+		}
+		prevReady := readySince(&pods[i-1])
+		if prevReady.IsZero() || p.CreationTimestamp.Time.Before(prevReady) {
+			t.Errorf("%s was created at %s, before %s was ready at %s", p.Name, p.CreationTimestamp, pods[i-1].Name, prevReady)
+		}
+	}
+	if out := d.mustKubectl("1.33", "", "exec", "web-1", "--", "hostname"); out != "web-1\n" {
+		t.Errorf("hostname of web-1: %q", out)
+	}
+	if row := strings.Fields(d.mustKubectl("1.27", "", "get", "sts", "web", "--no-headers")); len(row) < 2 || row[1] != "3/3" {
+		t.Errorf("kubectl get sts: %v", row)
+	}
+
+	// A rolling update replaces web-2, then web-1, then web-0.
+	d.mustKubectl("1.33", "", "set", "env", "sts/web", "V=2")
+	d.mustKubectl("1.33", "", "rollout", "status", "sts/web", "--timeout=120s")
+	pods = d.podsOf(t, "app=sts")
+	for _, p := range pods {
+		fps.add(p.Name)
+	}
+	if len(pods) != 3 || !(pods[2].CreationTimestamp.Time.Before(pods[1].CreationTimestamp.Time) || pods[2].CreationTimestamp.Equal(&pods[1].CreationTimestamp)) ||
+		pods[0].CreationTimestamp.Time.Before(pods[1].CreationTimestamp.Time) {
+		t.Errorf("rolling update order: %v %v %v", pods[0].CreationTimestamp, pods[1].CreationTimestamp, pods[2].CreationTimestamp)
+	}
+	set, err := d.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || set.Status.CurrentRevision != set.Status.UpdateRevision || set.Status.UpdatedReplicas != 3 {
+		t.Errorf("status after the update: %+v, %v", set.Status, err)
+	}
+
+	// Scale down: web-2 goes first, then web-1.
+	d.mustKubectl("1.27", "", "scale", "sts/web", "--replicas=1")
+	d.waitFor("one pod left", 60*time.Second, func() (bool, error) {
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=sts"})
+		return err == nil && len(pods.Items) == 1 && pods.Items[0].Name == "web-0", err
+	})
+	evs, err := d.client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=web,reason=SuccessfulDelete"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(evs.Items, func(i, j int) bool { return evs.Items[i].LastTimestamp.Before(&evs.Items[j].LastTimestamp) })
+	var deleted []string
+	for _, e := range evs.Items {
+		deleted = append(deleted, e.Message)
+	}
+	if n := len(deleted); n < 2 || !strings.Contains(deleted[n-2], "delete Pod web-2 ") || !strings.Contains(deleted[n-1], "delete Pod web-1 ") {
+		t.Errorf("scale-down deletions: %v", deleted)
+	}
+
+	_, errOut, err := d.kubectl("1.33", `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: d, image: busybox}]}
+  volumeClaimTemplates: [{metadata: {name: data}, spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}}]
+`, "apply", "-f", "-")
+	if err == nil || !strings.Contains(errOut, "spec.volumeClaimTemplates: Forbidden: volumeClaimTemplates are not supported by peapod yet") {
+		t.Errorf("volumeClaimTemplates: %v %q", err, errOut)
+	}
+	d.mustKubectl("1.33", "", "delete", "sts", "web")
+	d.waitFor("the pods to go", 60*time.Second, func() (bool, error) {
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0, err
+	})
+	fps.check()
+}
+
+// readySince is when the pod last became Ready (zero: not Ready).
+func readySince(p *corev1.Pod) time.Time {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
+}

@@ -1,0 +1,531 @@
+// Package statefulset is the StatefulSet controller of
+// kube-controller-manager (pkg/controller/statefulset): pods with stable
+// identities <set>-<ordinal> (hostname, subdomain, the pod-name and
+// pod-index labels), made in order and each only once the one before is
+// Running and Ready (OrderedReady) or all at once (Parallel), removed
+// highest ordinal first; RollingUpdate from the highest ordinal down to
+// the partition, or OnDelete; the template's revisions as
+// ControllerRevisions; and the status with the current and update
+// revisions.
+package statefulset
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/peapod/peapod/internal/controller"
+	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/registry"
+)
+
+// revisionHashLabel marks a revision's hash on ControllerRevisions.
+const revisionHashLabel = "controller.kubernetes.io/hash"
+
+var ordinalName = regexp.MustCompile(`^(.*)-([0-9]+)$`)
+
+// Controller runs StatefulSets.
+type Controller struct {
+	StatefulSets, Revisions, Pods controller.Store
+	Recorder                      *events.Recorder
+	Log                           *slog.Logger
+	Now                           func() time.Time
+
+	queue workqueue.TypedRateLimitingInterface[string]
+}
+
+// Run works until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "statefulset"})
+	var wg sync.WaitGroup
+	watch := func(st controller.Store, fn func(controller.Event)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			controller.Watch(ctx, st, c.Log, fn)
+		}()
+	}
+	watch(c.StatefulSets, func(e controller.Event) { c.queue.Add(controller.ObjectKey(e.Object.(*appsv1.StatefulSet))) })
+	watch(c.Pods, func(e controller.Event) {
+		p := e.Object.(*corev1.Pod)
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "StatefulSet" {
+			c.queue.Add(controller.Key(p.Namespace, ref.Name))
+		}
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for c.next(ctx) {
+		}
+	}()
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+func (c *Controller) next(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	requeue, err := c.sync(ctx, key)
+	switch {
+	case err != nil:
+		c.Log.Debug("syncing stateful set", "statefulset", key, "err", err)
+		c.queue.AddRateLimited(key)
+	default:
+		c.queue.Forget(key)
+		if requeue > 0 {
+			c.queue.AddAfter(key, requeue)
+		}
+	}
+	return true
+}
+
+// ordinalOf is the ordinal of a pod of set (-1: not one of its names).
+func ordinalOf(set, pod string) int {
+	m := ordinalName.FindStringSubmatch(pod)
+	if m == nil || m[1] != set {
+		return -1
+	}
+	n, err := strconv.Atoi(m[2])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// sync is updateStatefulSet.
+func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
+	ns, name := controller.SplitKey(key)
+	obj, err := c.StatefulSets.Get(ctx, ns, name)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	set := obj.(*appsv1.StatefulSet).DeepCopy()
+	sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
+	if err != nil || sel.Empty() {
+		return 0, nil
+	}
+	pods, err := c.claimPods(ctx, set, sel)
+	if err != nil {
+		return 0, err
+	}
+	if set.DeletionTimestamp != nil {
+		return 0, nil
+	}
+	current, update, err := c.syncRevisions(ctx, set, pods)
+	if err != nil {
+		return 0, err
+	}
+	now := c.Now()
+	r := &reconcile{c: c, set: set, current: current, update: update, now: now}
+	requeue, err := r.run(ctx, pods)
+	if err != nil {
+		return 0, err
+	}
+	all, err := controller.ListPods(ctx, c.Pods, ns)
+	if err != nil {
+		return 0, err
+	}
+	var owned []*corev1.Pod
+	for _, p := range all {
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == set.UID {
+			owned = append(owned, p)
+		}
+	}
+	return requeue, c.updateStatus(ctx, set, current, update, owned, now)
+}
+
+// claimPods adopts and releases pods by selector and name.
+func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet, sel labels.Selector) ([]*corev1.Pod, error) {
+	all, err := controller.ListPods(ctx, c.Pods, set.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	var candidates []metav1.Object
+	for _, p := range all {
+		if ordinalOf(set.Name, p.Name) >= 0 {
+			candidates = append(candidates, p)
+		}
+	}
+	claimer := &controller.Claimer{Store: c.Pods, Owner: set, Selector: sel, Deleting: set.DeletionTimestamp != nil,
+		Ref: controller.NewControllerRef(set, "apps/v1", "StatefulSet")}
+	owned, err := claimer.Claim(ctx, candidates)
+	out := make([]*corev1.Pod, len(owned))
+	for i, m := range owned {
+		out[i] = m.(*corev1.Pod)
+	}
+	return out, err
+}
+
+// reconcile is one pass of pod management.
+type reconcile struct {
+	c               *Controller
+	set             *appsv1.StatefulSet
+	current, update *appsv1.ControllerRevision
+	now             time.Time
+}
+
+func (r *reconcile) start() int {
+	if o := r.set.Spec.Ordinals; o != nil {
+		return int(o.Start)
+	}
+	return 0
+}
+
+func (r *reconcile) replicas() int {
+	if r.set.Spec.Replicas == nil {
+		return 1
+	}
+	return int(*r.set.Spec.Replicas)
+}
+
+func (r *reconcile) healthy(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && controller.IsPodAvailable(p, r.set.Spec.MinReadySeconds, r.now)
+}
+
+// run creates, deletes and updates pods; with OrderedReady it stops at the
+// first pod that is not there and healthy yet.
+func (r *reconcile) run(ctx context.Context, pods []*corev1.Pod) (time.Duration, error) {
+	ordered := r.set.Spec.PodManagementPolicy != appsv1.ParallelPodManagement
+	start, end := r.start(), r.start()+r.replicas()
+	byOrdinal := map[int]*corev1.Pod{}
+	var condemned []*corev1.Pod
+	for _, p := range pods {
+		o := ordinalOf(r.set.Name, p.Name)
+		if o >= start && o < end {
+			byOrdinal[o] = p
+		} else {
+			condemned = append(condemned, p)
+		}
+	}
+	requeue := controller.NextAvailableCheck(pods, r.set.Spec.MinReadySeconds, r.now)
+	for o := start; o < end; o++ {
+		p := byOrdinal[o]
+		switch {
+		case p == nil:
+			if err := r.create(ctx, o); err != nil {
+				return 0, err
+			}
+			if ordered {
+				return requeue, nil
+			}
+			continue
+		case p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded:
+			if p.DeletionTimestamp == nil {
+				if err := r.delete(ctx, p); err != nil {
+					return 0, err
+				}
+			}
+			if ordered {
+				return requeue, nil
+			}
+			continue
+		}
+		if ordered && !r.healthy(p) {
+			return requeue, nil
+		}
+	}
+	// Condemned pods go highest ordinal first, one at a time when
+	// ordered.
+	sort.Slice(condemned, func(i, j int) bool { return ordinalOf(r.set.Name, condemned[i].Name) > ordinalOf(r.set.Name, condemned[j].Name) })
+	for _, p := range condemned {
+		if p.DeletionTimestamp != nil {
+			if ordered {
+				return requeue, nil
+			}
+			continue
+		}
+		if err := r.delete(ctx, p); err != nil {
+			return 0, err
+		}
+		if ordered {
+			return requeue, nil
+		}
+	}
+	if r.set.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType {
+		return requeue, nil
+	}
+	partition := 0
+	if ru := r.set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+		partition = int(*ru.Partition)
+	}
+	// From the highest ordinal down to the partition: the first pod not
+	// of the update revision goes (and is made again at it).
+	for o := end - 1; o >= start+partition; o-- {
+		p := byOrdinal[o]
+		if p == nil {
+			continue
+		}
+		if p.Labels[appsv1.StatefulSetRevisionLabel] != r.update.Name && p.DeletionTimestamp == nil {
+			return requeue, r.delete(ctx, p)
+		}
+		if !r.healthy(p) {
+			return requeue, nil
+		}
+	}
+	return requeue, nil
+}
+
+// create makes the pod of an ordinal, from the update revision (or, below
+// the partition, the current one).
+func (r *reconcile) create(ctx context.Context, ordinal int) error {
+	rev := r.update
+	if ru := r.set.Spec.UpdateStrategy.RollingUpdate; r.set.Spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType &&
+		ru != nil && ru.Partition != nil && ordinal < r.start()+int(*ru.Partition) {
+		rev = r.current
+	}
+	if r.set.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+		rev = r.update
+	}
+	tmpl, err := revisionTemplate(rev)
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%s-%d", r.set.Name, ordinal)
+	p, err := controller.PodFromTemplate(tmpl, r.set, controller.NewControllerRef(r.set, "apps/v1", "StatefulSet"))
+	if err != nil {
+		return err
+	}
+	p.Name = name
+	p.Labels[appsv1.StatefulSetPodNameLabel] = name
+	p.Labels[appsv1.PodIndexLabel] = strconv.Itoa(ordinal)
+	p.Labels[appsv1.StatefulSetRevisionLabel] = rev.Name
+	p.Spec.Hostname = name
+	p.Spec.Subdomain = r.set.Spec.ServiceName
+	_, err = r.c.Pods.Create(ctx, r.set.Namespace, p, false)
+	if apierrors.IsAlreadyExists(err) {
+		return nil // the old one is still going
+	}
+	if err != nil {
+		r.c.Recorder.Eventf(r.set, "", events.Warning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %v", name, r.set.Name, err)
+		return err
+	}
+	r.c.Recorder.Eventf(r.set, "", events.Normal, "SuccessfulCreate", "create Pod %s in StatefulSet %s successful", name, r.set.Name)
+	return nil
+}
+
+func (r *reconcile) delete(ctx context.Context, p *corev1.Pod) error {
+	uid := p.UID
+	_, _, err := r.c.Pods.Delete(ctx, p.Namespace, p.Name, &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}, false)
+	switch {
+	case err == nil:
+		r.c.Recorder.Eventf(r.set, "", events.Normal, "SuccessfulDelete", "delete Pod %s in StatefulSet %s successful", p.Name, r.set.Name)
+	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+		return nil
+	default:
+		r.c.Recorder.Eventf(r.set, "", events.Warning, "FailedDelete", "delete Pod %s in StatefulSet %s failed error: %v", p.Name, r.set.Name, err)
+	}
+	return err
+}
+
+// revisionData is the strategic merge patch that restores the template,
+// as upstream stores it.
+func revisionData(set *appsv1.StatefulSet) ([]byte, error) {
+	raw, err := json.Marshal(set.Spec.Template)
+	if err != nil {
+		return nil, err
+	}
+	var tmpl map[string]any
+	if err := json.Unmarshal(raw, &tmpl); err != nil {
+		return nil, err
+	}
+	tmpl["$patch"] = "replace"
+	return json.Marshal(map[string]any{"spec": map[string]any{"template": tmpl}})
+}
+
+// revisionTemplate reads a revision's template back.
+func revisionTemplate(cr *appsv1.ControllerRevision) (*corev1.PodTemplateSpec, error) {
+	var data struct {
+		Spec struct {
+			Template corev1.PodTemplateSpec `json:"template"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(cr.Data.Raw, &data); err != nil {
+		return nil, fmt.Errorf("revision %s: %w", cr.Name, err)
+	}
+	return &data.Spec.Template, nil
+}
+
+func hashRevision(data []byte, collisionCount *int32) string {
+	h := fnv.New32()
+	_, _ = h.Write(data)
+	if collisionCount != nil {
+		_, _ = h.Write([]byte(strconv.Itoa(int(*collisionCount))))
+	}
+	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+}
+
+// syncRevisions returns the current revision (status.currentRevision, or
+// the update one) and the update revision (that of the template: made, or
+// an older one renumbered), dropping history beyond the limit.
+func (c *Controller) syncRevisions(ctx context.Context, set *appsv1.StatefulSet, pods []*corev1.Pod) (*appsv1.ControllerRevision, *appsv1.ControllerRevision, error) {
+	data, err := revisionData(set)
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := c.Revisions.List(ctx, set.Namespace, registry.ListOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	var owned []*appsv1.ControllerRevision
+	for i := range list.(*appsv1.ControllerRevisionList).Items {
+		cr := &list.(*appsv1.ControllerRevisionList).Items[i]
+		if ref := metav1.GetControllerOf(cr); ref != nil && ref.UID == set.UID {
+			owned = append(owned, cr)
+		}
+	}
+	var maxRev int64
+	var update *appsv1.ControllerRevision
+	for _, cr := range owned {
+		maxRev = max(maxRev, cr.Revision)
+		if string(cr.Data.Raw) == string(data) {
+			update = cr
+		}
+	}
+	switch {
+	case update != nil && update.Revision < maxRev:
+		out, err := c.Revisions.Update(ctx, set.Namespace, update.Name, func(cur runtime.Object) (runtime.Object, error) {
+			o := cur.(*appsv1.ControllerRevision).DeepCopy()
+			o.Revision = maxRev + 1
+			return o, nil
+		}, registry.UpdateOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		update = out.(*appsv1.ControllerRevision)
+	case update == nil:
+		hash := hashRevision(data, set.Status.CollisionCount)
+		lbls := map[string]string{}
+		for k, v := range set.Spec.Template.Labels {
+			lbls[k] = v
+		}
+		lbls[revisionHashLabel] = hash
+		name := set.Name
+		if len(name) > 223 {
+			name = name[:223]
+		}
+		cr := &appsv1.ControllerRevision{
+			ObjectMeta: metav1.ObjectMeta{Name: name + "-" + hash, Namespace: set.Namespace, Labels: lbls, Annotations: set.Annotations,
+				OwnerReferences: []metav1.OwnerReference{controller.NewControllerRef(set, "apps/v1", "StatefulSet")}},
+			Data: runtime.RawExtension{Raw: data}, Revision: maxRev + 1,
+		}
+		out, err := c.Revisions.Create(ctx, set.Namespace, cr, false)
+		if apierrors.IsAlreadyExists(err) {
+			st := set.Status.DeepCopy()
+			if st.CollisionCount == nil {
+				st.CollisionCount = new(int32)
+			}
+			*st.CollisionCount++
+			return nil, nil, errors.Join(fmt.Errorf("controller revision %s exists with other data", cr.Name), c.writeStatus(ctx, set, *st))
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		update = out.(*appsv1.ControllerRevision)
+		owned = append(owned, update)
+	}
+	current := update
+	for _, cr := range owned {
+		if cr.Name == set.Status.CurrentRevision {
+			current = cr
+		}
+	}
+	if limit := set.Spec.RevisionHistoryLimit; limit != nil {
+		inUse := map[string]bool{current.Name: true, update.Name: true}
+		for _, p := range pods {
+			inUse[p.Labels[appsv1.StatefulSetRevisionLabel]] = true
+		}
+		var old []*appsv1.ControllerRevision
+		for _, cr := range owned {
+			if !inUse[cr.Name] {
+				old = append(old, cr)
+			}
+		}
+		sort.Slice(old, func(i, j int) bool { return old[i].Revision < old[j].Revision })
+		for i := 0; i < len(old)-int(*limit); i++ {
+			if _, _, err := c.Revisions.Delete(ctx, set.Namespace, old[i].Name, nil, false); err != nil && !apierrors.IsNotFound(err) {
+				return nil, nil, err
+			}
+		}
+	}
+	return current, update, nil
+}
+
+// updateStatus computes the replica counts and revisions
+// (computeReplicaStatus) and writes them when they changed.
+func (c *Controller) updateStatus(ctx context.Context, set *appsv1.StatefulSet, current, update *appsv1.ControllerRevision, pods []*corev1.Pod, now time.Time) error {
+	st := appsv1.StatefulSetStatus{ObservedGeneration: set.Generation, CollisionCount: set.Status.CollisionCount, Conditions: set.Status.Conditions,
+		CurrentRevision: current.Name, UpdateRevision: update.Name}
+	for _, p := range pods {
+		st.Replicas++
+		if p.Status.Phase == corev1.PodRunning && controller.IsPodReady(p) {
+			st.ReadyReplicas++
+			if controller.IsPodAvailable(p, set.Spec.MinReadySeconds, now) {
+				st.AvailableReplicas++
+			}
+		}
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		rev := p.Labels[appsv1.StatefulSetRevisionLabel]
+		if rev == current.Name {
+			st.CurrentReplicas++
+		}
+		if rev == update.Name {
+			st.UpdatedReplicas++
+		}
+	}
+	want := int32(1)
+	if set.Spec.Replicas != nil {
+		want = *set.Spec.Replicas
+	}
+	if set.Spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType &&
+		st.UpdatedReplicas == st.ReadyReplicas && st.ReadyReplicas == st.Replicas && st.Replicas == want {
+		st.CurrentRevision, st.CurrentReplicas = st.UpdateRevision, st.UpdatedReplicas
+	}
+	if apiequality.Semantic.DeepEqual(st, set.Status) {
+		return nil
+	}
+	return c.writeStatus(ctx, set, st)
+}
+
+func (c *Controller) writeStatus(ctx context.Context, set *appsv1.StatefulSet, st appsv1.StatefulSetStatus) error {
+	_, err := c.StatefulSets.Update(ctx, set.Namespace, set.Name, func(cur runtime.Object) (runtime.Object, error) {
+		o := cur.(*appsv1.StatefulSet).DeepCopy()
+		if o.UID != set.UID {
+			return nil, apierrors.NewNotFound(c.StatefulSets.Resource().GroupResource(), set.Name)
+		}
+		o.Status = *st.DeepCopy()
+		return o, nil
+	}, registry.UpdateOptions{Status: true})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
