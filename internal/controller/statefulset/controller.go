@@ -253,7 +253,9 @@ func (r *reconcile) run(ctx context.Context, pods []*corev1.Pod) (time.Duration,
 	}
 	// Condemned pods go highest ordinal first, one at a time when
 	// ordered.
-	sort.Slice(condemned, func(i, j int) bool { return ordinalOf(r.set.Name, condemned[i].Name) > ordinalOf(r.set.Name, condemned[j].Name) })
+	sort.Slice(condemned, func(i, j int) bool {
+		return ordinalOf(r.set.Name, condemned[i].Name) > ordinalOf(r.set.Name, condemned[j].Name)
+	})
 	for _, p := range condemned {
 		if p.DeletionTimestamp != nil {
 			if ordered {
