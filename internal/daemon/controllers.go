@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"github.com/peapod/peapod/internal/controller"
@@ -11,6 +12,7 @@ import (
 	jobcontroller "github.com/peapod/peapod/internal/controller/job"
 	rscontroller "github.com/peapod/peapod/internal/controller/replicaset"
 	stscontroller "github.com/peapod/peapod/internal/controller/statefulset"
+	volumecontroller "github.com/peapod/peapod/internal/controller/volume"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/gc"
 )
@@ -35,12 +37,15 @@ func (d *Daemon) controllers() []func(context.Context) error {
 		Log: d.log.With("component", "cronjob-controller"), Now: now}
 	daemons := &dscontroller.Controller{DaemonSets: d.daemonSets, Revisions: d.controllerRevisions, Pods: d.pods, Nodes: d.nodes,
 		Recorder: recorder("daemonset-controller"), Log: d.log.With("component", "daemonset-controller"), Now: now}
-	sets := &stscontroller.Controller{StatefulSets: d.statefulSets, Revisions: d.controllerRevisions, Pods: d.pods,
+	sets := &stscontroller.Controller{StatefulSets: d.statefulSets, Revisions: d.controllerRevisions, Pods: d.pods, Claims: d.claims,
 		Recorder: recorder("statefulset-controller"), Log: d.log.With("component", "statefulset-controller"), Now: now}
+	volumes := &volumecontroller.Controller{Claims: d.claims, Volumes: d.volumes, Classes: d.storageClasses, Pods: d.pods,
+		Recorder: recorder("persistentvolume-controller"), Log: d.log.With("component", "persistentvolume-controller"),
+		NodeName: d.opts.NodeName, Dir: filepath.Join(d.opts.DataDir, "volumes")}
 	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
-	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs, d.configMaps, d.secrets, d.serviceAccounts,
+	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs, d.claims, d.volumes, d.configMaps, d.secrets, d.serviceAccounts,
 		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses} {
 		collector.Stores = append(collector.Stores, st)
 	}
-	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, sets.Run, jobs.Run, cronJobs.Run, collector.Run}
+	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, sets.Run, jobs.Run, cronJobs.Run, volumes.Run, collector.Run}
 }

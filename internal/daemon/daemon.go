@@ -23,7 +23,10 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	storagev1 "k8s.io/api/storage/v1"
+
 	"github.com/peapod/peapod/internal/apiserver"
+	volumecontroller "github.com/peapod/peapod/internal/controller/volume"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/failpoint"
 	"github.com/peapod/peapod/internal/limitranger"
@@ -49,6 +52,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/secret"
 	"github.com/peapod/peapod/internal/registry/serviceaccount"
 	"github.com/peapod/peapod/internal/registry/statefulset"
+	storageapi "github.com/peapod/peapod/internal/registry/storage"
 	"github.com/peapod/peapod/internal/runtime/criserver"
 	"github.com/peapod/peapod/internal/satoken"
 	"github.com/peapod/peapod/internal/scheduler"
@@ -75,6 +79,7 @@ type Daemon struct {
 	resourceQuotas, limitRanges, runtimeClasses   *registry.Store
 	replicaSets, deployments, jobs, cronJobs      *registry.Store
 	daemonSets, controllerRevisions, statefulSets *registry.Store
+	claims, volumes, storageClasses               *registry.Store
 	// controllerEvents are the recorders of the workload controllers.
 	controllerEvents []*events.Recorder
 	quota            *quota.Quota
@@ -166,13 +171,22 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.daemonSets = registry.NewStore(daemonset.Resource(), d.storage, now)
 	d.controllerRevisions = registry.NewStore(controllerrevision.Resource(), d.storage, now)
 	d.statefulSets = registry.NewStore(statefulset.Resource(), d.storage, now)
+	d.storageClasses = registry.NewStore(storageapi.ClassResource(), d.storage, now)
+	d.volumes = registry.NewStore(storageapi.VolumeResource(), d.storage, now)
+	d.claims = registry.NewStore(storageapi.ClaimResource(&storageapi.ClaimStrategy{Classes: func(ctx context.Context) ([]storagev1.StorageClass, error) {
+		list, err := d.storageClasses.List(ctx, "", registry.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return list.(*storagev1.StorageClassList).Items, nil
+	}}), d.storage, now)
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
 	// before the pod's QoS class is set), RuntimeClass (the pod's
 	// overhead), then ResourceQuota last. Events
 	// are never counted.
 	d.quota = &quota.Quota{Quotas: d.resourceQuotas, Now: now, Log: log.With("component", "resourcequota"),
 		Counted: map[string]*registry.Store{}}
-	for _, st := range []*registry.Store{d.pods, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges, d.deployments, d.replicaSets, d.jobs, d.cronJobs, d.daemonSets, d.controllerRevisions, d.statefulSets} {
+	for _, st := range []*registry.Store{d.pods, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges, d.deployments, d.replicaSets, d.jobs, d.cronJobs, d.daemonSets, d.controllerRevisions, d.statefulSets, d.claims} {
 		d.quota.Counted[st.Resource().Key()] = st
 	}
 	d.pods.UseAdmission(&limitranger.LimitRanger{LimitRanges: d.limitRanges}, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
@@ -245,11 +259,15 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	if err := d.ensureRuntimeClasses(ctx); err != nil {
 		return nil, err
 	}
+	if err := d.ensureStorageClass(ctx); err != nil {
+		return nil, err
+	}
 
 	d.api = apiserver.New(apiserver.Config{
 		Scheme: sc,
 		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
-			d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs},
+			d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs,
+			d.claims, d.volumes, d.storageClasses},
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,
@@ -317,7 +335,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Log: d.log.With("component", "namespace-controller"),
-		Content: []nscontroller.Store{d.pods, d.cronJobs, d.deployments, d.daemonSets, d.statefulSets, d.replicaSets, d.jobs, d.controllerRevisions, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges}}
+		Content: []nscontroller.Store{d.pods, d.cronJobs, d.deployments, d.daemonSets, d.statefulSets, d.replicaSets, d.jobs, d.controllerRevisions, d.claims, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges}}
 	g.Go(func() error { return nsc.Run(gctx) })
 	for _, run := range d.controllers() {
 		g.Go(func() error { return run(gctx) })
@@ -375,6 +393,26 @@ func (d *Daemon) ensureRuntimeClasses(ctx context.Context) error {
 		if _, err := d.runtimeClasses.Create(ctx, "", rc, false); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating RuntimeClass %s: %w", h.GetName(), err)
 		}
+	}
+	return nil
+}
+
+// ensureStorageClass makes the default StorageClass, local-path (peapod's
+// node-local provisioner, volumes bound when their first pod is
+// scheduled), unless there is a StorageClass already.
+func (d *Daemon) ensureStorageClass(ctx context.Context) error {
+	list, err := d.storageClasses.List(ctx, "", registry.ListOptions{})
+	if err != nil {
+		return err
+	}
+	if len(list.(*storagev1.StorageClassList).Items) > 0 {
+		return nil
+	}
+	reclaim, mode := corev1.PersistentVolumeReclaimDelete, storagev1.VolumeBindingWaitForFirstConsumer
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path", Annotations: map[string]string{storageapi.DefaultClassAnnotation: "true"}},
+		Provisioner: volumecontroller.Provisioner, ReclaimPolicy: &reclaim, VolumeBindingMode: &mode}
+	if _, err := d.storageClasses.Create(ctx, "", sc, false); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating the default StorageClass: %w", err)
 	}
 	return nil
 }

@@ -150,6 +150,8 @@ func reference(obj runtime.Object) (corev1.ObjectReference, bool) {
 		return corev1.ObjectReference{Kind: "CronJob", APIVersion: "batch/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
 	case *batchv1.Job:
 		return corev1.ObjectReference{Kind: "Job", APIVersion: "batch/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
+	case *corev1.PersistentVolumeClaim:
+		return corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
 	case *appsv1.StatefulSet:
 		return corev1.ObjectReference{Kind: "StatefulSet", APIVersion: "apps/v1", Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}, true
 	case *appsv1.DaemonSet:

@@ -126,6 +126,9 @@ type Config struct {
 	// RuntimeClasses are read for a pod's runtimeClassName (nil: a pod
 	// naming one cannot run).
 	RuntimeClasses Getter
+	// PersistentVolumeClaims and PersistentVolumes are read for
+	// persistentVolumeClaim volumes (nil: a pod using one waits).
+	PersistentVolumeClaims, PersistentVolumes Getter
 	// ImageGC is the image garbage collection policy (zero Period: off).
 	ImageGC ImageGCPolicy
 	// Tokens issues the tokens of serviceAccountToken projections (nil:

@@ -69,6 +69,9 @@ func (k *Kubelet) volumePath(pod *corev1.Pod, name string) (string, bool, error)
 			return k.volumeDir(pod, pluginDownwardAPI, name), true, nil
 		case v.Projected != nil:
 			return k.volumeDir(pod, pluginProjected, name), true, nil
+		case v.PersistentVolumeClaim != nil:
+			path, err := k.claimPath(context.Background(), pod.Namespace, v.PersistentVolumeClaim.ClaimName)
+			return path, v.PersistentVolumeClaim.ReadOnly, err
 		}
 		return "", false, fmt.Errorf("volume %q has a type peapod does not support", name)
 	}
@@ -95,6 +98,9 @@ func (k *Kubelet) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 	switch {
 	case v.Image != nil:
 		return nil // pulled before the containers that mount it start
+	case v.PersistentVolumeClaim != nil:
+		_, err := k.claimPath(ctx, pod.Namespace, v.PersistentVolumeClaim.ClaimName)
+		return err
 	case v.EmptyDir != nil:
 		dir := k.volumeDir(pod, pluginEmptyDir, v.Name)
 		if _, err := os.Lstat(dir); err == nil && (v.EmptyDir.Medium != corev1.StorageMediumMemory || mount.IsMountPoint(dir)) {
@@ -714,4 +720,43 @@ func (k *Kubelet) runtimeFeatures(ctx context.Context) {
 		}
 		k.strictGroups = st.GetFeatures().GetSupplementalGroupsPolicy()
 	})
+}
+
+// claimPath is where the volume bound to a claim is on the node (its
+// hostPath, made when it may be, or its local path), as the kubelet's
+// volume manager resolves a persistentVolumeClaim volume.
+func (k *Kubelet) claimPath(ctx context.Context, ns, claim string) (string, error) {
+	pvc, err := getObject[*corev1.PersistentVolumeClaim](ctx, k.cfg.PersistentVolumeClaims, "persistentvolumeclaims", ns, claim)
+	if err != nil {
+		return "", fmt.Errorf("error processing PVC %s/%s: failed to fetch PVC from API server: %w", ns, claim, err)
+	}
+	switch {
+	case pvc.DeletionTimestamp != nil:
+		return "", fmt.Errorf("error processing PVC %s/%s: PVC is being deleted", ns, claim)
+	case pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName == "":
+		return "", fmt.Errorf("error processing PVC %s/%s: PVC is not bound", ns, claim)
+	}
+	pv, err := getObject[*corev1.PersistentVolume](ctx, k.cfg.PersistentVolumes, "persistentvolumes", "", pvc.Spec.VolumeName)
+	if err != nil {
+		return "", fmt.Errorf("error processing PVC %s/%s: %w", ns, claim, err)
+	}
+	if ref := pv.Spec.ClaimRef; ref == nil || ref.UID != pvc.UID {
+		return "", fmt.Errorf("error processing PVC %s/%s: volume %s is not bound to it", ns, claim, pv.Name)
+	}
+	switch {
+	case pv.Spec.HostPath != nil:
+		path := pv.Spec.HostPath.Path
+		if t := pv.Spec.HostPath.Type; t == nil || *t == corev1.HostPathDirectoryOrCreate {
+			if err := os.MkdirAll(path, 0o755); err != nil {
+				return "", err
+			}
+		}
+		return path, nil
+	case pv.Spec.Local != nil:
+		if _, err := os.Stat(pv.Spec.Local.Path); err != nil {
+			return "", fmt.Errorf("volume %s: %w", pv.Name, err)
+		}
+		return pv.Spec.Local.Path, nil
+	}
+	return "", fmt.Errorf("volume %s has a source peapod does not mount", pv.Name)
 }

@@ -219,8 +219,8 @@ spec:
 	// mounts must name a volume.
 	for _, tc := range []struct{ volumes, mounts, says string }{
 		{`[{name: share, nfs: {server: 10.0.0.1, path: /x}}]`, `[{name: share, mountPath: /n}]`,
-			`spec.volumes[0].nfs: Forbidden: nfs volumes are not supported by peapod (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, image)`},
-		{`[{name: claim, persistentVolumeClaim: {claimName: x}}]`, `[{name: claim, mountPath: /c}]`, `spec.volumes[0].persistentVolumeClaim: Forbidden: persistentVolumeClaim volumes are not supported by peapod`},
+			`spec.volumes[0].nfs: Forbidden: nfs volumes are not supported by peapod (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, image, persistentVolumeClaim)`},
+		{`[{name: disk, iscsi: {targetPortal: "10.0.0.1:3260", iqn: "iqn.2001-04.com.example:storage", lun: 0}}]`, `[{name: disk, mountPath: /c}]`, `spec.volumes[0].iscsi: Forbidden: iscsi volumes are not supported by peapod`},
 		{`[]`, `[{name: missing, mountPath: /m}]`, `spec.containers[0].volumeMounts[0].name: Not found: "missing"`},
 		{`[{name: scratch, emptyDir: {}}]`, `[{name: scratch, mountPath: /a, subPath: ../x}]`, `spec.containers[0].volumeMounts[0].subPath: Invalid value: "../x": must not contain '..'`},
 	} {

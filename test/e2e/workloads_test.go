@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -477,8 +478,9 @@ spec:
 // TestStatefulSet: a StatefulSet of 3 under OrderedReady creates web-0,
 // web-1, web-2 in order, each only once the one before is Ready, with
 // stable hostnames; a rolling update goes from the highest ordinal down;
-// scaling down removes the highest ordinals first; volumeClaimTemplates
-// are refused (peapod has no claims yet).
+// scaling down removes the highest ordinals first; claims from
+// volumeClaimTemplates are provisioned, survive the pod and are reclaimed
+// once deleted.
 func TestStatefulSet(t *testing.T) {
 	d := startDaemon(t)
 	ctx := context.Background()
@@ -561,19 +563,56 @@ spec:
 		t.Errorf("scale-down deletions: %v", deleted)
 	}
 
-	_, errOut, err := d.kubectl("1.33", `apiVersion: apps/v1
+	// Claims from volumeClaimTemplates: provisioned by the default
+	// StorageClass when the pod is scheduled, kept across the pod's
+	// deletion, and released (directory and volume gone) once deleted.
+	d.mustKubectl("1.27", `apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: db}
 spec:
+  replicas: 2
+  serviceName: db
   selector: {matchLabels: {app: db}}
   template:
     metadata: {labels: {app: db}}
-    spec: {containers: [{name: d, image: busybox}]}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: d
+        image: busybox
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, "echo $HOSTNAME >> /data/log; sleep 3600"]
+        volumeMounts: [{name: data, mountPath: /data}]
   volumeClaimTemplates: [{metadata: {name: data}, spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}}]
 `, "apply", "-f", "-")
-	if err == nil || !strings.Contains(errOut, "spec.volumeClaimTemplates: Forbidden: volumeClaimTemplates are not supported by peapod yet") {
-		t.Errorf("volumeClaimTemplates: %v %q", err, errOut)
+	d.mustKubectl("1.33", "", "rollout", "status", "sts/db", "--timeout=120s")
+	claims := d.mustKubectl("1.33", "", "get", "pvc", "--no-headers")
+	if !regexp.MustCompile(`(?m)^data-db-1\s+Bound\s+pvc-\S+\s+1Gi\s+RWO\s+local-path`).MatchString(claims) {
+		t.Errorf("kubectl get pvc:\n%s", claims)
 	}
+	if sc := d.mustKubectl("1.27", "", "get", "storageclass", "--no-headers"); !strings.HasPrefix(sc, "local-path (default)") {
+		t.Errorf("kubectl get storageclass: %q", sc)
+	}
+	d.mustKubectl("1.33", "", "exec", "db-1", "--", "sh", "-c", "echo kept > /data/file")
+	fps.add("db-1")
+	d.mustKubectl("1.33", "", "delete", "pod", "db-1")
+	d.waitFor("db-1 again", 60*time.Second, func() (bool, error) {
+		out, _, err := d.kubectl("1.33", "", "exec", "db-1", "--", "cat", "/data/file", "/data/log")
+		return err == nil && out == "kept\ndb-1\ndb-1\n", nil
+	})
+	for _, p := range d.podsOf(t, "app=db") {
+		fps.add(p.Name)
+	}
+	d.mustKubectl("1.33", "", "delete", "sts", "db")
+	d.mustKubectl("1.27", "", "delete", "pvc", "--all", "--wait=true", "--timeout=60s")
+	d.waitFor("the volumes to be reclaimed", 60*time.Second, func() (bool, error) {
+		pvs, err := d.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+		if err != nil || len(pvs.Items) > 0 {
+			return false, err
+		}
+		entries, err := os.ReadDir(d.path("data/volumes"))
+		return err == nil && len(entries) == 0, nil
+	})
 	d.mustKubectl("1.33", "", "delete", "sts", "web")
 	d.waitFor("the pods to go", 60*time.Second, func() (bool, error) {
 		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})

@@ -44,10 +44,10 @@ var ordinalName = regexp.MustCompile(`^(.*)-([0-9]+)$`)
 
 // Controller runs StatefulSets.
 type Controller struct {
-	StatefulSets, Revisions, Pods controller.Store
-	Recorder                      *events.Recorder
-	Log                           *slog.Logger
-	Now                           func() time.Time
+	StatefulSets, Revisions, Pods, Claims controller.Store
+	Recorder                              *events.Recorder
+	Log                                   *slog.Logger
+	Now                                   func() time.Time
 
 	queue workqueue.TypedRateLimitingInterface[string]
 }
@@ -263,6 +263,9 @@ func (r *reconcile) run(ctx context.Context, pods []*corev1.Pod) (time.Duration,
 			}
 			continue
 		}
+		if err := r.releaseClaims(ctx, p); err != nil {
+			return 0, err
+		}
 		if err := r.delete(ctx, p); err != nil {
 			return 0, err
 		}
@@ -320,6 +323,22 @@ func (r *reconcile) create(ctx context.Context, ordinal int) error {
 	p.Labels[appsv1.StatefulSetRevisionLabel] = rev.Name
 	p.Spec.Hostname = name
 	p.Spec.Subdomain = r.set.Spec.ServiceName
+	if err := r.ensureClaims(ctx, ordinal, name); err != nil {
+		return err
+	}
+	for _, ct := range r.set.Spec.VolumeClaimTemplates {
+		vol := corev1.Volume{Name: ct.Name, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+			ClaimName: claimName(ct.Name, r.set.Name, ordinal)}}}
+		replaced := false
+		for i := range p.Spec.Volumes {
+			if p.Spec.Volumes[i].Name == ct.Name {
+				p.Spec.Volumes[i], replaced = vol, true
+			}
+		}
+		if !replaced {
+			p.Spec.Volumes = append(p.Spec.Volumes, vol)
+		}
+	}
 	_, err = r.c.Pods.Create(ctx, r.set.Namespace, p, false)
 	if apierrors.IsAlreadyExists(err) {
 		return nil // the old one is still going
@@ -530,4 +549,82 @@ func (c *Controller) writeStatus(ctx context.Context, set *appsv1.StatefulSet, s
 		return nil
 	}
 	return err
+}
+
+// claimName is the claim of a template for an ordinal:
+// <template>-<set>-<ordinal>.
+func claimName(template, set string, ordinal int) string {
+	return fmt.Sprintf("%s-%s-%d", template, set, ordinal)
+}
+
+// ensureClaims creates the ordinal's missing claims from the templates
+// (labels: the template's and the set's selector), owned by the set when
+// its retention policy deletes them with it.
+func (r *reconcile) ensureClaims(ctx context.Context, ordinal int, pod string) error {
+	for _, ct := range r.set.Spec.VolumeClaimTemplates {
+		name := claimName(ct.Name, r.set.Name, ordinal)
+		obj, err := r.c.Claims.Get(ctx, r.set.Namespace, name)
+		if err == nil {
+			if obj.(*corev1.PersistentVolumeClaim).DeletionTimestamp != nil {
+				return fmt.Errorf("pvc %s is being deleted", name)
+			}
+			continue
+		}
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: *ct.ObjectMeta.DeepCopy(), Spec: *ct.Spec.DeepCopy()}
+		pvc.Name, pvc.Namespace, pvc.ResourceVersion, pvc.UID = name, r.set.Namespace, "", ""
+		if pvc.Labels == nil {
+			pvc.Labels = map[string]string{}
+		}
+		for k, v := range r.set.Spec.Selector.MatchLabels {
+			pvc.Labels[k] = v
+		}
+		if p := r.set.Spec.PersistentVolumeClaimRetentionPolicy; p != nil && p.WhenDeleted == appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
+			ref := controller.NewControllerRef(r.set, "apps/v1", "StatefulSet")
+			ref.Controller = nil
+			pvc.OwnerReferences = append(pvc.OwnerReferences, ref)
+		}
+		if _, err := r.c.Claims.Create(ctx, r.set.Namespace, pvc, false); err != nil && !apierrors.IsAlreadyExists(err) {
+			r.c.Recorder.Eventf(r.set, "", events.Warning, "FailedCreate", "create Claim %s for Pod %s in StatefulSet %s failed error: %v", name, pod, r.set.Name, err)
+			return err
+		}
+		r.c.Recorder.Eventf(r.set, "", events.Normal, "SuccessfulCreate", "create Claim %s Pod %s in StatefulSet %s success", name, pod, r.set.Name)
+	}
+	return nil
+}
+
+// releaseClaims gives a condemned pod's claims the pod as owner when the
+// retention policy deletes them on scale-down, so they go with it.
+func (r *reconcile) releaseClaims(ctx context.Context, p *corev1.Pod) error {
+	pol := r.set.Spec.PersistentVolumeClaimRetentionPolicy
+	if pol == nil || pol.WhenScaled != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
+		return nil
+	}
+	ordinal := ordinalOf(r.set.Name, p.Name)
+	for _, ct := range r.set.Spec.VolumeClaimTemplates {
+		_, err := r.c.Claims.Update(ctx, r.set.Namespace, claimName(ct.Name, r.set.Name, ordinal), func(cur runtime.Object) (runtime.Object, error) {
+			o := cur.(*corev1.PersistentVolumeClaim).DeepCopy()
+			for _, ref := range o.OwnerReferences {
+				if ref.UID == p.UID {
+					return o, nil
+				}
+			}
+			// The pod replaces the set as owner: the claim goes with it.
+			var refs []metav1.OwnerReference
+			for _, ref := range o.OwnerReferences {
+				if ref.UID != r.set.UID {
+					refs = append(refs, ref)
+				}
+			}
+			f := false
+			o.OwnerReferences = append(refs, metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: p.Name, UID: p.UID, BlockOwnerDeletion: &f})
+			return o, nil
+		}, registry.UpdateOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
 }

@@ -17,7 +17,7 @@ import (
 // (network and cloud storage, claims) are refused here, never ignored.
 
 // supportedVolumeTypes are the volume sources the kubelet sets up.
-var supportedVolumeTypes = []string{"emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected", "image"}
+var supportedVolumeTypes = []string{"emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected", "image", "persistentVolumeClaim"}
 
 var (
 	supportedHostPathTypes = sets.New(string(corev1.HostPathUnset), string(corev1.HostPathDirectoryOrCreate), string(corev1.HostPathDirectory),
@@ -100,6 +100,10 @@ func validateVolumeSource(src *corev1.VolumeSource, kind string, idx *field.Path
 		}
 		errs = append(errs, validateMode(src.Secret.DefaultMode, p.Child("defaultMode"))...)
 		errs = append(errs, validateKeyToPaths(src.Secret.Items, p.Child("items"))...)
+	case "persistentVolumeClaim":
+		if src.PersistentVolumeClaim.ClaimName == "" {
+			errs = append(errs, field.Required(p.Child("claimName"), ""))
+		}
 	case "image":
 		// validateImageVolumeSource: mounts of it need not say readOnly
 		// (the kubelet mounts it read-only whatever they say), and may

@@ -2,8 +2,7 @@
 // (pkg/registry/apps/statefulset and pkg/apis/apps/validation): defaults,
 // validation (names that make pod hostnames, the fields an update may
 // change), the status and scale subresources. The controller that acts on
-// them is internal/controller/statefulset. volumeClaimTemplates are
-// refused until peapod has PersistentVolumeClaims.
+// them is internal/controller/statefulset.
 package statefulset
 
 import (
@@ -19,6 +18,7 @@ import (
 
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/registry/pod"
+	storageapi "github.com/peapod/peapod/internal/registry/storage"
 	"github.com/peapod/peapod/internal/registry/workload"
 )
 
@@ -106,7 +106,20 @@ func (Strategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorLis
 	errs := apimachineryvalidation.ValidateObjectMeta(&s.ObjectMeta, true, apimachineryvalidation.NameIsDNSLabel, field.NewPath("metadata"))
 	spec := field.NewPath("spec")
 	errs = append(errs, workload.ValidateReplicas(s.Spec.Replicas, s.Spec.MinReadySeconds, spec)...)
-	errs = append(errs, workload.ValidateSelectorAndTemplate(s.Spec.Selector, &s.Spec.Template, "statefulset", spec)...)
+	// The pods get a volume per claim template: the template is checked
+	// with them (upstream checks the pod spec only loosely).
+	tmpl := s.Spec.Template.DeepCopy()
+	for _, ct := range s.Spec.VolumeClaimTemplates {
+		found := false
+		for _, v := range tmpl.Spec.Volumes {
+			found = found || v.Name == ct.Name
+		}
+		if !found && ct.Name != "" {
+			tmpl.Spec.Volumes = append(tmpl.Spec.Volumes, corev1.Volume{Name: ct.Name,
+				VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: ct.Name}}})
+		}
+	}
+	errs = append(errs, workload.ValidateSelectorAndTemplate(s.Spec.Selector, tmpl, "statefulset", spec)...)
 	switch s.Spec.PodManagementPolicy {
 	case appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement:
 	default:
@@ -139,8 +152,21 @@ func (Strategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorLis
 	if n := s.Spec.RevisionHistoryLimit; n != nil {
 		errs = append(errs, apimachineryvalidation.ValidateNonnegativeField(int64(*n), spec.Child("revisionHistoryLimit"))...)
 	}
-	if len(s.Spec.VolumeClaimTemplates) > 0 {
-		errs = append(errs, field.Forbidden(spec.Child("volumeClaimTemplates"), "volumeClaimTemplates are not supported by peapod yet (it has no PersistentVolumeClaims)"))
+	for i := range s.Spec.VolumeClaimTemplates {
+		ct := &s.Spec.VolumeClaimTemplates[i]
+		p := spec.Child("volumeClaimTemplates").Index(i)
+		if ct.Name == "" {
+			errs = append(errs, field.Required(p.Child("metadata", "name"), ""))
+		}
+		errs = append(errs, storageapi.ValidateClaimSpec(&ct.Spec, p.Child("spec"))...)
+	}
+	if p := s.Spec.PersistentVolumeClaimRetentionPolicy; p != nil {
+		for name, v := range map[string]appsv1.PersistentVolumeClaimRetentionPolicyType{"whenDeleted": p.WhenDeleted, "whenScaled": p.WhenScaled} {
+			if v != appsv1.RetainPersistentVolumeClaimRetentionPolicyType && v != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
+				errs = append(errs, field.NotSupported(spec.Child("persistentVolumeClaimRetentionPolicy", name), v,
+					[]appsv1.PersistentVolumeClaimRetentionPolicyType{appsv1.DeletePersistentVolumeClaimRetentionPolicyType, appsv1.RetainPersistentVolumeClaimRetentionPolicyType}))
+			}
+		}
 	}
 	return errs
 }
