@@ -463,6 +463,25 @@ spec:
 		return len(pods) == 1 && pods[0].Labels["controller-revision-hash"] == first.Labels["controller-revision-hash"] && pods[0].Status.Phase == corev1.PodRunning, nil
 	})
 	fps.add(d.podsOf(t, "app=agent")[0].Name)
+
+	// With maxSurge 1 and maxUnavailable 0 the new pod starts next to
+	// the old one: the node never lacks a ready daemon pod.
+	d.mustKubectl("1.33", "", "patch", "ds", "agent", "-p", `{"spec":{"updateStrategy":{"rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}`)
+	d.mustKubectl("1.33", "", "rollout", "status", "ds/agent", "--timeout=60s")
+	for _, p := range d.podsOf(t, "app=agent") {
+		fps.add(p.Name)
+	}
+	minReady, stop := d.sampleReady("app=agent")
+	d.mustKubectl("1.27", "", "set", "env", "ds/agent", "V=3")
+	d.mustKubectl("1.27", "", "rollout", "status", "ds/agent", "--timeout=60s")
+	d.waitFor("the surge to settle", 60*time.Second, func() (bool, error) { return len(d.podsOf(t, "app=agent")) == 1, nil })
+	stop()
+	if m := minReady(); m < 1 {
+		t.Errorf("a surge update left the node without a ready daemon pod")
+	}
+	for _, p := range d.podsOf(t, "app=agent") {
+		fps.add(p.Name)
+	}
 	d.mustKubectl("1.33", "", "delete", "ds", "agent")
 	d.waitFor("the daemon pods and revisions to go", 60*time.Second, func() (bool, error) {
 		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})

@@ -187,7 +187,11 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 			create = append(create, node.Name)
 		case len(alive) > 1:
 			sortOldestFirst(alive)
-			remove = append(remove, alive[1:]...)
+			keep := 1
+			if surging(ds) && len(alive) == 2 && updated(alive[0], ds, hash) != updated(alive[1], ds, hash) {
+				keep = 2 // an old pod and its surge replacement
+			}
+			remove = append(remove, alive[keep:]...)
 		}
 	}
 	for n, list := range byNode {
@@ -389,9 +393,12 @@ func updated(p *corev1.Pod, ds *appsv1.DaemonSet, hash string) bool {
 }
 
 // rollingUpdate deletes old pods within maxUnavailable (unavailable old
-// pods freely); the next sync creates their replacements. maxSurge is
-// taken as 0: the new pod comes once the old one is gone.
+// pods freely); the next sync creates their replacements. With maxSurge
+// (and maxUnavailable 0) surgeUpdate runs instead.
 func (c *Controller) rollingUpdate(ctx context.Context, ds *appsv1.DaemonSet, hash string, nodes []corev1.Node, byNode map[string][]*corev1.Pod, now time.Time) error {
+	if surging(ds) {
+		return c.surgeUpdate(ctx, ds, hash, nodes, byNode, now)
+	}
 	desired := 0
 	for i := range nodes {
 		if shouldRun(ds, &nodes[i]) {
@@ -628,4 +635,76 @@ func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, st a
 		return nil
 	}
 	return err
+}
+
+// surging: the rolling update has a maxSurge.
+func surging(ds *appsv1.DaemonSet) bool {
+	ru := ds.Spec.UpdateStrategy.RollingUpdate
+	if ds.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType || ru == nil || ru.MaxSurge == nil {
+		return false
+	}
+	v, err := intstr.GetScaledValueFromIntOrPercent(ru.MaxSurge, 1, true)
+	return err == nil && v > 0
+}
+
+// surgeUpdate is the maxSurge rolling update: on up to maxSurge nodes at
+// once the new pod starts next to the old one, which is deleted once the
+// new one is available; an old pod that is not available goes at once.
+func (c *Controller) surgeUpdate(ctx context.Context, ds *appsv1.DaemonSet, hash string, nodes []corev1.Node, byNode map[string][]*corev1.Pod, now time.Time) error {
+	desired := 0
+	for i := range nodes {
+		if shouldRun(ds, &nodes[i]) {
+			desired++
+		}
+	}
+	maxSurge, err := intstr.GetScaledValueFromIntOrPercent(ds.Spec.UpdateStrategy.RollingUpdate.MaxSurge, desired, true)
+	if err != nil || maxSurge < 1 {
+		maxSurge = 1
+	}
+	type nodePods struct {
+		node     string
+		old, new *corev1.Pod
+	}
+	var work []nodePods
+	surged := 0
+	for i := range nodes {
+		var np nodePods
+		np.node = nodes[i].Name
+		for _, p := range byNode[np.node] {
+			if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+				continue
+			}
+			if updated(p, ds, hash) {
+				np.new = p
+			} else if np.old == nil || p.CreationTimestamp.Before(&np.old.CreationTimestamp) {
+				np.old = p
+			}
+		}
+		if np.old == nil {
+			continue
+		}
+		if np.new != nil {
+			surged++
+		}
+		work = append(work, np)
+	}
+	var remove []*corev1.Pod
+	var create []string
+	for _, np := range work {
+		switch {
+		case np.new != nil && controller.IsPodAvailable(np.new, ds.Spec.MinReadySeconds, now):
+			remove = append(remove, np.old)
+		case np.new != nil:
+			// The replacement is on its way.
+		case !controller.IsPodAvailable(np.old, ds.Spec.MinReadySeconds, now):
+			remove = append(remove, np.old)
+		case surged < maxSurge:
+			create = append(create, np.node)
+			surged++
+		}
+	}
+	if err := c.deletePods(ctx, ds, remove); err != nil {
+		return err
+	}
+	return c.createPods(ctx, ds, hash, create)
 }
