@@ -128,6 +128,52 @@ spec:
 		t.Errorf("BackoffLimitExceeded event: %q", events)
 	}
 
+	// podFailurePolicy: exit code 3 is ignored (the pod is replaced, not
+	// counted), exit code 42 fails the Job at once.
+	marker2 := t.TempDir()
+	d.mustKubectl("1.33", `apiVersion: batch/v1
+kind: Job
+metadata: {name: policy}
+spec:
+  backoffLimit: 0
+  podFailurePolicy:
+    rules:
+    - {action: Ignore, onExitCodes: {operator: In, values: [3]}}
+    - {action: FailJob, onExitCodes: {containerName: p, operator: In, values: [42]}}
+  template:
+    spec:
+      restartPolicy: Never
+      volumes: [{name: m, hostPath: {path: `+marker2+`}}]
+      containers:
+      - {name: p, image: busybox, imagePullPolicy: IfNotPresent, volumeMounts: [{name: m, mountPath: /m}],
+         command: [sh, -c, 'if mkdir /m/once 2>/dev/null; then exit 3; fi; exit 42']}
+`, "apply", "-f", "-")
+	j = d.waitJob(t, "policy", batchv1.JobFailed)
+	if !hasCondition(j, batchv1.JobFailed, "PodFailurePolicy") || j.Status.Failed != 1 {
+		t.Errorf("policy: failed %d, conditions %+v", j.Status.Failed, j.Status.Conditions)
+	}
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && !strings.Contains(c.Message, "failed with exit code 42 matching FailJob rule at index 1") {
+			t.Errorf("Failed message %q", c.Message)
+		}
+	}
+	_, errOut, err := d.kubectl("1.27", `apiVersion: batch/v1
+kind: Job
+metadata: {name: badpolicy}
+spec:
+  podFailurePolicy: {rules: [{action: FailJob, onExitCodes: {operator: In, values: [0]}}]}
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers: [{name: p, image: busybox}]
+`, "apply", "-f", "-")
+	for _, want := range []string{`spec.template.spec.restartPolicy: Invalid value: "OnFailure": only "Never" is supported when podFailurePolicy is specified`,
+		"spec.podFailurePolicy.rules[0].onExitCodes.values[0]: Invalid value: 0: must not be 0 for the In operator"} {
+		if err == nil || !strings.Contains(errOut, want) {
+			t.Errorf("bad podFailurePolicy: %v, want %q in %q", err, want, errOut)
+		}
+	}
+
 	// Indexed: each pod sees its index.
 	d.mustKubectl("1.33", `apiVersion: batch/v1
 kind: Job
@@ -183,7 +229,7 @@ spec:
 	})
 
 	// Deleting a Job keeps its pods by default, and says so.
-	_, errOut, err := d.kubectl("1.33", "", "delete", "job", "hello", "--cascade=orphan")
+	_, errOut, err = d.kubectl("1.33", "", "delete", "job", "hello", "--cascade=orphan")
 	if err != nil {
 		t.Fatalf("delete job: %v %s", err, errOut)
 	}
@@ -200,7 +246,7 @@ spec:
 		t.Fatal(err)
 	}
 	for _, v := range []string{"1.27", "1.33"} {
-		_, _, err := d.kubectl(v, "", "delete", "job", "idx", "fails", "--ignore-not-found")
+		_, _, err := d.kubectl(v, "", "delete", "job", "idx", "fails", "policy", "--ignore-not-found")
 		if err != nil {
 			t.Errorf("kubectl %s delete job: %v", v, err)
 		}

@@ -94,6 +94,9 @@ type jobSync struct {
 	pods   []*corev1.Pod
 	now    time.Time
 	status batchv1.JobStatus
+	// failJob is the message of a pod failure policy FailJob rule a
+	// pod matched ("": none).
+	failJob string
 }
 
 func (s *jobSync) metaNow() metav1.Time { return metav1.NewTime(s.now.Truncate(time.Second)) }
@@ -139,6 +142,21 @@ func (s *jobSync) count(ctx context.Context) error {
 			u.Succeeded = append(u.Succeeded, p.UID)
 			fresh = append(fresh, p)
 		case !podSucceeded(p) && s.podFailed(p) && !slices.Contains(u.Failed, p.UID):
+			if p.Status.Phase == corev1.PodFailed {
+				switch action, msg := matchFailurePolicy(s.j.Spec.PodFailurePolicy, p); action {
+				case batchv1.PodFailurePolicyActionIgnore:
+					// Not a failure of the Job: the pod is
+					// released uncounted (and replaced).
+					if err := s.c.removeFinalizer(ctx, p); err != nil {
+						return err
+					}
+					continue
+				case batchv1.PodFailurePolicyActionFailJob:
+					if s.failJob == "" {
+						s.failJob = msg
+					}
+				}
+			}
 			u.Failed = append(u.Failed, p.UID)
 			fresh = append(fresh, p)
 		}
@@ -251,6 +269,8 @@ func (s *jobSync) decide(ctx context.Context) (time.Duration, error) {
 	interim := s.interimCondition()
 	if interim == nil {
 		switch {
+		case s.failJob != "":
+			interim = s.setCondition(batchv1.JobFailureTarget, reasonPodFailurePolicy, s.failJob)
 		case s.status.Failed > *j.Spec.BackoffLimit || s.restartsExceeded(active):
 			interim = s.setCondition(batchv1.JobFailureTarget, reasonBackoffLimit, msgBackoffLimit)
 		case s.pastDeadline():

@@ -84,6 +84,15 @@ func SetDefaults(j *batchv1.Job) {
 		f := false
 		spec.ManualSelector = &f
 	}
+	if pfp := spec.PodFailurePolicy; pfp != nil {
+		for i := range pfp.Rules {
+			for j := range pfp.Rules[i].OnPodConditions {
+				if pfp.Rules[i].OnPodConditions[j].Status == "" {
+					pfp.Rules[i].OnPodConditions[j].Status = corev1.ConditionTrue
+				}
+			}
+		}
+	}
 	if spec.PodReplacementPolicy == nil {
 		p := batchv1.TerminatingOrFailed
 		if spec.PodFailurePolicy != nil {
@@ -182,7 +191,10 @@ func validateSpec(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
 	}
 	// What peapod's Job controller does not do yet is refused, never
 	// ignored.
-	for name, set := range map[string]bool{"podFailurePolicy": spec.PodFailurePolicy != nil, "successPolicy": spec.SuccessPolicy != nil,
+	if pfp := spec.PodFailurePolicy; pfp != nil {
+		errs = append(errs, validatePodFailurePolicy(spec, p.Child("podFailurePolicy"))...)
+	}
+	for name, set := range map[string]bool{"successPolicy": spec.SuccessPolicy != nil,
 		"backoffLimitPerIndex": spec.BackoffLimitPerIndex != nil, "maxFailedIndexes": spec.MaxFailedIndexes != nil} {
 		if set {
 			errs = append(errs, field.Forbidden(p.Child(name), name+" is not supported by peapod yet"))
@@ -202,8 +214,90 @@ func validateSpec(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
 	}
 	tp := p.Child("template")
 	errs = append(errs, pod.ValidateTemplate(&spec.Template, tp)...)
-	if rp := spec.Template.Spec.RestartPolicy; rp != corev1.RestartPolicyOnFailure && rp != corev1.RestartPolicyNever {
+	switch rp := spec.Template.Spec.RestartPolicy; {
+	case rp != corev1.RestartPolicyOnFailure && rp != corev1.RestartPolicyNever:
 		errs = append(errs, field.Required(tp.Child("spec", "restartPolicy"), `valid values: "OnFailure", "Never"`))
+	case spec.PodFailurePolicy != nil && rp != corev1.RestartPolicyNever:
+		errs = append(errs, field.Invalid(tp.Child("spec", "restartPolicy"), rp, `only "Never" is supported when podFailurePolicy is specified`))
+	}
+	return errs
+}
+
+// maxPodFailurePolicyRules and maxExitCodeValues are upstream's limits.
+const (
+	maxPodFailurePolicyRules = 20
+	maxExitCodeValues        = 255
+)
+
+// validatePodFailurePolicy is validatePodFailurePolicy of
+// pkg/apis/batch/validation; FailIndex needs backoffLimitPerIndex, which
+// peapod refuses, so it is refused too.
+func validatePodFailurePolicy(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	rules := spec.PodFailurePolicy.Rules
+	rp := p.Child("rules")
+	if len(rules) > maxPodFailurePolicyRules {
+		errs = append(errs, field.TooMany(rp, len(rules), maxPodFailurePolicyRules))
+	}
+	for i, r := range rules {
+		ip := rp.Index(i)
+		switch r.Action {
+		case batchv1.PodFailurePolicyActionCount, batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionIgnore:
+		case batchv1.PodFailurePolicyActionFailIndex:
+			errs = append(errs, field.Forbidden(ip.Child("action"), "the FailIndex action needs backoffLimitPerIndex, which is not supported by peapod yet"))
+		default:
+			errs = append(errs, field.NotSupported(ip.Child("action"), r.Action, []batchv1.PodFailurePolicyAction{
+				batchv1.PodFailurePolicyActionCount, batchv1.PodFailurePolicyActionFailIndex, batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionIgnore}))
+		}
+		switch {
+		case r.OnExitCodes != nil && len(r.OnPodConditions) > 0:
+			errs = append(errs, field.Invalid(ip, field.OmitValueType{}, "specifying both OnExitCodes and OnPodConditions is not supported"))
+		case r.OnExitCodes == nil && len(r.OnPodConditions) == 0:
+			errs = append(errs, field.Invalid(ip, field.OmitValueType{}, "specifying one of OnExitCodes and OnPodConditions is required"))
+		}
+		if e := r.OnExitCodes; e != nil {
+			ep := ip.Child("onExitCodes")
+			if e.Operator != batchv1.PodFailurePolicyOnExitCodesOpIn && e.Operator != batchv1.PodFailurePolicyOnExitCodesOpNotIn {
+				errs = append(errs, field.NotSupported(ep.Child("operator"), e.Operator, []batchv1.PodFailurePolicyOnExitCodesOperator{
+					batchv1.PodFailurePolicyOnExitCodesOpIn, batchv1.PodFailurePolicyOnExitCodesOpNotIn}))
+			}
+			if e.ContainerName != nil {
+				found := false
+				for _, c := range append(append([]corev1.Container(nil), spec.Template.Spec.Containers...), spec.Template.Spec.InitContainers...) {
+					found = found || c.Name == *e.ContainerName
+				}
+				if !found {
+					errs = append(errs, field.Invalid(ep.Child("containerName"), *e.ContainerName, "must be one of the container or initContainer names in the pod template"))
+				}
+			}
+			vp := ep.Child("values")
+			switch {
+			case len(e.Values) == 0:
+				errs = append(errs, field.Required(vp, "at least one value is required"))
+			case len(e.Values) > maxExitCodeValues:
+				errs = append(errs, field.TooMany(vp, len(e.Values), maxExitCodeValues))
+			}
+			for j, v := range e.Values {
+				switch {
+				case j > 0 && v == e.Values[j-1]:
+					errs = append(errs, field.Duplicate(vp.Index(j), v))
+				case j > 0 && v < e.Values[j-1]:
+					errs = append(errs, field.Invalid(vp.Index(j), v, "must be ordered"))
+				}
+				if v == 0 && e.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn {
+					errs = append(errs, field.Invalid(vp.Index(j), v, "must not be 0 for the In operator"))
+				}
+			}
+		}
+		for j, pat := range r.OnPodConditions {
+			cp := ip.Child("onPodConditions").Index(j)
+			if pat.Type == "" {
+				errs = append(errs, field.Required(cp.Child("type"), ""))
+			}
+			if pat.Status != corev1.ConditionTrue && pat.Status != corev1.ConditionFalse && pat.Status != corev1.ConditionUnknown {
+				errs = append(errs, field.NotSupported(cp.Child("status"), pat.Status, []corev1.ConditionStatus{corev1.ConditionFalse, corev1.ConditionTrue, corev1.ConditionUnknown}))
+			}
+		}
 	}
 	return errs
 }
