@@ -208,6 +208,29 @@ spec:
 		t.Errorf("indexes seen: %v", seen)
 	}
 
+	// successPolicy: index 0 succeeding is enough; the other pods go.
+	d.mustKubectl("1.27", `apiVersion: batch/v1
+kind: Job
+metadata: {name: leader}
+spec:
+  completions: 3
+  parallelism: 3
+  completionMode: Indexed
+  successPolicy: {rules: [{succeededIndexes: "0"}]}
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers: [{name: l, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, 'if [ "$JOB_COMPLETION_INDEX" = 0 ]; then exit 0; fi; sleep 300']}]
+`, "apply", "-f", "-")
+	j = d.waitJob(t, "leader", batchv1.JobComplete)
+	if !hasCondition(j, batchv1.JobSuccessCriteriaMet, "SuccessPolicy") || !hasCondition(j, batchv1.JobComplete, "SuccessPolicy") || j.Status.CompletedIndexes != "0" {
+		t.Errorf("leader: completed %q, conditions %+v", j.Status.CompletedIndexes, j.Status.Conditions)
+	}
+	if pods := d.podsOf(t, "batch.kubernetes.io/job-name=leader"); len(pods) != 1 {
+		t.Errorf("leader's other pods were not removed: %v", names(pods))
+	}
+
 	// ttlSecondsAfterFinished removes the Job and its pods.
 	d.mustKubectl("1.33", `apiVersion: batch/v1
 kind: Job
@@ -246,7 +269,7 @@ spec:
 		t.Fatal(err)
 	}
 	for _, v := range []string{"1.27", "1.33"} {
-		_, _, err := d.kubectl(v, "", "delete", "job", "idx", "fails", "policy", "--ignore-not-found")
+		_, _, err := d.kubectl(v, "", "delete", "job", "idx", "fails", "policy", "leader", "--ignore-not-found")
 		if err != nil {
 			t.Errorf("kubectl %s delete job: %v", v, err)
 		}

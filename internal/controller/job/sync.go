@@ -275,6 +275,8 @@ func (s *jobSync) decide(ctx context.Context) (time.Duration, error) {
 			interim = s.setCondition(batchv1.JobFailureTarget, reasonBackoffLimit, msgBackoffLimit)
 		case s.pastDeadline():
 			interim = s.setCondition(batchv1.JobFailureTarget, reasonDeadline, msgDeadline)
+		case s.successPolicyRule() >= 0:
+			interim = s.setCondition(batchv1.JobSuccessCriteriaMet, batchv1.JobReasonSuccessPolicy, fmt.Sprintf("Matched rules at index %d", s.successPolicyRule()))
 		case s.succeeded(len(active)):
 			interim = s.setCondition(batchv1.JobSuccessCriteriaMet, reasonCompletionsReached, msgCompletionsReached)
 		}
@@ -665,3 +667,38 @@ func splitNonEmpty(s string) []string {
 func cut(s, sep string) (string, string, bool) { return strings.Cut(s, sep) }
 
 func joinComma(parts []string) string { return strings.Join(parts, ",") }
+
+// successPolicyRule is the index of the first successPolicy rule the
+// completed indexes meet (-1: none, or no policy): succeededIndexes all
+// done, or succeededCount of them (of all indexes without a list).
+func (s *jobSync) successPolicyRule() int {
+	sp := s.j.Spec.SuccessPolicy
+	if sp == nil {
+		return -1
+	}
+	done := map[int]bool{}
+	for _, i := range parseIndexes(s.status.CompletedIndexes) {
+		done[i] = true
+	}
+	for i, r := range sp.Rules {
+		var matched, need int
+		if r.SucceededIndexes != nil {
+			named := parseIndexes(*r.SucceededIndexes)
+			need = len(named)
+			for _, x := range named {
+				if done[x] {
+					matched++
+				}
+			}
+		} else {
+			matched = len(done)
+		}
+		if r.SucceededCount != nil {
+			need = int(*r.SucceededCount)
+		}
+		if need > 0 && matched >= need {
+			return i
+		}
+	}
+	return -1
+}

@@ -8,6 +8,8 @@ package job
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -194,7 +196,10 @@ func validateSpec(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
 	if pfp := spec.PodFailurePolicy; pfp != nil {
 		errs = append(errs, validatePodFailurePolicy(spec, p.Child("podFailurePolicy"))...)
 	}
-	for name, set := range map[string]bool{"successPolicy": spec.SuccessPolicy != nil,
+	if sp := spec.SuccessPolicy; sp != nil {
+		errs = append(errs, validateSuccessPolicy(spec, p.Child("successPolicy"))...)
+	}
+	for name, set := range map[string]bool{
 		"backoffLimitPerIndex": spec.BackoffLimitPerIndex != nil, "maxFailedIndexes": spec.MaxFailedIndexes != nil} {
 		if set {
 			errs = append(errs, field.Forbidden(p.Child(name), name+" is not supported by peapod yet"))
@@ -352,4 +357,83 @@ func (Strategy) ValidateStatusUpdate(ctx context.Context, obj, old runtime.Objec
 func (Strategy) SelectableFields(obj runtime.Object) fields.Set {
 	j := obj.(*batchv1.Job)
 	return fields.Set{"metadata.name": j.Name, "metadata.namespace": j.Namespace, "status.successful": fmt.Sprint(j.Status.Succeeded)}
+}
+
+// validateSuccessPolicy is validateSuccessPolicy of
+// pkg/apis/batch/validation: Indexed Jobs only, 1 to 20 rules, each with
+// succeededIndexes (intervals within completions) or succeededCount (at
+// most completions, and at most the indexes it names) or both.
+func validateSuccessPolicy(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	rules := spec.SuccessPolicy.Rules
+	rp := p.Child("rules")
+	if spec.CompletionMode == nil || *spec.CompletionMode != batchv1.IndexedCompletion {
+		errs = append(errs, field.Invalid(p, field.OmitValueType{}, "requires indexed completion mode"))
+		return errs
+	}
+	switch {
+	case len(rules) == 0:
+		errs = append(errs, field.Required(rp, "at least one rules must be specified when the successPolicy is specified"))
+	case len(rules) > maxPodFailurePolicyRules:
+		errs = append(errs, field.TooMany(rp, len(rules), maxPodFailurePolicyRules))
+	}
+	completions := int32(0)
+	if spec.Completions != nil {
+		completions = *spec.Completions
+	}
+	for i, r := range rules {
+		ip := rp.Index(i)
+		if r.SucceededIndexes == nil && r.SucceededCount == nil {
+			errs = append(errs, field.Required(ip, "at least one of succeededCount or succeededIndexes must be specified"))
+		}
+		named := int32(-1)
+		if r.SucceededIndexes != nil {
+			n, err := countIndexes(*r.SucceededIndexes, completions)
+			if err != nil {
+				errs = append(errs, field.Invalid(ip.Child("succeededIndexes"), *r.SucceededIndexes, err.Error()))
+			}
+			named = n
+		}
+		if c := r.SucceededCount; c != nil {
+			switch {
+			case *c < 0:
+				errs = append(errs, field.Invalid(ip.Child("succeededCount"), *c, "must be greater than or equal to 0"))
+			case *c > completions:
+				errs = append(errs, field.Invalid(ip.Child("succeededCount"), *c, fmt.Sprintf("must be less than or equal to %d (the number of specified completions)", completions)))
+			case named >= 0 && *c > named:
+				errs = append(errs, field.Invalid(ip.Child("succeededCount"), *c, fmt.Sprintf("must be less than or equal to %d (the number of indexes in the specified succeededIndexes field)", named)))
+			}
+		}
+	}
+	return errs
+}
+
+// countIndexes checks an interval list ("0,2-4") against completions and
+// counts its indexes.
+func countIndexes(s string, completions int32) (int32, error) {
+	var n, last int32 = 0, -1
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.ParseInt(lo, 10, 32)
+		if err != nil {
+			return 0, fmt.Errorf("cannot convert string to integer for index: %q", lo)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseInt(hi, 10, 32); err != nil {
+				return 0, fmt.Errorf("cannot convert string to integer for index: %q", hi)
+			}
+		}
+		switch {
+		case b < a:
+			return 0, fmt.Errorf("non-increasing order, previous: %d, current: %d", a, b)
+		case int32(a) <= last:
+			return 0, fmt.Errorf("overlapping intervals")
+		case int32(b) >= completions:
+			return 0, fmt.Errorf("too large: %d", b)
+		}
+		n += int32(b - a + 1)
+		last = int32(b)
+	}
+	return n, nil
 }
