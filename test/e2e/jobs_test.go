@@ -231,6 +231,28 @@ spec:
 		t.Errorf("leader's other pods were not removed: %v", names(pods))
 	}
 
+	// backoffLimitPerIndex: index 1 fails twice (one retry allowed) and
+	// is failed for good; the others complete; the Job fails with
+	// FailedIndexes.
+	d.mustKubectl("1.33", `apiVersion: batch/v1
+kind: Job
+metadata: {name: perindex}
+spec:
+  completions: 3
+  parallelism: 3
+  completionMode: Indexed
+  backoffLimitPerIndex: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: x, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, 'test "$JOB_COMPLETION_INDEX" != 1']}]
+`, "apply", "-f", "-")
+	j = d.waitJob(t, "perindex", batchv1.JobFailed)
+	if !hasCondition(j, batchv1.JobFailed, "FailedIndexes") || j.Status.FailedIndexes == nil || *j.Status.FailedIndexes != "1" ||
+		j.Status.CompletedIndexes != "0,2" || j.Status.Failed != 2 {
+		t.Errorf("perindex: failed %d, failedIndexes %v, completed %q, conditions %+v", j.Status.Failed, j.Status.FailedIndexes, j.Status.CompletedIndexes, j.Status.Conditions)
+	}
+
 	// ttlSecondsAfterFinished removes the Job and its pods.
 	d.mustKubectl("1.33", `apiVersion: batch/v1
 kind: Job
@@ -269,7 +291,7 @@ spec:
 		t.Fatal(err)
 	}
 	for _, v := range []string{"1.27", "1.33"} {
-		_, _, err := d.kubectl(v, "", "delete", "job", "idx", "fails", "policy", "leader", "--ignore-not-found")
+		_, _, err := d.kubectl(v, "", "delete", "job", "idx", "fails", "policy", "leader", "perindex", "--ignore-not-found")
 		if err != nil {
 			t.Errorf("kubectl %s delete job: %v", v, err)
 		}

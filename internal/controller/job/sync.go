@@ -97,6 +97,8 @@ type jobSync struct {
 	// failJob is the message of a pod failure policy FailJob rule a
 	// pod matched ("": none).
 	failJob string
+	// retryAfter asks to look again then (an index's back-off).
+	retryAfter time.Duration
 }
 
 func (s *jobSync) metaNow() metav1.Time { return metav1.NewTime(s.now.Truncate(time.Second)) }
@@ -154,6 +156,15 @@ func (s *jobSync) count(ctx context.Context) error {
 				case batchv1.PodFailurePolicyActionFailJob:
 					if s.failJob == "" {
 						s.failJob = msg
+					}
+				case batchv1.PodFailurePolicyActionFailIndex:
+					if i, ok := podIndex(p); ok {
+						s.failIndex(i)
+					}
+				}
+				if s.j.Spec.BackoffLimitPerIndex != nil {
+					if i, ok := podIndex(p); ok && s.indexFailures(i) > int(*s.j.Spec.BackoffLimitPerIndex) {
+						s.failIndex(i)
 					}
 				}
 			}
@@ -275,6 +286,11 @@ func (s *jobSync) decide(ctx context.Context) (time.Duration, error) {
 			interim = s.setCondition(batchv1.JobFailureTarget, reasonBackoffLimit, msgBackoffLimit)
 		case s.pastDeadline():
 			interim = s.setCondition(batchv1.JobFailureTarget, reasonDeadline, msgDeadline)
+		case s.j.Spec.BackoffLimitPerIndex != nil && s.j.Spec.MaxFailedIndexes != nil && len(s.failedIndexes()) > int(*s.j.Spec.MaxFailedIndexes):
+			interim = s.setCondition(batchv1.JobFailureTarget, batchv1.JobReasonMaxFailedIndexesExceeded, "Job has exceeded the specified maximal number of failed indexes")
+		case s.j.Spec.BackoffLimitPerIndex != nil && len(s.failedIndexes()) > 0 &&
+			len(s.failedIndexes())+len(parseIndexes(s.status.CompletedIndexes)) >= int(*s.j.Spec.Completions):
+			interim = s.setCondition(batchv1.JobFailureTarget, batchv1.JobReasonFailedIndexes, "Job has failed indexes")
 		case s.successPolicyRule() >= 0:
 			interim = s.setCondition(batchv1.JobSuccessCriteriaMet, batchv1.JobReasonSuccessPolicy, fmt.Sprintf("Matched rules at index %d", s.successPolicyRule()))
 		case s.succeeded(len(active)):
@@ -317,9 +333,16 @@ func (s *jobSync) decide(ctx context.Context) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
+		if wait == 0 {
+			wait = s.retryAfter
+		}
 		if wait > 0 && (requeue == 0 || wait < requeue) {
 			requeue = wait
 		}
+	}
+	if j.Spec.BackoffLimitPerIndex != nil && s.status.FailedIndexes == nil {
+		empty := ""
+		s.status.FailedIndexes = &empty
 	}
 	s.status.Active = int32(len(active))
 	s.status.Ready = &ready
@@ -378,7 +401,7 @@ func (s *jobSync) manage(ctx context.Context, active, terminating []*corev1.Pod)
 	var want int32
 	switch {
 	case indexed(j):
-		want = min(parallelism, *j.Spec.Completions-int32(len(parseIndexes(s.status.CompletedIndexes))))
+		want = min(parallelism, *j.Spec.Completions-int32(len(parseIndexes(s.status.CompletedIndexes)))-int32(len(s.failedIndexes())))
 	case j.Spec.Completions == nil:
 		want = parallelism
 		if s.status.Succeeded > 0 {
@@ -400,12 +423,22 @@ func (s *jobSync) manage(ctx context.Context, active, terminating []*corev1.Pod)
 	if diff == 0 {
 		return 0, nil
 	}
-	if wait := s.backoffLeft(); wait > 0 {
+	if wait := s.backoffLeft(); wait > 0 && j.Spec.BackoffLimitPerIndex == nil {
 		return wait, nil
 	}
 	var indexes []int
 	if indexed(j) {
 		indexes = s.pendingIndexes(active, diff)
+		if len(indexes) < diff && j.Spec.BackoffLimitPerIndex != nil {
+			// Some indexes wait out their back-off: look again then.
+			var soonest time.Duration
+			for i := 0; i < int(*j.Spec.Completions); i++ {
+				if left := s.indexBackoffLeft(i); left > 0 && (soonest == 0 || left < soonest) {
+					soonest = left
+				}
+			}
+			defer func() { s.retryAfter = soonest }()
+		}
 		diff = len(indexes)
 	}
 	diff = min(diff, maxPodsPerSync)
@@ -449,6 +482,9 @@ func (s *jobSync) pendingIndexes(active []*corev1.Pod, n int) []int {
 	for _, i := range parseIndexes(s.status.CompletedIndexes) {
 		taken[i] = true
 	}
+	for _, i := range s.failedIndexes() {
+		taken[i] = true
+	}
 	for _, p := range active {
 		if i, ok := podIndex(p); ok {
 			taken[i] = true
@@ -456,11 +492,62 @@ func (s *jobSync) pendingIndexes(active []*corev1.Pod, n int) []int {
 	}
 	var out []int
 	for i := 0; i < int(*s.j.Spec.Completions) && len(out) < n; i++ {
-		if !taken[i] {
+		if !taken[i] && s.indexBackoffLeft(i) <= 0 {
 			out = append(out, i)
 		}
 	}
 	return out
+}
+
+// failedIndexes are the indexes failed for good (backoffLimitPerIndex).
+func (s *jobSync) failedIndexes() []int {
+	if s.status.FailedIndexes == nil {
+		return nil
+	}
+	return parseIndexes(*s.status.FailedIndexes)
+}
+
+// failIndex marks an index failed for good.
+func (s *jobSync) failIndex(i int) {
+	f := formatIndexes(append(s.failedIndexes(), i))
+	s.status.FailedIndexes = &f
+}
+
+// indexFailures is how many pods of an index failed (the count upstream
+// keeps in batch.kubernetes.io/job-index-failure-count).
+func (s *jobSync) indexFailures(i int) int {
+	n := 0
+	for _, p := range s.pods {
+		if j, ok := podIndex(p); ok && j == i && p.Status.Phase == corev1.PodFailed {
+			n++
+		}
+	}
+	return n
+}
+
+// indexBackoffLeft is how long an index's next pod waits with
+// backoffLimitPerIndex: the pod-failure back-off per index.
+func (s *jobSync) indexBackoffLeft(i int) time.Duration {
+	if s.j.Spec.BackoffLimitPerIndex == nil {
+		return 0
+	}
+	n := s.indexFailures(i)
+	if n == 0 {
+		return 0
+	}
+	var last time.Time
+	for _, p := range s.pods {
+		if j, ok := podIndex(p); ok && j == i && p.Status.Phase == corev1.PodFailed {
+			if t := lastFinish(p, s.now); t.After(last) {
+				last = t
+			}
+		}
+	}
+	d := failureBackOff
+	for k := 1; k < n && d < maxFailureBackOff; k++ {
+		d *= 2
+	}
+	return last.Add(min(d, maxFailureBackOff)).Sub(s.now)
 }
 
 // createPod creates one pod of the Job (index -1: NonIndexed).
@@ -478,6 +565,9 @@ func (s *jobSync) createPod(ctx context.Context, index int) error {
 		}
 		p.Annotations[batchv1.JobCompletionIndexAnnotation] = i
 		p.Labels[batchv1.JobCompletionIndexAnnotation] = i
+		if j.Spec.BackoffLimitPerIndex != nil {
+			p.Annotations[batchv1.JobIndexFailureCountAnnotation] = strconv.Itoa(s.indexFailures(index))
+		}
 		p.GenerateName = fmt.Sprintf("%s-%d-", j.Name, index)
 		if len(p.GenerateName) > 58 {
 			p.GenerateName = p.GenerateName[len(p.GenerateName)-58:]

@@ -140,11 +140,6 @@ func validateSpec(spec *batchv1.CronJobSpec, p *field.Path) field.ErrorList {
 	if rp := js.Template.Spec.RestartPolicy; rp != corev1.RestartPolicyOnFailure && rp != corev1.RestartPolicyNever {
 		errs = append(errs, field.Required(tp.Child("spec", "restartPolicy"), `valid values: "OnFailure", "Never"`))
 	}
-	for name, set := range map[string]bool{"backoffLimitPerIndex": js.BackoffLimitPerIndex != nil, "maxFailedIndexes": js.MaxFailedIndexes != nil} {
-		if set {
-			errs = append(errs, field.Forbidden(jp.Child("spec", name), name+" is not supported by peapod yet"))
-		}
-	}
 	return errs
 }
 

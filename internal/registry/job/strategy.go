@@ -199,10 +199,20 @@ func validateSpec(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
 	if sp := spec.SuccessPolicy; sp != nil {
 		errs = append(errs, validateSuccessPolicy(spec, p.Child("successPolicy"))...)
 	}
-	for name, set := range map[string]bool{
-		"backoffLimitPerIndex": spec.BackoffLimitPerIndex != nil, "maxFailedIndexes": spec.MaxFailedIndexes != nil} {
-		if set {
-			errs = append(errs, field.Forbidden(p.Child(name), name+" is not supported by peapod yet"))
+	indexedMode := spec.CompletionMode != nil && *spec.CompletionMode == batchv1.IndexedCompletion
+	if b := spec.BackoffLimitPerIndex; b != nil {
+		errs = append(errs, apimachineryvalidation.ValidateNonnegativeField(int64(*b), p.Child("backoffLimitPerIndex"))...)
+		if !indexedMode {
+			errs = append(errs, field.Invalid(p.Child("backoffLimitPerIndex"), *b, "requires indexed completion mode"))
+		}
+	}
+	if m := spec.MaxFailedIndexes; m != nil {
+		errs = append(errs, apimachineryvalidation.ValidateNonnegativeField(int64(*m), p.Child("maxFailedIndexes"))...)
+		switch {
+		case spec.BackoffLimitPerIndex == nil:
+			errs = append(errs, field.Required(p.Child("backoffLimitPerIndex"), "when maxFailedIndexes is specified"))
+		case spec.Completions != nil && *m > *spec.Completions:
+			errs = append(errs, field.Invalid(p.Child("maxFailedIndexes"), *m, "must be less than or equal to completions"))
 		}
 	}
 	if m := spec.ManagedBy; m != nil && *m != batchv1.JobControllerName {
@@ -235,8 +245,7 @@ const (
 )
 
 // validatePodFailurePolicy is validatePodFailurePolicy of
-// pkg/apis/batch/validation; FailIndex needs backoffLimitPerIndex, which
-// peapod refuses, so it is refused too.
+// pkg/apis/batch/validation.
 func validatePodFailurePolicy(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	rules := spec.PodFailurePolicy.Rules
@@ -249,7 +258,9 @@ func validatePodFailurePolicy(spec *batchv1.JobSpec, p *field.Path) field.ErrorL
 		switch r.Action {
 		case batchv1.PodFailurePolicyActionCount, batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionIgnore:
 		case batchv1.PodFailurePolicyActionFailIndex:
-			errs = append(errs, field.Forbidden(ip.Child("action"), "the FailIndex action needs backoffLimitPerIndex, which is not supported by peapod yet"))
+			if spec.BackoffLimitPerIndex == nil {
+				errs = append(errs, field.Invalid(ip.Child("action"), r.Action, "requires the backoffLimitPerIndex to be set"))
+			}
 		default:
 			errs = append(errs, field.NotSupported(ip.Child("action"), r.Action, []batchv1.PodFailurePolicyAction{
 				batchv1.PodFailurePolicyActionCount, batchv1.PodFailurePolicyActionFailIndex, batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionIgnore}))
