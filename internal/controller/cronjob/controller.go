@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -21,8 +20,6 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/peapod/peapod/internal/controller"
 	"github.com/peapod/peapod/internal/events"
@@ -43,59 +40,22 @@ type Controller struct {
 	Log            *slog.Logger
 	Now            func() time.Time
 
-	queue workqueue.TypedRateLimitingInterface[string]
+	loop *controller.Loop
 }
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "cronjob"})
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		controller.Watch(ctx, c.CronJobs, c.Log, func(e controller.Event) {
-			c.queue.Add(controller.ObjectKey(e.Object.(*batchv1.CronJob)))
-		})
-	}()
-	go func() {
-		defer wg.Done()
-		controller.Watch(ctx, c.Jobs, c.Log, func(e controller.Event) {
+	c.loop = &controller.Loop{Name: "cronjob", Log: c.Log, Sync: c.sync}
+	return c.loop.Run(ctx,
+		controller.Source{Store: c.CronJobs, Handle: func(e controller.Event) {
+			c.loop.Add(controller.ObjectKey(e.Object.(*batchv1.CronJob)))
+		}},
+		controller.Source{Store: c.Jobs, Handle: func(e controller.Event) {
 			j := e.Object.(*batchv1.Job)
 			if ref := metav1.GetControllerOf(j); ref != nil && ref.Kind == "CronJob" {
-				c.queue.Add(controller.Key(j.Namespace, ref.Name))
+				c.loop.Add(controller.Key(j.Namespace, ref.Name))
 			}
-		})
-	}()
-	go func() {
-		defer wg.Done()
-		for c.next(ctx) {
-		}
-	}()
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	requeue, err := c.sync(ctx, key)
-	switch {
-	case err != nil:
-		c.Log.Debug("syncing cronjob", "cronjob", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		if requeue > 0 {
-			c.queue.AddAfter(key, requeue)
-		}
-	}
-	return true
+		}})
 }
 
 // sync is syncCronJob; it returns when the next schedule is due.
@@ -355,16 +315,5 @@ func (c *Controller) cleanup(ctx context.Context, cj *batchv1.CronJob, jobs []*b
 }
 
 func (c *Controller) writeStatus(ctx context.Context, cj *batchv1.CronJob, st batchv1.CronJobStatus) error {
-	_, err := c.CronJobs.Update(ctx, cj.Namespace, cj.Name, func(cur runtime.Object) (runtime.Object, error) {
-		o := cur.(*batchv1.CronJob).DeepCopy()
-		if o.UID != cj.UID {
-			return nil, apierrors.NewNotFound(c.CronJobs.Resource().GroupResource(), cj.Name)
-		}
-		o.Status = *st.DeepCopy()
-		return o, nil
-	}, registry.UpdateOptions{Status: true})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return controller.UpdateStatus(ctx, c.CronJobs, cj.Namespace, cj.Name, cj.UID, func(o *batchv1.CronJob) { o.Status = st })
 }

@@ -9,10 +9,7 @@ package daemonset
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -25,15 +22,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/client-go/util/workqueue"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
 
 	"github.com/peapod/peapod/internal/controller"
+	"github.com/peapod/peapod/internal/controller/history"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/registry"
 	dsapi "github.com/peapod/peapod/internal/registry/daemonset"
@@ -52,39 +47,23 @@ type Controller struct {
 	Log                                *slog.Logger
 	Now                                func() time.Time
 
-	queue workqueue.TypedRateLimitingInterface[string]
+	loop *controller.Loop
 }
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonset"})
-	var wg sync.WaitGroup
-	watch := func(st controller.Store, fn func(controller.Event)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			controller.Watch(ctx, st, c.Log, fn)
-		}()
-	}
-	watch(c.DaemonSets, func(e controller.Event) { c.queue.Add(controller.ObjectKey(e.Object.(*appsv1.DaemonSet))) })
-	watch(c.Pods, func(e controller.Event) {
-		p := e.Object.(*corev1.Pod)
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "DaemonSet" {
-			c.queue.Add(controller.Key(p.Namespace, ref.Name))
-		}
-	})
-	watch(c.Nodes, func(e controller.Event) { c.queueAll(ctx) })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for c.next(ctx) {
-		}
-	}()
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
+	c.loop = &controller.Loop{Name: "daemonset", Log: c.Log, Sync: c.sync}
+	return c.loop.Run(ctx,
+		controller.Source{Store: c.DaemonSets, Handle: func(e controller.Event) {
+			c.loop.Add(controller.ObjectKey(e.Object.(*appsv1.DaemonSet)))
+		}},
+		controller.Source{Store: c.Pods, Handle: func(e controller.Event) {
+			p := e.Object.(*corev1.Pod)
+			if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "DaemonSet" {
+				c.loop.Add(controller.Key(p.Namespace, ref.Name))
+			}
+		}},
+		controller.Source{Store: c.Nodes, Handle: func(controller.Event) { c.queueAll(ctx) }})
 }
 
 // queueAll queues every DaemonSet (a node changed).
@@ -94,28 +73,8 @@ func (c *Controller) queueAll(ctx context.Context) {
 		return
 	}
 	for i := range list.(*appsv1.DaemonSetList).Items {
-		c.queue.Add(controller.ObjectKey(&list.(*appsv1.DaemonSetList).Items[i]))
+		c.loop.Add(controller.ObjectKey(&list.(*appsv1.DaemonSetList).Items[i]))
 	}
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	requeue, err := c.sync(ctx, key)
-	switch {
-	case err != nil:
-		c.Log.Debug("syncing daemon set", "daemonset", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		if requeue > 0 {
-			c.queue.AddAfter(key, requeue)
-		}
-	}
-	return true
 }
 
 // sync is syncDaemonSet.
@@ -457,121 +416,39 @@ func (c *Controller) rollingUpdate(ctx context.Context, ds *appsv1.DaemonSet, ha
 
 // syncRevisions keeps the ControllerRevision of the current template (made,
 // or an older one renumbered on a rollback) and drops history beyond
-// revisionHistoryLimit; it returns the current revision's hash.
+// revisionHistoryLimit that no pod uses; it returns the current revision's
+// hash.
 func (c *Controller) syncRevisions(ctx context.Context, ds *appsv1.DaemonSet, pods []*corev1.Pod) (string, error) {
-	data, err := revisionData(ds)
+	data, err := history.PatchData(&ds.Spec.Template)
 	if err != nil {
 		return "", err
 	}
-	list, err := c.Revisions.List(ctx, ds.Namespace, registry.ListOptions{})
+	hash := controller.ComputeHash(&ds.Spec.Template, ds.Status.CollisionCount)
+	lbls := map[string]string{}
+	for k, v := range ds.Spec.Template.Labels {
+		lbls[k] = v
+	}
+	lbls[revisionHashLabel] = hash
+	current, owned, err := history.Sync(ctx, c.Revisions, history.Owner{Object: ds, APIVersion: "apps/v1", Kind: "DaemonSet",
+		Name: ds.Name + "-" + hash, Labels: lbls, Annotations: ds.Annotations}, data)
+	if errors.Is(err, history.ErrCollision) {
+		st := ds.Status.DeepCopy()
+		if st.CollisionCount == nil {
+			st.CollisionCount = new(int32)
+		}
+		*st.CollisionCount++
+		return "", errors.Join(err, c.writeStatus(ctx, ds, *st))
+	}
 	if err != nil {
 		return "", err
 	}
-	var owned []*appsv1.ControllerRevision
-	for i := range list.(*appsv1.ControllerRevisionList).Items {
-		cr := &list.(*appsv1.ControllerRevisionList).Items[i]
-		if ref := metav1.GetControllerOf(cr); ref != nil && ref.UID == ds.UID {
-			owned = append(owned, cr)
-		}
+	hash = current.Labels[revisionHashLabel]
+	inUse := map[string]bool{hash: true}
+	for _, p := range pods {
+		inUse[p.Labels[revisionHashLabel]] = true
 	}
-	var maxRev int64
-	var current *appsv1.ControllerRevision
-	for _, cr := range owned {
-		maxRev = max(maxRev, cr.Revision)
-		if string(cr.Data.Raw) == string(data) {
-			current = cr
-		}
-	}
-	if current != nil {
-		if current.Revision < maxRev {
-			// Back to an older template: it becomes the newest.
-			out, err := c.Revisions.Update(ctx, ds.Namespace, current.Name, func(cur runtime.Object) (runtime.Object, error) {
-				o := cur.(*appsv1.ControllerRevision).DeepCopy()
-				o.Revision = maxRev + 1
-				return o, nil
-			}, registry.UpdateOptions{})
-			if err != nil {
-				return "", err
-			}
-			current = out.(*appsv1.ControllerRevision)
-		}
-	} else {
-		hash := computeHash(&ds.Spec.Template, ds.Status.CollisionCount)
-		labels := map[string]string{}
-		for k, v := range ds.Spec.Template.Labels {
-			labels[k] = v
-		}
-		labels[revisionHashLabel] = hash
-		cr := &appsv1.ControllerRevision{
-			ObjectMeta: metav1.ObjectMeta{Name: ds.Name + "-" + hash, Namespace: ds.Namespace, Labels: labels, Annotations: ds.Annotations,
-				OwnerReferences: []metav1.OwnerReference{controller.NewControllerRef(ds, "apps/v1", "DaemonSet")}},
-			Data: runtime.RawExtension{Raw: data}, Revision: maxRev + 1,
-		}
-		out, err := c.Revisions.Create(ctx, ds.Namespace, cr, false)
-		if apierrors.IsAlreadyExists(err) {
-			// Another template with this hash: count the collision.
-			st := ds.Status.DeepCopy()
-			if st.CollisionCount == nil {
-				st.CollisionCount = new(int32)
-			}
-			*st.CollisionCount++
-			return "", errors.Join(fmt.Errorf("controller revision %s exists with other data", cr.Name), c.writeStatus(ctx, ds, *st))
-		}
-		if err != nil {
-			return "", err
-		}
-		current = out.(*appsv1.ControllerRevision)
-		owned = append(owned, current)
-	}
-	hash := current.Labels[revisionHashLabel]
-	// History beyond the limit that no live pod uses goes, oldest first.
-	if limit := ds.Spec.RevisionHistoryLimit; limit != nil {
-		inUse := map[string]bool{hash: true}
-		for _, p := range pods {
-			inUse[p.Labels[revisionHashLabel]] = true
-		}
-		var old []*appsv1.ControllerRevision
-		for _, cr := range owned {
-			if !inUse[cr.Labels[revisionHashLabel]] {
-				old = append(old, cr)
-			}
-		}
-		sort.Slice(old, func(i, j int) bool { return old[i].Revision < old[j].Revision })
-		for i := 0; i < len(old)-int(*limit); i++ {
-			_, _, err := c.Revisions.Delete(ctx, ds.Namespace, old[i].Name, nil, false)
-			if err != nil && !apierrors.IsNotFound(err) {
-				return "", err
-			}
-		}
-	}
-	return hash, nil
-}
-
-// revisionData is the strategic merge patch that restores the template,
-// as upstream stores it (getPatch).
-func revisionData(ds *appsv1.DaemonSet) ([]byte, error) {
-	raw, err := json.Marshal(ds.Spec.Template)
-	if err != nil {
-		return nil, err
-	}
-	var tmpl map[string]any
-	if err := json.Unmarshal(raw, &tmpl); err != nil {
-		return nil, err
-	}
-	tmpl["$patch"] = "replace"
-	return json.Marshal(map[string]any{"spec": map[string]any{"template": tmpl}})
-}
-
-// computeHash is a stable hash of the template and the collision count in
-// the alphabet of rand.SafeEncodeString (the revision's name and label).
-func computeHash(t *corev1.PodTemplateSpec, collisionCount *int32) string {
-	h := fnv.New32a()
-	data, _ := json.Marshal(t)
-	_, _ = h.Write(data)
-	if collisionCount != nil {
-		_, _ = h.Write([]byte(strconv.Itoa(int(*collisionCount))))
-	}
-	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+	return hash, history.Prune(ctx, c.Revisions, owned, func(cr *appsv1.ControllerRevision) bool { return inUse[cr.Labels[revisionHashLabel]] },
+		ds.Spec.RevisionHistoryLimit)
 }
 
 // updateStatus is updateDaemonSetStatus; it returns when a ready pod
@@ -623,18 +500,7 @@ func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, has
 }
 
 func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, st appsv1.DaemonSetStatus) error {
-	_, err := c.DaemonSets.Update(ctx, ds.Namespace, ds.Name, func(cur runtime.Object) (runtime.Object, error) {
-		o := cur.(*appsv1.DaemonSet).DeepCopy()
-		if o.UID != ds.UID {
-			return nil, apierrors.NewNotFound(c.DaemonSets.Resource().GroupResource(), ds.Name)
-		}
-		o.Status = *st.DeepCopy()
-		return o, nil
-	}, registry.UpdateOptions{Status: true})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return controller.UpdateStatus(ctx, c.DaemonSets, ds.Namespace, ds.Name, ds.UID, func(o *appsv1.DaemonSet) { o.Status = st })
 }
 
 // surging: the rolling update has a maxSurge.

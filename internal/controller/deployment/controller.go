@@ -9,10 +9,10 @@
 package deployment
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -22,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/peapod/peapod/internal/controller"
 	"github.com/peapod/peapod/internal/events"
@@ -38,41 +37,18 @@ type Controller struct {
 	// Workers is the number of Deployments synced at once (default 5).
 	Workers int
 
-	queue workqueue.TypedRateLimitingInterface[string]
+	loop *controller.Loop
 }
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	if c.Workers == 0 {
-		c.Workers = 5
-	}
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployment"})
-	var wg sync.WaitGroup
-	watch := func(st controller.Store, fn func(controller.Event)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			controller.Watch(ctx, st, c.Log, fn)
-		}()
-	}
-	watch(c.Deployments, func(e controller.Event) {
-		c.queue.Add(controller.ObjectKey(e.Object.(*appsv1.Deployment)))
-	})
-	watch(c.ReplicaSets, func(e controller.Event) { c.replicaSetChanged(ctx, e) })
-	watch(c.Pods, func(e controller.Event) { c.podChanged(ctx, e) })
-	for range c.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c.next(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
+	c.loop = &controller.Loop{Name: "deployment", Workers: cmp.Or(c.Workers, 5), Log: c.Log, Sync: c.sync}
+	return c.loop.Run(ctx,
+		controller.Source{Store: c.Deployments, Handle: func(e controller.Event) {
+			c.loop.Add(controller.ObjectKey(e.Object.(*appsv1.Deployment)))
+		}},
+		controller.Source{Store: c.ReplicaSets, Handle: func(e controller.Event) { c.replicaSetChanged(ctx, e) }},
+		controller.Source{Store: c.Pods, Handle: func(e controller.Event) { c.podChanged(ctx, e) }})
 }
 
 // replicaSetChanged queues the ReplicaSet's Deployment (and its former
@@ -85,7 +61,7 @@ func (c *Controller) replicaSetChanged(ctx context.Context, e controller.Event) 
 			continue
 		}
 		if ref := metav1.GetControllerOf(obj.(*appsv1.ReplicaSet)); ref != nil && ref.Kind == "Deployment" {
-			c.queue.Add(controller.Key(rs.Namespace, ref.Name))
+			c.loop.Add(controller.Key(rs.Namespace, ref.Name))
 			queued = true
 		}
 	}
@@ -99,7 +75,7 @@ func (c *Controller) replicaSetChanged(ctx context.Context, e controller.Event) 
 	for i := range list.(*appsv1.DeploymentList).Items {
 		d := &list.(*appsv1.DeploymentList).Items[i]
 		if sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(labels.Set(rs.Labels)) {
-			c.queue.Add(controller.ObjectKey(d))
+			c.loop.Add(controller.ObjectKey(d))
 		}
 	}
 }
@@ -117,28 +93,8 @@ func (c *Controller) podChanged(ctx context.Context, e controller.Event) {
 		return
 	}
 	if dref := metav1.GetControllerOf(obj.(*appsv1.ReplicaSet)); dref != nil && dref.Kind == "Deployment" {
-		c.queue.Add(controller.Key(p.Namespace, dref.Name))
+		c.loop.Add(controller.Key(p.Namespace, dref.Name))
 	}
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	requeue, err := c.sync(ctx, key)
-	switch {
-	case err != nil:
-		c.Log.Debug("syncing deployment", "deployment", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		if requeue > 0 {
-			c.queue.AddAfter(key, requeue)
-		}
-	}
-	return true
 }
 
 // sync is syncDeployment; it returns when to look again (the progress

@@ -1,8 +1,6 @@
 package deployment
 
 import (
-	"encoding/json"
-	"hash/fnv"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,7 +10,8 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/peapod/peapod/internal/controller"
 )
 
 // Labels and annotations of pkg/controller/deployment/util.
@@ -47,21 +46,9 @@ var annotationsNotCopied = map[string]bool{
 	DesiredReplicasAnnotation: true, MaxReplicasAnnotation: true, "deprecated.deployment.rollback.to": true,
 }
 
-// computeHash is the pod-template-hash of a template: FNV-32a of its JSON
-// and the collision count, in the alphabet of rand.SafeEncodeString.
-// Upstream hashes a spew dump instead; nothing outside the controller
-// recomputes the value, so any stable hash in that alphabet serves.
+// computeHash is the pod-template-hash of a template.
 func computeHash(t *corev1.PodTemplateSpec, collisionCount *int32) string {
-	h := fnv.New32a()
-	data, _ := json.Marshal(t)
-	_, _ = h.Write(data)
-	if collisionCount != nil {
-		var b [8]byte
-		c := uint32(*collisionCount)
-		b[0], b[1], b[2], b[3] = byte(c), byte(c>>8), byte(c>>16), byte(c>>24)
-		_, _ = h.Write(b[:])
-	}
-	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+	return controller.ComputeHash(t, collisionCount)
 }
 
 // equalIgnoreHash compares two templates ignoring pod-template-hash.

@@ -11,6 +11,7 @@
 package job
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"strings"
@@ -45,8 +46,7 @@ type Controller struct {
 	// Workers is the number of Jobs synced at once (default 5).
 	Workers int
 
-	queue workqueue.TypedRateLimitingInterface[string]
-	ttl   workqueue.TypedRateLimitingInterface[string]
+	loop, ttl *controller.Loop
 
 	mu sync.Mutex
 	// backoff is each Job's failures since its last success and when
@@ -65,50 +65,33 @@ const podKeyPrefix = "pod:"
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	if c.Workers == 0 {
-		c.Workers = 5
-	}
 	c.backoff = map[types.UID]backoffRecord{}
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, time.Minute),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "job"})
-	c.ttl = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "ttl_jobs_to_delete"})
-	var wg sync.WaitGroup
-	goRun := func(fn func()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn()
-		}()
-	}
-	goRun(func() {
-		controller.Watch(ctx, c.Jobs, c.Log, func(e controller.Event) {
+	c.loop = &controller.Loop{Name: "job", Workers: cmp.Or(c.Workers, 5), Log: c.Log, Sync: c.syncKey,
+		RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, time.Minute)}
+	c.ttl = &controller.Loop{Name: "ttl_jobs_to_delete", Log: c.Log, Sync: c.syncTTL}
+	errs := make(chan error, 1)
+	go func() { errs <- c.ttl.Run(ctx) }()
+	err := c.loop.Run(ctx,
+		controller.Source{Store: c.Jobs, Handle: func(e controller.Event) {
 			j := e.Object.(*batchv1.Job)
 			if e.Type == "DELETED" {
 				c.mu.Lock()
 				delete(c.backoff, j.UID)
 				c.mu.Unlock()
 			}
-			c.queue.Add(controller.ObjectKey(j))
+			c.loop.Add(controller.ObjectKey(j))
 			c.ttl.Add(controller.ObjectKey(j))
-		})
-	})
-	goRun(func() { controller.Watch(ctx, c.Pods, c.Log, func(e controller.Event) { c.podChanged(e) }) })
-	for range c.Workers {
-		goRun(func() {
-			for c.next(ctx) {
-			}
-		})
+		}},
+		controller.Source{Store: c.Pods, Handle: c.podChanged})
+	return cmp.Or(err, <-errs)
+}
+
+// syncKey syncs a Job, or a pod whose Job may be gone.
+func (c *Controller) syncKey(ctx context.Context, key string) (time.Duration, error) {
+	if pk, ok := strings.CutPrefix(key, podKeyPrefix); ok {
+		return 0, c.releaseOrphan(ctx, pk)
 	}
-	goRun(func() {
-		for c.nextTTL(ctx) {
-		}
-	})
-	<-ctx.Done()
-	c.queue.ShutDown()
-	c.ttl.ShutDown()
-	wg.Wait()
-	return nil
+	return c.sync(ctx, key)
 }
 
 func (c *Controller) podChanged(e controller.Event) {
@@ -118,40 +101,14 @@ func (c *Controller) podChanged(e controller.Event) {
 			continue
 		}
 		if ref := metav1.GetControllerOf(obj.(*corev1.Pod)); ref != nil && ref.Kind == "Job" {
-			c.queue.Add(controller.Key(p.Namespace, ref.Name))
+			c.loop.Add(controller.Key(p.Namespace, ref.Name))
 		}
 	}
 	// A pod whose Job may be gone (deleted in the background, or the pod
 	// orphaned) is looked at on its own.
 	if e.Type != "DELETED" && hasTrackingFinalizer(p) && (p.DeletionTimestamp != nil || metav1.GetControllerOf(p) == nil) {
-		c.queue.Add(podKeyPrefix + controller.ObjectKey(p))
+		c.loop.Add(podKeyPrefix + controller.ObjectKey(p))
 	}
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	var requeue time.Duration
-	var err error
-	if pk, ok := strings.CutPrefix(key, podKeyPrefix); ok {
-		err = c.releaseOrphan(ctx, pk)
-	} else {
-		requeue, err = c.sync(ctx, key)
-	}
-	switch {
-	case err != nil:
-		c.Log.Debug("syncing job", "job", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		if requeue > 0 {
-			c.queue.AddAfter(key, requeue)
-		}
-	}
-	return true
 }
 
 // releaseOrphan removes the tracking finalizer of a pod whose Job is gone
@@ -171,7 +128,7 @@ func (c *Controller) releaseOrphan(ctx context.Context, key string) error {
 		j, err := c.Jobs.Get(ctx, ns, ref.Name)
 		switch {
 		case err == nil && j.(*batchv1.Job).UID == ref.UID:
-			c.queue.Add(controller.Key(ns, ref.Name))
+			c.loop.Add(controller.Key(ns, ref.Name))
 			return nil
 		case err != nil && !apierrors.IsNotFound(err):
 			return err
@@ -214,41 +171,33 @@ func (c *Controller) removeFinalizer(ctx context.Context, p *corev1.Pod) error {
 	return err
 }
 
-// nextTTL deletes a finished Job whose ttlSecondsAfterFinished has passed
-// (the ttl-after-finished controller), or looks again when it will.
-func (c *Controller) nextTTL(ctx context.Context) bool {
-	key, quit := c.ttl.Get()
-	if quit {
-		return false
-	}
-	defer c.ttl.Done(key)
+// syncTTL deletes a finished Job whose ttlSecondsAfterFinished has
+// passed (the ttl-after-finished controller), or looks again when it
+// will.
+func (c *Controller) syncTTL(ctx context.Context, key string) (time.Duration, error) {
 	ns, name := controller.SplitKey(key)
 	obj, err := c.Jobs.Get(ctx, ns, name)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
 	if err != nil {
-		if !apierrors.IsNotFound(err) {
-			c.ttl.AddRateLimited(key)
-		}
-		return true
+		return 0, err
 	}
 	j := obj.(*batchv1.Job)
 	finishedAt, ok := finishTime(j)
 	if j.Spec.TTLSecondsAfterFinished == nil || !ok || j.DeletionTimestamp != nil {
-		c.ttl.Forget(key)
-		return true
+		return 0, nil
 	}
 	expire := finishedAt.Add(time.Duration(*j.Spec.TTLSecondsAfterFinished) * time.Second)
 	if left := expire.Sub(c.Now()); left > 0 {
-		c.ttl.AddAfter(key, left)
-		return true
+		return left, nil
 	}
 	fg, uid := metav1.DeletePropagationForeground, j.UID
 	_, _, err = c.Jobs.Delete(ctx, ns, name, &metav1.DeleteOptions{PropagationPolicy: &fg, Preconditions: &metav1.Preconditions{UID: &uid}}, false)
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		c.ttl.AddRateLimited(key)
-		return true
+		return 0, err
 	}
-	c.ttl.Forget(key)
-	return true
+	return 0, nil
 }
 
 // finishTime is when the Job got its Complete or Failed condition.

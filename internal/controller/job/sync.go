@@ -16,12 +16,10 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/peapod/peapod/internal/controller"
 	"github.com/peapod/peapod/internal/events"
-	"github.com/peapod/peapod/internal/registry"
 )
 
 // Reasons and messages of the Job conditions.
@@ -677,18 +675,7 @@ func (s *jobSync) finish(interim *batchv1.JobCondition) {
 
 // writeStatus stores st as the Job's status.
 func (c *Controller) writeStatus(ctx context.Context, j *batchv1.Job, st batchv1.JobStatus) error {
-	_, err := c.Jobs.Update(ctx, j.Namespace, j.Name, func(cur runtime.Object) (runtime.Object, error) {
-		o := cur.(*batchv1.Job).DeepCopy()
-		if o.UID != j.UID {
-			return nil, apierrors.NewNotFound(c.Jobs.Resource().GroupResource(), j.Name)
-		}
-		o.Status = *st.DeepCopy()
-		return o, nil
-	}, registry.UpdateOptions{Status: true})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return controller.UpdateStatus(ctx, c.Jobs, j.Namespace, j.Name, j.UID, func(o *batchv1.Job) { o.Status = *st.DeepCopy() })
 }
 
 // Completion indexes.

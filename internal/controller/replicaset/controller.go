@@ -7,9 +7,9 @@
 package replicaset
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -21,7 +21,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/peapod/peapod/internal/controller"
 	"github.com/peapod/peapod/internal/events"
@@ -41,41 +40,17 @@ type Controller struct {
 	// --concurrent-replicaset-syncs).
 	Workers int
 
-	queue workqueue.TypedRateLimitingInterface[string]
+	loop *controller.Loop
 }
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	if c.Workers == 0 {
-		c.Workers = 5
-	}
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "replicaset"})
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		controller.Watch(ctx, c.ReplicaSets, c.Log, func(e controller.Event) {
-			m, _ := metaOf(e.Object)
-			c.queue.Add(controller.ObjectKey(m))
-		})
-	}()
-	go func() {
-		defer wg.Done()
-		controller.Watch(ctx, c.Pods, c.Log, func(e controller.Event) { c.podChanged(ctx, e) })
-	}()
-	for range c.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c.next(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
+	c.loop = &controller.Loop{Name: "replicaset", Workers: cmp.Or(c.Workers, 5), Log: c.Log, Sync: c.sync}
+	return c.loop.Run(ctx,
+		controller.Source{Store: c.ReplicaSets, Handle: func(e controller.Event) {
+			c.loop.Add(controller.ObjectKey(e.Object.(*appsv1.ReplicaSet)))
+		}},
+		controller.Source{Store: c.Pods, Handle: func(e controller.Event) { c.podChanged(ctx, e) }})
 }
 
 // podChanged queues the ReplicaSets a pod change concerns: its owner (and
@@ -88,7 +63,7 @@ func (c *Controller) podChanged(ctx context.Context, e controller.Event) {
 			continue
 		}
 		if ref := metav1.GetControllerOf(obj.(*corev1.Pod)); ref != nil && ref.Kind == "ReplicaSet" {
-			c.queue.Add(controller.Key(p.Namespace, ref.Name))
+			c.loop.Add(controller.Key(p.Namespace, ref.Name))
 			queued = true
 		}
 	}
@@ -102,29 +77,9 @@ func (c *Controller) podChanged(ctx context.Context, e controller.Event) {
 	for i := range list.(*appsv1.ReplicaSetList).Items {
 		rs := &list.(*appsv1.ReplicaSetList).Items[i]
 		if sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(labels.Set(p.Labels)) {
-			c.queue.Add(controller.ObjectKey(rs))
+			c.loop.Add(controller.ObjectKey(rs))
 		}
 	}
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	requeue, err := c.sync(ctx, key)
-	switch {
-	case err != nil:
-		c.Log.Debug("syncing replica set", "replicaset", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		if requeue > 0 {
-			c.queue.AddAfter(key, requeue)
-		}
-	}
-	return true
 }
 
 // sync is syncReplicaSet; it returns when to look again (minReadySeconds).
@@ -316,18 +271,7 @@ func (c *Controller) updateStatus(ctx context.Context, rs *appsv1.ReplicaSet, po
 		return nil
 	}
 	_ = terminating // terminatingReplicas is behind a gate that is off in 1.34
-	_, err := c.ReplicaSets.Update(ctx, rs.Namespace, rs.Name, func(cur runtime.Object) (runtime.Object, error) {
-		out := cur.(*appsv1.ReplicaSet).DeepCopy()
-		if out.UID != rs.UID {
-			return nil, apierrors.NewNotFound(c.ReplicaSets.Resource().GroupResource(), rs.Name)
-		}
-		out.Status = st
-		return out, nil
-	}, registry.UpdateOptions{Status: true})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return controller.UpdateStatus(ctx, c.ReplicaSets, rs.Namespace, rs.Name, rs.UID, func(o *appsv1.ReplicaSet) { o.Status = st })
 }
 
 func replicas(rs *appsv1.ReplicaSet) int32 {
@@ -344,12 +288,4 @@ func replicaFailure(conds []appsv1.ReplicaSetCondition) *appsv1.ReplicaSetCondit
 		}
 	}
 	return nil
-}
-
-func metaOf(obj runtime.Object) (metav1.Object, error) {
-	m, ok := obj.(metav1.Object)
-	if !ok {
-		return nil, fmt.Errorf("%T has no object metadata", obj)
-	}
-	return m, nil
 }

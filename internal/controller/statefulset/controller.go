@@ -11,7 +11,6 @@ package statefulset
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -19,7 +18,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -30,9 +28,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/peapod/peapod/internal/controller"
+	"github.com/peapod/peapod/internal/controller/history"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/registry"
 )
@@ -49,58 +47,22 @@ type Controller struct {
 	Log                                   *slog.Logger
 	Now                                   func() time.Time
 
-	queue workqueue.TypedRateLimitingInterface[string]
+	loop *controller.Loop
 }
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "statefulset"})
-	var wg sync.WaitGroup
-	watch := func(st controller.Store, fn func(controller.Event)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			controller.Watch(ctx, st, c.Log, fn)
-		}()
-	}
-	watch(c.StatefulSets, func(e controller.Event) { c.queue.Add(controller.ObjectKey(e.Object.(*appsv1.StatefulSet))) })
-	watch(c.Pods, func(e controller.Event) {
-		p := e.Object.(*corev1.Pod)
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "StatefulSet" {
-			c.queue.Add(controller.Key(p.Namespace, ref.Name))
-		}
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for c.next(ctx) {
-		}
-	}()
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	requeue, err := c.sync(ctx, key)
-	switch {
-	case err != nil:
-		c.Log.Debug("syncing stateful set", "statefulset", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		if requeue > 0 {
-			c.queue.AddAfter(key, requeue)
-		}
-	}
-	return true
+	c.loop = &controller.Loop{Name: "statefulset", Log: c.Log, Sync: c.sync}
+	return c.loop.Run(ctx,
+		controller.Source{Store: c.StatefulSets, Handle: func(e controller.Event) {
+			c.loop.Add(controller.ObjectKey(e.Object.(*appsv1.StatefulSet)))
+		}},
+		controller.Source{Store: c.Pods, Handle: func(e controller.Event) {
+			p := e.Object.(*corev1.Pod)
+			if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "StatefulSet" {
+				c.loop.Add(controller.Key(p.Namespace, ref.Name))
+			}
+		}})
 }
 
 // ordinalOf is the ordinal of a pod of set (-1: not one of its names).
@@ -308,7 +270,7 @@ func (r *reconcile) create(ctx context.Context, ordinal int) error {
 	if r.set.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
 		rev = r.update
 	}
-	tmpl, err := revisionTemplate(rev)
+	tmpl, err := history.Template(rev)
 	if err != nil {
 		return err
 	}
@@ -365,34 +327,6 @@ func (r *reconcile) delete(ctx context.Context, p *corev1.Pod) error {
 	return err
 }
 
-// revisionData is the strategic merge patch that restores the template,
-// as upstream stores it.
-func revisionData(set *appsv1.StatefulSet) ([]byte, error) {
-	raw, err := json.Marshal(set.Spec.Template)
-	if err != nil {
-		return nil, err
-	}
-	var tmpl map[string]any
-	if err := json.Unmarshal(raw, &tmpl); err != nil {
-		return nil, err
-	}
-	tmpl["$patch"] = "replace"
-	return json.Marshal(map[string]any{"spec": map[string]any{"template": tmpl}})
-}
-
-// revisionTemplate reads a revision's template back.
-func revisionTemplate(cr *appsv1.ControllerRevision) (*corev1.PodTemplateSpec, error) {
-	var data struct {
-		Spec struct {
-			Template corev1.PodTemplateSpec `json:"template"`
-		} `json:"spec"`
-	}
-	if err := json.Unmarshal(cr.Data.Raw, &data); err != nil {
-		return nil, fmt.Errorf("revision %s: %w", cr.Name, err)
-	}
-	return &data.Spec.Template, nil
-}
-
 func hashRevision(data []byte, collisionCount *int32) string {
 	h := fnv.New32()
 	_, _ = h.Write(data)
@@ -406,70 +340,28 @@ func hashRevision(data []byte, collisionCount *int32) string {
 // the update one) and the update revision (that of the template: made, or
 // an older one renumbered), dropping history beyond the limit.
 func (c *Controller) syncRevisions(ctx context.Context, set *appsv1.StatefulSet, pods []*corev1.Pod) (*appsv1.ControllerRevision, *appsv1.ControllerRevision, error) {
-	data, err := revisionData(set)
+	data, err := history.PatchData(&set.Spec.Template)
 	if err != nil {
 		return nil, nil, err
 	}
-	list, err := c.Revisions.List(ctx, set.Namespace, registry.ListOptions{})
+	hash := hashRevision(data, set.Status.CollisionCount)
+	lbls := map[string]string{}
+	for k, v := range set.Spec.Template.Labels {
+		lbls[k] = v
+	}
+	lbls[revisionHashLabel] = hash
+	update, owned, err := history.Sync(ctx, c.Revisions, history.Owner{Object: set, APIVersion: "apps/v1", Kind: "StatefulSet",
+		Name: set.Name[:min(len(set.Name), 223)] + "-" + hash, Labels: lbls, Annotations: set.Annotations}, data)
+	if errors.Is(err, history.ErrCollision) {
+		st := set.Status.DeepCopy()
+		if st.CollisionCount == nil {
+			st.CollisionCount = new(int32)
+		}
+		*st.CollisionCount++
+		return nil, nil, errors.Join(err, c.writeStatus(ctx, set, *st))
+	}
 	if err != nil {
 		return nil, nil, err
-	}
-	var owned []*appsv1.ControllerRevision
-	for i := range list.(*appsv1.ControllerRevisionList).Items {
-		cr := &list.(*appsv1.ControllerRevisionList).Items[i]
-		if ref := metav1.GetControllerOf(cr); ref != nil && ref.UID == set.UID {
-			owned = append(owned, cr)
-		}
-	}
-	var maxRev int64
-	var update *appsv1.ControllerRevision
-	for _, cr := range owned {
-		maxRev = max(maxRev, cr.Revision)
-		if string(cr.Data.Raw) == string(data) {
-			update = cr
-		}
-	}
-	switch {
-	case update != nil && update.Revision < maxRev:
-		out, err := c.Revisions.Update(ctx, set.Namespace, update.Name, func(cur runtime.Object) (runtime.Object, error) {
-			o := cur.(*appsv1.ControllerRevision).DeepCopy()
-			o.Revision = maxRev + 1
-			return o, nil
-		}, registry.UpdateOptions{})
-		if err != nil {
-			return nil, nil, err
-		}
-		update = out.(*appsv1.ControllerRevision)
-	case update == nil:
-		hash := hashRevision(data, set.Status.CollisionCount)
-		lbls := map[string]string{}
-		for k, v := range set.Spec.Template.Labels {
-			lbls[k] = v
-		}
-		lbls[revisionHashLabel] = hash
-		name := set.Name
-		if len(name) > 223 {
-			name = name[:223]
-		}
-		cr := &appsv1.ControllerRevision{
-			ObjectMeta: metav1.ObjectMeta{Name: name + "-" + hash, Namespace: set.Namespace, Labels: lbls, Annotations: set.Annotations,
-				OwnerReferences: []metav1.OwnerReference{controller.NewControllerRef(set, "apps/v1", "StatefulSet")}},
-			Data: runtime.RawExtension{Raw: data}, Revision: maxRev + 1,
-		}
-		out, err := c.Revisions.Create(ctx, set.Namespace, cr, false)
-		if apierrors.IsAlreadyExists(err) {
-			st := set.Status.DeepCopy()
-			if st.CollisionCount == nil {
-				st.CollisionCount = new(int32)
-			}
-			*st.CollisionCount++
-			return nil, nil, errors.Join(fmt.Errorf("controller revision %s exists with other data", cr.Name), c.writeStatus(ctx, set, *st))
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		update = out.(*appsv1.ControllerRevision)
-		owned = append(owned, update)
 	}
 	current := update
 	for _, cr := range owned {
@@ -477,25 +369,12 @@ func (c *Controller) syncRevisions(ctx context.Context, set *appsv1.StatefulSet,
 			current = cr
 		}
 	}
-	if limit := set.Spec.RevisionHistoryLimit; limit != nil {
-		inUse := map[string]bool{current.Name: true, update.Name: true}
-		for _, p := range pods {
-			inUse[p.Labels[appsv1.StatefulSetRevisionLabel]] = true
-		}
-		var old []*appsv1.ControllerRevision
-		for _, cr := range owned {
-			if !inUse[cr.Name] {
-				old = append(old, cr)
-			}
-		}
-		sort.Slice(old, func(i, j int) bool { return old[i].Revision < old[j].Revision })
-		for i := 0; i < len(old)-int(*limit); i++ {
-			if _, _, err := c.Revisions.Delete(ctx, set.Namespace, old[i].Name, nil, false); err != nil && !apierrors.IsNotFound(err) {
-				return nil, nil, err
-			}
-		}
+	inUse := map[string]bool{current.Name: true, update.Name: true}
+	for _, p := range pods {
+		inUse[p.Labels[appsv1.StatefulSetRevisionLabel]] = true
 	}
-	return current, update, nil
+	err = history.Prune(ctx, c.Revisions, owned, func(cr *appsv1.ControllerRevision) bool { return inUse[cr.Name] }, set.Spec.RevisionHistoryLimit)
+	return current, update, err
 }
 
 // updateStatus computes the replica counts and revisions
@@ -537,18 +416,7 @@ func (c *Controller) updateStatus(ctx context.Context, set *appsv1.StatefulSet, 
 }
 
 func (c *Controller) writeStatus(ctx context.Context, set *appsv1.StatefulSet, st appsv1.StatefulSetStatus) error {
-	_, err := c.StatefulSets.Update(ctx, set.Namespace, set.Name, func(cur runtime.Object) (runtime.Object, error) {
-		o := cur.(*appsv1.StatefulSet).DeepCopy()
-		if o.UID != set.UID {
-			return nil, apierrors.NewNotFound(c.StatefulSets.Resource().GroupResource(), set.Name)
-		}
-		o.Status = *st.DeepCopy()
-		return o, nil
-	}, registry.UpdateOptions{Status: true})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return controller.UpdateStatus(ctx, c.StatefulSets, set.Namespace, set.Name, set.UID, func(o *appsv1.StatefulSet) { o.Status = st })
 }
 
 // claimName is the claim of a template for an ordinal:

@@ -15,7 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -23,7 +23,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/peapod/peapod/internal/controller"
 	"github.com/peapod/peapod/internal/events"
@@ -51,7 +50,7 @@ type Controller struct {
 	// Dir holds the provisioned volumes' directories.
 	Dir string
 
-	queue workqueue.TypedRateLimitingInterface[string]
+	loop *controller.Loop
 }
 
 // Queue keys: claims and volumes.
@@ -62,69 +61,41 @@ const (
 
 // Run works until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "persistentvolume"})
-	var wg sync.WaitGroup
-	watch := func(st controller.Store, fn func(controller.Event)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			controller.Watch(ctx, st, c.Log, fn)
-		}()
-	}
-	watch(c.Claims, func(e controller.Event) {
-		pvc := e.Object.(*corev1.PersistentVolumeClaim)
-		c.queue.Add(claimKey + controller.ObjectKey(pvc))
-		if pvc.Spec.VolumeName != "" {
-			c.queue.Add(volumeKey + pvc.Spec.VolumeName) // released when it goes
-		}
-	})
-	watch(c.Volumes, func(e controller.Event) {
-		pv := e.Object.(*corev1.PersistentVolume)
-		c.queue.Add(volumeKey + pv.Name)
-		if ref := pv.Spec.ClaimRef; ref != nil {
-			c.queue.Add(claimKey + controller.Key(ref.Namespace, ref.Name))
-		}
-	})
-	watch(c.Pods, func(e controller.Event) {
-		p := e.Object.(*corev1.Pod)
-		for _, v := range p.Spec.Volumes {
-			if v.PersistentVolumeClaim != nil {
-				c.queue.Add(claimKey + controller.Key(p.Namespace, v.PersistentVolumeClaim.ClaimName))
+	c.loop = &controller.Loop{Name: "persistentvolume", Log: c.Log, Sync: c.sync}
+	return c.loop.Run(ctx,
+		controller.Source{Store: c.Claims, Handle: func(e controller.Event) {
+			pvc := e.Object.(*corev1.PersistentVolumeClaim)
+			c.loop.Add(claimKey + controller.ObjectKey(pvc))
+			if pvc.Spec.VolumeName != "" {
+				c.loop.Add(volumeKey + pvc.Spec.VolumeName) // released when it goes
 			}
-		}
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for c.next(ctx) {
-		}
-	}()
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
+		}},
+		controller.Source{Store: c.Volumes, Handle: func(e controller.Event) {
+			pv := e.Object.(*corev1.PersistentVolume)
+			c.loop.Add(volumeKey + pv.Name)
+			if ref := pv.Spec.ClaimRef; ref != nil {
+				c.loop.Add(claimKey + controller.Key(ref.Namespace, ref.Name))
+			}
+		}},
+		controller.Source{Store: c.Pods, Handle: func(e controller.Event) {
+			p := e.Object.(*corev1.Pod)
+			for _, v := range p.Spec.Volumes {
+				if v.PersistentVolumeClaim != nil {
+					c.loop.Add(claimKey + controller.Key(p.Namespace, v.PersistentVolumeClaim.ClaimName))
+				}
+			}
+		}})
 }
 
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	var err error
+// sync handles a claim or a volume key.
+func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
 	if k, ok := strings.CutPrefix(key, claimKey); ok {
-		err = c.syncClaim(ctx, k)
-	} else if k, ok := strings.CutPrefix(key, volumeKey); ok {
-		err = c.syncVolume(ctx, k)
+		return 0, c.syncClaim(ctx, k)
 	}
-	if err != nil {
-		c.Log.Debug("syncing volumes", "key", key, "err", err)
-		c.queue.AddRateLimited(key)
-		return true
+	if k, ok := strings.CutPrefix(key, volumeKey); ok {
+		return 0, c.syncVolume(ctx, k)
 	}
-	c.queue.Forget(key)
-	return true
+	return 0, nil
 }
 
 // users are the pods of ns that use the claim and have not finished.

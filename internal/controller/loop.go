@@ -1,0 +1,122 @@
+package controller
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/peapod/peapod/internal/registry"
+)
+
+// Loop is a controller's work queue and workers, as kube-controller-manager
+// runs each controller: watches add keys, a worker syncs a key (never two
+// at once for one key), a failed sync is retried with the queue's
+// back-off, and a sync may ask to be called again after a while.
+type Loop struct {
+	Name string
+	// Workers is the number of keys synced at once (default 1).
+	Workers int
+	Log     *slog.Logger
+	// Sync handles one key; a positive duration asks for another sync
+	// then.
+	Sync func(ctx context.Context, key string) (time.Duration, error)
+	// RateLimiter is the retry back-off (default: 5 ms doubling to
+	// 1000 s, with an overall bucket, as upstream's controllers).
+	RateLimiter workqueue.TypedRateLimiter[string]
+
+	queue workqueue.TypedRateLimitingInterface[string]
+	once  sync.Once
+}
+
+// Source is a store the loop watches and how a change of one of its
+// objects becomes keys (the loop's Add).
+type Source struct {
+	Store  Store
+	Handle func(Event)
+}
+
+func (l *Loop) init() {
+	l.once.Do(func() {
+		rl := l.RateLimiter
+		if rl == nil {
+			rl = workqueue.DefaultTypedControllerRateLimiter[string]()
+		}
+		l.queue = workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[string]{Name: l.Name})
+	})
+}
+
+// Add queues a key.
+func (l *Loop) Add(key string) {
+	l.init()
+	l.queue.Add(key)
+}
+
+// Run watches the sources and syncs what they queue until ctx ends.
+func (l *Loop) Run(ctx context.Context, sources ...Source) error {
+	l.init()
+	workers := max(l.Workers, 1)
+	var wg sync.WaitGroup
+	for _, src := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			Watch(ctx, src.Store, l.Log, src.Handle)
+		}()
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l.next(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	l.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+func (l *Loop) next(ctx context.Context) bool {
+	key, quit := l.queue.Get()
+	if quit {
+		return false
+	}
+	defer l.queue.Done(key)
+	again, err := l.Sync(ctx, key)
+	if err != nil {
+		l.Log.Debug("sync failed; retrying", "controller", l.Name, "key", key, "err", err)
+		l.queue.AddRateLimited(key)
+		return true
+	}
+	l.queue.Forget(key)
+	if again > 0 {
+		l.queue.AddAfter(key, again)
+	}
+	return true
+}
+
+// UpdateStatus writes the status of ns/name through the status
+// subresource: set changes the stored copy. Nothing happens when the
+// object is gone or is another one now (not uid).
+func UpdateStatus[T runtime.Object](ctx context.Context, st Store, ns, name string, uid types.UID, set func(T)) error {
+	_, err := st.Update(ctx, ns, name, func(cur runtime.Object) (runtime.Object, error) {
+		o := cur.DeepCopyObject()
+		if m, err := meta.Accessor(o); err != nil || m.GetUID() != uid {
+			return nil, apierrors.NewNotFound(st.Resource().GroupResource(), name)
+		}
+		set(o.(T))
+		return o, nil
+	}, registry.UpdateOptions{Status: true})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
