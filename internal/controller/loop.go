@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -119,4 +120,30 @@ func UpdateStatus[T runtime.Object](ctx context.Context, st Store, ns, name stri
 		return nil
 	}
 	return err
+}
+
+// QueueObject is a Source handler that queues the changed object.
+func (l *Loop) QueueObject(e Event) {
+	if m, err := meta.Accessor(e.Object); err == nil {
+		l.Add(ObjectKey(m))
+	}
+}
+
+// QueueController is a Source handler that queues the controller of kind
+// of the changed object (and of its previous state, when that changed).
+func (l *Loop) QueueController(kind string) func(Event) {
+	return func(e Event) {
+		for _, obj := range []runtime.Object{e.Object, e.Previous} {
+			if obj == nil {
+				continue
+			}
+			m, err := meta.Accessor(obj)
+			if err != nil {
+				continue
+			}
+			if ref := metav1.GetControllerOf(m); ref != nil && ref.Kind == kind {
+				l.Add(Key(m.GetNamespace(), ref.Name))
+			}
+		}
+	}
 }

@@ -401,3 +401,64 @@ func TestCronJob(t *testing.T) {
 		return err == nil && len(jobs.Items) == 0 && len(pods.Items) == 0, err
 	})
 }
+
+// TestJobDeadlineAndSuspend: activeDeadlineSeconds ends a Job that runs
+// too long (DeadlineExceeded, its pods stopped); a suspended Job runs no
+// pod until resumed (Suspended, then JobResumed).
+func TestJobDeadlineAndSuspend(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	d.mustKubectl("1.33", `apiVersion: batch/v1
+kind: Job
+metadata: {name: slow}
+spec:
+  activeDeadlineSeconds: 3
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers: [{name: s, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, "300"]}]
+`, "apply", "-f", "-")
+	j := d.waitJob(t, "slow", batchv1.JobFailed)
+	if !hasCondition(j, batchv1.JobFailed, "DeadlineExceeded") || j.Status.Active != 0 {
+		t.Errorf("slow: active %d, conditions %+v", j.Status.Active, j.Status.Conditions)
+	}
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Message != "Job was active longer than specified deadline" {
+			t.Errorf("DeadlineExceeded message %q", c.Message)
+		}
+	}
+
+	d.mustKubectl("1.27", `apiVersion: batch/v1
+kind: Job
+metadata: {name: later}
+spec:
+  suspend: true
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: l, image: busybox, imagePullPolicy: IfNotPresent, command: ["true"]}]
+`, "apply", "-f", "-")
+	j = d.waitJob(t, "later", batchv1.JobSuspended)
+	if row := strings.Fields(d.mustKubectl("1.33", "", "get", "job", "later", "--no-headers")); len(row) < 2 || row[1] != "Suspended" {
+		t.Errorf("kubectl get job later: %v", row)
+	}
+	if pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=later"}); err != nil || len(pods.Items) != 0 {
+		t.Errorf("a suspended job has pods: %v", err)
+	}
+	if j.Status.StartTime != nil {
+		t.Errorf("a suspended job has a start time")
+	}
+	d.mustKubectl("1.33", "", "patch", "job", "later", "-p", `{"spec":{"suspend":false}}`)
+	j = d.waitJob(t, "later", batchv1.JobComplete)
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobSuspended && (c.Status != corev1.ConditionFalse || c.Reason != "JobResumed") {
+			t.Errorf("Suspended condition after resume: %+v", c)
+		}
+	}
+	d.mustKubectl("1.33", "", "delete", "jobs", "--all")
+	d.waitFor("every pod to go", 60*time.Second, func() (bool, error) {
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0, err
+	})
+}

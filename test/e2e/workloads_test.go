@@ -649,3 +649,40 @@ func readySince(p *corev1.Pod) time.Time {
 	}
 	return time.Time{}
 }
+
+// TestDeploymentProgressDeadline: a rollout whose pods never become ready
+// ends, after progressDeadlineSeconds, with Progressing False
+// ProgressDeadlineExceeded, and kubectl rollout status says so and fails.
+func TestDeploymentProgressDeadline(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: stuck}
+spec:
+  progressDeadlineSeconds: 3
+  selector: {matchLabels: {app: stuck}}
+  template:
+    metadata: {labels: {app: stuck}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: s
+        image: busybox
+        imagePullPolicy: IfNotPresent
+        command: [sleep, "300"]
+        readinessProbe: {exec: {command: ["false"]}, periodSeconds: 1}
+`, "apply", "-f", "-")
+	_, errOut, err := d.kubectl("1.27", "", "rollout", "status", "deploy/stuck", "--timeout=60s")
+	if err == nil || !strings.Contains(errOut, `deployment "stuck" exceeded its progress deadline`) {
+		t.Errorf("rollout status: %v %q", err, errOut)
+	}
+	dep, err := d.client.AppsV1().Deployments("default").Get(context.Background(), "stuck", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := progressingCondition(dep)
+	if c == nil || c.Status != corev1.ConditionFalse || c.Reason != "ProgressDeadlineExceeded" || !strings.HasSuffix(c.Message, "has timed out progressing.") {
+		t.Errorf("Progressing: %+v", c)
+	}
+	d.mustKubectl("1.33", "", "delete", "deploy", "stuck")
+}

@@ -47,15 +47,8 @@ type Controller struct {
 func (c *Controller) Run(ctx context.Context) error {
 	c.loop = &controller.Loop{Name: "cronjob", Log: c.Log, Sync: c.sync}
 	return c.loop.Run(ctx,
-		controller.Source{Store: c.CronJobs, Handle: func(e controller.Event) {
-			c.loop.Add(controller.ObjectKey(e.Object.(*batchv1.CronJob)))
-		}},
-		controller.Source{Store: c.Jobs, Handle: func(e controller.Event) {
-			j := e.Object.(*batchv1.Job)
-			if ref := metav1.GetControllerOf(j); ref != nil && ref.Kind == "CronJob" {
-				c.loop.Add(controller.Key(j.Namespace, ref.Name))
-			}
-		}})
+		controller.Source{Store: c.CronJobs, Handle: c.loop.QueueObject},
+		controller.Source{Store: c.Jobs, Handle: c.loop.QueueController("CronJob")})
 }
 
 // sync is syncCronJob; it returns when the next schedule is due.

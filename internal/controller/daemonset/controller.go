@@ -54,15 +54,8 @@ type Controller struct {
 func (c *Controller) Run(ctx context.Context) error {
 	c.loop = &controller.Loop{Name: "daemonset", Log: c.Log, Sync: c.sync}
 	return c.loop.Run(ctx,
-		controller.Source{Store: c.DaemonSets, Handle: func(e controller.Event) {
-			c.loop.Add(controller.ObjectKey(e.Object.(*appsv1.DaemonSet)))
-		}},
-		controller.Source{Store: c.Pods, Handle: func(e controller.Event) {
-			p := e.Object.(*corev1.Pod)
-			if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "DaemonSet" {
-				c.loop.Add(controller.Key(p.Namespace, ref.Name))
-			}
-		}},
+		controller.Source{Store: c.DaemonSets, Handle: c.loop.QueueObject},
+		controller.Source{Store: c.Pods, Handle: c.loop.QueueController("DaemonSet")},
 		controller.Source{Store: c.Nodes, Handle: func(controller.Event) { c.queueAll(ctx) }})
 }
 

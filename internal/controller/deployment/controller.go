@@ -44,9 +44,7 @@ type Controller struct {
 func (c *Controller) Run(ctx context.Context) error {
 	c.loop = &controller.Loop{Name: "deployment", Workers: cmp.Or(c.Workers, 5), Log: c.Log, Sync: c.sync}
 	return c.loop.Run(ctx,
-		controller.Source{Store: c.Deployments, Handle: func(e controller.Event) {
-			c.loop.Add(controller.ObjectKey(e.Object.(*appsv1.Deployment)))
-		}},
+		controller.Source{Store: c.Deployments, Handle: c.loop.QueueObject},
 		controller.Source{Store: c.ReplicaSets, Handle: func(e controller.Event) { c.replicaSetChanged(ctx, e) }},
 		controller.Source{Store: c.Pods, Handle: func(e controller.Event) { c.podChanged(ctx, e) }})
 }

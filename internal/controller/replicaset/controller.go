@@ -47,9 +47,7 @@ type Controller struct {
 func (c *Controller) Run(ctx context.Context) error {
 	c.loop = &controller.Loop{Name: "replicaset", Workers: cmp.Or(c.Workers, 5), Log: c.Log, Sync: c.sync}
 	return c.loop.Run(ctx,
-		controller.Source{Store: c.ReplicaSets, Handle: func(e controller.Event) {
-			c.loop.Add(controller.ObjectKey(e.Object.(*appsv1.ReplicaSet)))
-		}},
+		controller.Source{Store: c.ReplicaSets, Handle: c.loop.QueueObject},
 		controller.Source{Store: c.Pods, Handle: func(e controller.Event) { c.podChanged(ctx, e) }})
 }
 

@@ -54,15 +54,8 @@ type Controller struct {
 func (c *Controller) Run(ctx context.Context) error {
 	c.loop = &controller.Loop{Name: "statefulset", Log: c.Log, Sync: c.sync}
 	return c.loop.Run(ctx,
-		controller.Source{Store: c.StatefulSets, Handle: func(e controller.Event) {
-			c.loop.Add(controller.ObjectKey(e.Object.(*appsv1.StatefulSet)))
-		}},
-		controller.Source{Store: c.Pods, Handle: func(e controller.Event) {
-			p := e.Object.(*corev1.Pod)
-			if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "StatefulSet" {
-				c.loop.Add(controller.Key(p.Namespace, ref.Name))
-			}
-		}})
+		controller.Source{Store: c.StatefulSets, Handle: c.loop.QueueObject},
+		controller.Source{Store: c.Pods, Handle: c.loop.QueueController("StatefulSet")})
 }
 
 // ordinalOf is the ordinal of a pod of set (-1: not one of its names).
