@@ -66,6 +66,9 @@ func (c *Controller) replicaSetChanged(ctx context.Context, e controller.Event) 
 	if queued || rs.DeletionTimestamp != nil {
 		return
 	}
+	if prev, ok := e.Previous.(*appsv1.ReplicaSet); ok && labels.Equals(prev.Labels, rs.Labels) {
+		return // only a new orphan or new labels may be adopted
+	}
 	list, err := c.Deployments.List(ctx, rs.Namespace, registry.ListOptions{})
 	if err != nil {
 		return

@@ -68,6 +68,11 @@ func (c *Controller) podChanged(ctx context.Context, e controller.Event) {
 	if queued || p.DeletionTimestamp != nil {
 		return
 	}
+	// An orphan may be adopted when it appears or its labels change;
+	// its status updates concern no ReplicaSet.
+	if prev, ok := e.Previous.(*corev1.Pod); ok && labels.Equals(prev.Labels, p.Labels) {
+		return
+	}
 	list, err := c.ReplicaSets.List(ctx, p.Namespace, registry.ListOptions{})
 	if err != nil {
 		return
