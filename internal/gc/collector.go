@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -133,8 +134,18 @@ func (c *Collector) changed(store int, e controller.Event) {
 		c.queueDependents(m.GetUID())
 		return
 	}
-	if len(m.GetOwnerReferences()) > 0 || (m.GetDeletionTimestamp() != nil && hasGCFinalizer(m)) {
-		c.queue.Add(item{store: store, namespace: m.GetNamespace(), name: m.GetName()})
+	if m.GetDeletionTimestamp() != nil && hasGCFinalizer(m) {
+		c.queue.Add(self)
+		return
+	}
+	// A dependent is looked at when it appears or its owners change
+	// (its owners' deletion queues it through the index; the periodic
+	// pass catches the rest), not at each of its status updates.
+	if len(m.GetOwnerReferences()) > 0 {
+		if prev, err := meta.Accessor(e.Previous); e.Previous == nil || err != nil ||
+			!apiequality.Semantic.DeepEqual(prev.GetOwnerReferences(), m.GetOwnerReferences()) {
+			c.queue.Add(self)
+		}
 	}
 }
 
