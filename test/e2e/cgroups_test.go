@@ -54,6 +54,11 @@ func (d *daemon) v1Value(t *testing.T, ctrl, cgroup, file string) string {
 func TestFrontendCgroups(t *testing.T) {
 	d := startDaemon(t)
 	burstable := d.cgroupRoot + "/kubepods/burstable"
+	// The kubelet makes the QoS cgroups as it starts, alongside the API.
+	d.waitFor("the Burstable cgroup", 30*time.Second, func() (bool, error) {
+		_, err := os.Stat(filepath.Join("/sys/fs/cgroup/cpu", burstable, "cpu.shares"))
+		return err == nil, nil
+	})
 	before := d.v1Value(t, "cpu", burstable, "cpu.shares")
 	d.mustKubectl("1.33", frontendPod, "apply", "-f", "-")
 	d.waitRunning("1.33", "default", "frontend", "2/2")
