@@ -104,15 +104,12 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if err != nil {
 		return 0, err
 	}
+	// Terminating pods count for nothing (terminatingReplicas is behind
+	// a gate that is off in 1.34).
 	var candidates []metav1.Object
-	var terminating []*corev1.Pod
 	for _, p := range all {
 		if controller.IsPodActive(p) {
 			candidates = append(candidates, p)
-		} else if p.DeletionTimestamp != nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
-			if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == rs.UID {
-				terminating = append(terminating, p)
-			}
 		}
 	}
 	claimer := &controller.Claimer{Store: c.Pods, Owner: rs, Selector: sel, Deleting: rs.DeletionTimestamp != nil,
@@ -137,7 +134,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 		}
 	}
 	now := c.Now()
-	if err := c.updateStatus(ctx, rs, pods, len(terminating), manageErr, now); err != nil {
+	if err := c.updateStatus(ctx, rs, pods, manageErr, now); err != nil {
 		return 0, errors.Join(manageErr, err)
 	}
 	if manageErr != nil {
@@ -236,7 +233,7 @@ func isNamespaceTerminating(err error) bool {
 
 // updateStatus writes the status calculateStatus computes, when it
 // changed.
-func (c *Controller) updateStatus(ctx context.Context, rs *appsv1.ReplicaSet, pods []*corev1.Pod, terminating int, manageErr error, now time.Time) error {
+func (c *Controller) updateStatus(ctx context.Context, rs *appsv1.ReplicaSet, pods []*corev1.Pod, manageErr error, now time.Time) error {
 	st := appsv1.ReplicaSetStatus{Replicas: int32(len(pods)), ObservedGeneration: rs.Generation, Conditions: rs.Status.Conditions}
 	tmplLabels := labels.Set(rs.Spec.Template.Labels).AsSelectorPreValidated()
 	for _, p := range pods {
@@ -273,7 +270,6 @@ func (c *Controller) updateStatus(ctx context.Context, rs *appsv1.ReplicaSet, po
 	if apiequality.Semantic.DeepEqual(st, rs.Status) {
 		return nil
 	}
-	_ = terminating // terminatingReplicas is behind a gate that is off in 1.34
 	return controller.UpdateStatus(ctx, c.ReplicaSets, rs.Namespace, rs.Name, rs.UID, func(o *appsv1.ReplicaSet) { o.Status = st })
 }
 
