@@ -279,7 +279,9 @@ spec:
 	d.waitFor("the observer to see its sibling", 60*time.Second, func() (bool, error) {
 		out, _, err := d.kubectl("1.33", "", "logs", "shared", "-c", "observer")
 		log = out
-		return err == nil && strings.Contains(out, "pid1="), nil
+		// Line starts only: the ps output above it holds the script,
+		// "pid1=" included, before the echo has run.
+		return err == nil && strings.Contains(out, "\npid1="), nil
 	})
 	if !strings.Contains(log, "pid1=/pause -P") {
 		t.Errorf("PID 1 is not the pause process:\n%s", log)
