@@ -65,6 +65,7 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.DurationVar(&o.ContainerLogMonitorInterval, "container-log-monitor-interval", 10*time.Second, "how often container logs are checked for rotation")
 	f.StringVar(&o.DockerConfig, "docker-config", "", "docker config.json with registry credentials")
 	f.BoolVar(&o.NoSync, "unsafe-no-fsync", false, "do not fsync the object database (tests and benchmarks only)")
+	f.BoolVar(&o.AnonymousAuth, "anonymous-auth", false, "treat requests without credentials as system:anonymous, whom the default RBAC policy lets read only /healthz, /livez, /readyz and /version (otherwise they get 401)")
 	addImageLimitFlags(f, &o.MaxLayerSize, &o.MaxImageSize)
 	return cmd
 }

@@ -2,21 +2,33 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 
+	"github.com/peapod/peapod/internal/identity"
 	"github.com/peapod/peapod/internal/satoken"
 )
 
 // TokenAuthenticator checks bearer tokens (service-account JWTs).
 type TokenAuthenticator interface {
 	Authenticate(ctx context.Context, token string) (*satoken.Identity, error)
+}
+
+// Authorizer decides requests (RBAC behind the privileged group) and
+// lists what a user may do, for access reviews.
+type Authorizer interface {
+	Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error)
+	RulesFor(ctx context.Context, u user.Info, ns string) ([]rbacv1.PolicyRule, error)
 }
 
 // User is who a request comes from, as k8s.io/apiserver's user.Info.
@@ -27,27 +39,35 @@ type User struct {
 	Extra  map[string][]string
 }
 
-// serviceAccount reports the namespace of a service-account user.
-func (u *User) serviceAccount() (ns string, ok bool) {
-	rest, ok := strings.CutPrefix(u.Name, "system:serviceaccount:")
-	if !ok {
-		return "", false
-	}
-	ns, _, ok = strings.Cut(rest, ":")
-	return ns, ok
+// info returns u as a user.Info.
+func (u *User) info() user.Info {
+	return &user.DefaultInfo{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra}
+}
+
+func userOf(i user.Info) *User {
+	return &User{Name: i.GetName(), UID: i.GetUID(), Groups: i.GetGroups(), Extra: i.GetExtra()}
 }
 
 type userKey struct{}
 
-// UserFrom returns the authenticated user of a request context.
+// UserFrom returns the user a request acts as (after impersonation).
 func UserFrom(ctx context.Context) (*User, bool) {
 	u, ok := ctx.Value(userKey{}).(*User)
 	return u, ok
 }
 
+// withUser sets the user of a request for this package and for the
+// registry (package identity).
+func withUser(ctx context.Context, u *User) context.Context {
+	return identity.WithUser(context.WithValue(ctx, userKey{}, u), u.info())
+}
+
 // authenticate admits requests that present a client certificate signed by
 // the cluster CA (verified by TLS; CN is the user, O the groups) or a valid
-// service-account bearer token; there is no anonymous access.
+// service-account bearer token, as kube-apiserver's authenticators do;
+// others are refused (401) unless anonymous requests are enabled, in which
+// case they are system:anonymous and RBAC decides (upstream binds only
+// system:public-info-viewer to system:unauthenticated).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := s.userOf(r)
@@ -57,7 +77,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if u != nil {
-			r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
+			r = r.WithContext(withUser(r.Context(), u))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -65,26 +85,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 
 func (s *Server) userOf(r *http.Request) (*User, error) {
 	if raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && s.tokens != nil {
-		id, err := s.tokens.Authenticate(r.Context(), strings.TrimSpace(raw))
-		if err != nil {
-			return nil, err
-		}
-		u := &User{
-			Name:   satoken.Username(id.Namespace, id.ServiceAccount.Name),
-			UID:    string(id.ServiceAccount.UID),
-			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + id.Namespace, "system:authenticated"},
-			Extra:  map[string][]string{"authentication.kubernetes.io/credential-id": {"JTI=" + id.ID}},
-		}
-		if id.Pod != nil {
-			u.Extra["authentication.kubernetes.io/pod-name"] = []string{id.Pod.Name}
-			u.Extra["authentication.kubernetes.io/pod-uid"] = []string{string(id.Pod.UID)}
-		}
-		return u, nil
+		return s.tokenUser(r.Context(), strings.TrimSpace(raw))
 	}
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		cert := r.TLS.VerifiedChains[0][0]
-		groups := append(slices.Clone(cert.Subject.Organization), "system:authenticated")
+		groups := append(slices.Clone(cert.Subject.Organization), user.AllAuthenticated)
 		return &User{Name: cert.Subject.CommonName, Groups: groups}, nil
+	}
+	if s.anonymous {
+		return &User{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}, nil
 	}
 	if s.requireCert {
 		return nil, fmt.Errorf("no client certificate or bearer token")
@@ -92,91 +101,100 @@ func (s *Server) userOf(r *http.Request) (*User, error) {
 	return nil, nil
 }
 
-// authorize decides a request until RBAC exists: certificate users may do
-// everything (peapod's CA signs only the admin's), and a service account
-// may read (get, list, watch) in its own namespace and read discovery,
-// as the issue that brought tokens asks.
-func (s *Server) authorize(r *http.Request, info *requestInfo) error {
-	u, ok := UserFrom(r.Context())
+// tokenUser is the user of a service-account token.
+func (s *Server) tokenUser(ctx context.Context, token string) (*User, error) {
+	id, err := s.tokens.Authenticate(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{
+		Name:   satoken.Username(id.Namespace, id.ServiceAccount.Name),
+		UID:    string(id.ServiceAccount.UID),
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + id.Namespace, user.AllAuthenticated},
+		Extra:  map[string][]string{"authentication.kubernetes.io/credential-id": {"JTI=" + id.ID}},
+	}
+	if id.Pod != nil {
+		u.Extra["authentication.kubernetes.io/pod-name"] = []string{id.Pod.Name}
+		u.Extra["authentication.kubernetes.io/pod-uid"] = []string{string(id.Pod.UID)}
+	}
+	return u, nil
+}
+
+// attributesOf is what a request asks, for the authorizer
+// (k8s.io/apiserver's RequestInfo turned into Attributes): a list or watch
+// of one name through a metadata.name field selector names that object,
+// so that resourceNames rules apply to `kubectl get pod x -w`.
+func attributesOf(r *http.Request, u *User) authorizer.AttributesRecord {
+	a := authorizer.AttributesRecord{User: u.info(), Path: r.URL.Path, Verb: strings.ToLower(r.Method)}
+	info, ok := parseRequestInfo(r)
 	if !ok {
-		return nil
-	}
-	ns, isSA := u.serviceAccount()
-	if !isSA {
-		return nil
-	}
-	if info == nil {
-		if r.Method == http.MethodGet && publicPath(r.URL.Path) {
-			return nil
+		if a.Verb == "head" {
+			a.Verb = "get"
 		}
-		return apierrors.NewForbidden(schema.GroupResource{}, "",
-			fmt.Errorf("User %q cannot %s path %q", u.Name, strings.ToLower(r.Method), r.URL.Path))
+		return a
 	}
-	switch info.Verb {
-	case "get", "list", "watch":
-		if info.Namespace == ns {
-			return nil
-		}
-	}
-	scope := "at the cluster scope"
-	if info.Namespace != "" {
-		scope = fmt.Sprintf("in the namespace %q", info.Namespace)
-	}
-	resource := info.Resource
-	if info.Subresource != "" {
-		resource += "/" + info.Subresource
-	}
-	err := fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, info.Verb, resource, info.Group, scope)
-	return &apierrors.StatusError{ErrStatus: metav1.Status{
-		Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden,
-		Details: &metav1.StatusDetails{Name: info.Name, Kind: info.Resource},
-		Message: forbiddenMessage(info, err),
-	}}
-}
-
-// forbiddenMessage is apierrors.NewForbidden's message, which names the
-// resource and the object when there is one.
-func forbiddenMessage(info *requestInfo, err error) string {
-	if info.Name == "" {
-		return fmt.Sprintf("%s is forbidden: %v", info.Resource, err)
-	}
-	return fmt.Sprintf("%s %q is forbidden: %v", info.Resource, info.Name, err)
-}
-
-// publicPath is what system:discovery and system:public-info-viewer allow
-// every authenticated user.
-func publicPath(p string) bool {
-	switch p {
-	case "/api", "/api/", "/apis", "/apis/", "/version", "/version/", "/healthz", "/livez", "/readyz", "/openapi/v2", "/openapi/v3":
-		return true
-	}
-	return strings.HasPrefix(p, "/openapi/v3/") || p == "/api/v1" || strings.HasPrefix(p, "/apis/") && strings.Count(strings.Trim(p, "/"), "/") <= 2
-}
-
-// isResourcePath reports whether p is below /api/v1/ or below one of the
-// served /apis/<group>/<version>/, where serveResource authorizes.
-func (s *Server) isResourcePath(p string) bool {
-	if strings.HasPrefix(p, "/api/v1/") {
-		return true
-	}
-	for _, gv := range s.groups {
-		if strings.HasPrefix(p, "/apis/"+gv.String()+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-// authorizeNonResource authorizes every request that is not for a resource
-// (serveResource authorizes those once it has parsed them).
-func (s *Server) authorizeNonResource(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.isResourcePath(r.URL.Path) {
-			if err := s.authorize(r, nil); err != nil {
-				s.writeError(w, r, err)
-				return
+	a.ResourceRequest = true
+	a.Verb, a.APIGroup, a.APIVersion = info.Verb, info.Group, info.Version
+	a.Namespace, a.Resource, a.Subresource, a.Name = info.Namespace, info.Resource, info.Subresource, info.Name
+	if (info.Verb == "list" || info.Verb == "watch") && info.Name == "" {
+		if sel, err := fields.ParseSelector(r.URL.Query().Get("fieldSelector")); err == nil {
+			if name, found := sel.RequiresExactMatch("metadata.name"); found {
+				a.Name = name
 			}
 		}
-		next.ServeHTTP(w, r)
+	}
+	return a
+}
+
+// authorize decides every request before anything else is done for it
+// (resource or not, streams and the metrics API included), as
+// kube-apiserver's authorization filter. Requests without a user are
+// in-process tests' (RequireClientCert off).
+func (s *Server) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := UserFrom(r.Context())
+		if !ok || s.authorizer == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		a := attributesOf(r, u)
+		decision, reason, err := s.authorizer.Authorize(r.Context(), a)
+		if decision == authorizer.DecisionAllow {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err != nil {
+			s.log.Warn("authorization failed", "uri", r.URL.RequestURI(), "user", u.Name, "err", err)
+		}
+		s.log.Debug("forbidden", "uri", r.URL.RequestURI(), "user", u.Name, "verb", a.Verb, "reason", reason)
+		s.writeError(w, r, forbidden(a, reason))
 	})
+}
+
+// forbidden is upstream's responsewriters.Forbidden: NewForbidden of the
+// resource (without its subresource) and name, or of nothing for a path.
+func forbidden(a authorizer.Attributes, reason string) error {
+	msg := forbiddenMessage(a)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	gr := schema.GroupResource{Group: a.GetAPIGroup(), Resource: a.GetResource()}
+	return apierrors.NewForbidden(gr, a.GetName(), errors.New(msg))
+}
+
+// forbiddenMessage is upstream's authorizer message: `User "alice" cannot
+// list resource "pods" in API group "" in the namespace "default"`.
+func forbiddenMessage(a authorizer.Attributes) string {
+	who := fmt.Sprintf("User %q ", a.GetUser().GetName())
+	if !a.IsResourceRequest() {
+		return who + fmt.Sprintf("cannot %s path %q", a.GetVerb(), a.GetPath())
+	}
+	resource := a.GetResource()
+	if a.GetSubresource() != "" {
+		resource += "/" + a.GetSubresource()
+	}
+	if ns := a.GetNamespace(); ns != "" {
+		return who + fmt.Sprintf("cannot %s resource %q in API group %q in the namespace %q", a.GetVerb(), resource, a.GetAPIGroup(), ns)
+	}
+	return who + fmt.Sprintf("cannot %s resource %q in API group %q at the cluster scope", a.GetVerb(), resource, a.GetAPIGroup())
 }

@@ -36,6 +36,11 @@ func (s *Server) serveGroupList(w http.ResponseWriter, r *http.Request) {
 	for _, gv := range s.groups {
 		list.Groups = append(list.Groups, apiGroup(gv))
 	}
+	if s.authorizer != nil {
+		for _, g := range reviewGroups {
+			list.Groups = append(list.Groups, reviewAPIGroup(g.name, g.versions))
+		}
+	}
 	if s.metrics != nil {
 		g := metricsGroup
 		g.TypeMeta = metav1.TypeMeta{}

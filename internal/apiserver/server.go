@@ -57,6 +57,12 @@ type Config struct {
 	TokenRequests TokenRequester
 	// Streams, if set, serves pods/exec, pods/attach and pods/portforward.
 	Streams PodStreams
+	// Authorizer, if set, decides every request of an authenticated user.
+	Authorizer Authorizer
+	// Anonymous: requests without credentials are system:anonymous
+	// (whom RBAC lets read only the public health and version paths)
+	// instead of refused with 401.
+	Anonymous bool
 }
 
 // Server serves the Kubernetes API over a registry.
@@ -80,6 +86,8 @@ type Server struct {
 	tokens      TokenAuthenticator
 	tokenReqs   TokenRequester
 	streams     PodStreams
+	authorizer  Authorizer
+	anonymous   bool
 	// streamTransport reaches the runtime's streaming server (shared, so
 	// that idle connections are pooled once).
 	streamTransport *http.Transport
@@ -96,6 +104,7 @@ func New(cfg Config) *Server {
 		logs: cfg.Logs, version: cfg.Version, log: cfg.Log, now: cfg.Now, address: cfg.ServerAddress,
 		requireCert: cfg.RequireClientCert, metrics: cfg.Metrics, exporter: cfg.Exporter,
 		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests, streams: cfg.Streams, streamTransport: newStreamTransport(),
+		authorizer: cfg.Authorizer, anonymous: cfg.Anonymous,
 	}
 	for _, st := range cfg.Stores {
 		res := st.Resource()
@@ -150,8 +159,11 @@ func (s *Server) Handler() http.Handler {
 	if s.exporter != nil {
 		mux.HandleFunc("/metrics", s.servePrometheus)
 	}
+	s.handleReviews(mux)
 	mux.HandleFunc("/", s.serveNotFound)
-	return s.authenticate(s.logRequests(s.authorizeNonResource(mux)))
+	// kube-apiserver's filter order: authentication, impersonation,
+	// authorization, then the handlers.
+	return s.authenticate(s.logRequests(s.impersonate(s.authorize(mux))))
 }
 
 func serveOK(w http.ResponseWriter, r *http.Request) {

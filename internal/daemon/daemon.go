@@ -34,6 +34,7 @@ import (
 	"github.com/peapod/peapod/internal/pki"
 	"github.com/peapod/peapod/internal/printers"
 	"github.com/peapod/peapod/internal/quota"
+	"github.com/peapod/peapod/internal/rbac"
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/registry/configmap"
 	"github.com/peapod/peapod/internal/registry/controllerrevision"
@@ -80,6 +81,10 @@ type Daemon struct {
 	replicaSets, deployments, jobs, cronJobs      *registry.Store
 	daemonSets, controllerRevisions, statefulSets *registry.Store
 	claims, volumes, storageClasses               *registry.Store
+	// roles, clusterRoles, roleBindings and clusterRoleBindings are
+	// RBAC's objects; authorizer decides every API request by them.
+	roles, clusterRoles, roleBindings, clusterRoleBindings *registry.Store
+	authorizer                                             *rbac.Authorizer
 	// controllerEvents are the recorders of the workload controllers.
 	controllerEvents []*events.Recorder
 	quota            *quota.Quota
@@ -196,6 +201,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	if err := d.ensureNamespaces(ctx); err != nil {
 		return nil, err
 	}
+	if err := d.setUpRBAC(ctx); err != nil {
+		return nil, err
+	}
 
 	host, port, err := net.SplitHostPort(opts.Listen)
 	if err != nil {
@@ -267,7 +275,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		Scheme: sc,
 		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
 			d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs,
-			d.claims, d.volumes, d.storageClasses},
+			d.claims, d.volumes, d.storageClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings},
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,
@@ -280,6 +288,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		Tokens:            tokens,
 		TokenRequests:     tokenREST,
 		Streams:           d.node.kubelet,
+		Authorizer:        d.authorizer,
+		Anonymous:         opts.AnonymousAuth,
 	})
 	log.Info("peapod API server ready", "address", server, "kubeconfig", opts.Kubeconfig, "node", opts.NodeName)
 	return d, nil
@@ -335,12 +345,15 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Log: d.log.With("component", "namespace-controller"),
-		Content: []nscontroller.Store{d.pods, d.cronJobs, d.deployments, d.daemonSets, d.statefulSets, d.replicaSets, d.jobs, d.controllerRevisions, d.claims, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges}}
+		Content: []nscontroller.Store{d.pods, d.cronJobs, d.deployments, d.daemonSets, d.statefulSets, d.replicaSets, d.jobs, d.controllerRevisions, d.claims, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges, d.roleBindings, d.roles}}
 	g.Go(func() error { return nsc.Run(gctx) })
 	for _, run := range d.controllers() {
 		g.Go(func() error { return run(gctx) })
 	}
 	g.Go(func() error { return d.saController.Run(gctx) })
+	g.Go(func() error {
+		return (&rbac.Aggregator{ClusterRoles: d.clusterRoles, Log: d.log.With("component", "clusterrole-aggregation-controller")}).Run(gctx)
+	})
 	g.Go(func() error { return d.quota.Run(gctx) })
 	g.Go(func() error { return d.scheduler.Run(gctx) })
 	g.Go(func() error {

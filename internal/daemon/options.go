@@ -142,6 +142,11 @@ type Options struct {
 
 	// NoSync skips fsync of the object database (tests, benchmarks).
 	NoSync bool
+
+	// AnonymousAuth makes requests without credentials system:anonymous
+	// (RBAC lets them read /healthz, /livez, /readyz and /version
+	// through system:public-info-viewer) instead of refusing them (401).
+	AnonymousAuth bool
 }
 
 // withDefaults returns o with every empty field defaulted.

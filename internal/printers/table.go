@@ -62,6 +62,8 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"PersistentVolume":      {persistentVolumeColumns, printPersistentVolume},
 		"StorageClass":          {storageClassColumns, printStorageClass},
 		"ControllerRevision":    {controllerRevisionColumns, printControllerRevision},
+		"RoleBinding":           {roleBindingColumns, printRoleBinding},
+		"ClusterRoleBinding":    {clusterRoleBindingColumns, printClusterRoleBinding},
 	}}
 }
 

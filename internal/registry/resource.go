@@ -174,6 +174,14 @@ type AdmitStrategy interface {
 	AdmitCreate(ctx context.Context, obj runtime.Object) error
 }
 
+// AdmitUpdateStrategy is implemented by resources whose updates are
+// admitted by who asks (RBAC escalation prevention): it runs once the
+// update is prepared and changes something, and an error refuses it as it
+// is.
+type AdmitUpdateStrategy interface {
+	AdmitUpdate(ctx context.Context, obj, old runtime.Object) error
+}
+
 // AdmissionPlugin is an admission plugin that looks at creates of more than
 // one resource (LimitRanger, ResourceQuota), as kube-apiserver's admission
 // chain: Mutate runs before the strategy prepares the object (so defaults

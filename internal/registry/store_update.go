@@ -72,6 +72,11 @@ func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts
 		if semanticallyEqual(obj, cur) {
 			return nil, storage.ErrNoChange
 		}
+		if a, ok := s.res.Strategy.(AdmitUpdateStrategy); ok {
+			if err := a.AdmitUpdate(ctx, obj, cur); err != nil {
+				return nil, err
+			}
+		}
 		if opts.Resize {
 			if err := s.admitUpdate(ctx, ns, obj, cur, &releases); err != nil {
 				return nil, err

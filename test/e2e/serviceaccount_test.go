@@ -14,8 +14,9 @@ import (
 // TestServiceAccountTokens drives the service-account machinery with the
 // real kubectl: the token volume every pod gets (and the one that opts
 // out), kubectl inside a pod talking to the API with the pod's own
-// identity, `kubectl create token` and a token bound to a pod that stops
-// working once the pod is gone, and the admission of a missing account.
+// identity and the rights its RoleBinding gives (and no more), `kubectl
+// create token` and a token bound to a pod that stops working once the pod
+// is gone, and the admission of a missing account.
 func TestServiceAccountTokens(t *testing.T) {
 	d := startDaemon(t)
 	inPod := func(v, name, automount, script string) string {
@@ -38,6 +39,11 @@ spec:
     hostPath: {path: %s, type: File}
 `, name, automount, script, kubectls[v])
 	}
+	// A service account may do what its bindings allow and no more: the
+	// default account of default may read pods there (a Role bound to
+	// it), nothing else.
+	d.mustKubectl("1.33", "", "create", "role", "pod-reader", "--verb=get,list,watch", "--resource=pods")
+	d.mustKubectl("1.27", "", "create", "rolebinding", "default-reads-pods", "--role=pod-reader", "--serviceaccount=default:default")
 	for _, v := range []string{"1.27", "1.33"} {
 		name := "api" + strings.ReplaceAll(v, ".", "")
 		// A new namespace gets the CA ConfigMap.

@@ -495,9 +495,15 @@ func (p *portForward) stop(t *testing.T) {
 // on every port.
 func startPortForward(t *testing.T, d *daemon, version, target string, ports ...string) *portForward {
 	t.Helper()
+	return startPortForwardAs(t, d, version, d.kubeconfig, "default", target, ports...)
+}
+
+// startPortForwardAs is startPortForward with a user's kubeconfig, in ns.
+func startPortForwardAs(t *testing.T, d *daemon, version, kubeconfig, ns, target string, ports ...string) *portForward {
+	t.Helper()
 	p := &portForward{done: make(chan struct{})}
-	p.cmd = exec.Command(kubectls[version], append([]string{"port-forward", target}, ports...)...)
-	p.cmd.Env = []string{"KUBECONFIG=" + d.kubeconfig, "HOME=" + d.dir, "PATH=" + os.Getenv("PATH")}
+	p.cmd = exec.Command(kubectls[version], append([]string{"port-forward", "-n", ns, target}, ports...)...)
+	p.cmd.Env = []string{"KUBECONFIG=" + kubeconfig, "HOME=" + d.dir, "PATH=" + os.Getenv("PATH")}
 	r, w := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = w, w
 	if err := p.cmd.Start(); err != nil {

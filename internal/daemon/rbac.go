@@ -1,0 +1,29 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/peapod/peapod/internal/rbac"
+	"github.com/peapod/peapod/internal/registry"
+	rbacapi "github.com/peapod/peapod/internal/registry/rbac"
+)
+
+// setUpRBAC makes the RBAC stores, the authorizer over them (with
+// escalation prevention on their writes) and the default roles and
+// bindings kube-apiserver bootstraps.
+func (d *Daemon) setUpRBAC(ctx context.Context) error {
+	now := time.Now
+	guard := &rbac.Guard{}
+	d.roles = registry.NewStore(rbacapi.RoleResource(guard), d.storage, now)
+	d.clusterRoles = registry.NewStore(rbacapi.ClusterRoleResource(guard), d.storage, now)
+	d.roleBindings = registry.NewStore(rbacapi.RoleBindingResource(guard), d.storage, now)
+	d.clusterRoleBindings = registry.NewStore(rbacapi.ClusterRoleBindingResource(guard), d.storage, now)
+	d.authorizer = rbac.New(&rbac.Stores{Roles: d.roles, ClusterRoles: d.clusterRoles, RoleBindings: d.roleBindings, ClusterRoleBindings: d.clusterRoleBindings})
+	guard.Authorizer = d.authorizer
+	if err := rbac.EnsureDefaults(ctx, d.clusterRoles, d.clusterRoleBindings); err != nil {
+		return fmt.Errorf("default RBAC policy: %w", err)
+	}
+	return nil
+}
