@@ -44,7 +44,7 @@ func (d *Daemon) controllers() []func(context.Context) error {
 		NodeName: d.opts.NodeName, Dir: filepath.Join(d.opts.DataDir, "volumes")}
 	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
 	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs, d.claims, d.volumes, d.configMaps, d.secrets, d.serviceAccounts,
-		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses} {
+		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings} {
 		collector.Stores = append(collector.Stores, st)
 	}
 	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, sets.Run, jobs.Run, cronJobs.Run, volumes.Run, collector.Run}
