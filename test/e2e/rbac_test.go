@@ -181,6 +181,18 @@ func TestRBAC(t *testing.T) {
 		t.Errorf("auth can-i --list --as=bob:\n%s", out)
 	}
 
+	// A SubjectAccessReview asks about someone else.
+	sar := `{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"alice","groups":["dev"],` +
+		`"resourceAttributes":{"namespace":"demo","verb":"create","resource":"pods","subresource":"exec"}}}`
+	if out := d.mustKubectl("1.27", sar, "create", "-f", "-", "-o", "jsonpath={.status.allowed} {.status.reason}"); out !=
+		`true RBAC: allowed by RoleBinding "alice-admin/demo" of ClusterRole "admin" to User "alice"` {
+		t.Errorf("SubjectAccessReview: %s", out)
+	}
+	if _, errOut, err := d.as(alice, "1.33", sar, "create", "-f", "-"); err == nil ||
+		!strings.Contains(errOut, `subjectaccessreviews.authorization.k8s.io is forbidden: User "alice" cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope`) {
+		t.Errorf("SubjectAccessReview as alice: %v %s", err, errOut)
+	}
+
 	// The bootstrap policy is there, as upstream's.
 	out := d.mustKubectl("1.27", "", "get", "clusterrolebindings", "-o", "wide")
 	for _, want := range [][]string{
