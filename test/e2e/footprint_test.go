@@ -105,6 +105,13 @@ func (d *daemon) check(t *testing.T, fp footprint) {
 			leaks = append(leaks, "iptables rule for sandbox "+sb)
 		}
 	}
+	// A freed namespace's inode number may be reused at once by a new
+	// namespace (another pod of this or a concurrent test): a process
+	// there is no leak when a live sandbox's netns file holds that inode
+	// now (this pod's own netns file was checked absent above).
+	if fp.netnsInode != 0 && nsfsMountInodes()[fp.netnsInode] {
+		fp.netnsInode = 0
+	}
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
 		cmdline, _ := os.ReadFile(p + "/cmdline")
@@ -136,4 +143,29 @@ func (d *daemon) check(t *testing.T, fp footprint) {
 	if len(leaks) > 0 {
 		t.Errorf("pod %s/%s left %d traces:\n%s", fp.ns, fp.name, len(leaks), strings.Join(leaks, "\n"))
 	}
+}
+
+// nsfsMountInodes returns the inodes of the namespaces bind-mounted on the
+// host (every sandbox's netns file).
+func nsfsMountInodes() map[uint64]bool {
+	out := map[uint64]bool{}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok || !strings.HasPrefix(post, "nsfs ") {
+			continue
+		}
+		f := strings.Fields(pre)
+		if len(f) < 5 {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat(f[4], &st) == nil {
+			out[st.Ino] = true
+		}
+	}
+	return out
 }
