@@ -28,6 +28,9 @@ import (
 // daemon wires it.
 type stores struct {
 	namespaces, pods, deployments *registry.Store
+	// unchecked writes namespaces without admission (as stored before
+	// the plugin existed).
+	unchecked *registry.Store
 }
 
 func newStores(t *testing.T) stores {
@@ -41,6 +44,7 @@ func newStores(t *testing.T) stores {
 		namespaces:  registry.NewStore(namespace.Resource(), st, time.Now),
 		pods:        registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node", Now: time.Now}), st, time.Now),
 		deployments: registry.NewStore(deployment.Resource(), st, time.Now),
+		unchecked:   registry.NewStore(namespace.Resource(), st, time.Now),
 	}
 	a, err := New(s.namespaces, s.pods)
 	if err != nil {
@@ -98,6 +102,7 @@ func TestPods(t *testing.T) {
 	for _, tc := range []struct {
 		desc     string
 		labels   map[string]string
+		stored   bool // labels stored without the plugin
 		pod      *corev1.Pod
 		err      string
 		warnings []string
@@ -135,6 +140,30 @@ func TestPods(t *testing.T) {
 		pod:    newPod("p", restricted, restrictedPod),
 		audit:  map[string]string{"pod-security.kubernetes.io/enforce-policy": "restricted:latest"},
 	}, {
+		desc:   "enforce privileged at any version is privileged:latest",
+		labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/enforce-version": "v1.20"},
+		pod:    newPod("p", privileged, nil),
+		audit:  map[string]string{"pod-security.kubernetes.io/enforce-policy": "privileged:latest"},
+	}, {
+		desc:   "an invalid stored enforce level enforces restricted",
+		labels: map[string]string{"pod-security.kubernetes.io/enforce": "strict"},
+		stored: true,
+		pod:    newPod("p", nil, nil),
+		err:    `pods "p" is forbidden: violates PodSecurity "restricted:latest": ` + restrictedViolations,
+		audit: map[string]string{
+			"pod-security.kubernetes.io/enforce-policy": "restricted:latest",
+			"pod-security.kubernetes.io/error":          `Failed to parse policy: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted`,
+		},
+	}, {
+		desc:   "an invalid stored warn level does not warn",
+		labels: map[string]string{"pod-security.kubernetes.io/warn": "strict"},
+		stored: true,
+		pod:    newPod("p", privileged, nil),
+		audit: map[string]string{
+			"pod-security.kubernetes.io/enforce-policy": "privileged:latest",
+			"pod-security.kubernetes.io/error":          `Failed to parse policy: metadata.labels[pod-security.kubernetes.io/warn]: Invalid value: "strict": must be one of privileged, baseline, restricted`,
+		},
+	}, {
 		desc:     "warn baseline warns and admits",
 		labels:   map[string]string{"pod-security.kubernetes.io/warn": "baseline"},
 		pod:      newPod("p", privileged, nil),
@@ -163,7 +192,13 @@ func TestPods(t *testing.T) {
 	}} {
 		t.Run(tc.desc, func(t *testing.T) {
 			s := newStores(t)
-			s.namespace(t, "team", tc.labels)
+			if tc.stored {
+				if _, err := s.unchecked.Create(context.Background(), "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team", Labels: tc.labels}}, false); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				s.namespace(t, "team", tc.labels)
+			}
 			ctx, warnings, audit := recording()
 			_, err := s.pods.Create(ctx, "team", tc.pod, false)
 			checkErr(t, err, tc.err, 403)
@@ -356,4 +391,26 @@ func checkErr(t *testing.T, err error, want string, code int32) {
 			t.Fatalf("error %#v, want code %d", err, code)
 		}
 	}
+}
+
+func TestNamespaceStoredInvalidLabels(t *testing.T) {
+	s := newStores(t)
+	if _, err := s.unchecked.Create(context.Background(), "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team",
+		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "strict"}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	update := func(k, v string) error {
+		_, err := s.namespaces.Update(context.Background(), "", "team", func(cur runtime.Object) (runtime.Object, error) {
+			ns := cur.DeepCopyObject().(*corev1.Namespace)
+			ns.Labels[k] = v
+			return ns, nil
+		}, registry.UpdateOptions{})
+		return err
+	}
+	// Labels that stay as invalid as they were do not block other changes.
+	if err := update("team", "a"); err != nil {
+		t.Errorf("an unrelated label: %v", err)
+	}
+	err := update("pod-security.kubernetes.io/enforce", "stricter")
+	checkErr(t, err, `Namespace "team" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "stricter": must be one of privileged, baseline, restricted`, 422)
 }
