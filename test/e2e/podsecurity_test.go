@@ -10,7 +10,8 @@ import (
 // kube-apiserver's PodSecurity admission enforces them, through both
 // kubectls: enforce=restricted refuses a privileged pod and a root one
 // with upstream's messages and admits a compliant pod, which runs;
-// warn=baseline warns and admits; a Deployment is warned about, never
+// warn=baseline warns and admits; so are ephemeral containers
+// (kubectl debug); a Deployment is warned about, never
 // refused, and its pods are; invalid label values are refused; setting
 // enforce on a namespace with violating pods warns about them.
 func TestPodSecurity(t *testing.T) {
@@ -53,11 +54,23 @@ func TestPodSecurity(t *testing.T) {
 			return strings.TrimSpace(out) == "1000", nil
 		})
 
+		// An ephemeral container is held to the level too; kubectl's
+		// restricted profile makes one that passes.
+		_, errOut, err := d.kubectl(v, "", "debug", "ok", "-n", ns, "--image=busybox", "--image-pull-policy=IfNotPresent", "-c", "dbg", "--profile=legacy", "--", "true")
+		if want := `Error from server (Forbidden): pods "ok" is forbidden: violates PodSecurity "restricted:latest": ` +
+			`allowPrivilegeEscalation != false (container "dbg" must set securityContext.allowPrivilegeEscalation=false), ` +
+			`unrestricted capabilities (container "dbg" must set securityContext.capabilities.drop=["ALL"])`; err == nil || !strings.Contains(errOut, want) {
+			t.Errorf("kubectl %s: debug: err %v, stderr\n%s\nwant it to hold\n%s", v, err, errOut, want)
+		}
+		if v == "1.33" { // 1.27's restricted profile leaves allowPrivilegeEscalation unset
+			d.mustKubectl(v, "", "debug", "ok", "-n", ns, "--image=busybox", "--image-pull-policy=IfNotPresent", "-c", "dbg", "--profile=restricted", "--", "true")
+		}
+
 		// A Deployment is warned about (warn follows enforce) and stored;
 		// its ReplicaSet's pods are refused.
 		deploy := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n" +
 			"  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}]\n"
-		_, errOut, err := d.kubectl(v, deploy, "apply", "-n", ns, "-f", "-")
+		_, errOut, err = d.kubectl(v, deploy, "apply", "-n", ns, "-f", "-")
 		if want := `Warning: would violate PodSecurity "restricted:latest": ` + restrictedDetails; err != nil || strings.TrimSpace(errOut) != want {
 			t.Errorf("kubectl %s: deployment: err %v, stderr\n%s\nwant\n%s", v, err, errOut, want)
 		}
