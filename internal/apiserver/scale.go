@@ -111,7 +111,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, st *registry
 			obj := cur.DeepCopyObject()
 			acc.Set(obj, want.Spec.Replicas)
 			return obj, nil
-		}, registry.UpdateOptions{DryRun: dryRun})
+		}, registry.UpdateOptions{Scale: true, DryRun: dryRun})
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -32,6 +32,7 @@ import (
 	"github.com/peapod/peapod/internal/limitranger"
 	"github.com/peapod/peapod/internal/nscontroller"
 	"github.com/peapod/peapod/internal/pki"
+	"github.com/peapod/peapod/internal/podsecurity"
 	"github.com/peapod/peapod/internal/printers"
 	"github.com/peapod/peapod/internal/quota"
 	"github.com/peapod/peapod/internal/rbac"
@@ -186,7 +187,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		return list.(*storagev1.StorageClassList).Items, nil
 	}}), d.storage, now)
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
-	// before the pod's QoS class is set), RuntimeClass (the pod's
+	// before the pod's QoS class is set), PodSecurity (also on namespaces
+	// and the kinds with a pod template), RuntimeClass (the pod's
 	// overhead), then ResourceQuota last. Events
 	// are never counted.
 	d.quota = &quota.Quota{Quotas: d.resourceQuotas, Now: now, Log: log.With("component", "resourcequota"),
@@ -194,7 +196,14 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	for _, st := range []*registry.Store{d.pods, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges, d.deployments, d.replicaSets, d.jobs, d.cronJobs, d.daemonSets, d.controllerRevisions, d.statefulSets, d.claims} {
 		d.quota.Counted[st.Resource().Key()] = st
 	}
-	d.pods.UseAdmission(&limitranger.LimitRanger{LimitRanges: d.limitRanges}, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
+	podSecurity, err := podsecurity.New(d.namespaces, d.pods)
+	if err != nil {
+		return nil, err
+	}
+	d.pods.UseAdmission(&limitranger.LimitRanger{LimitRanges: d.limitRanges}, podSecurity, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
+	for _, st := range []*registry.Store{d.namespaces, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.jobs, d.cronJobs} {
+		st.UseAdmission(podSecurity)
+	}
 	for _, st := range d.quota.Counted {
 		st.UseAdmission(d.quota)
 	}

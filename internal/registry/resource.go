@@ -202,6 +202,16 @@ type UpdateAdmissionPlugin interface {
 	ValidateUpdate(ctx context.Context, res *Resource, ns string, obj, old runtime.Object) (release func(stored bool), err error)
 }
 
+// EveryUpdateAdmissionPlugin is an AdmissionPlugin that validates every
+// update of the resources it is attached to, of the object and of each
+// subresource (subresource names it: "status", "scale"...; "" for the
+// object), as a validating plugin of kube-apiserver sees each UPDATE
+// (PodSecurity). It runs after the strategy validated the update, before
+// the unchanged-object check, and again when the update is retried.
+type EveryUpdateAdmissionPlugin interface {
+	ValidateEveryUpdate(ctx context.Context, res *Resource, ns, subresource string, obj, old runtime.Object) error
+}
+
 // CreateGuard is implemented by strategies whose create decisions must not
 // interleave (pod scheduling): the returned function is called once the
 // object is committed or refused.

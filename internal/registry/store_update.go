@@ -39,7 +39,29 @@ type UpdateOptions struct {
 	// Binding: bind a pod to the node in the new object's spec.nodeName,
 	// as the pods/binding subresource does.
 	Binding bool
-	DryRun  bool
+	// Scale: the write comes through the scale subresource (it changes
+	// spec.replicas only); admission sees it as that subresource.
+	Scale  bool
+	DryRun bool
+}
+
+// subresource names the subresource the update writes, "" for the object.
+func (o UpdateOptions) subresource() string {
+	switch {
+	case o.Status:
+		return "status"
+	case o.Finalize:
+		return "finalize"
+	case o.EphemeralContainers:
+		return "ephemeralcontainers"
+	case o.Resize:
+		return "resize"
+	case o.Binding:
+		return "binding"
+	case o.Scale:
+		return "scale"
+	}
+	return ""
 }
 
 var errDryRun = errors.New("dry run")
@@ -67,6 +89,9 @@ func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts
 			return nil, err
 		}
 		if err := s.prepareUpdate(ctx, ns, name, obj, cur, opts); err != nil {
+			return nil, err
+		}
+		if err := s.validateEveryUpdate(ctx, ns, obj, cur, opts); err != nil {
 			return nil, err
 		}
 		if semanticallyEqual(obj, cur) {
@@ -129,6 +154,18 @@ func (s *Store) admitUpdate(ctx context.Context, ns string, obj, cur runtime.Obj
 		}
 		if r != nil {
 			*releases = append(*releases, r)
+		}
+	}
+	return nil
+}
+
+// validateEveryUpdate runs the plugins that see every update.
+func (s *Store) validateEveryUpdate(ctx context.Context, ns string, obj, cur runtime.Object, opts UpdateOptions) error {
+	for _, p := range s.admission {
+		if ep, ok := p.(EveryUpdateAdmissionPlugin); ok {
+			if err := ep.ValidateEveryUpdate(ctx, s.res, ns, opts.subresource(), obj, cur); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
