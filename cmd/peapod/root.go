@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		}
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 	}
-	root.AddCommand(newServeCommand(logger), newResetCommand(logger), newImageCommand(logger))
+	root.AddCommand(newServeCommand(logger), newResetCommand(logger), newImageCommand(logger), newKubeconfigCommand())
 	return root
 }
