@@ -49,7 +49,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	warnings := &registry.Warnings{}
-	r = r.WithContext(registry.WithWarnings(ctx, warnings))
+	ctx = registry.WithWarnings(ctx, warnings)
+	if u, ok := UserFrom(ctx); ok {
+		ctx = registry.WithUser(ctx, registry.User{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra})
+	}
+	r = r.WithContext(ctx)
 	ww := &warningWriter{ResponseWriter: w, warnings: warnings}
 
 	switch info.Subresource {
@@ -68,6 +72,15 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		return
 	case "ephemeralcontainers", "resize":
 		if res.Name != "pods" {
+			s.serveNotFound(ww, r)
+			return
+		}
+		if info.Verb != "get" && info.Verb != "update" && info.Verb != "patch" {
+			s.methodNotAllowed(ww, r)
+			return
+		}
+	case "approval":
+		if !res.HasApproval {
 			s.serveNotFound(ww, r)
 			return
 		}

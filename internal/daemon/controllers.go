@@ -7,6 +7,7 @@ import (
 
 	"github.com/peapod/peapod/internal/controller"
 	cronjobcontroller "github.com/peapod/peapod/internal/controller/cronjob"
+	"github.com/peapod/peapod/internal/controller/csrsigning"
 	dscontroller "github.com/peapod/peapod/internal/controller/daemonset"
 	deploycontroller "github.com/peapod/peapod/internal/controller/deployment"
 	jobcontroller "github.com/peapod/peapod/internal/controller/job"
@@ -42,10 +43,11 @@ func (d *Daemon) controllers() []func(context.Context) error {
 	volumes := &volumecontroller.Controller{Claims: d.claims, Volumes: d.volumes, Classes: d.storageClasses, Pods: d.pods,
 		Recorder: recorder("persistentvolume-controller"), Log: d.log.With("component", "persistentvolume-controller"),
 		NodeName: d.opts.NodeName, Dir: filepath.Join(d.opts.DataDir, "volumes")}
+	signer := &csrsigning.Controller{CSRs: d.csrs, CA: d.csrSigner, Log: d.log.With("component", "csrsigning-controller"), Now: now}
 	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
 	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs, d.claims, d.volumes, d.configMaps, d.secrets, d.serviceAccounts,
-		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses} {
+		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses, d.csrs} {
 		collector.Stores = append(collector.Stores, st)
 	}
-	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, sets.Run, jobs.Run, cronJobs.Run, volumes.Run, collector.Run}
+	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, sets.Run, jobs.Run, cronJobs.Run, volumes.Run, signer.Run, collector.Run}
 }

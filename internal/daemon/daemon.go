@@ -35,6 +35,7 @@ import (
 	"github.com/peapod/peapod/internal/printers"
 	"github.com/peapod/peapod/internal/quota"
 	"github.com/peapod/peapod/internal/registry"
+	"github.com/peapod/peapod/internal/registry/certificates"
 	"github.com/peapod/peapod/internal/registry/configmap"
 	"github.com/peapod/peapod/internal/registry/controllerrevision"
 	"github.com/peapod/peapod/internal/registry/cronjob"
@@ -80,6 +81,9 @@ type Daemon struct {
 	replicaSets, deployments, jobs, cronJobs      *registry.Store
 	daemonSets, controllerRevisions, statefulSets *registry.Store
 	claims, volumes, storageClasses               *registry.Store
+	// csrs are the CertificateSigningRequests csrSigner signs with the CA.
+	csrs      *registry.Store
+	csrSigner *pki.CA
 	// controllerEvents are the recorders of the workload controllers.
 	controllerEvents []*events.Recorder
 	quota            *quota.Quota
@@ -180,6 +184,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		}
 		return list.(*storagev1.StorageClassList).Items, nil
 	}}), d.storage, now)
+	d.csrs = registry.NewStore(certificates.Resource(&certificates.Strategy{}), d.storage, now)
+	d.csrs.UseAdmission(certificates.SubjectRestriction{})
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
 	// before the pod's QoS class is set), RuntimeClass (the pod's
 	// overhead), then ResourceQuota last. Events
@@ -217,6 +223,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		return nil, err
 	}
 	d.saController.RootCA = bundle.CAPEM
+	if d.csrSigner, err = pki.LoadCA(filepath.Join(opts.DataDir, "pki")); err != nil {
+		return nil, err
+	}
 	d.tls = bundle.ServerTLS()
 	d.listener, err = net.Listen("tcp", opts.Listen)
 	if err != nil {
@@ -267,7 +276,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		Scheme: sc,
 		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
 			d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs,
-			d.claims, d.volumes, d.storageClasses},
+			d.claims, d.volumes, d.storageClasses, d.csrs},
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,

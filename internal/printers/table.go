@@ -62,6 +62,8 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"PersistentVolume":      {persistentVolumeColumns, printPersistentVolume},
 		"StorageClass":          {storageClassColumns, printStorageClass},
 		"ControllerRevision":    {controllerRevisionColumns, printControllerRevision},
+		// CertificateSigningRequest's CONDITION column sums up its conditions.
+		"CertificateSigningRequest": {certificateSigningRequestColumns, printCertificateSigningRequest},
 	}}
 }
 

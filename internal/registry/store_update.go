@@ -39,7 +39,11 @@ type UpdateOptions struct {
 	// Binding: bind a pod to the node in the new object's spec.nodeName,
 	// as the pods/binding subresource does.
 	Binding bool
-	DryRun  bool
+	// Approval: write the approval subresource of
+	// CertificateSigningRequests (only the Approved and Denied
+	// conditions change).
+	Approval bool
+	DryRun   bool
 }
 
 var errDryRun = errors.New("dry run")
@@ -178,6 +182,13 @@ func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur run
 		}
 		es.PrepareForEphemeralContainersUpdate(ctx, obj, cur)
 		errs = es.ValidateEphemeralContainersUpdate(ctx, obj, cur)
+	} else if opts.Approval {
+		as, ok := s.res.Strategy.(ApprovalStrategy)
+		if !ok || !s.res.HasApproval {
+			return apierrors.NewNotFound(s.res.GroupResource(), name+"/approval")
+		}
+		as.PrepareForApproval(ctx, obj, cur)
+		errs = as.ValidateApproval(ctx, obj, cur)
 	} else if opts.Resize {
 		rs, ok := s.res.Strategy.(ResizeStrategy)
 		if !ok {
