@@ -155,6 +155,10 @@ func TestUserKubeconfigAndCSR(t *testing.T) {
 				t.Fatalf("peapod kubeconfig --group system:masters: %v\n%s", err, out)
 			}
 
+			if out := d.mustKubectl(v, "", "api-resources", "--api-group", "certificates.k8s.io", "--no-headers"); !slices.Equal(strings.Fields(out),
+				[]string{"certificatesigningrequests", "csr", "certificates.k8s.io/v1", "false", "CertificateSigningRequest"}) {
+				t.Fatalf("kubectl api-resources:\n%s", out)
+			}
 			// A CertificateSigningRequest, pending until approved.
 			bob, carol := "bob-"+sfx, "carol-"+sfx
 			bobKey, bobReq := newCSR(t, "bob", "dev")
@@ -201,6 +205,18 @@ func TestUserKubeconfigAndCSR(t *testing.T) {
 			}
 			if f := strings.Fields(d.mustKubectl(v, "", "get", "csr", bob, "--no-headers")); f[len(f)-1] != "Approved,Issued" {
 				t.Fatalf("kubectl get csr %s: %v, want Approved,Issued", bob, f)
+			}
+			if out := d.mustKubectl(v, "", "describe", "csr", bob); !strings.Contains(out, "Requesting User:     kubernetes-admin") || !strings.Contains(out, "Approved,Issued") {
+				t.Fatalf("kubectl describe csr:\n%s", out)
+			}
+			if out := d.mustKubectl(v, "", "get", "csr", "-o", "name", "--field-selector", "spec.signerName="+client); !strings.Contains(out, bob) || !strings.Contains(out, carol) {
+				t.Fatalf("kubectl get csr by signer:\n%s", out)
+			}
+			if out := d.mustKubectl(v, "", "get", "csr", "-o", "name", "--field-selector", "spec.signerName=example.com/none"); out != "" {
+				t.Fatalf("kubectl get csr by another signer:\n%s", out)
+			}
+			if out := d.mustKubectl(v, "", "get", "--raw", "/apis/certificates.k8s.io/v1/certificatesigningrequests/"+bob+"/approval"); !strings.Contains(out, `"type":"Approved"`) {
+				t.Fatalf("GET approval:\n%s", out)
 			}
 			bobConfig := d.path("bob-" + sfx + ".kubeconfig")
 			withUser(t, d, bobConfig, issued, bobKey)
