@@ -306,6 +306,30 @@ func TestCSRRefused(t *testing.T) {
 			if f := strings.Fields(d.mustKubectl(v, "", "get", "csr", other, "--no-headers")); f[len(f)-1] != "Approved" {
 				t.Fatalf("request to another signer: %v, want Approved and nothing more", f)
 			}
+
+			// The cleaner deletes a request denied more than an hour ago
+			// (the approval subresource keeps a lastUpdateTime it is given).
+			old := "old-" + sfx
+			d.mustKubectl(v, csrManifest(old, req, client, "", "client auth"), "create", "-f", "-")
+			csrs := d.client.CertificatesV1().CertificateSigningRequests()
+			cur, err := csrs.Get(context.Background(), old, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur.Status.Conditions = append(cur.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+				Type: certificatesv1.CertificateDenied, Status: corev1.ConditionTrue, Reason: "Test",
+				LastUpdateTime: metav1.NewTime(time.Now().Add(-2 * time.Hour))})
+			if _, err := csrs.UpdateApproval(context.Background(), old, cur, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			d.waitFor(old+" to be cleaned up", 30*time.Second, func() (bool, error) {
+				_, err := csrs.Get(context.Background(), old, metav1.GetOptions{})
+				return apierrors.IsNotFound(err), nil
+			})
+			// Fresh ones stay.
+			if _, err := csrs.Get(context.Background(), server, metav1.GetOptions{}); err != nil {
+				t.Fatalf("a failed request was removed at once: %v", err)
+			}
 		})
 	}
 }
