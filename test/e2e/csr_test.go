@@ -277,6 +277,8 @@ func TestCSRRefused(t *testing.T) {
 					want: []string{`spec.usages[1]: Duplicate value: "client auth"`, `spec.signerName: Invalid value: "example": must be a fully qualified domain and path of the form 'example.com/signer-name'`}},
 				{name: "legacy", manifest: csrManifest("legacy-"+sfx, req, "kubernetes.io/legacy-unknown", "", "client auth"),
 					want: []string{`spec.signerName: Invalid value: "kubernetes.io/legacy-unknown": the legacy signerName is not allowed via this API version`}},
+				{name: "path", manifest: csrManifest("a/b", req, client, "", "client auth"),
+					want: []string{`Name parameter invalid: "a/b": may not contain '/'`}},
 				{name: "masters", manifest: csrManifest("masters-"+sfx, func() []byte { _, r := newCSR(t, "eve", "system:masters"); return r }(), client, "", "client auth"),
 					want: []string{`certificatesigningrequests.certificates.k8s.io "masters-` + sfx + `" is forbidden: use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed`}},
 			}

@@ -9,9 +9,13 @@ package certificates
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/validation/path"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -46,6 +50,20 @@ func (s *Strategy) now() metav1.Time {
 		return s.Now()
 	}
 	return metav1.Now()
+}
+
+// AdmitCreate refuses names that cannot be a path segment: CSR names are
+// otherwise free, and kube-apiserver's storage key function refuses these.
+func (s *Strategy) AdmitCreate(ctx context.Context, obj runtime.Object) error {
+	csr := obj.(*certificatesv1.CertificateSigningRequest)
+	name, msgs := csr.Name, path.IsValidPathSegmentName(csr.Name)
+	if csr.Name == "" {
+		name, msgs = csr.GenerateName, path.IsValidPathSegmentPrefix(csr.GenerateName)
+	}
+	if len(msgs) > 0 {
+		return apierrors.NewBadRequest(fmt.Sprintf("Name parameter invalid: %q: %s", name, strings.Join(msgs, ";")))
+	}
+	return nil
 }
 
 // PrepareForCreate records who asks (spec.username, uid, groups and extra

@@ -211,3 +211,25 @@ func TestUpdates(t *testing.T) {
 		})
 	}
 }
+
+func TestAdmitCreateNames(t *testing.T) {
+	s := &Strategy{}
+	tests := []struct {
+		name, generateName string
+		want               string
+	}{
+		{name: "Any_Name:ok"},
+		{generateName: "user-"},
+		{name: "a/b", want: `Name parameter invalid: "a/b": may not contain '/'`},
+		{name: "..", want: `Name parameter invalid: "..": may not be '..'`},
+		{generateName: "a%", want: `Name parameter invalid: "a%": may not contain '%'`},
+	}
+	for _, tt := range tests {
+		c := validCSR(nil)
+		c.Name, c.GenerateName = tt.name, tt.generateName
+		err := s.AdmitCreate(context.Background(), c)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || err.Error() != tt.want) {
+			t.Errorf("AdmitCreate(%q, %q) = %v, want %q", tt.name, tt.generateName, err, tt.want)
+		}
+	}
+}
