@@ -99,6 +99,11 @@ func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 				Name: res.Name + "/status", Namespaced: res.Namespaced, Kind: res.Kind, Verbs: statusVerbs,
 			})
 		}
+		if res.HasApproval {
+			list.APIResources = append(list.APIResources, metav1.APIResource{
+				Name: res.Name + "/approval", Namespaced: res.Namespaced, Kind: res.Kind, Verbs: statusVerbs,
+			})
+		}
 		if res.Scale != nil {
 			list.APIResources = append(list.APIResources, metav1.APIResource{
 				Name: res.Name + "/scale", Namespaced: res.Namespaced, Group: "autoscaling", Version: "v1", Kind: "Scale", Verbs: statusVerbs,

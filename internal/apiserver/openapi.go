@@ -135,6 +135,11 @@ func buildOpenAPIDoc(gv schema.GroupVersion, stores []*registry.Store, v version
 			add(item+"/status", "put", "put", "replace"+opGroup+scope+res.Kind+"Status", res, writeParams)
 			add(item+"/status", "patch", "patch", "patch"+opGroup+scope+res.Kind+"Status", res, writeParams)
 		}
+		if res.HasApproval {
+			add(item+"/approval", "get", "get", "read"+opGroup+scope+res.Kind+"Approval", res, nil)
+			add(item+"/approval", "put", "put", "replace"+opGroup+scope+res.Kind+"Approval", res, writeParams)
+			add(item+"/approval", "patch", "patch", "patch"+opGroup+scope+res.Kind+"Approval", res, writeParams)
+		}
 	}
 	schemas := &schemaBuilder{schemas: map[string]any{}}
 	for _, st := range stores {

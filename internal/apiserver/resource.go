@@ -45,7 +45,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	warnings := &registry.Warnings{}
-	r = r.WithContext(registry.WithWarnings(ctx, warnings))
+	ctx = registry.WithWarnings(ctx, warnings)
+	r = r.WithContext(ctx)
 	ww := &warningWriter{ResponseWriter: w, warnings: warnings}
 
 	switch info.Subresource {
@@ -64,6 +65,15 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		return
 	case "ephemeralcontainers", "resize":
 		if res.Name != "pods" {
+			s.serveNotFound(ww, r)
+			return
+		}
+		if info.Verb != "get" && info.Verb != "update" && info.Verb != "patch" {
+			s.methodNotAllowed(ww, r)
+			return
+		}
+	case "approval":
+		if !res.HasApproval {
 			s.serveNotFound(ww, r)
 			return
 		}

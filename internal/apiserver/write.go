@@ -43,7 +43,7 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, st *registr
 	out, err := st.Update(r.Context(), info.Namespace, info.Name, func(runtime.Object) (runtime.Object, error) {
 		return obj, nil
 	}, registry.UpdateOptions{Status: info.Subresource == "status", Finalize: info.Subresource == "finalize",
-		EphemeralContainers: info.Subresource == "ephemeralcontainers", Resize: info.Subresource == "resize", DryRun: dryRun})
+		EphemeralContainers: info.Subresource == "ephemeralcontainers", Resize: info.Subresource == "resize", Approval: info.Subresource == "approval", DryRun: dryRun})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -138,7 +138,7 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, st *registry
 		}
 		return obj, nil
 	}, registry.UpdateOptions{Status: info.Subresource == "status", EphemeralContainers: info.Subresource == "ephemeralcontainers",
-		Resize: info.Subresource == "resize", DryRun: dryRun})
+		Resize: info.Subresource == "resize", Approval: info.Subresource == "approval", DryRun: dryRun})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -7,6 +7,8 @@ import (
 
 	"github.com/peapod/peapod/internal/controller"
 	cronjobcontroller "github.com/peapod/peapod/internal/controller/cronjob"
+	"github.com/peapod/peapod/internal/controller/csrcleaner"
+	"github.com/peapod/peapod/internal/controller/csrsigning"
 	dscontroller "github.com/peapod/peapod/internal/controller/daemonset"
 	deploycontroller "github.com/peapod/peapod/internal/controller/deployment"
 	jobcontroller "github.com/peapod/peapod/internal/controller/job"
@@ -18,7 +20,7 @@ import (
 )
 
 // controllers are the loops of kube-controller-manager that peapod runs in
-// process: the Deployment, ReplicaSet and Job (with the TTL-after-finished controller) and CronJob controllers and the garbage collector, each
+// process: the Deployment, ReplicaSet and Job (with the TTL-after-finished controller) and CronJob controllers, the CSR signer and cleaner, and the garbage collector, each
 // recording events under its upstream name.
 func (d *Daemon) controllers() []func(context.Context) error {
 	now := time.Now
@@ -42,10 +44,12 @@ func (d *Daemon) controllers() []func(context.Context) error {
 	volumes := &volumecontroller.Controller{Claims: d.claims, Volumes: d.volumes, Classes: d.storageClasses, Pods: d.pods,
 		Recorder: recorder("persistentvolume-controller"), Log: d.log.With("component", "persistentvolume-controller"),
 		NodeName: d.opts.NodeName, Dir: filepath.Join(d.opts.DataDir, "volumes")}
+	signer := &csrsigning.Controller{CSRs: d.csrs, CA: d.csrSigner, Log: d.log.With("component", "csrsigning-controller"), Now: now}
+	cleaner := &csrcleaner.Controller{CSRs: d.csrs, Log: d.log.With("component", "csrcleaner-controller"), Now: now}
 	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
 	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs, d.claims, d.volumes, d.configMaps, d.secrets, d.serviceAccounts,
-		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings} {
+		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings, d.csrs} {
 		collector.Stores = append(collector.Stores, st)
 	}
-	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, sets.Run, jobs.Run, cronJobs.Run, volumes.Run, collector.Run}
+	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, sets.Run, jobs.Run, cronJobs.Run, volumes.Run, signer.Run, cleaner.Run, collector.Run}
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/peapod/peapod/internal/quota"
 	"github.com/peapod/peapod/internal/rbac"
 	"github.com/peapod/peapod/internal/registry"
+	"github.com/peapod/peapod/internal/registry/certificates"
 	"github.com/peapod/peapod/internal/registry/configmap"
 	"github.com/peapod/peapod/internal/registry/controllerrevision"
 	"github.com/peapod/peapod/internal/registry/cronjob"
@@ -86,6 +87,9 @@ type Daemon struct {
 	// RBAC's objects; authorizer decides every API request by them.
 	roles, clusterRoles, roleBindings, clusterRoleBindings *registry.Store
 	authorizer                                             *rbac.Authorizer
+	// csrs are the CertificateSigningRequests csrSigner signs with the CA.
+	csrs      *registry.Store
+	csrSigner *pki.CA
 	// controllerEvents are the recorders of the workload controllers.
 	controllerEvents []*events.Recorder
 	quota            *quota.Quota
@@ -186,6 +190,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		}
 		return list.(*storagev1.StorageClassList).Items, nil
 	}}), d.storage, now)
+	d.csrs = registry.NewStore(certificates.Resource(&certificates.Strategy{}), d.storage, now)
+	d.csrs.UseAdmission(certificates.SubjectRestriction{})
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
 	// before the pod's QoS class is set), PodSecurity (also on namespaces
 	// and the kinds with a pod template), RuntimeClass (the pod's
@@ -234,6 +240,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		return nil, err
 	}
 	d.saController.RootCA = bundle.CAPEM
+	if d.csrSigner, err = pki.LoadCA(filepath.Join(opts.DataDir, "pki")); err != nil {
+		return nil, err
+	}
 	d.tls = bundle.ServerTLS()
 	d.listener, err = net.Listen("tcp", opts.Listen)
 	if err != nil {
@@ -284,7 +293,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		Scheme: sc,
 		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
 			d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs,
-			d.claims, d.volumes, d.storageClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings},
+			d.claims, d.volumes, d.storageClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings, d.csrs},
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,

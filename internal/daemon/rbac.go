@@ -7,12 +7,14 @@ import (
 
 	"github.com/peapod/peapod/internal/rbac"
 	"github.com/peapod/peapod/internal/registry"
+	"github.com/peapod/peapod/internal/registry/certificates"
 	rbacapi "github.com/peapod/peapod/internal/registry/rbac"
 )
 
 // setUpRBAC makes the RBAC stores, the authorizer over them (with
 // escalation prevention on their writes) and the default roles and
-// bindings kube-apiserver bootstraps.
+// bindings kube-apiserver bootstraps; and the approve and sign checks of
+// CertificateSigningRequests, which ask the authorizer.
 func (d *Daemon) setUpRBAC(ctx context.Context) error {
 	now := time.Now
 	guard := &rbac.Guard{}
@@ -22,6 +24,7 @@ func (d *Daemon) setUpRBAC(ctx context.Context) error {
 	d.clusterRoleBindings = registry.NewStore(rbacapi.ClusterRoleBindingResource(guard), d.storage, now)
 	d.authorizer = rbac.New(&rbac.Stores{Roles: d.roles, ClusterRoles: d.clusterRoles, RoleBindings: d.roleBindings, ClusterRoleBindings: d.clusterRoleBindings})
 	guard.Authorizer = d.authorizer
+	d.csrs.UseAdmission(certificates.SignerAuthorization{Authorizer: d.authorizer})
 	if err := rbac.EnsureDefaults(ctx, d.clusterRoles, d.clusterRoleBindings); err != nil {
 		return fmt.Errorf("default RBAC policy: %w", err)
 	}

@@ -1,7 +1,8 @@
 // Package pki creates the cluster's certificate authority, the API server's
 // serving certificate and the admin client certificate on first start, and
 // writes the admin kubeconfig. Existing files are reused; a serving
-// certificate whose names no longer match is issued again.
+// certificate whose names no longer match is issued again. Later, the loaded
+// CA issues users' client certificates and signs certificate requests.
 package pki
 
 import (

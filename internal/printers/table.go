@@ -64,6 +64,8 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"ControllerRevision":    {controllerRevisionColumns, printControllerRevision},
 		"RoleBinding":           {roleBindingColumns, printRoleBinding},
 		"ClusterRoleBinding":    {clusterRoleBindingColumns, printClusterRoleBinding},
+		// CertificateSigningRequest's CONDITION column sums up its conditions.
+		"CertificateSigningRequest": {certificateSigningRequestColumns, printCertificateSigningRequest},
 	}}
 }
 

@@ -33,6 +33,10 @@ type Resource struct {
 	// HasStatus: the resource has a status subresource whose writes only
 	// change status, while main-resource writes keep the stored status.
 	HasStatus bool
+	// HasApproval: the resource has an approval subresource
+	// (CertificateSigningRequests) whose writes only change the approval
+	// conditions; its strategy is an ApprovalStrategy.
+	HasApproval bool
 
 	// Scale, when set, gives the resource a scale subresource
 	// (autoscaling/v1 Scale).
@@ -139,6 +143,14 @@ type FinalizingDeleteStrategy interface {
 type EphemeralContainersStrategy interface {
 	PrepareForEphemeralContainersUpdate(ctx context.Context, obj, old runtime.Object)
 	ValidateEphemeralContainersUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList
+}
+
+// ApprovalStrategy is implemented by resources with an approval
+// subresource (CertificateSigningRequests): such writes keep everything but
+// the approval conditions.
+type ApprovalStrategy interface {
+	PrepareForApproval(ctx context.Context, obj, old runtime.Object)
+	ValidateApproval(ctx context.Context, obj, old runtime.Object) field.ErrorList
 }
 
 // ResizeStrategy is implemented by resources with a resize subresource

@@ -41,8 +41,12 @@ type UpdateOptions struct {
 	Binding bool
 	// Scale: the write comes through the scale subresource (it changes
 	// spec.replicas only); admission sees it as that subresource.
-	Scale  bool
-	DryRun bool
+	Scale bool
+	// Approval: write the approval subresource of
+	// CertificateSigningRequests (only the Approved and Denied
+	// conditions change).
+	Approval bool
+	DryRun   bool
 }
 
 // subresource names the subresource the update writes, "" for the object.
@@ -60,6 +64,8 @@ func (o UpdateOptions) subresource() string {
 		return "binding"
 	case o.Scale:
 		return "scale"
+	case o.Approval:
+		return "approval"
 	}
 	return ""
 }
@@ -220,6 +226,13 @@ func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur run
 		}
 		es.PrepareForEphemeralContainersUpdate(ctx, obj, cur)
 		errs = es.ValidateEphemeralContainersUpdate(ctx, obj, cur)
+	} else if opts.Approval {
+		as, ok := s.res.Strategy.(ApprovalStrategy)
+		if !ok || !s.res.HasApproval {
+			return apierrors.NewNotFound(s.res.GroupResource(), name+"/approval")
+		}
+		as.PrepareForApproval(ctx, obj, cur)
+		errs = as.ValidateApproval(ctx, obj, cur)
 	} else if opts.Resize {
 		rs, ok := s.res.Strategy.(ResizeStrategy)
 		if !ok {

@@ -1,5 +1,5 @@
 // Package scheme holds the one runtime.Scheme peapod serves: the core/v1 kinds
-// (Pod, Namespace, Node, Event, ...), authentication.k8s.io/v1 (TokenRequest, TokenReview, SelfSubjectReview; v1beta1 SelfSubjectReview), authorization.k8s.io/v1 (the access reviews), rbac.authorization.k8s.io/v1, node.k8s.io/v1 (RuntimeClass), apps/v1 (ReplicaSet, Deployment), batch/v1 (Job, CronJob), storage.k8s.io/v1 (StorageClass) and autoscaling/v1 (Scale), plus the meta/v1 kinds the API machinery
+// (Pod, Namespace, Node, Event, ...), authentication.k8s.io/v1 (TokenRequest, TokenReview, SelfSubjectReview; v1beta1 SelfSubjectReview), authorization.k8s.io/v1 (the access reviews), rbac.authorization.k8s.io/v1, certificates.k8s.io/v1 (CertificateSigningRequest), node.k8s.io/v1 (RuntimeClass), apps/v1 (ReplicaSet, Deployment), batch/v1 (Job, CronJob), storage.k8s.io/v1 (StorageClass) and autoscaling/v1 (Scale), plus the meta/v1 kinds the API machinery
 // speaks (Status, Table, WatchEvent, DeleteOptions, ...), and the codecs built
 // from it. Every layer that turns objects into bytes gets its scheme here, so
 // there is exactly one place that decides which kinds exist.
@@ -12,6 +12,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -64,6 +65,9 @@ func New() *Scheme {
 		panic(err)
 	}
 	if err := storagev1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := certificatesv1.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	if err := autoscalingv1.AddToScheme(s); err != nil {
