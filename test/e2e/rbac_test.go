@@ -193,6 +193,23 @@ func TestRBAC(t *testing.T) {
 		t.Errorf("SubjectAccessReview as alice: %v %s", err, errOut)
 	}
 
+	// Approving a CSR needs update on certificatesigningrequests/approval
+	// and approve on its signer (CertificateApproval).
+	_, req := newCSR(t, "dave")
+	d.mustKubectl("1.33", csrManifest("dave", req, "kubernetes.io/kube-apiserver-client", "", "client auth"), "create", "-f", "-")
+	d.mustKubectl("1.33", "", "create", "clusterrole", "csr-approval", "--verb=get,list,watch", "--resource=certificatesigningrequests")
+	d.mustKubectl("1.33", "", "patch", "clusterrole", "csr-approval", "--type=json", "-p",
+		`[{"op":"add","path":"/rules/-","value":{"apiGroups":["certificates.k8s.io"],"resources":["certificatesigningrequests/approval"],"verbs":["update"]}}]`)
+	d.mustKubectl("1.33", "", "create", "clusterrolebinding", "alice-csr", "--clusterrole=csr-approval", "--user=alice")
+	_, errOut, err = d.as(alice, "1.33", "", "certificate", "approve", "dave")
+	if want := `certificatesigningrequests.certificates.k8s.io "dave" is forbidden: user not permitted to approve requests with signerName "kubernetes.io/kube-apiserver-client"`; err == nil || !strings.Contains(errOut, want) {
+		t.Errorf("approving without approve on the signer: %v %s", err, errOut)
+	}
+	d.mustKubectl("1.33", "", "create", "clusterrolebinding", "alice-approver", "--clusterrole=system:certificates.k8s.io:kube-apiserver-client-approver", "--user=alice")
+	if _, errOut, err := d.as(alice, "1.27", "", "certificate", "approve", "dave"); err != nil {
+		t.Errorf("approving with the approver role: %v %s", err, errOut)
+	}
+
 	// The bootstrap policy is there, as upstream's.
 	out := d.mustKubectl("1.27", "", "get", "clusterrolebindings", "-o", "wide")
 	for _, want := range [][]string{
