@@ -43,7 +43,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apierrors.NewGenericServerResponse(http.StatusNotAcceptable, "", schema.GroupResource{}, "", "only the following media types are accepted: application/json, application/yaml", 0, false))
 		return
 	}
-	if err := s.authorize(r, &info); err != nil {
+	if err := s.authorizeAudited(r, &info); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

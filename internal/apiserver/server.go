@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
+	"github.com/peapod/peapod/internal/audit"
 	"github.com/peapod/peapod/internal/printers"
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/scheme"
@@ -57,6 +58,8 @@ type Config struct {
 	TokenRequests TokenRequester
 	// Streams, if set, serves pods/exec, pods/attach and pods/portforward.
 	Streams PodStreams
+	// Audit, if set, writes the audit log.
+	Audit *audit.Logger
 }
 
 // Server serves the Kubernetes API over a registry.
@@ -80,6 +83,7 @@ type Server struct {
 	tokens      TokenAuthenticator
 	tokenReqs   TokenRequester
 	streams     PodStreams
+	audit       *audit.Logger
 	// streamTransport reaches the runtime's streaming server (shared, so
 	// that idle connections are pooled once).
 	streamTransport *http.Transport
@@ -95,7 +99,7 @@ func New(cfg Config) *Server {
 		scheme: cfg.Scheme, stores: map[string]*registry.Store{}, order: cfg.Stores, printer: cfg.Printer,
 		logs: cfg.Logs, version: cfg.Version, log: cfg.Log, now: cfg.Now, address: cfg.ServerAddress,
 		requireCert: cfg.RequireClientCert, metrics: cfg.Metrics, exporter: cfg.Exporter,
-		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests, streams: cfg.Streams, streamTransport: newStreamTransport(),
+		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests, streams: cfg.Streams, streamTransport: newStreamTransport(), audit: cfg.Audit,
 	}
 	for _, st := range cfg.Stores {
 		res := st.Resource()
@@ -151,7 +155,10 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("/metrics", s.servePrometheus)
 	}
 	mux.HandleFunc("/", s.serveNotFound)
-	return s.authenticate(s.logRequests(s.authorizeNonResource(mux)))
+	// The audit filter's halves sit around authentication, as in
+	// kube-apiserver: requests it refuses are audited too.
+	authorized := s.auditNonResourceDecision(s.authorizeNonResource, mux)
+	return s.audit.WithAuditInit(s.authenticate(s.audit.WithAudit(s.logRequests(authorized))), s.describeForAudit)
 }
 
 func serveOK(w http.ResponseWriter, r *http.Request) {

@@ -26,6 +26,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/peapod/peapod/internal/apiserver"
+	"github.com/peapod/peapod/internal/audit"
 	volumecontroller "github.com/peapod/peapod/internal/controller/volume"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/failpoint"
@@ -87,6 +88,7 @@ type Daemon struct {
 	// schedulerEvents records as default-scheduler.
 	schedulerEvents *events.Recorder
 	api             *apiserver.Server
+	audit           *audit.Logger
 	listener        net.Listener
 	// podListener serves the API on the pod network's gateway.
 	podListener  net.Listener
@@ -263,6 +265,12 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		return nil, err
 	}
 
+	d.audit, err = audit.New(audit.Config{Path: opts.AuditLogPath, PolicyFile: opts.AuditPolicyFile, Log: log.With("component", "audit"),
+		Rotation: audit.Rotation{MaxSize: opts.AuditLogMaxSize, MaxBackups: opts.AuditLogMaxBackup, MaxAge: opts.AuditLogMaxAge}})
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { d.audit.Close() })
 	d.api = apiserver.New(apiserver.Config{
 		Scheme: sc,
 		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
@@ -280,6 +288,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		Tokens:            tokens,
 		TokenRequests:     tokenREST,
 		Streams:           d.node.kubelet,
+		Audit:             d.audit,
 	})
 	log.Info("peapod API server ready", "address", server, "kubeconfig", opts.Kubeconfig, "node", opts.NodeName)
 	return d, nil
@@ -360,6 +369,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.node.recorder.Stop()
 	d.schedulerEvents.Stop()
 	if cerr := d.storage.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := d.audit.Close(); err == nil {
 		err = cerr
 	}
 	return err

@@ -142,6 +142,13 @@ type Options struct {
 
 	// NoSync skips fsync of the object database (tests, benchmarks).
 	NoSync bool
+
+	// AuditLogPath is kube-apiserver's --audit-log-path (empty: no audit
+	// log; "-": standard output), AuditPolicyFile its --audit-policy-file
+	// (empty: every request at Metadata), AuditLogMaxSize, ...MaxBackup and
+	// ...MaxAge its rotation flags (megabytes, files, days).
+	AuditLogPath, AuditPolicyFile                      string
+	AuditLogMaxSize, AuditLogMaxBackup, AuditLogMaxAge int
 }
 
 // withDefaults returns o with every empty field defaulted.
