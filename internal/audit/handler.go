@@ -16,8 +16,10 @@ import (
 
 	"github.com/google/uuid"
 	authnv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
@@ -72,6 +74,11 @@ type record struct {
 	// not needed.
 	request, response *capture
 	requestType       string
+	// requestObject, responseObject and status are what the API server
+	// logged (JSON); responseLogged is set once it logged its response.
+	requestObject, responseObject []byte
+	status                        *metav1.Status
+	responseLogged                bool
 }
 
 // AddAnnotation records key=value on the request's audit event; the first
@@ -154,11 +161,9 @@ func (l *Logger) WithAudit(next http.Handler) http.Handler {
 		rec.mu.Lock()
 		rec.authenticated = true
 		rec.evaluate(r)
-		level, verb := rec.decision.Level, rec.ev.Verb
-		// The body is kept for the request object, and for the name of
-		// a created object (objectRef.name), as kube-apiserver fills it.
-		if r.Body != nil && r.Body != http.NoBody && level != auditv1.LevelNone &&
-			(levelAbove(level, auditv1.LevelMetadata) || verb == "create" && rec.ev.ObjectRef != nil && rec.ev.ObjectRef.Name == "") {
+		// The body is kept for the request object of requests the API
+		// server does not log a decoded object for (patches).
+		if r.Body != nil && r.Body != http.NoBody && levelAbove(rec.decision.Level, auditv1.LevelMetadata) {
 			rec.request = &capture{}
 			rec.requestType = r.Header.Get("Content-Type")
 			r.Body = &teeBody{ReadCloser: r.Body, c: rec.request}
@@ -224,8 +229,10 @@ func (rec *record) responseStarted(code int) {
 		rec.ev.ResponseStatus.Message = authMethods(rec.req)
 	}
 	level := rec.decision.Level
-	if level != auditv1.LevelNone && code >= http.StatusBadRequest || level == auditv1.LevelRequestResponse && !rec.longRunning {
-		// Errors are kept for their Status; RequestResponse keeps the body.
+	if !rec.responseLogged && rec.authenticated &&
+		(level != auditv1.LevelNone && code >= http.StatusBadRequest || level == auditv1.LevelRequestResponse && !rec.longRunning) {
+		// A response the API server did not log: errors are kept for
+		// their Status; RequestResponse keeps the body.
 		rec.response = &capture{}
 	}
 	emit := rec.longRunning || !rec.authenticated
@@ -271,40 +278,104 @@ func (rec *record) panicked(p any) {
 	rec.emit(auditv1.StagePanic)
 }
 
-// completeBodies fills objectRef's name of created objects, the failure
-// Status and, as the level asks, the request and response objects. Called
-// with rec.mu held.
+// completeBodies fills the failure Status and, as the level asks, the
+// request and response objects: those the API server logged, else the
+// JSON or YAML bodies kept. Called with rec.mu held.
 func (rec *record) completeBodies() {
 	level := rec.decision.Level
-	if rec.request != nil && !rec.request.overflow {
-		body := toJSON(rec.request.buf, rec.requestType)
-		if ref := rec.ev.ObjectRef; ref != nil && body != nil && rec.ev.Verb == "create" {
-			var obj struct {
-				Metadata struct{ Name, Namespace string } `json:"metadata"`
-			}
-			if json.Unmarshal(body, &obj) == nil {
-				if ref.Name == "" && ref.Subresource == "" {
-					ref.Name = obj.Metadata.Name
-				}
-				if ref.Namespace == "" {
-					ref.Namespace = obj.Metadata.Namespace
-				}
-			}
-		}
-		if body != nil && levelAbove(level, auditv1.LevelMetadata) {
+	switch {
+	case rec.requestObject != nil:
+		rec.ev.RequestObject = &runtime.Unknown{Raw: rec.object(rec.requestObject), ContentType: runtime.ContentTypeJSON}
+	case rec.request != nil && !rec.request.overflow && levelAbove(level, auditv1.LevelMetadata):
+		if body := toJSON(rec.request.buf, rec.requestType); body != nil {
 			rec.ev.RequestObject = &runtime.Unknown{Raw: rec.object(body), ContentType: runtime.ContentTypeJSON}
 		}
 	}
-	if rec.response == nil || rec.response.overflow || !json.Valid(rec.response.buf) {
+	if rec.response != nil && !rec.response.overflow && json.Valid(rec.response.buf) {
+		var status metav1.Status
+		if json.Unmarshal(rec.response.buf, &status) == nil && status.Kind == "Status" {
+			rec.status = &status
+		}
+		if level == auditv1.LevelRequestResponse && !rec.longRunning {
+			rec.responseObject = rec.response.buf
+		}
+	}
+	if st := rec.status; st != nil {
+		rec.ev.ResponseStatus = &metav1.Status{Status: st.Status, Message: st.Message, Reason: st.Reason,
+			Details: st.Details, Code: rec.ev.ResponseStatus.Code}
+	}
+	if rec.responseObject != nil {
+		rec.ev.ResponseObject = &runtime.Unknown{Raw: rec.object(rec.responseObject), ContentType: runtime.ContentTypeJSON}
+	}
+}
+
+// LogRequestObject is the API server's hook for each object it decodes
+// from a request body (gvk is the object's kind, set on the event's copy
+// when the object lacks it). It completes objectRef (the name of a
+// created object, uid and resourceVersion) and, at level Request and
+// above, becomes the event's requestObject.
+func LogRequestObject(ctx context.Context, obj runtime.Object, gvk schema.GroupVersionKind) {
+	rec, _ := ctx.Value(recordKey{}).(*record)
+	if rec == nil {
 		return
 	}
-	var status metav1.Status
-	if json.Unmarshal(rec.response.buf, &status) == nil && status.Kind == "Status" {
-		rec.ev.ResponseStatus = &metav1.Status{Status: status.Status, Message: status.Message, Reason: status.Reason,
-			Details: status.Details, Code: rec.ev.ResponseStatus.Code}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !rec.authenticated || rec.decision.Level == auditv1.LevelNone {
+		return
 	}
-	if level == auditv1.LevelRequestResponse && !rec.longRunning {
-		rec.ev.ResponseObject = &runtime.Unknown{Raw: rec.object(rec.response.buf), ContentType: runtime.ContentTypeJSON}
+	if acc, err := meta.Accessor(obj); err == nil {
+		if rec.ev.ObjectRef == nil {
+			rec.ev.ObjectRef = &auditv1.ObjectReference{}
+		}
+		ref := rec.ev.ObjectRef
+		if ref.Namespace == "" {
+			ref.Namespace = acc.GetNamespace()
+		}
+		if ref.Name == "" {
+			ref.Name = acc.GetName()
+		}
+		if ref.UID == "" {
+			ref.UID = acc.GetUID()
+		}
+		if ref.ResourceVersion == "" {
+			ref.ResourceVersion = acc.GetResourceVersion()
+		}
+	}
+	if !levelAbove(rec.decision.Level, auditv1.LevelMetadata) {
+		return
+	}
+	if obj.GetObjectKind().GroupVersionKind().Empty() {
+		obj = obj.DeepCopyObject()
+		obj.GetObjectKind().SetGroupVersionKind(gvk)
+	}
+	if data, err := json.Marshal(obj); err == nil {
+		rec.requestObject = data
+	}
+}
+
+// LogResponseObject is the API server's hook for each object it answers
+// with: a Status becomes the event's responseStatus, and at level
+// RequestResponse the object is its responseObject.
+func LogResponseObject(ctx context.Context, obj runtime.Object) {
+	rec, _ := ctx.Value(recordKey{}).(*record)
+	if rec == nil {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	// Refused by authentication: the event says only that.
+	if !rec.authenticated || rec.decision.Level == auditv1.LevelNone {
+		return
+	}
+	if st, ok := obj.(*metav1.Status); ok {
+		rec.status = st.DeepCopy()
+	}
+	rec.responseLogged = true
+	if rec.decision.Level == auditv1.LevelRequestResponse && !rec.longRunning {
+		if data, err := json.Marshal(obj); err == nil {
+			rec.responseObject = data
+		}
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
@@ -185,23 +187,35 @@ func TestEventFields(t *testing.T) {
 
 func TestEventFailures(t *testing.T) {
 	srv, buf := testServer(t, "", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("logged") == "1" {
+			// As the API server's response hook, with a body the filter
+			// cannot read.
+			LogResponseObject(r.Context(), &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: "Failure",
+				Message: `pods "p" not found`, Reason: metav1.StatusReasonNotFound, Details: &metav1.StatusDetails{Name: "p", Kind: "pods"}, Code: 404})
+			w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, "k8s\x00...")
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"p\" not found","reason":"NotFound","details":{"name":"p","kind":"pods"},"code":404}`)
 	})
-	do(t, srv, "GET", "/r/pods/p", "kubernetes-admin", "")
-	evs := events(t, buf)
-	if len(evs) != 1 {
-		t.Fatalf("got %d events", len(evs))
-	}
-	if st := evs[0].ResponseStatus; st == nil || st.Code != 404 || st.Status != "Failure" || st.Reason != "NotFound" || st.Message != `pods "p" not found` || st.Details == nil {
-		t.Errorf("responseStatus %+v", evs[0].ResponseStatus)
+	for _, q := range []string{"", "?logged=1"} {
+		do(t, srv, "GET", "/r/pods/p"+q, "kubernetes-admin", "")
+		evs := events(t, buf)
+		if len(evs) != 1 {
+			t.Fatalf("got %d events", len(evs))
+		}
+		if st := evs[0].ResponseStatus; st == nil || st.Code != 404 || st.Status != "Failure" || st.Reason != "NotFound" || st.Message != `pods "p" not found` || st.Details == nil {
+			t.Errorf("%s: responseStatus %+v", q, evs[0].ResponseStatus)
+		}
 	}
 
 	// Authentication refused: one ResponseStarted event without a user,
 	// as kube-apiserver's failed-authentication audit.
 	do(t, srv, "GET", "/r/pods", "bad", "")
-	evs = events(t, buf)
+	evs := events(t, buf)
 	if len(evs) != 1 {
 		t.Fatalf("401: got %d events", len(evs))
 	}
@@ -226,11 +240,17 @@ rules:
 `
 	srv, buf := testServer(t, policy, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		// As the API server's decoding hook.
+		obj := &unstructured.Unstructured{}
+		if err := obj.UnmarshalJSON(body); err != nil {
+			t.Error(err)
+		}
+		LogRequestObject(r.Context(), obj, obj.GroupVersionKind())
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
 		_, _ = w.Write(body) // echo, as a create returns the object
 	})
-	obj := `{"kind":"Secret","metadata":{"name":"s","managedFields":[{"manager":"kubectl"}]},"data":{"password":"` + base64.StdEncoding.EncodeToString([]byte("hunter2")) + `"},"stringData":{"p":"hunter2"}}`
+	obj := `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","managedFields":[{"manager":"kubectl"}]},"data":{"password":"` + base64.StdEncoding.EncodeToString([]byte("hunter2")) + `"},"stringData":{"p":"hunter2"}}`
 	for _, tc := range []struct {
 		desc, path                     string
 		wantLevel                      auditv1.Level
