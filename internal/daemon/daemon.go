@@ -129,6 +129,13 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 			}
 		}
 	}()
+	// A bad audit policy or flag stops the daemon before anything starts.
+	d.audit, err = audit.New(audit.Config{Path: opts.AuditLogPath, PolicyFile: opts.AuditPolicyFile, Log: log.With("component", "audit"),
+		Rotation: audit.Rotation{MaxSize: opts.AuditLogMaxSize, MaxBackups: opts.AuditLogMaxBackup, MaxAge: opts.AuditLogMaxAge}})
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { d.audit.Close() })
 	// The static pod manifest directory exists once the API answers, so
 	// that whoever waits for the API can drop manifests in it.
 	for _, dir := range []string{opts.DataDir, opts.RunDir, opts.LogDir, opts.ConfigDir, opts.PodManifestPath} {
@@ -265,12 +272,6 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		return nil, err
 	}
 
-	d.audit, err = audit.New(audit.Config{Path: opts.AuditLogPath, PolicyFile: opts.AuditPolicyFile, Log: log.With("component", "audit"),
-		Rotation: audit.Rotation{MaxSize: opts.AuditLogMaxSize, MaxBackups: opts.AuditLogMaxBackup, MaxAge: opts.AuditLogMaxAge}})
-	if err != nil {
-		return nil, err
-	}
-	undo = append(undo, func() { d.audit.Close() })
 	d.api = apiserver.New(apiserver.Config{
 		Scheme: sc,
 		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
