@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -174,6 +175,43 @@ func TestAuditLog(t *testing.T) {
 		})
 	}
 	noSecretIn(t, logDir, "hunter2")
+
+	// exec (upgraded: SPDY with 1.27, WebSocket with 1.33) and logs are
+	// long-running: ResponseStarted, then ResponseComplete.
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata: {name: app}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "echo started; exec sleep 3600"]
+`, "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "app", "1/1")
+	for _, version := range []string{"1.27", "1.33"} {
+		if out := d.mustKubectl(version, "", "exec", "app", "--", "echo", "exec-"+version); strings.TrimSpace(out) != "exec-"+version {
+			t.Errorf("kubectl %s exec with auditing on: %q", version, out)
+		}
+		if out := d.mustKubectl(version, "", "logs", "app"); strings.TrimSpace(out) != "started" {
+			t.Errorf("kubectl %s logs with auditing on: %q", version, out)
+		}
+	}
+	streams := map[string][]string{}
+	for _, ev := range auditEvents(t, logPath) {
+		if ref := ev.ObjectRef; ref != nil && ref.Resource == "pods" && ref.Name == "app" && (ref.Subresource == "exec" || ref.Subresource == "log") {
+			streams[ref.Subresource] = append(streams[ref.Subresource], fmt.Sprintf("%s:%d", ev.Stage, ev.ResponseStatus.Code))
+		}
+	}
+	wantStreams := map[string][]string{
+		"exec": {"ResponseStarted:101", "ResponseComplete:101", "ResponseStarted:101", "ResponseComplete:101"},
+		"log":  {"ResponseStarted:200", "ResponseComplete:200", "ResponseStarted:200", "ResponseComplete:200"},
+	}
+	for sub, want := range wantStreams {
+		if !slices.Equal(streams[sub], want) {
+			t.Errorf("pods/%s events %v, want %v", sub, streams[sub], want)
+		}
+	}
 
 	// A watch is long-running: ResponseStarted, then ResponseComplete.
 	timeout := int64(1)
