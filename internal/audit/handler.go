@@ -441,9 +441,14 @@ func (rec *record) emit(stage auditv1.Stage) {
 	if ev.Annotations != nil {
 		ev.Annotations = maps.Clone(ev.Annotations)
 	}
+	// The copy is encoded without the lock: nothing of it may change.
 	if ev.ResponseStatus != nil {
 		st := *ev.ResponseStatus
 		ev.ResponseStatus = &st
+	}
+	if ev.ObjectRef != nil {
+		ref := *ev.ObjectRef
+		ev.ObjectRef = &ref
 	}
 	rec.mu.Unlock()
 	rec.l.write(&ev)
