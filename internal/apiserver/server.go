@@ -99,7 +99,8 @@ func New(cfg Config) *Server {
 		scheme: cfg.Scheme, stores: map[string]*registry.Store{}, order: cfg.Stores, printer: cfg.Printer,
 		logs: cfg.Logs, version: cfg.Version, log: cfg.Log, now: cfg.Now, address: cfg.ServerAddress,
 		requireCert: cfg.RequireClientCert, metrics: cfg.Metrics, exporter: cfg.Exporter,
-		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests, streams: cfg.Streams, streamTransport: newStreamTransport(), audit: cfg.Audit,
+		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests, streams: cfg.Streams, streamTransport: newStreamTransport(),
+		audit: cfg.Audit,
 	}
 	for _, st := range cfg.Stores {
 		res := st.Resource()

@@ -15,12 +15,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
-
-	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 // Config configures a Logger.

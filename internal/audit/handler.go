@@ -3,11 +3,8 @@ package audit
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"mime"
 	"net"
 	"net/http"
 	"slices"
@@ -16,31 +13,14 @@ import (
 
 	"github.com/google/uuid"
 	authnv1 "k8s.io/api/authentication/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
-
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 // HeaderAuditID is the request header a client may name its audit ID in
 // and the response header that returns it.
 const HeaderAuditID = "Audit-ID"
-
-// The annotations an authorizer records on the request's event.
-const (
-	DecisionAnnotation = "authorization.k8s.io/decision"
-	ReasonAnnotation   = "authorization.k8s.io/reason"
-	DecisionAllow      = "allow"
-	DecisionForbid     = "forbid"
-)
-
-// maxCapture bounds the request and response bodies kept for an event (the
-// API server's own request limit is 3 MiB); a larger body is left out.
-const maxCapture = 3 << 20
 
 // maxUserAgent is the longest user agent recorded, as kube-apiserver.
 const maxUserAgent = 1024
@@ -79,31 +59,6 @@ type record struct {
 	requestObject, responseObject []byte
 	status                        *metav1.Status
 	responseLogged                bool
-}
-
-// AddAnnotation records key=value on the request's audit event; the first
-// value of a key stays, as kube-apiserver's audit annotations. It does
-// nothing when the request is not audited.
-func AddAnnotation(ctx context.Context, key, value string) {
-	rec, _ := ctx.Value(recordKey{}).(*record)
-	if rec == nil {
-		return
-	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if rec.ev.Annotations == nil {
-		rec.ev.Annotations = map[string]string{}
-	}
-	if _, ok := rec.ev.Annotations[key]; !ok {
-		rec.ev.Annotations[key] = value
-	}
-}
-
-// LogAuthorizationDecision is the authorizer's hook: decision is
-// DecisionAllow or DecisionForbid, reason the authorizer's (may be empty).
-func LogAuthorizationDecision(ctx context.Context, decision, reason string) {
-	AddAnnotation(ctx, DecisionAnnotation, decision)
-	AddAnnotation(ctx, ReasonAnnotation, reason)
 }
 
 // WithAuditInit is the outer half of the filter, placed outside
@@ -278,155 +233,6 @@ func (rec *record) panicked(p any) {
 	rec.emit(auditv1.StagePanic)
 }
 
-// completeBodies fills the failure Status and, as the level asks, the
-// request and response objects: those the API server logged, else the
-// JSON or YAML bodies kept. Called with rec.mu held.
-func (rec *record) completeBodies() {
-	level := rec.decision.Level
-	switch {
-	case rec.requestObject != nil:
-		rec.ev.RequestObject = &runtime.Unknown{Raw: rec.object(rec.requestObject), ContentType: runtime.ContentTypeJSON}
-	case rec.request != nil && !rec.request.overflow && levelAbove(level, auditv1.LevelMetadata):
-		if body := toJSON(rec.request.buf, rec.requestType); body != nil {
-			rec.ev.RequestObject = &runtime.Unknown{Raw: rec.object(body), ContentType: runtime.ContentTypeJSON}
-		}
-	}
-	if rec.response != nil && !rec.response.overflow && json.Valid(rec.response.buf) {
-		var status metav1.Status
-		if json.Unmarshal(rec.response.buf, &status) == nil && status.Kind == "Status" {
-			rec.status = &status
-		}
-		if level == auditv1.LevelRequestResponse && !rec.longRunning {
-			rec.responseObject = rec.response.buf
-		}
-	}
-	if st := rec.status; st != nil {
-		rec.ev.ResponseStatus = &metav1.Status{Status: st.Status, Message: st.Message, Reason: st.Reason,
-			Details: st.Details, Code: rec.ev.ResponseStatus.Code}
-	}
-	if rec.responseObject != nil {
-		rec.ev.ResponseObject = &runtime.Unknown{Raw: rec.object(rec.responseObject), ContentType: runtime.ContentTypeJSON}
-	}
-}
-
-// LogRequestObject is the API server's hook for each object it decodes
-// from a request body (gvk is the object's kind, set on the event's copy
-// when the object lacks it). It completes objectRef (the name of a
-// created object, uid and resourceVersion) and, at level Request and
-// above, becomes the event's requestObject.
-func LogRequestObject(ctx context.Context, obj runtime.Object, gvk schema.GroupVersionKind) {
-	rec, _ := ctx.Value(recordKey{}).(*record)
-	if rec == nil {
-		return
-	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if !rec.authenticated || rec.decision.Level == auditv1.LevelNone {
-		return
-	}
-	if acc, err := meta.Accessor(obj); err == nil {
-		if rec.ev.ObjectRef == nil {
-			rec.ev.ObjectRef = &auditv1.ObjectReference{}
-		}
-		ref := rec.ev.ObjectRef
-		if ref.Namespace == "" {
-			ref.Namespace = acc.GetNamespace()
-		}
-		if ref.Name == "" {
-			ref.Name = acc.GetName()
-		}
-		if ref.UID == "" {
-			ref.UID = acc.GetUID()
-		}
-		if ref.ResourceVersion == "" {
-			ref.ResourceVersion = acc.GetResourceVersion()
-		}
-	}
-	if !levelAbove(rec.decision.Level, auditv1.LevelMetadata) {
-		return
-	}
-	if obj.GetObjectKind().GroupVersionKind().Empty() {
-		obj = obj.DeepCopyObject()
-		obj.GetObjectKind().SetGroupVersionKind(gvk)
-	}
-	if data, err := json.Marshal(obj); err == nil {
-		rec.requestObject = data
-	}
-}
-
-// LogResponseObject is the API server's hook for each object it answers
-// with: a Status becomes the event's responseStatus, and at level
-// RequestResponse the object is its responseObject.
-func LogResponseObject(ctx context.Context, obj runtime.Object) {
-	rec, _ := ctx.Value(recordKey{}).(*record)
-	if rec == nil {
-		return
-	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	// Refused by authentication: the event says only that.
-	if !rec.authenticated || rec.decision.Level == auditv1.LevelNone {
-		return
-	}
-	if st, ok := obj.(*metav1.Status); ok {
-		rec.status = st.DeepCopy()
-	}
-	rec.responseLogged = true
-	if rec.decision.Level == auditv1.LevelRequestResponse && !rec.longRunning {
-		if data, err := json.Marshal(obj); err == nil {
-			rec.responseObject = data
-		}
-	}
-}
-
-// object is a body as the event records it: without managedFields when
-// the policy says so.
-func (rec *record) object(body []byte) []byte {
-	if !rec.decision.OmitManagedFields {
-		return body
-	}
-	var obj map[string]any
-	if json.Unmarshal(body, &obj) != nil {
-		return body
-	}
-	dropManagedFields(obj)
-	if items, ok := obj["items"].([]any); ok {
-		for _, it := range items {
-			if m, ok := it.(map[string]any); ok {
-				dropManagedFields(m)
-			}
-		}
-	}
-	out, err := json.Marshal(obj)
-	if err != nil {
-		return body
-	}
-	return out
-}
-
-func dropManagedFields(obj map[string]any) {
-	if md, ok := obj["metadata"].(map[string]any); ok {
-		delete(md, "managedFields")
-	}
-}
-
-// toJSON returns a JSON or YAML body as JSON, nil for other encodings
-// (protobuf).
-func toJSON(body []byte, contentType string) []byte {
-	mt, _, _ := mime.ParseMediaType(contentType)
-	switch {
-	case mt == "" || mt == "application/json" || strings.HasSuffix(mt, "+json"):
-		if json.Valid(body) {
-			return body
-		}
-	case mt == "application/yaml" || strings.HasSuffix(mt, "+yaml"):
-		if out, err := yaml.YAMLToJSON(body); err == nil {
-			return out
-		}
-	}
-	return nil
-}
-
 // emit writes the event at stage unless the level is None or the policy
 // omits the stage.
 func (rec *record) emit(stage auditv1.Stage) {
@@ -486,32 +292,6 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.rec.responseStarted(http.StatusSwitchingProtocols)
 	return http.NewResponseController(w.ResponseWriter).Hijack()
-}
-
-// capture keeps up to maxCapture bytes.
-type capture struct {
-	buf      []byte
-	overflow bool
-}
-
-func (c *capture) Write(p []byte) {
-	if c.overflow || len(c.buf)+len(p) > maxCapture {
-		c.overflow, c.buf = true, nil
-		return
-	}
-	c.buf = append(c.buf, p...)
-}
-
-// teeBody keeps what the handler reads of the request body.
-type teeBody struct {
-	io.ReadCloser
-	c *capture
-}
-
-func (t *teeBody) Read(p []byte) (int, error) {
-	n, err := t.ReadCloser.Read(p)
-	t.c.Write(p[:n])
-	return n, err
 }
 
 // sourceIPs are the client's addresses as kube-apiserver records them:

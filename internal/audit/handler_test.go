@@ -17,7 +17,6 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 

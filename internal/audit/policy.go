@@ -7,9 +7,8 @@ import (
 	"strings"
 
 	authnv1 "k8s.io/api/authentication/v1"
-	"sigs.k8s.io/yaml"
-
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // Attributes are what a policy rule matches a request on, as

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	authnv1 "k8s.io/api/authentication/v1"
-
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
