@@ -67,6 +67,11 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.BoolVar(&o.NoSync, "unsafe-no-fsync", false, "do not fsync the object database (tests and benchmarks only)")
 	f.BoolVar(&o.AnonymousAuth, "anonymous-auth", false, "treat requests without credentials as system:anonymous, whom the default RBAC policy lets read only /healthz, /livez, /readyz and /version (otherwise they get 401)")
 	addImageLimitFlags(f, &o.MaxLayerSize, &o.MaxImageSize)
+	f.StringVar(&o.AuditLogPath, "audit-log-path", "", "write the API audit log (audit.k8s.io/v1 Events, one JSON line each) to this file; '-' means standard output; empty: no audit log")
+	f.StringVar(&o.AuditPolicyFile, "audit-policy-file", "", "audit.k8s.io/v1 Policy choosing what is audited at which level (default: every request at Metadata; secrets and TokenRequests are never logged above Metadata)")
+	f.IntVar(&o.AuditLogMaxSize, "audit-log-maxsize", 0, "size in megabytes at which the audit log is rotated (0: 100)")
+	f.IntVar(&o.AuditLogMaxBackup, "audit-log-maxbackup", 0, "most rotated audit log files kept (0: all)")
+	f.IntVar(&o.AuditLogMaxAge, "audit-log-maxage", 0, "most days rotated audit log files are kept, by the time in their name (0: no limit)")
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
+	"github.com/peapod/peapod/internal/audit"
 	"github.com/peapod/peapod/internal/identity"
 	"github.com/peapod/peapod/internal/satoken"
 )
@@ -160,9 +161,11 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 		a := attributesOf(r, u)
 		decision, reason, err := s.authorizer.Authorize(r.Context(), a)
 		if decision == authorizer.DecisionAllow {
+			audit.LogAuthorizationDecision(r.Context(), audit.DecisionAllow, reason)
 			next.ServeHTTP(w, r)
 			return
 		}
+		audit.LogAuthorizationDecision(r.Context(), audit.DecisionForbid, reason)
 		if err != nil {
 			s.log.Warn("authorization failed", "uri", r.URL.RequestURI(), "user", u.Name, "err", err)
 		}

@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,15 +12,6 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
-
-type impersonatorKey struct{}
-
-// ImpersonatorFrom returns who sent a request that acts as someone else
-// (the audit log's user, where UserFrom is its impersonatedUser).
-func ImpersonatorFrom(r *http.Request) (*User, bool) {
-	u, ok := r.Context().Value(impersonatorKey{}).(*User)
-	return u, ok
-}
 
 // impersonate lets a request act as another user, as kube-apiserver's
 // impersonation filter: each Impersonate-User, -Group, -Uid and -Extra-*
@@ -103,8 +93,7 @@ func (s *Server) impersonate(next http.Handler) http.Handler {
 		if len(extra) > 0 {
 			as.Extra = extra
 		}
-		r = r.Clone(withUser(r.Context(), as))
-		r = r.WithContext(contextWithImpersonator(r, actor))
+		r = r.Clone(withRequester(withUser(r.Context(), as), actor))
 		for k := range r.Header {
 			if strings.HasPrefix(k, "Impersonate-") {
 				r.Header.Del(k)
@@ -112,8 +101,4 @@ func (s *Server) impersonate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func contextWithImpersonator(r *http.Request, actor *User) context.Context {
-	return context.WithValue(r.Context(), impersonatorKey{}, actor)
 }

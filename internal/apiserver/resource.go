@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/peapod/peapod/internal/audit"
 	"github.com/peapod/peapod/internal/registry"
 )
 
@@ -46,6 +47,14 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	warnings := &registry.Warnings{}
 	ctx = registry.WithWarnings(ctx, warnings)
+	// Admission's audit annotations (PodSecurity's) go on the event.
+	annotations := &registry.AuditAnnotations{}
+	ctx = registry.WithAuditAnnotations(ctx, annotations)
+	defer func() {
+		for k, v := range annotations.Map() {
+			audit.AddAnnotation(ctx, k, v)
+		}
+	}()
 	r = r.WithContext(ctx)
 	ww := &warningWriter{ResponseWriter: w, warnings: warnings}
 

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/peapod/peapod/internal/audit"
 	"github.com/peapod/peapod/internal/scheme"
 )
 
@@ -56,6 +57,7 @@ const protobufType = "application/vnd.kubernetes.protobuf"
 // writeNegotiated encodes obj in the first media type of the Accept header
 // peapod speaks: JSON (the default) or Kubernetes protobuf.
 func (s *Server) writeNegotiated(w http.ResponseWriter, r *http.Request, code int, obj runtime.Object) {
+	audit.LogResponseObject(r.Context(), obj)
 	if outputMediaType(r.Header.Get("Accept")) != protobufType {
 		s.writeJSON(w, code, obj)
 		return

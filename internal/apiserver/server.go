@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
+	"github.com/peapod/peapod/internal/audit"
 	"github.com/peapod/peapod/internal/printers"
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/scheme"
@@ -63,6 +64,8 @@ type Config struct {
 	// (whom RBAC lets read only the public health and version paths)
 	// instead of refused with 401.
 	Anonymous bool
+	// Audit, if set, writes the audit log.
+	Audit *audit.Logger
 }
 
 // Server serves the Kubernetes API over a registry.
@@ -88,6 +91,7 @@ type Server struct {
 	streams     PodStreams
 	authorizer  Authorizer
 	anonymous   bool
+	audit       *audit.Logger
 	// streamTransport reaches the runtime's streaming server (shared, so
 	// that idle connections are pooled once).
 	streamTransport *http.Transport
@@ -105,6 +109,7 @@ func New(cfg Config) *Server {
 		requireCert: cfg.RequireClientCert, metrics: cfg.Metrics, exporter: cfg.Exporter,
 		tokens: cfg.Tokens, tokenReqs: cfg.TokenRequests, streams: cfg.Streams, streamTransport: newStreamTransport(),
 		authorizer: cfg.Authorizer, anonymous: cfg.Anonymous,
+		audit: cfg.Audit,
 	}
 	for _, st := range cfg.Stores {
 		res := st.Resource()
@@ -161,9 +166,10 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.handleReviews(mux)
 	mux.HandleFunc("/", s.serveNotFound)
-	// kube-apiserver's filter order: authentication, impersonation,
-	// authorization, then the handlers.
-	return s.authenticate(s.logRequests(s.impersonate(s.authorize(mux))))
+	// kube-apiserver's filter order: the audit filter's halves around
+	// authentication (requests it refuses are audited too),
+	// impersonation, authorization, then the handlers.
+	return s.audit.WithAuditInit(s.authenticate(s.audit.WithAudit(s.logRequests(s.impersonate(s.authorize(mux))))), s.describeForAudit)
 }
 
 func serveOK(w http.ResponseWriter, r *http.Request) {

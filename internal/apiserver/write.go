@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/peapod/peapod/internal/audit"
 	"github.com/peapod/peapod/internal/registry"
 )
 
@@ -59,6 +60,9 @@ func (s *Server) readWrite(w http.ResponseWriter, r *http.Request, st *registry.
 		var body []byte
 		if body, err = readBody(r); err == nil {
 			obj, err = s.decodeObject(r, st, body)
+		}
+		if err == nil {
+			audit.LogRequestObject(r.Context(), obj, st.Resource().GroupVersion().WithKind(st.Resource().Kind))
 		}
 	}
 	if err != nil {

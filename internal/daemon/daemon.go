@@ -26,6 +26,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/peapod/peapod/internal/apiserver"
+	"github.com/peapod/peapod/internal/audit"
 	volumecontroller "github.com/peapod/peapod/internal/controller/volume"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/failpoint"
@@ -97,6 +98,7 @@ type Daemon struct {
 	// schedulerEvents records as default-scheduler.
 	schedulerEvents *events.Recorder
 	api             *apiserver.Server
+	audit           *audit.Logger
 	listener        net.Listener
 	// podListener serves the API on the pod network's gateway.
 	podListener  net.Listener
@@ -137,6 +139,13 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 			}
 		}
 	}()
+	// A bad audit policy or flag stops the daemon before anything starts.
+	d.audit, err = audit.New(audit.Config{Path: opts.AuditLogPath, PolicyFile: opts.AuditPolicyFile, Log: log.With("component", "audit"),
+		Rotation: audit.Rotation{MaxSize: opts.AuditLogMaxSize, MaxBackups: opts.AuditLogMaxBackup, MaxAge: opts.AuditLogMaxAge}})
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { d.audit.Close() })
 	// The static pod manifest directory exists once the API answers, so
 	// that whoever waits for the API can drop manifests in it.
 	for _, dir := range []string{opts.DataDir, opts.RunDir, opts.LogDir, opts.ConfigDir, opts.PodManifestPath} {
@@ -308,6 +317,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		Streams:           d.node.kubelet,
 		Authorizer:        d.authorizer,
 		Anonymous:         opts.AnonymousAuth,
+		Audit:             d.audit,
 	})
 	log.Info("peapod API server ready", "address", server, "kubeconfig", opts.Kubeconfig, "node", opts.NodeName)
 	return d, nil
@@ -391,6 +401,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.node.recorder.Stop()
 	d.schedulerEvents.Stop()
 	if cerr := d.storage.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := d.audit.Close(); err == nil {
 		err = cerr
 	}
 	return err

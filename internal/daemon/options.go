@@ -147,6 +147,13 @@ type Options struct {
 	// (RBAC lets them read /healthz, /livez, /readyz and /version
 	// through system:public-info-viewer) instead of refusing them (401).
 	AnonymousAuth bool
+
+	// AuditLogPath is kube-apiserver's --audit-log-path (empty: no audit
+	// log; "-": standard output), AuditPolicyFile its --audit-policy-file
+	// (empty: every request at Metadata), AuditLogMaxSize, ...MaxBackup and
+	// ...MaxAge its rotation flags (megabytes, files, days).
+	AuditLogPath, AuditPolicyFile                      string
+	AuditLogMaxSize, AuditLogMaxBackup, AuditLogMaxAge int
 }
 
 // withDefaults returns o with every empty field defaulted.

@@ -1,0 +1,52 @@
+package apiserver
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+
+	"github.com/peapod/peapod/internal/audit"
+)
+
+type requesterKey struct{}
+
+// withRequester is the impersonation hook of the audit log: a filter that
+// replaces the context's user (UserFrom) with an impersonated one keeps
+// the authenticated user here, and the audit event then records the
+// authenticated user as user and the other as impersonatedUser, as
+// kube-apiserver does.
+func withRequester(ctx context.Context, authenticated *User) context.Context {
+	return context.WithValue(ctx, requesterKey{}, authenticated)
+}
+
+// describeForAudit tells the audit log who makes a request and what it is.
+func (s *Server) describeForAudit(r *http.Request) (audit.Attributes, *authnv1.UserInfo) {
+	a := audit.Attributes{Path: r.URL.Path, Verb: strings.ToLower(r.Method)}
+	var impersonated *authnv1.UserInfo
+	if u, ok := UserFrom(r.Context()); ok {
+		a.User = userInfo(u)
+		if requester, ok := r.Context().Value(requesterKey{}).(*User); ok {
+			a.User, impersonated = userInfo(requester), a.User
+		}
+	}
+	if info, ok := parseRequestInfo(r); ok {
+		a.Verb = info.Verb
+		a.Resource = &auditv1.ObjectReference{Resource: info.Resource, Namespace: info.Namespace, Name: info.Name,
+			APIGroup: info.Group, APIVersion: info.Version, Subresource: info.Subresource}
+	}
+	return a, impersonated
+}
+
+func userInfo(u *User) *authnv1.UserInfo {
+	info := &authnv1.UserInfo{Username: u.Name, UID: u.UID, Groups: u.Groups}
+	if len(u.Extra) > 0 {
+		info.Extra = make(map[string]authnv1.ExtraValue, len(u.Extra))
+		for k, v := range u.Extra {
+			info.Extra[k] = v
+		}
+	}
+	return info
+}
