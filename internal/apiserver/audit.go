@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
@@ -11,33 +10,20 @@ import (
 	"github.com/peapod/peapod/internal/audit"
 )
 
-type requesterKey struct{}
-
-// withRequester is the impersonation hook of the audit log: a filter that
-// replaces the context's user (UserFrom) with an impersonated one keeps
-// the authenticated user here, and the audit event then records the
-// authenticated user as user and the other as impersonatedUser, as
-// kube-apiserver does.
-func withRequester(ctx context.Context, authenticated *User) context.Context {
-	return context.WithValue(ctx, requesterKey{}, authenticated)
-}
-
-// describeForAudit tells the audit log who makes a request and what it is.
+// describeForAudit tells the audit log who makes a request and what it is
+// (before impersonation, which records the user acted as with
+// audit.LogImpersonatedUser).
 func (s *Server) describeForAudit(r *http.Request) (audit.Attributes, *authnv1.UserInfo) {
 	a := audit.Attributes{Path: r.URL.Path, Verb: strings.ToLower(r.Method)}
-	var impersonated *authnv1.UserInfo
 	if u, ok := UserFrom(r.Context()); ok {
 		a.User = userInfo(u)
-		if requester, ok := r.Context().Value(requesterKey{}).(*User); ok {
-			a.User, impersonated = userInfo(requester), a.User
-		}
 	}
 	if info, ok := parseRequestInfo(r); ok {
 		a.Verb = info.Verb
 		a.Resource = &auditv1.ObjectReference{Resource: info.Resource, Namespace: info.Namespace, Name: info.Name,
 			APIGroup: info.Group, APIVersion: info.Version, Subresource: info.Subresource}
 	}
-	return a, impersonated
+	return a, nil
 }
 
 func userInfo(u *User) *authnv1.UserInfo {

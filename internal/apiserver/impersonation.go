@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/peapod/peapod/internal/audit"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
@@ -93,7 +94,8 @@ func (s *Server) impersonate(next http.Handler) http.Handler {
 		if len(extra) > 0 {
 			as.Extra = extra
 		}
-		r = r.Clone(withRequester(withUser(r.Context(), as), actor))
+		audit.LogImpersonatedUser(r.Context(), userInfo(as))
+		r = r.Clone(withUser(r.Context(), as))
 		for k := range r.Header {
 			if strings.HasPrefix(k, "Impersonate-") {
 				r.Header.Del(k)

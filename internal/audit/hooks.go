@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	authnv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -35,6 +36,18 @@ func AddAnnotation(ctx context.Context, key, value string) {
 	if _, ok := rec.ev.Annotations[key]; !ok {
 		rec.ev.Annotations[key] = value
 	}
+}
+
+// LogImpersonatedUser is the impersonation filter's hook: the request
+// acts as u (the event's user stays the authenticated one).
+func LogImpersonatedUser(ctx context.Context, u *authnv1.UserInfo) {
+	rec, _ := ctx.Value(recordKey{}).(*record)
+	if rec == nil {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.ev.ImpersonatedUser = u
 }
 
 // LogAuthorizationDecision is the authorizer's hook: decision is

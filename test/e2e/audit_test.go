@@ -349,3 +349,36 @@ rules:
 	auditEvents(t, logPath) // every line of every file is whole
 	noSecretIn(t, logDir, "hunter2")
 }
+
+// TestAuditAuthorization: the audit event of a request names who sent it
+// and whom it impersonated, the authorizer's decision and reason, and
+// PodSecurity's audit-mode violations.
+func TestAuditAuthorization(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "audit.log")
+	d := startDaemon(t, withArgs("--audit-log-path", logPath))
+	d.mustKubectl("1.33", "", "create", "namespace", "watched")
+	d.mustKubectl("1.33", "", "label", "namespace", "watched", "pod-security.kubernetes.io/audit=restricted")
+	d.mustKubectl("1.33", "", "create", "rolebinding", "bob-view", "--clusterrole=view", "--user=bob", "-n", "watched")
+	d.mustKubectl("1.27", "", "--as=bob", "get", "pods", "-n", "watched")
+	if _, _, err := d.kubectl("1.27", "", "--as=bob", "get", "pods", "-n", "default"); err == nil {
+		t.Fatal("bob listed pods in default")
+	}
+	d.mustKubectl("1.33", "", "run", "loose", "-n", "watched", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sleep", "1")
+
+	evs := auditEvents(t, logPath)
+	allowed := findEvents(evs, "list", "pods", "watched", "")
+	if len(allowed) != 1 || allowed[0].User.Username != "kubernetes-admin" || allowed[0].ImpersonatedUser == nil ||
+		allowed[0].ImpersonatedUser.Username != "bob" || allowed[0].Annotations["authorization.k8s.io/decision"] != "allow" ||
+		allowed[0].Annotations["authorization.k8s.io/reason"] != `RBAC: allowed by RoleBinding "bob-view/watched" of ClusterRole "view" to User "bob"` {
+		t.Errorf("bob's allowed list: %+v", allowed)
+	}
+	denied := findEvents(evs, "list", "pods", "default", "")
+	if len(denied) != 1 || denied[0].ResponseStatus == nil || denied[0].ResponseStatus.Code != 403 ||
+		denied[0].Annotations["authorization.k8s.io/decision"] != "forbid" || denied[0].ImpersonatedUser == nil {
+		t.Errorf("bob's refused list: %+v", denied)
+	}
+	created := findEvents(evs, "create", "pods", "watched", "loose")
+	if len(created) != 1 || !strings.Contains(created[0].Annotations["pod-security.kubernetes.io/audit-violations"], `would violate PodSecurity "restricted:latest"`) {
+		t.Errorf("the pod's PodSecurity audit annotation: %+v", created)
+	}
+}
