@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"fmt"
 	"mime"
 	"net/http"
 	"strings"
@@ -115,9 +116,9 @@ func (s *Server) serveReview(w http.ResponseWriter, r *http.Request, gv schema.G
 	s.serveNotFound(w, r)
 }
 
-// decodeReview decodes the request body into obj of gvk (JSON, YAML or
-// protobuf).
-func (s *Server) decodeReview(r *http.Request, gvk schema.GroupVersionKind, obj runtime.Object) error {
+// decodeBody decodes the body of a request for a create-only resource
+// (a review, a TokenRequest) into obj of gvk (JSON, YAML or protobuf).
+func (s *Server) decodeBody(r *http.Request, gvk schema.GroupVersionKind, obj runtime.Object) error {
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -138,7 +139,7 @@ func (s *Server) decodeReview(r *http.Request, gvk schema.GroupVersionKind, obj 
 		return apierrors.NewBadRequest(err.Error())
 	}
 	if actual != nil && *actual != gvk {
-		return apierrors.NewBadRequest("the body of the request was in an unknown format: expected " + gvk.String() + ", not " + actual.String())
+		return apierrors.NewBadRequest(fmt.Sprintf("the body of the request must be a %s %s, not %s", gvk.GroupVersion(), gvk.Kind, actual))
 	}
 	return nil
 }
@@ -157,7 +158,7 @@ func (s *Server) serveSelfSubjectReview(w http.ResponseWriter, r *http.Request, 
 	}
 	if strings.Contains(r.URL.Path, "/v1beta1/") {
 		review := &authenticationv1beta1.SelfSubjectReview{}
-		if err := s.decodeReview(r, authenticationv1beta1.SchemeGroupVersion.WithKind("SelfSubjectReview"), review); err != nil {
+		if err := s.decodeBody(r, authenticationv1beta1.SchemeGroupVersion.WithKind("SelfSubjectReview"), review); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -166,7 +167,7 @@ func (s *Server) serveSelfSubjectReview(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	review := &authenticationv1.SelfSubjectReview{}
-	if err := s.decodeReview(r, authenticationv1.SchemeGroupVersion.WithKind("SelfSubjectReview"), review); err != nil {
+	if err := s.decodeBody(r, authenticationv1.SchemeGroupVersion.WithKind("SelfSubjectReview"), review); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -178,7 +179,7 @@ func (s *Server) serveSelfSubjectReview(w http.ResponseWriter, r *http.Request, 
 // webhook token authentication of other components).
 func (s *Server) serveTokenReview(w http.ResponseWriter, r *http.Request, _ string) {
 	review := &authenticationv1.TokenReview{}
-	if err := s.decodeReview(r, authenticationv1.SchemeGroupVersion.WithKind("TokenReview"), review); err != nil {
+	if err := s.decodeBody(r, authenticationv1.SchemeGroupVersion.WithKind("TokenReview"), review); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -252,7 +253,7 @@ func (s *Server) serveAccessReview(w http.ResponseWriter, r *http.Request, ns st
 	case "SelfSubjectAccessReview":
 		review := &authorizationv1.SelfSubjectAccessReview{}
 		obj, set = review, func(st authorizationv1.SubjectAccessReviewStatus) { review.Status = st }
-		if err := s.decodeReview(r, gvk, review); err != nil {
+		if err := s.decodeBody(r, gvk, review); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -270,7 +271,7 @@ func (s *Server) serveAccessReview(w http.ResponseWriter, r *http.Request, ns st
 		review := &authorizationv1.SubjectAccessReview{}
 		if kind == "LocalSubjectAccessReview" {
 			local := &authorizationv1.LocalSubjectAccessReview{}
-			if err := s.decodeReview(r, gvk, local); err != nil {
+			if err := s.decodeBody(r, gvk, local); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
@@ -288,7 +289,7 @@ func (s *Server) serveAccessReview(w http.ResponseWriter, r *http.Request, ns st
 			}
 			local.Namespace = ns
 		} else {
-			if err := s.decodeReview(r, gvk, review); err != nil {
+			if err := s.decodeBody(r, gvk, review); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
@@ -327,7 +328,7 @@ func (s *Server) serveAccessReview(w http.ResponseWriter, r *http.Request, ns st
 func (s *Server) serveRulesReview(w http.ResponseWriter, r *http.Request, _ string) {
 	gvk := authorizationv1.SchemeGroupVersion.WithKind("SelfSubjectRulesReview")
 	review := &authorizationv1.SelfSubjectRulesReview{}
-	if err := s.decodeReview(r, gvk, review); err != nil {
+	if err := s.decodeBody(r, gvk, review); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
