@@ -24,11 +24,10 @@ const (
 // value of a key stays, as kube-apiserver's audit annotations. It does
 // nothing when the request is not audited.
 func AddAnnotation(ctx context.Context, key, value string) {
-	rec, _ := ctx.Value(recordKey{}).(*record)
+	rec := lockedRecord(ctx)
 	if rec == nil {
 		return
 	}
-	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if rec.ev.Annotations == nil {
 		rec.ev.Annotations = map[string]string{}
@@ -41,11 +40,10 @@ func AddAnnotation(ctx context.Context, key, value string) {
 // LogImpersonatedUser is the impersonation filter's hook: the request
 // acts as u (the event's user stays the authenticated one).
 func LogImpersonatedUser(ctx context.Context, u *authnv1.UserInfo) {
-	rec, _ := ctx.Value(recordKey{}).(*record)
+	rec := lockedRecord(ctx)
 	if rec == nil {
 		return
 	}
-	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rec.ev.ImpersonatedUser = u
 }
@@ -63,11 +61,10 @@ func LogAuthorizationDecision(ctx context.Context, decision, reason string) {
 // created object, uid and resourceVersion) and, at level Request and
 // above, becomes the event's requestObject.
 func LogRequestObject(ctx context.Context, obj runtime.Object, gvk schema.GroupVersionKind) {
-	rec, _ := ctx.Value(recordKey{}).(*record)
+	rec := lockedRecord(ctx)
 	if rec == nil {
 		return
 	}
-	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if !rec.authenticated || rec.decision.Level == auditv1.LevelNone {
 		return
@@ -106,11 +103,10 @@ func LogRequestObject(ctx context.Context, obj runtime.Object, gvk schema.GroupV
 // with: a Status becomes the event's responseStatus, and at level
 // RequestResponse the object is its responseObject.
 func LogResponseObject(ctx context.Context, obj runtime.Object) {
-	rec, _ := ctx.Value(recordKey{}).(*record)
+	rec := lockedRecord(ctx)
 	if rec == nil {
 		return
 	}
-	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	// Refused by authentication: the event says only that.
 	if !rec.authenticated || rec.decision.Level == auditv1.LevelNone {
@@ -125,4 +121,14 @@ func LogResponseObject(ctx context.Context, obj runtime.Object) {
 			rec.responseObject = data
 		}
 	}
+}
+
+// lockedRecord returns the request's audit record, locked, or nil when the
+// request is not audited.
+func lockedRecord(ctx context.Context) *record {
+	rec, _ := ctx.Value(recordKey{}).(*record)
+	if rec != nil {
+		rec.mu.Lock()
+	}
+	return rec
 }
