@@ -85,13 +85,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 }
 
 func (s *Server) userOf(r *http.Request) (*User, error) {
-	if raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && s.tokens != nil {
-		return s.tokenUser(r.Context(), strings.TrimSpace(raw))
-	}
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+	// As kube-apiserver's union of authenticators: the client
+	// certificate first (one without a common name authenticates
+	// nobody), then a bearer token ("Bearer" in any case).
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && r.TLS.VerifiedChains[0][0].Subject.CommonName != "" {
 		cert := r.TLS.VerifiedChains[0][0]
 		groups := append(slices.Clone(cert.Subject.Organization), user.AllAuthenticated)
 		return &User{Name: cert.Subject.CommonName, Groups: groups}, nil
+	}
+	if scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "bearer") && s.tokens != nil {
+		return s.tokenUser(r.Context(), strings.TrimSpace(raw))
 	}
 	if s.anonymous {
 		return &User{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}, nil
@@ -129,14 +132,16 @@ func attributesOf(r *http.Request, u *User) authorizer.AttributesRecord {
 	a := authorizer.AttributesRecord{User: u.info(), Path: r.URL.Path, Verb: strings.ToLower(r.Method)}
 	info, ok := parseRequestInfo(r)
 	if !ok {
-		if a.Verb == "head" {
-			a.Verb = "get"
-		}
 		return a
 	}
 	a.ResourceRequest = true
 	a.Verb, a.APIGroup, a.APIVersion = info.Verb, info.Group, info.Version
 	a.Namespace, a.Resource, a.Subresource, a.Name = info.Namespace, info.Resource, info.Subresource, info.Name
+	// A namespace is in itself: a RoleBinding in team lets its subjects
+	// get namespace team.
+	if info.Group == "" && info.Resource == "namespaces" && info.Name != "" {
+		a.Namespace = info.Name
+	}
 	if (info.Verb == "list" || info.Verb == "watch") && info.Name == "" {
 		if sel, err := fields.ParseSelector(r.URL.Query().Get("fieldSelector")); err == nil {
 			if name, found := sel.RequiresExactMatch("metadata.name"); found {
@@ -160,6 +165,13 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 		}
 		a := attributesOf(r, u)
 		decision, reason, err := s.authorizer.Authorize(r.Context(), a)
+		if decision == authorizer.DecisionAllow && upgradesToStream(a) {
+			// A WebSocket exec, attach or port-forward is a GET; as
+			// kube-apiserver 1.35 (AuthorizePodWebsocketUpgradeCreatePermission)
+			// it also needs create, as the POST does.
+			a.Verb = "create"
+			decision, reason, err = s.authorizer.Authorize(r.Context(), a)
+		}
 		if decision == authorizer.DecisionAllow {
 			audit.LogAuthorizationDecision(r.Context(), audit.DecisionAllow, reason)
 			next.ServeHTTP(w, r)
@@ -174,10 +186,20 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 	})
 }
 
+// upgradesToStream: a GET of pods/exec, attach or portforward.
+func upgradesToStream(a authorizer.AttributesRecord) bool {
+	return a.ResourceRequest && a.Verb == "get" && a.APIGroup == "" && a.Resource == "pods" &&
+		(a.Subresource == "exec" || a.Subresource == "attach" || a.Subresource == "portforward")
+}
+
+// sanitize escapes what a browser would take for markup, as upstream's
+// forbidden messages do.
+var sanitize = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // forbidden is upstream's responsewriters.Forbidden: NewForbidden of the
 // resource (without its subresource) and name, or of nothing for a path.
 func forbidden(a authorizer.Attributes, reason string) error {
-	msg := forbiddenMessage(a)
+	msg := sanitize.Replace(forbiddenMessage(a))
 	if reason != "" {
 		msg += ": " + reason
 	}

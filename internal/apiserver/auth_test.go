@@ -23,11 +23,14 @@ func TestAttributesOf(t *testing.T) {
 		{"POST", "/api/v1/namespaces/demo/pods/web/exec?command=ls", authorizer.AttributesRecord{Verb: "create", APIVersion: "v1", Namespace: "demo", Resource: "pods", Subresource: "exec", Name: "web", ResourceRequest: true}},
 		{"DELETE", "/apis/apps/v1/namespaces/demo/deployments", authorizer.AttributesRecord{Verb: "deletecollection", APIGroup: "apps", APIVersion: "v1", Namespace: "demo", Resource: "deployments", ResourceRequest: true}},
 		{"PATCH", "/apis/apps/v1/namespaces/demo/deployments/web/scale", authorizer.AttributesRecord{Verb: "patch", APIGroup: "apps", APIVersion: "v1", Namespace: "demo", Resource: "deployments", Subresource: "scale", Name: "web", ResourceRequest: true}},
-		{"PUT", "/api/v1/namespaces/demo/finalize", authorizer.AttributesRecord{Verb: "update", APIVersion: "v1", Resource: "namespaces", Subresource: "finalize", Name: "demo", ResourceRequest: true}},
+		// A namespace is in itself.
+		{"PUT", "/api/v1/namespaces/demo/finalize", authorizer.AttributesRecord{Verb: "update", APIVersion: "v1", Namespace: "demo", Resource: "namespaces", Subresource: "finalize", Name: "demo", ResourceRequest: true}},
+		{"GET", "/api/v1/namespaces/demo", authorizer.AttributesRecord{Verb: "get", APIVersion: "v1", Namespace: "demo", Resource: "namespaces", Name: "demo", ResourceRequest: true}},
+		{"GET", "/api/v1/namespaces", authorizer.AttributesRecord{Verb: "list", APIVersion: "v1", Resource: "namespaces", ResourceRequest: true}},
 		{"GET", "/apis/metrics.k8s.io/v1beta1/namespaces/demo/pods", authorizer.AttributesRecord{Verb: "list", APIGroup: "metrics.k8s.io", APIVersion: "v1beta1", Namespace: "demo", Resource: "pods", ResourceRequest: true}},
 		{"GET", "/apis/apps/v1", authorizer.AttributesRecord{Verb: "get", Path: "/apis/apps/v1"}},
 		{"GET", "/metrics", authorizer.AttributesRecord{Verb: "get", Path: "/metrics"}},
-		{"HEAD", "/healthz", authorizer.AttributesRecord{Verb: "get", Path: "/healthz"}},
+		{"HEAD", "/healthz", authorizer.AttributesRecord{Verb: "head", Path: "/healthz"}},
 		{"POST", "/logs", authorizer.AttributesRecord{Verb: "post", Path: "/logs"}},
 	} {
 		got := attributesOf(httptest.NewRequest(tc.method, tc.target, nil), u)

@@ -184,8 +184,7 @@ func (s *Server) serveTokenReview(w http.ResponseWriter, r *http.Request, _ stri
 		return
 	}
 	if review.Spec.Token == "" {
-		s.writeError(w, r, apierrors.NewInvalid(schema.GroupKind{Group: "authentication.k8s.io", Kind: "TokenReview"}, "",
-			field.ErrorList{field.Required(field.NewPath("spec", "token"), "")}))
+		s.writeError(w, r, apierrors.NewBadRequest("token is required for TokenReview in authentication"))
 		return
 	}
 	review.Status = authenticationv1.TokenReviewStatus{}
@@ -278,7 +277,7 @@ func (s *Server) serveAccessReview(w http.ResponseWriter, r *http.Request, ns st
 			obj, spec = local, local.Spec
 			set = func(st authorizationv1.SubjectAccessReviewStatus) { local.Status = st }
 			if local.Namespace != "" && local.Namespace != ns {
-				s.writeError(w, r, apierrors.NewBadRequest("namespace of the request does not match that of the object"))
+				s.writeError(w, r, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
 				return
 			}
 			if spec.ResourceAttributes != nil && spec.ResourceAttributes.Namespace != ns {
@@ -333,8 +332,7 @@ func (s *Server) serveRulesReview(w http.ResponseWriter, r *http.Request, _ stri
 		return
 	}
 	if review.Spec.Namespace == "" {
-		s.writeError(w, r, apierrors.NewInvalid(gvk.GroupKind(), "", field.ErrorList{
-			field.Required(field.NewPath("spec", "namespace"), "")}))
+		s.writeError(w, r, apierrors.NewBadRequest("no namespace on request"))
 		return
 	}
 	u, _ := UserFrom(r.Context())
@@ -346,8 +344,9 @@ func (s *Server) serveRulesReview(w http.ResponseWriter, r *http.Request, _ stri
 	for _, rule := range rules {
 		review.Status.ResourceRules, review.Status.NonResourceRules = appendRule(review.Status.ResourceRules, review.Status.NonResourceRules, rule)
 	}
+	// As upstream's RBAC: what could not be resolved (a binding to a
+	// missing role) is reported, and the list is still complete.
 	if err != nil {
-		review.Status.Incomplete = true
 		review.Status.EvaluationError = err.Error()
 	}
 	s.writeObject(w, r, http.StatusCreated, review)

@@ -2,6 +2,7 @@ package rbac
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -56,8 +57,7 @@ func (a *Aggregator) sync(ctx context.Context, _ string) (time.Duration, error) 
 		}
 		rules, err := aggregate(role, roles)
 		if err != nil {
-			a.Log.Warn("clusterrole aggregation: bad selector", "clusterrole", role.Name, "err", err)
-			continue
+			a.Log.Warn("clusterrole aggregation: a selector is invalid and was skipped", "clusterrole", role.Name, "err", err)
 		}
 		if apiequality.Semantic.DeepEqual(rules, role.Rules) {
 			continue
@@ -77,10 +77,12 @@ func (a *Aggregator) sync(ctx context.Context, _ string) (time.Duration, error) 
 // aggregate returns the rules role aggregates from roles (sorted by name).
 func aggregate(role *rbacv1.ClusterRole, roles []rbacv1.ClusterRole) ([]rbacv1.PolicyRule, error) {
 	rules := []rbacv1.PolicyRule{}
+	var errs []error
 	for i := range role.AggregationRule.ClusterRoleSelectors {
 		sel, err := metav1.LabelSelectorAsSelector(&role.AggregationRule.ClusterRoleSelectors[i])
 		if err != nil {
-			return nil, err
+			errs = append(errs, err) // skip it, as upstream; the others still count
+			continue
 		}
 		for j := range roles {
 			other := &roles[j]
@@ -94,5 +96,5 @@ func aggregate(role *rbacv1.ClusterRole, roles []rbacv1.ClusterRole) ([]rbacv1.P
 			}
 		}
 	}
-	return rules, nil
+	return rules, errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/component-helpers/auth/rbac/validation"
@@ -63,6 +64,10 @@ func (g *Guard) AdmitBinding(ctx context.Context, res *registry.Resource, ns, na
 		return nil
 	}
 	rules, err := g.Authorizer.Resolver.RoleRefRules(ctx, ref, ns)
+	if apierrors.IsNotFound(err) {
+		// The role's own NotFound, as its store answers it.
+		return apierrors.NewNotFound(schema.GroupResource{Group: rbacv1.GroupName, Resource: refResource}, ref.Name)
+	}
 	if err != nil {
 		return apierrors.NewForbidden(res.GroupResource(), name, err)
 	}

@@ -187,8 +187,8 @@ func TestGuard(t *testing.T) {
 	if err := g.AdmitBinding(alice, bindings, "demo", "b", rbacv1.RoleRef{Kind: "ClusterRole", Name: "cluster-admin"}); !apierrors.IsForbidden(err) {
 		t.Errorf("binding cluster-admin: %v", err)
 	}
-	if err := g.AdmitBinding(alice, bindings, "demo", "b", rbacv1.RoleRef{Kind: "Role", Name: "nope"}); !apierrors.IsForbidden(err) ||
-		!strings.Contains(err.Error(), `role.rbac.authorization.k8s.io "nope" not found`) {
+	if err := g.AdmitBinding(alice, bindings, "demo", "b", rbacv1.RoleRef{Kind: "Role", Name: "nope"}); !apierrors.IsNotFound(err) ||
+		err.Error() != `roles.rbac.authorization.k8s.io "nope" not found` {
 		t.Errorf("binding a missing role: %v", err)
 	}
 	// bind on the role lets alice bind it without holding it.

@@ -181,6 +181,29 @@ func TestRBAC(t *testing.T) {
 		t.Errorf("auth can-i --list --as=bob:\n%s", out)
 	}
 
+	// A namespace is in itself: her RoleBinding lets alice read demo.
+	if out, errOut, err := d.as(alice, "1.27", "", "get", "namespace", "demo", "-o", "name"); err != nil || strings.TrimSpace(out) != "namespace/demo" {
+		t.Errorf("alice getting namespace demo: %v %s %s", err, out, errOut)
+	}
+	// Labelling a ClusterRole (which may feed it into view) is checked
+	// like changing its rules.
+	d.mustKubectl("1.33", "", "create", "clusterrole", "role-labeller", "--verb=get,list,patch,update", "--resource=clusterroles")
+	d.mustKubectl("1.33", "", "create", "clusterrolebinding", "alice-labels", "--clusterrole=role-labeller", "--user=alice")
+	_, errOut, err = d.as(alice, "1.33", "", "label", "clusterrole", "cluster-admin", "rbac.authorization.k8s.io/aggregate-to-view=true")
+	if err == nil || !strings.Contains(errOut, `clusterroles.rbac.authorization.k8s.io "cluster-admin" is forbidden: user "alice" (groups=["dev" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:`) {
+		t.Errorf("alice labelling cluster-admin for aggregation: %v %s", err, errOut)
+	}
+	// An exec over WebSocket (kubectl 1.33) needs create on pods/exec,
+	// as the POST of kubectl 1.27 does.
+	d.mustKubectl("1.33", "", "create", "role", "exec-get-only", "--verb=get", "--resource=pods,pods/exec", "-n", "demo")
+	d.mustKubectl("1.33", "", "create", "rolebinding", "carol-exec", "--role=exec-get-only", "--user=carol", "-n", "demo")
+	for _, v := range []string{"1.27", "1.33"} {
+		_, errOut, err := d.kubectl(v, "", "--as=carol", "exec", "-n", "demo", "web", "-c", "httpd", "--", "true")
+		if want := `pods "web" is forbidden: User "carol" cannot create resource "pods/exec" in API group "" in the namespace "demo"`; err == nil || !strings.Contains(errOut, want) {
+			t.Errorf("kubectl %s exec with get only: %v %s", v, err, errOut)
+		}
+	}
+
 	// A SubjectAccessReview asks about someone else.
 	sar := `{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"alice","groups":["dev"],` +
 		`"resourceAttributes":{"namespace":"demo","verb":"create","resource":"pods","subresource":"exec"}}}`

@@ -8,10 +8,10 @@ package rbac
 
 import (
 	"context"
-	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/api/validation/path"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -116,18 +116,34 @@ func (s *RoleStrategy) AdmitCreate(ctx context.Context, obj runtime.Object) erro
 	return s.Guard.AdmitRole(ctx, s.res, m.Namespace, m.Name, rules, agg != nil)
 }
 
-// AdmitUpdate is escalation prevention on update: only a change of the
-// rules (or of the aggregation rule) is checked.
+// AdmitUpdate is escalation prevention on update. As upstream, every
+// update is checked but one that only changes what the garbage collector
+// writes: a label alone can feed a role into an aggregated one. Dropping
+// an aggregation rule needs full rights as setting one does.
 func (s *RoleStrategy) AdmitUpdate(ctx context.Context, obj, old runtime.Object) error {
-	if s.Guard == nil {
+	if s.Guard == nil || onlyGCFields(obj, old) {
 		return nil
 	}
 	m, rules, agg := roleParts(obj)
-	_, oldRules, oldAgg := roleParts(old)
-	if apiequality.Semantic.DeepEqual(rules, oldRules) && apiequality.Semantic.DeepEqual(agg, oldAgg) {
-		return nil
+	_, _, oldAgg := roleParts(old)
+	return s.Guard.AdmitRole(ctx, s.res, m.Namespace, m.Name, rules, agg != nil || oldAgg != nil)
+}
+
+// onlyGCFields is IsOnlyMutatingGCFields: obj differs from old in owner
+// references and finalizers at most (and in what the store sets).
+func onlyGCFields(obj, old runtime.Object) bool {
+	a, err := meta.Accessor(obj)
+	if err != nil {
+		return false
 	}
-	return s.Guard.AdmitRole(ctx, s.res, m.Namespace, m.Name, rules, agg != nil)
+	cp := old.DeepCopyObject()
+	c, _ := meta.Accessor(cp)
+	c.SetOwnerReferences(a.GetOwnerReferences())
+	c.SetFinalizers(a.GetFinalizers())
+	c.SetResourceVersion(a.GetResourceVersion())
+	c.SetManagedFields(a.GetManagedFields())
+	c.SetGeneration(a.GetGeneration())
+	return apiequality.Semantic.DeepEqual(obj, cp)
 }
 
 // PrepareForCreate does nothing: roles have no status.
@@ -224,18 +240,14 @@ func (s *BindingStrategy) AdmitCreate(ctx context.Context, obj runtime.Object) e
 	return s.Guard.AdmitBinding(ctx, s.res, m.Namespace, m.Name, *ref)
 }
 
-// AdmitUpdate prevents escalation through an update that changes who is
-// bound (the roleRef itself is immutable).
+// AdmitUpdate prevents escalation through any update but one of the
+// garbage collector's fields (the roleRef itself is immutable).
 func (s *BindingStrategy) AdmitUpdate(ctx context.Context, obj, old runtime.Object) error {
 	defaultBinding(obj)
-	if s.Guard == nil {
+	if s.Guard == nil || onlyGCFields(obj, old) {
 		return nil
 	}
-	m, ref, subjects := bindingParts(obj)
-	_, oldRef, oldSubjects := bindingParts(old)
-	if apiequality.Semantic.DeepEqual(ref, oldRef) && apiequality.Semantic.DeepEqual(subjects, oldSubjects) {
-		return nil
-	}
+	m, ref, _ := bindingParts(obj)
 	return s.Guard.AdmitBinding(ctx, s.res, m.Namespace, m.Name, *ref)
 }
 
@@ -301,9 +313,6 @@ func validateSubject(sub rbacv1.Subject, namespaced bool, p *field.Path) field.E
 	case rbacv1.UserKind, rbacv1.GroupKind:
 		if sub.APIGroup != rbacv1.GroupName {
 			errs = append(errs, field.NotSupported(p.Child("apiGroup"), sub.APIGroup, []string{rbacv1.GroupName}))
-		}
-		if sub.Name != "" && strings.TrimSpace(sub.Name) == "" {
-			errs = append(errs, field.Invalid(p.Child("name"), sub.Name, strings.ToLower(sub.Kind)+" name cannot be whitespace only"))
 		}
 	default:
 		errs = append(errs, field.NotSupported(p.Child("kind"), sub.Kind, []string{rbacv1.ServiceAccountKind, rbacv1.UserKind, rbacv1.GroupKind}))
