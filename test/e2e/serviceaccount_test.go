@@ -4,11 +4,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // TestServiceAccountTokens drives the service-account machinery with the
@@ -109,14 +111,14 @@ spec:
 	if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != 3600 {
 		t.Errorf("token lifetime %v, want 3600", exp-iat)
 	}
-	if out := d.mustKubectl(v, "", "--token", token, "get", "pods", "-o", "name"); strings.TrimSpace(out) != "" {
+	if out := d.mustKubectl(v, "", d.tokenOnly(t, token), "get", "pods", "-o", "name"); strings.TrimSpace(out) != "" {
 		t.Errorf("pods listed with the token: %q", out)
 	}
-	if _, errOut, err := d.kubectl(v, "", "--token", token, "get", "namespaces"); err == nil ||
+	if _, errOut, err := d.kubectl(v, "", d.tokenOnly(t, token), "get", "namespaces"); err == nil ||
 		!strings.Contains(errOut, `namespaces is forbidden: User "system:serviceaccount:default:default" cannot list resource "namespaces" in API group "" at the cluster scope`) {
 		t.Errorf("namespaces with a namespace's token: %v %s", err, errOut)
 	}
-	if _, errOut, err := d.kubectl(v, "", "--token", token+"x", "get", "pods"); err == nil || !strings.Contains(errOut, "Unauthorized") {
+	if _, errOut, err := d.kubectl(v, "", d.tokenOnly(t, token+"x"), "get", "pods"); err == nil || !strings.Contains(errOut, "Unauthorized") {
 		t.Errorf("a forged token: %v %s", err, errOut)
 	}
 	if _, errOut, err := d.kubectl(v, "", "create", "token", "default", "--duration", "5m"); err == nil ||
@@ -134,13 +136,13 @@ spec:
 	if pod, _ := jwtClaims(t, bound)["kubernetes.io"].(map[string]any)["pod"].(map[string]any); pod["name"] != "bound" {
 		t.Errorf("bound token claims: %v", jwtClaims(t, bound))
 	}
-	d.mustKubectl(v, "", "--token", bound, "get", "pod", "bound")
+	d.mustKubectl(v, "", d.tokenOnly(t, bound), "get", "pod", "bound")
 	d.mustKubectl(v, "", "delete", "pod", "bound", "--grace-period=1")
 	d.waitFor("bound to be gone", 30*time.Second, func() (bool, error) {
 		_, _, err := d.kubectl(v, "", "get", "pod", "bound")
 		return err != nil, nil
 	})
-	if _, errOut, err := d.kubectl(v, "", "--token", bound, "get", "pods"); err == nil || !strings.Contains(errOut, "Unauthorized") {
+	if _, errOut, err := d.kubectl(v, "", d.tokenOnly(t, bound), "get", "pods"); err == nil || !strings.Contains(errOut, "Unauthorized") {
 		t.Errorf("token of a deleted pod: %v %s", err, errOut)
 	}
 	d.check(t, fp)
@@ -173,4 +175,28 @@ func jwtClaims(t *testing.T, token string) map[string]any {
 		t.Fatal(err)
 	}
 	return claims
+}
+
+// tokenOnly returns a --kubeconfig flag naming a kubeconfig with the
+// daemon's cluster and only a bearer token: with the admin's client
+// certificate next to it, the certificate would authenticate the request,
+// as on kube-apiserver.
+func (d *daemon) tokenOnly(t *testing.T, token string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(d.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cfg.AuthInfos {
+		a.ClientCertificateData, a.ClientKeyData, a.Token = nil, nil, token
+	}
+	f, err := os.CreateTemp(d.dir, "token-*.kubeconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := clientcmd.WriteToFile(*cfg, f.Name()); err != nil {
+		t.Fatal(err)
+	}
+	return "--kubeconfig=" + f.Name()
 }
