@@ -134,3 +134,154 @@ func memory(pid int) (rss, hwm int64) {
 	}
 	return rss, hwm
 }
+
+// BenchmarkPodBurst creates a burst of one-container pods through the API
+// (PEAPOD_BURST of them, 100 by default; image already local), and
+// reports how long until all are Running, the daemon's resident memory
+// and the user-space PSS of each pod's node processes (its conmons, pause
+// and container) with them running, then how long until all are gone
+// after one delete with grace 0 each. Run with -benchtime=1x.
+func BenchmarkPodBurst(b *testing.B) {
+	n := 100
+	if v, err := strconv.Atoi(os.Getenv("PEAPOD_BURST")); err == nil && v > 0 {
+		n = v
+	}
+	d := startDaemon(b, withFsync())
+	ctx := context.Background()
+	pods := d.client.CoreV1().Pods("default")
+	zero := int64(0)
+	newPod := func(name string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"burst": "yes"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"sleep", "3600"},
+			}}},
+		}
+	}
+	var up, down []time.Duration
+	var pss float64
+	for i := 0; i < b.N; i++ {
+		w, err := pods.Watch(ctx, metav1.ListOptions{LabelSelector: "burst=yes"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for j := 0; j < n; j++ {
+			if _, err := pods.Create(ctx, newPod(fmt.Sprintf("burst-%d-%d", i, j)), metav1.CreateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		running := map[string]bool{}
+		deadline := time.After(5 * time.Minute)
+		for len(running) < n {
+			select {
+			case e := <-w.ResultChan():
+				if p, ok := e.Object.(*corev1.Pod); ok && p.Status.Phase == corev1.PodRunning {
+					running[p.Name] = true
+				}
+			case <-deadline:
+				b.Fatalf("%d of %d pods Running after 5 minutes", len(running), n)
+			}
+		}
+		up = append(up, time.Since(start))
+		pss = podProcessesPSS(d.dir) / float64(n)
+		rss, _ := memory(d.cmd.Process.Pid)
+		b.ReportMetric(float64(rss)/1024, "daemon-rss-with-pods-MiB")
+		start = time.Now()
+		for j := 0; j < n; j++ {
+			if err := pods.Delete(ctx, fmt.Sprintf("burst-%d-%d", i, j), metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		gone := 0
+		for gone < n {
+			select {
+			case e := <-w.ResultChan():
+				if e.Type == watch.Deleted {
+					gone++
+				}
+			case <-deadline:
+				b.Fatalf("%d of %d pods gone after 5 minutes", gone, n)
+			}
+		}
+		// Gone from the API; then wait until the node holds nothing of
+		// them (no conmon, pause or container process left).
+		for podProcessesPSS(d.dir) > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		down = append(down, time.Since(start))
+		w.Stop()
+	}
+	avg := func(ds []time.Duration) float64 {
+		var sum time.Duration
+		for _, d := range ds {
+			sum += d
+		}
+		return float64(sum) / float64(len(ds)) / float64(time.Millisecond)
+	}
+	b.ReportMetric(float64(n), "pods")
+	b.ReportMetric(avg(up), "burst-all-running-ms")
+	b.ReportMetric(avg(down), "burst-all-cleaned-ms")
+	b.ReportMetric(pss, "per-pod-pss-KiB")
+}
+
+// podProcessesPSS sums the proportional set size (KiB) of the conmon
+// processes that work in dir (a daemon's directories) and of their
+// descendants (pause, containers).
+func podProcessesPSS(dir string) float64 {
+	procs, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	var roots []int
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The parent is the second field after the command in parentheses.
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
+			if f := strings.Fields(string(stat)[i+1:]); len(f) > 1 {
+				parent[pid], _ = strconv.Atoi(f[1])
+			}
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if strings.HasPrefix(string(cmdline), "conmon\x00") || strings.Contains(string(cmdline), "/conmon\x00") {
+			if strings.Contains(string(cmdline), dir) {
+				roots = append(roots, pid)
+			}
+		}
+	}
+	in := map[int]bool{}
+	for _, r := range roots {
+		in[r] = true
+	}
+	// Descendants: walk up from each process to a root.
+	var total float64
+	for pid := range parent {
+		for p, hops := pid, 0; p > 1 && hops < 64; p, hops = parent[p], hops+1 {
+			if in[p] {
+				total += pss(pid)
+				break
+			}
+		}
+	}
+	return total
+}
+
+// pss is a process's Pss from smaps_rollup, in KiB.
+func pss(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+			n, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return n
+		}
+	}
+	return 0
+}
