@@ -206,8 +206,10 @@ func BenchmarkPodBurst(b *testing.B) {
 		}
 		// Gone from the API; then wait until the node holds nothing of
 		// them (no conmon, pause or container process left).
-		for podProcessesPSS(d.dir) > 0 {
-			time.Sleep(20 * time.Millisecond)
+		for cleanBy := time.Now().Add(5 * time.Minute); podProcessesPSS(d.dir) > 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(cleanBy) {
+				b.Fatalf("processes of deleted pods still run after 5 minutes")
+			}
 		}
 		down = append(down, time.Since(start))
 		w.Stop()
