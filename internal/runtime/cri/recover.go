@@ -18,6 +18,7 @@ import (
 	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/mount"
 	"github.com/peapod/peapod/internal/runtime/network"
+	"github.com/peapod/peapod/internal/runtime/pidfd"
 	"github.com/peapod/peapod/internal/runtime/rootfs"
 )
 
@@ -109,6 +110,10 @@ func (s *Service) reconcileLive(ctx context.Context, id string) {
 		s.handleExit(id)
 		return
 	}
+	if sb, ok := s.getSandbox(id); ok {
+		s.watchRecoveredPause(sb, st.Pid)
+		return
+	}
 	// A start that runc carried out but whose result peapod did not live
 	// to record.
 	c, ok := s.getContainer(id)
@@ -124,6 +129,21 @@ func (s *Service) reconcileLive(ctx context.Context, id string) {
 	if changed {
 		s.logSave("container", id, s.saveContainer(c))
 	}
+}
+
+// watchRecoveredPause watches the pause process of a sandbox found
+// running after a restart, as RunPodSandbox does for a new one.
+func (s *Service) watchRecoveredPause(sb *sandbox, pid int) {
+	proc, err := pidfd.Open(pid)
+	if err != nil {
+		// Gone between runc's answer and now.
+		s.sandboxExited(sb)
+		return
+	}
+	s.mu.Lock()
+	sb.pause = proc
+	s.mu.Unlock()
+	go s.watchPause(sb)
 }
 
 // alive reports whether runc knows the container as created or running.

@@ -17,9 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/peapod/peapod/internal/runtime/conmon"
 	"github.com/peapod/peapod/internal/runtime/network"
 	"github.com/peapod/peapod/internal/runtime/oci"
+	"github.com/peapod/peapod/internal/runtime/pidfd"
 )
 
 // Sandbox defaults, as containerd's CRI plugin has them.
@@ -86,6 +86,9 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 			return
 		}
 		_, _ = waitNetwork() // the CNI goroutine must not outlive a rollback
+		if sb.pause != nil {
+			_ = sb.pause.Close()
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if uerr := s.unmakeSandbox(rctx, sb, sb.Step); uerr != nil {
@@ -162,10 +165,9 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	s.sandboxes[sb.ID] = sb
 	s.mu.Unlock()
 	s.cfg.Failpoints.Hit("sandbox-created")
-	// An exit before the sandbox was in the map went unnoticed.
-	if _, exited, _ := s.cfg.Conmon.ReadExit(sb.ID, runDir); exited {
-		s.sandboxExited(sb)
-	}
+	// The pidfd was open before the sandbox entered the map: an exit
+	// since then is seen at once.
+	go s.watchPause(sb)
 	log.Debug("sandbox ready", "ips", sb.IPs, "pause_pid", pid)
 	s.publish(sb.ID, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, sb)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
@@ -237,7 +239,12 @@ func resolvConf(dns *runtimeapi.DNSConfig) []byte {
 	return []byte(b.String())
 }
 
-// startPause runs the pause process through conmon and runc.
+// startPause runs the pause process with `runc run --detach` and opens
+// a pidfd on it. No conmon watches it: pause writes nothing worth a log
+// and its exit status means nothing, so a monitor process per pod would
+// cost memory (and ~10 ms of every sandbox's start) for nothing. The
+// daemon learns of its exit through the pidfd (watchPause), and after a
+// restart from runc's state (reconcileLive).
 func (s *Service) startPause(ctx context.Context, sb *sandbox, runDir string) (int, error) {
 	spec := s.pauseSpec(sb, filepath.Join(runDir, "rootfs"))
 	if err := writeSpec(runDir, spec); err != nil {
@@ -247,14 +254,26 @@ func (s *Service) startPause(ctx context.Context, sb *sandbox, runDir string) (i
 	if err != nil {
 		return 0, err
 	}
-	pid, err := s.cfg.Conmon.Create(ctx, conmon.Container{ID: sb.ID, Runtime: rt.Binary, RuntimeRoot: rt.Root, Bundle: runDir, LogPath: filepath.Join(runDir, "pause.log"), SystemdCgroup: pauseCgroup(sb).Systemd()})
+	pid, err := rt.RunDetached(ctx, sb.ID, runDir, pauseCgroup(sb).Systemd())
 	if err != nil {
 		return 0, err
 	}
-	if err := rt.Start(ctx, sb.ID); err != nil {
-		return 0, err
+	proc, err := pidfd.Open(pid)
+	if err != nil {
+		return 0, fmt.Errorf("watching the pause process: %w", err)
 	}
+	sb.pause = proc
 	return pid, nil
+}
+
+// watchPause marks the sandbox exited when its pause process exits,
+// unless the service ends first or the watch is closed.
+func (s *Service) watchPause(sb *sandbox) {
+	defer sb.pause.Close()
+	if err := sb.pause.Wait(s.life); err != nil {
+		return
+	}
+	s.sandboxExited(sb)
 }
 
 func (s *Service) pauseSpec(sb *sandbox, rootfs string) *specs.Spec {

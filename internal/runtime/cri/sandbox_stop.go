@@ -9,6 +9,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/runtime/oci"
+	"github.com/peapod/peapod/internal/runtime/pidfd"
 )
 
 // StopPodSandbox stops every container of the sandbox (immediately: the
@@ -59,7 +60,7 @@ func (s *Service) stopPause(ctx context.Context, sb *sandbox) error {
 		return nil
 	default:
 	}
-	if err := s.runtimeOf(sb.ID).Kill(ctx, sb.ID, unix.SIGTERM, false); err != nil && !isGone(err) {
+	if err := s.signalPause(ctx, sb, unix.SIGTERM); err != nil {
 		return err
 	}
 	select {
@@ -67,7 +68,7 @@ func (s *Service) stopPause(ctx context.Context, sb *sandbox) error {
 		return nil
 	case <-time.After(sandboxStopDeadline):
 	}
-	if err := s.runtimeOf(sb.ID).Kill(ctx, sb.ID, unix.SIGKILL, true); err != nil && !isGone(err) {
+	if err := s.signalPause(ctx, sb, unix.SIGKILL); err != nil {
 		return err
 	}
 	select {
@@ -77,6 +78,26 @@ func (s *Service) stopPause(ctx context.Context, sb *sandbox) error {
 		if !s.alive(ctx, sb.ID) {
 			s.sandboxExited(sb)
 		}
+	}
+	return nil
+}
+
+// signalPause sends sig to the pause process through its pidfd, or, when
+// there is none (a sandbox made by an older peapod, or one whose watch
+// ended with the service), through the OCI runtime. A pause already gone
+// is no error.
+func (s *Service) signalPause(ctx context.Context, sb *sandbox, sig unix.Signal) error {
+	s.mu.Lock()
+	p := sb.pause
+	s.mu.Unlock()
+	if p != nil {
+		err := p.Signal(sig)
+		if err == nil || errors.Is(err, pidfd.ErrGone) {
+			return nil
+		}
+	}
+	if err := s.runtimeOf(sb.ID).Kill(ctx, sb.ID, sig, sig == unix.SIGKILL); err != nil && !isGone(err) {
+		return err
 	}
 	return nil
 }

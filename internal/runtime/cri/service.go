@@ -79,6 +79,9 @@ type Service struct {
 
 	cfg Config
 	log *slog.Logger
+	// life ends with the service: background watches (of pause
+	// processes) stop with it.
+	life context.Context
 
 	mu         sync.Mutex
 	sandboxes  map[string]*sandbox
@@ -110,7 +113,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 	s := &Service{
-		cfg: cfg, log: cfg.Log,
+		cfg: cfg, log: cfg.Log, life: ctx,
 		sandboxes: map[string]*sandbox{}, containers: map[string]*container{},
 		subscribers: map[chan *runtimeapi.ContainerEventResponse]struct{}{},
 		sessions:    newSessions(),

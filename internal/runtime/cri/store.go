@@ -10,6 +10,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/runtime/pidfd"
 )
 
 // sandbox is the runtime's record of a pod sandbox. Fields change only
@@ -37,7 +39,10 @@ type sandbox struct {
 	// sandbox is being created; it is empty once the sandbox is ready.
 	Step   string        `json:"step,omitempty"`
 	exited chan struct{} // closed when pause has exited
-	rec    record
+	// pause watches the pause process (no conmon watches it); set
+	// before the sandbox enters the map or by recovery, then only read.
+	pause *pidfd.Process
+	rec   record
 }
 
 // container is the runtime's record of a container.

@@ -1,7 +1,8 @@
 // Package oci drives an OCI runtime binary (runc, or crun) and builds the
 // OCI runtime specs peapod hands it. Containers are created by conmon (see
 // package conmon); this package runs the other verbs: start, kill, delete
-// and state.
+// and state, and `run --detach` for a sandbox's pause process, which needs
+// no monitor.
 package oci
 
 import (
@@ -10,8 +11,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -91,6 +94,45 @@ func (r *Runtime) Version(ctx context.Context) (string, error) {
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
 	return strings.TrimSpace(line), nil
+}
+
+// RunDetached creates and starts the container of bundle in one call
+// (`run --detach`) with no monitor process: the runtime returns once the
+// container runs, and the container's parent becomes init. Its standard
+// input and output are /dev/null; its standard error is the file
+// "run.err" in the bundle, which is also where the runtime's own message
+// is read from when it fails. The caller watches the exit (package
+// pidfd). It returns the container's PID.
+func (r *Runtime) RunDetached(ctx context.Context, id, bundle string, systemdCgroup bool) (int, error) {
+	errFile, err := os.Create(filepath.Join(bundle, "run.err"))
+	if err != nil {
+		return 0, err
+	}
+	defer errFile.Close()
+	pidFile := filepath.Join(bundle, "pidfile")
+	args := []string{"--root", r.Root}
+	if systemdCgroup {
+		args = append(args, "--systemd-cgroup")
+	}
+	args = append(args, "run", "--detach", "--bundle", bundle, "--pid-file", pidFile, id)
+	cmd := exec.CommandContext(ctx, r.Binary, args...)
+	// Stdin and Stdout left nil are /dev/null; a file (not a pipe) as
+	// Stderr: the container keeps it, and a pipe would never reach EOF.
+	cmd.Stderr = errFile
+	if err := cmd.Run(); err != nil {
+		out, _ := os.ReadFile(errFile.Name())
+		msg := strings.TrimSpace(string(out))
+		return 0, classify(fmt.Errorf("%s run: %s: %w", r.Name(), msg, err), msg)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, fmt.Errorf("%s run: reading its pid file: %w", r.Name(), err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("%s run: pid file %q: %w", r.Name(), data, err)
+	}
+	return pid, nil
 }
 
 // Start starts a created container.

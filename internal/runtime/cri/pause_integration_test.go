@@ -1,0 +1,124 @@
+package cri
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// TestPauseWithoutMonitor checks that a sandbox's pause process runs with
+// no conmon, that its exit is noticed through its pidfd both while the
+// runtime that started it runs and after a restart of the runtime, and
+// that a sandbox is still stopped and removed without leaving the pause
+// behind. It needs no CNI, so it also runs in the cgroup v2 VM.
+func TestPauseWithoutMonitor(t *testing.T) {
+	e := newRuntimeEnv(t)
+	ctx := context.Background()
+	svc := e.start(t, ctx)
+
+	sandboxPause := func(id string) int {
+		t.Helper()
+		sb, ok := svc.getSandbox(id)
+		if !ok || sb.PausePID <= 0 {
+			t.Fatalf("sandbox %s: no pause PID", id)
+		}
+		return sb.PausePID
+	}
+	waitNotReady := func(id string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			st, err := svc.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Status.State == runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("sandbox %s still ready after its pause was killed", id)
+	}
+
+	// 1. No conmon for the pause; killed from outside, the sandbox turns
+	// NOTREADY.
+	id1, _ := hostNetworkSandbox(t, ctx, svc, e)
+	pid := sandboxPause(id1)
+	if cmd, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline")); err != nil || !strings.HasPrefix(string(cmd), "/pause") {
+		t.Fatalf("pause PID %d runs %q (%v)", pid, cmd, err)
+	}
+	if ppid := parentOf(t, pid); ppid == os.Getpid() {
+		t.Errorf("pause is the runtime's child; it should belong to init")
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "run/sandboxes", id1, "conmon-pidfile")); err == nil {
+		t.Errorf("a conmon was started for the pause")
+	}
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitNotReady(id1)
+
+	// 2. After a restart of the runtime, a running pause is watched again.
+	id2, _ := hostNetworkSandbox(t, ctx, svc, e)
+	restartCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	svc = e.start(t, restartCtx)
+	st, err := svc.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id2})
+	if err != nil || st.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Fatalf("after restart: %+v %v", st, err)
+	}
+	if err := unix.Kill(sandboxPause(id2), unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitNotReady(id2)
+
+	// 3. A sandbox whose pause runs is stopped and removed (the pause
+	// ended through its pidfd), and nothing of it stays.
+	id3, _ := hostNetworkSandbox(t, ctx, svc, e)
+	pid = sandboxPause(id3)
+	if _, err := svc.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id3}); err != nil {
+		t.Fatal(err)
+	}
+	if running(pid) {
+		t.Errorf("pause %d still runs after StopPodSandbox", pid)
+	}
+	for _, id := range []string{id1, id2, id3} {
+		if _, err := svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(e.dir, "run/sandboxes")); len(entries) != 0 {
+		t.Errorf("sandbox bundles left: %v", entries)
+	}
+}
+
+// running reports whether pid is a live process: not gone, and not a
+// zombie waiting for init (which may reap it late) to collect it.
+func running(pid int) bool {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// parentOf reads a process's parent PID from /proc.
+func parentOf(t *testing.T, pid int) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command name, which ends with the last ')'.
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
+}

@@ -1,0 +1,126 @@
+// Package pidfd waits for the exit of processes that are not peapod's
+// children (a sandbox's pause process, once `runc run --detach` has
+// returned, belongs to init), through Linux process file descriptors.
+// The descriptor is handed to the Go runtime's poller, so a thousand
+// watched processes cost a thousand descriptors, not a thousand threads.
+//
+// A pidfd refers to one process for its whole life: unlike a PID it is
+// never reused, so once opened it cannot watch the wrong process.
+package pidfd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrGone is returned by Open when no process has that PID any more.
+var ErrGone = errors.New("process is gone")
+
+// Process is an open pidfd.
+type Process struct {
+	pid    int
+	f      *os.File
+	closed atomic.Bool
+}
+
+// Open opens a pidfd for pid.
+func Open(pid int) (*Process, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("pidfd: invalid pid %d", pid)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return nil, fmt.Errorf("pid %d: %w", pid, ErrGone)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	// A non-blocking descriptor makes os.NewFile register it with the
+	// runtime's poller; a pidfd turns readable when its process exits.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("pidfd %d: %w", pid, err)
+	}
+	return &Process{pid: pid, f: os.NewFile(uintptr(fd), fmt.Sprintf("pidfd:%d", pid))}, nil
+}
+
+// Pid is the process's PID.
+func (p *Process) Pid() int { return p.pid }
+
+// Exited reports, without waiting, whether the process has exited.
+func (p *Process) Exited() bool {
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		return true
+	}
+	var exited bool
+	if err := rc.Control(func(fd uintptr) { exited = readable(int(fd)) }); err != nil {
+		return true
+	}
+	return exited
+}
+
+// Wait blocks until the process exits (nil), ctx ends (ctx's error) or
+// the Process is closed (os.ErrClosed).
+func (p *Process) Wait(ctx context.Context) error {
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = p.f.SetReadDeadline(aLongTimeAgo) })
+	defer stop()
+	err = rc.Read(func(fd uintptr) bool { return readable(int(fd)) })
+	switch {
+	case err == nil:
+		return nil
+	case p.closed.Load():
+		return os.ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return err
+}
+
+// Signal sends sig to the process (never to a process that reused its
+// PID).
+func (p *Process) Signal(sig unix.Signal) error {
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.PidfdSendSignal(int(fd), sig, nil, 0) }); err != nil {
+		return err
+	}
+	if errors.Is(serr, unix.ESRCH) {
+		return ErrGone
+	}
+	return serr
+}
+
+// Close releases the descriptor; a Wait in progress returns.
+func (p *Process) Close() error {
+	p.closed.Store(true)
+	return p.f.Close()
+}
+
+// readable polls fd without blocking.
+func readable(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return err != nil || (n > 0 && fds[0].Revents != 0)
+	}
+}
+
+// aLongTimeAgo is a deadline already past, to wake a waiting read.
+var aLongTimeAgo = time.Unix(1, 0)
