@@ -184,7 +184,7 @@ func BenchmarkPodBurst(b *testing.B) {
 			}
 		}
 		up = append(up, time.Since(start))
-		pss = podProcessesPSS(d.dir) / float64(n)
+		pss = podProcessesPSS(d) / float64(n)
 		rss, _ := memory(d.cmd.Process.Pid)
 		b.ReportMetric(float64(rss)/1024, "daemon-rss-with-pods-MiB")
 		start = time.Now()
@@ -206,7 +206,7 @@ func BenchmarkPodBurst(b *testing.B) {
 		}
 		// Gone from the API; then wait until the node holds nothing of
 		// them (no conmon, pause or container process left).
-		for cleanBy := time.Now().Add(5 * time.Minute); podProcessesPSS(d.dir) > 0; time.Sleep(20 * time.Millisecond) {
+		for cleanBy := time.Now().Add(5 * time.Minute); podProcessesPSS(d) > 0; time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(cleanBy) {
 				b.Fatalf("processes of deleted pods still run after 5 minutes")
 			}
@@ -227,20 +227,21 @@ func BenchmarkPodBurst(b *testing.B) {
 	b.ReportMetric(pss, "per-pod-pss-KiB")
 }
 
-// podProcessesPSS sums the proportional set size (KiB) of the conmon
-// processes that work in dir (a daemon's directories) and of their
-// descendants (pause, containers).
-func podProcessesPSS(dir string) float64 {
+// podProcessesPSS sums the proportional set size (KiB) of the processes
+// that serve the pods of daemon d on the node: the conmon processes that
+// work in its directories with their descendants (containers), and every
+// process in its cgroup tree (pause processes, which no conmon watches).
+func podProcessesPSS(d *daemon) float64 {
 	procs, _ := os.ReadDir("/proc")
 	parent := map[int]int{}
-	var roots []int
+	in := map[int]bool{}
 	for _, e := range procs {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
+		if err != nil || isZombie(string(stat)) {
 			continue
 		}
 		// The parent is the second field after the command in parentheses.
@@ -251,16 +252,16 @@ func podProcessesPSS(dir string) float64 {
 		}
 		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 		if strings.HasPrefix(string(cmdline), "conmon\x00") || strings.Contains(string(cmdline), "/conmon\x00") {
-			if strings.Contains(string(cmdline), dir) {
-				roots = append(roots, pid)
+			if strings.Contains(string(cmdline), d.dir) {
+				in[pid] = true
 			}
 		}
+		if cg, _ := os.ReadFile("/proc/" + e.Name() + "/cgroup"); strings.Contains(string(cg), d.cgroupRoot+"/") {
+			in[pid] = true
+		}
 	}
-	in := map[int]bool{}
-	for _, r := range roots {
-		in[r] = true
-	}
-	// Descendants: walk up from each process to a root.
+	// Each process once: those found above and the descendants of the
+	// conmon processes (walking up from each process).
 	var total float64
 	for pid := range parent {
 		for p, hops := pid, 0; p > 1 && hops < 64; p, hops = parent[p], hops+1 {
