@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -119,6 +120,9 @@ func (r *Runtime) RunDetached(ctx context.Context, id, bundle string, systemdCgr
 	// Stdin and Stdout left nil are /dev/null; a file (not a pipe) as
 	// Stderr: the container keeps it, and a pipe would never reach EOF.
 	cmd.Stderr = errFile
+	// Its own process group, which the container inherits: a Ctrl-C to
+	// peapod must not reach the pod.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Run(); err != nil {
 		out, _ := os.ReadFile(errFile.Name())
 		msg := strings.TrimSpace(string(out))
