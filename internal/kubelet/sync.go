@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,9 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 	}
 	if len(rp.sandboxes) == 0 && pod.Status.Phase != corev1.PodRunning {
 		// Admission (canAdmitPod upstream), before anything runs.
+		if reason, msg := checkPodOS(pod, goruntime.GOOS); reason != "" {
+			return false, k.rejectPod(ctx, pod, reason, msg)
+		}
 		if msg := k.sysctls.check(pod); msg != "" {
 			return false, k.rejectPod(ctx, pod, reasonSysctlForbidden, msg)
 		}
