@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/peapod/peapod/internal/testimage"
 )
 
 const terminationPods = `apiVersion: v1
@@ -483,4 +486,61 @@ func TestHooks(t *testing.T) {
 		t.Errorf("the server in the pod recorded %q, want the preStop GET (kube-lifecycle user agent), then the SIGTERM", lines)
 	}
 	d.mustKubectl("1.33", "", "delete", "pod", "poststart")
+}
+
+const stopSignalPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: quitter
+spec:
+  terminationGracePeriodSeconds: 60
+  volumes:
+  - name: out
+    hostPath: {path: OUT, type: Directory}
+  containers:
+  - name: app
+    image: busybox:stopsignal
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'echo quit > /out/signal; exit 0' QUIT; trap '' TERM; while true; do sleep 0.1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+`
+
+// TestImageStopSignal: an image's STOPSIGNAL stops its containers instead
+// of SIGTERM: a container that ignores SIGTERM and exits on SIGQUIT, from
+// an image whose STOPSIGNAL is SIGQUIT, goes at once despite a 60 s grace
+// period, and its status names the signal.
+func TestImageStopSignal(t *testing.T) {
+	busybox, err := testimage.FetchBusybox(context.Background(), testimage.DefaultCacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarPath := filepath.Join(t.TempDir(), "stopsignal.tar")
+	f, err := os.Create(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testimage.BusyboxImage(f, busybox, "docker.io/library/busybox:stopsignal", nil, testimage.WithStopSignal("SIGQUIT")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t)
+	if out, err := exec.Command(peapodBin, "image", "import", "--data-dir", d.path("data"), tarPath).CombinedOutput(); err != nil {
+		t.Fatalf("importing busybox:stopsignal: %v\n%s", err, out)
+	}
+	out := t.TempDir()
+	d.mustKubectl("1.27", strings.ReplaceAll(stopSignalPod, "OUT", out), "apply", "-f", "-")
+	d.waitRunning("1.27", "default", "quitter", "1/1")
+	if cs := d.pod("default", "quitter").Status.ContainerStatuses; len(cs) != 1 || cs[0].StopSignal == nil || *cs[0].StopSignal != "SIGQUIT" {
+		t.Errorf("container statuses %+v, want stopSignal SIGQUIT", cs)
+	}
+	start := time.Now()
+	d.mustKubectl("1.33", "", "delete", "pod", "quitter")
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("a container whose image's STOPSIGNAL (SIGQUIT) it exits on took %s to go (grace 60 s)", took)
+	}
+	if sig, _ := os.ReadFile(filepath.Join(out, "signal")); string(sig) != "quit\n" {
+		t.Errorf("the container got %q, want the image's SIGQUIT", sig)
+	}
 }
