@@ -38,3 +38,33 @@ func TestCheckPodOS(t *testing.T) {
 		})
 	}
 }
+
+func TestNodeAffinityMismatch(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "vm", Labels: map[string]string{"kubernetes.io/os": "linux", "disk": "ssd"}}}
+	term := func(key string, op corev1.NodeSelectorOperator, values ...string) *corev1.Affinity {
+		return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: key, Operator: op, Values: values}}}}}}}
+	}
+	const msg = "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector"
+	for _, tc := range []struct {
+		name     string
+		selector map[string]string
+		affinity *corev1.Affinity
+		want     string
+	}{
+		{name: "none"},
+		{name: "matching selector", selector: map[string]string{"kubernetes.io/os": "linux"}},
+		{name: "windows selector", selector: map[string]string{"kubernetes.io/os": "windows"}, want: msg},
+		{name: "missing label", selector: map[string]string{"gpu": "yes"}, want: msg},
+		{name: "matching affinity", affinity: term("disk", corev1.NodeSelectorOpIn, "ssd", "nvme")},
+		{name: "affinity not matching", affinity: term("disk", corev1.NodeSelectorOpNotIn, "ssd"), want: msg},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{Spec: corev1.PodSpec{NodeSelector: tc.selector, Affinity: tc.affinity}}
+			reason, got := nodeAffinityMismatch(pod, node)
+			if got != tc.want || (reason == "") != (tc.want == "") || reason != "" && reason != "NodeAffinity" {
+				t.Errorf("nodeAffinityMismatch = %q, %q; want %q", reason, got, tc.want)
+			}
+		})
+	}
+}

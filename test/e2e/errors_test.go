@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 const simplePod = `apiVersion: v1
@@ -111,7 +115,9 @@ func TestPullThroughMirror(t *testing.T) {
 // API nor the scheduler looks at spec.os) and then refused by the node at
 // admission as the kubelet does, before anything of it runs: spec.os.name
 // windows is PodOSNotSupported, a kubernetes.io/os: windows label is
-// PodOSSelectorNodeLabelDoesNotMatch, both with upstream's messages, a
+// PodOSSelectorNodeLabelDoesNotMatch, a kubernetes.io/os: windows
+// nodeSelector keeps the pod Pending at the scheduler or, bound to the
+// node by its author, is NodeAffinity; each with upstream's messages, a
 // Warning event, and the reason in kubectl's STATUS under 1.27 and 1.33.
 func TestPodOS(t *testing.T) {
 	d := startDaemon(t)
@@ -122,12 +128,21 @@ func TestPodOS(t *testing.T) {
 	d.mustKubectl("1.27", pod("windows", "", "  os: {name: windows}\n"), "apply", "-f", "-")
 	d.mustKubectl("1.33", pod("labelled", "kubernetes.io/os: windows", ""), "apply", "-f", "-")
 	d.mustKubectl("1.33", pod("linux", "kubernetes.io/os: linux", "  os: {name: linux}\n"), "apply", "-f", "-")
+	// A windows nodeSelector: the scheduler keeps the pod Pending; bound
+	// to the node by its author, the node refuses it (NodeAffinity).
+	d.mustKubectl("1.33", pod("selected", "", "  nodeSelector: {kubernetes.io/os: windows}\n"), "apply", "-f", "-")
+	nodes, err := d.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(nodes.Items) != 1 {
+		t.Fatalf("nodes: %v", err)
+	}
+	d.mustKubectl("1.27", pod("bound", "", "  nodeName: "+nodes.Items[0].Name+"\n  nodeSelector: {kubernetes.io/os: windows}\n"), "apply", "-f", "-")
 	if out := strings.TrimSpace(d.succeededLogs("linux")); out != "ran" {
 		t.Errorf("the linux pod logged %q", out)
 	}
 	for _, tc := range []struct{ name, reason, message string }{
 		{"windows", "PodOSNotSupported", "Failed to admit pod as the OS field doesn't match node OS"},
 		{"labelled", "PodOSSelectorNodeLabelDoesNotMatch", "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label"},
+		{"bound", "NodeAffinity", "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector"},
 	} {
 		d.waitFor(tc.name+" to be rejected", 60*time.Second, func() (bool, error) {
 			return d.pod("default", tc.name).Status.Phase == "Failed", nil
@@ -155,6 +170,14 @@ func TestPodOS(t *testing.T) {
 		}
 		if out, _, _ := d.kubectl("1.33", "", "logs", tc.name); strings.Contains(out, "ran") {
 			t.Errorf("%s: the rejected pod's container ran: %q", tc.name, out)
+		}
+	}
+	if p := d.pod("default", "selected"); p.Status.Phase != corev1.PodPending || p.Spec.NodeName != "" {
+		t.Errorf("a pod selecting windows nodes: phase %s on node %q, want Pending and unscheduled", p.Status.Phase, p.Spec.NodeName)
+	}
+	for _, v := range []string{"1.27", "1.33"} {
+		if row := d.podRow(v, "default", "selected"); len(row) < 3 || row[2] != "Pending" {
+			t.Errorf("kubectl %s get pod selected: %v", v, row)
 		}
 	}
 }
