@@ -19,6 +19,13 @@ import (
 // the handler's host), where only a failure to get an answer fails it, not
 // the status code; sleep. It returns the message upstream shows in the
 // container's waiting state when a postStart hook fails. ctx bounds it.
+//
+// A deliberate difference: an httpGet hook with scheme HTTPS that gets a
+// plain-HTTP answer fails ("http: server gave HTTP response to HTTPS
+// client"), where the kubelet, behind its LifecycleHTTPFallback, sends the
+// request again over HTTP and records a LifecycleHTTPFallback event. A hook
+// asking for TLS is never downgraded to plain text here (README, "Pod
+// lifecycle").
 func (k *Kubelet) runHook(ctx context.Context, pod *corev1.Pod, c *corev1.Container, containerID string, h *corev1.LifecycleHandler, podIP string) (string, error) {
 	switch {
 	case h.Exec != nil:

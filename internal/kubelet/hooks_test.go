@@ -73,4 +73,16 @@ func TestRunHook(t *testing.T) {
 	if got == nil || got.Header.Get("User-Agent") != "kube-lifecycle/1.37" || got.URL.Path != "/hook" {
 		t.Errorf("hook request %+v", got)
 	}
+
+	// No LifecycleHTTPFallback: an HTTPS hook answered in plain HTTP
+	// fails, and is not tried again over HTTP.
+	got = nil
+	https := corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/hook", Port: intstr.FromString("http"), Scheme: "HTTPS"}}
+	msg, err := tk.runHook(context.Background(), pod, c, "c1", &https, "127.0.0.1")
+	if err == nil || !strings.Contains(msg, "http: server gave HTTP response to HTTPS client") {
+		t.Errorf("HTTPS hook against a plain-HTTP server: %q, %v; want it failed", msg, err)
+	}
+	if got != nil {
+		t.Errorf("the HTTPS hook was retried over HTTP: %+v", got)
+	}
 }

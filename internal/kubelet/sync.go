@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,8 +47,16 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 	}
 	if len(rp.sandboxes) == 0 && pod.Status.Phase != corev1.PodRunning {
 		// Admission (canAdmitPod upstream), before anything runs.
+		// In upstream's order: the sysctl handler, then the predicates
+		// (OS, then node affinity).
 		if msg := k.sysctls.check(pod); msg != "" {
 			return false, k.rejectPod(ctx, pod, reasonSysctlForbidden, msg)
+		}
+		if reason, msg := checkPodOS(pod, goruntime.GOOS); reason != "" {
+			return false, k.rejectPod(ctx, pod, reason, msg)
+		}
+		if reason, msg := k.checkNodeAffinity(ctx, pod); reason != "" {
+			return false, k.rejectPod(ctx, pod, reason, msg)
 		}
 	}
 	if pastActiveDeadline(pod, k.cfg.Now()) {

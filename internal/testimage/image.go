@@ -24,8 +24,10 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 // /dev and /etc. When extra is not empty a second layer holds those files.
 // The config runs "sh" with a standard PATH, for the host's architecture.
 //
+// Options change that config (WithStopSignal).
+//
 // busybox must be statically linked; ErrNotStatic is returned otherwise.
-func BusyboxImage(w io.Writer, busybox string, name string, extra []File) error {
+func BusyboxImage(w io.Writer, busybox string, name string, extra []File, opts ...Option) error {
 	tag, err := parseName(name)
 	if err != nil {
 		return err
@@ -37,7 +39,7 @@ func BusyboxImage(w io.Writer, busybox string, name string, extra []File) error 
 	if err != nil {
 		return err
 	}
-	img, err := assemble(busybox, names, extra)
+	img, err := assemble(busybox, names, extra, opts)
 	if err != nil {
 		return err
 	}
@@ -57,8 +59,17 @@ func parseName(ref string) (string, error) {
 	return t.TagStr(), nil
 }
 
+// Option changes the config of an image BusyboxImage writes.
+type Option func(*v1.Config)
+
+// WithStopSignal sets the image's STOPSIGNAL (Config.StopSignal), e.g.
+// "SIGQUIT".
+func WithStopSignal(signal string) Option {
+	return func(c *v1.Config) { c.StopSignal = signal }
+}
+
 // assemble builds the image from its layers and config.
-func assemble(busybox string, names []string, extra []File) (v1.Image, error) {
+func assemble(busybox string, names []string, extra []File, opts []Option) (v1.Image, error) {
 	base, err := busyboxLayer(busybox, names)
 	if err != nil {
 		return nil, err
@@ -80,17 +91,21 @@ func assemble(busybox string, names []string, extra []File) (v1.Image, error) {
 		})
 	}
 
+	cfg := v1.Config{
+		Cmd: []string{"sh"},
+		Env: []string{defaultPath},
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err = mutate.ConfigFile(img, &v1.ConfigFile{
 		Architecture: runtime.GOARCH,
 		OS:           "linux",
 		Created:      v1.Time{Time: epoch},
-		Config: v1.Config{
-			Cmd: []string{"sh"},
-			Env: []string{defaultPath},
-		},
-		RootFS: v1.RootFS{Type: "layers"},
+		Config:       cfg,
+		RootFS:       v1.RootFS{Type: "layers"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting image config: %w", err)

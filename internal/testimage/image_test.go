@@ -41,10 +41,10 @@ func testBusybox(t *testing.T) string {
 }
 
 // readImage builds the image and reads it back through an OCI layout.
-func readImage(t *testing.T, busybox string, extra []File) (v1.ImageIndex, v1.Image) {
+func readImage(t *testing.T, busybox string, extra []File, opts ...Option) (v1.ImageIndex, v1.Image) {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := BusyboxImage(&buf, busybox, testName, extra); err != nil {
+	if err := BusyboxImage(&buf, busybox, testName, extra, opts...); err != nil {
 		t.Fatalf("BusyboxImage: %v", err)
 	}
 	dir := t.TempDir()
@@ -127,6 +127,9 @@ func TestBusyboxImage(t *testing.T) {
 		if !slices.Equal(cfg.Config.Env, []string{defaultPath}) {
 			t.Errorf("Env = %q", cfg.Config.Env)
 		}
+		if cfg.Config.StopSignal != "" {
+			t.Errorf("StopSignal = %q, want none", cfg.Config.StopSignal)
+		}
 		if cfg.OS != "linux" || cfg.Architecture == "" {
 			t.Errorf("platform = %s/%s", cfg.OS, cfg.Architecture)
 		}
@@ -178,6 +181,19 @@ func TestBusyboxImage(t *testing.T) {
 				t.Errorf("linkname = %q, want %q", hdr.Linkname, tc.linkname)
 			}
 		})
+	}
+}
+
+// TestBusyboxImageStopSignal: WithStopSignal sets the image's STOPSIGNAL
+// and leaves the rest of the config alone.
+func TestBusyboxImageStopSignal(t *testing.T) {
+	_, img := readImage(t, testBusybox(t), nil, WithStopSignal("SIGQUIT"))
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Config.StopSignal != "SIGQUIT" || !slices.Equal(cfg.Config.Cmd, []string{"sh"}) || !slices.Equal(cfg.Config.Env, []string{defaultPath}) {
+		t.Errorf("config = %+v, want STOPSIGNAL SIGQUIT, Cmd sh and the default PATH", cfg.Config)
 	}
 }
 

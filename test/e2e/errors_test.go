@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 const simplePod = `apiVersion: v1
@@ -105,4 +109,75 @@ func TestPullThroughMirror(t *testing.T) {
 	fp := d.capture(t, "default", "pulled")
 	d.mustKubectl("1.33", "", "delete", "pod", "pulled")
 	d.check(t, fp)
+}
+
+// TestPodOS: a pod for another operating system is scheduled (neither the
+// API nor the scheduler looks at spec.os) and then refused by the node at
+// admission as the kubelet does, before anything of it runs: spec.os.name
+// windows is PodOSNotSupported, a kubernetes.io/os: windows label is
+// PodOSSelectorNodeLabelDoesNotMatch, a kubernetes.io/os: windows
+// nodeSelector keeps the pod Pending at the scheduler or, bound to the
+// node by its author, is NodeAffinity; each with upstream's messages, a
+// Warning event, and the reason in kubectl's STATUS under 1.27 and 1.33.
+func TestPodOS(t *testing.T) {
+	d := startDaemon(t)
+	pod := func(name, labels, os string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", labels: {" + labels + "}}\nspec:\n  restartPolicy: Never\n" + os +
+			"  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, 'echo ran']}]\n"
+	}
+	d.mustKubectl("1.27", pod("windows", "", "  os: {name: windows}\n"), "apply", "-f", "-")
+	d.mustKubectl("1.33", pod("labelled", "kubernetes.io/os: windows", ""), "apply", "-f", "-")
+	d.mustKubectl("1.33", pod("linux", "kubernetes.io/os: linux", "  os: {name: linux}\n"), "apply", "-f", "-")
+	// A windows nodeSelector: the scheduler keeps the pod Pending; bound
+	// to the node by its author, the node refuses it (NodeAffinity).
+	d.mustKubectl("1.33", pod("selected", "", "  nodeSelector: {kubernetes.io/os: windows}\n"), "apply", "-f", "-")
+	nodes, err := d.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(nodes.Items) != 1 {
+		t.Fatalf("nodes: %v", err)
+	}
+	d.mustKubectl("1.27", pod("bound", "", "  nodeName: "+nodes.Items[0].Name+"\n  nodeSelector: {kubernetes.io/os: windows}\n"), "apply", "-f", "-")
+	if out := strings.TrimSpace(d.succeededLogs("linux")); out != "ran" {
+		t.Errorf("the linux pod logged %q", out)
+	}
+	for _, tc := range []struct{ name, reason, message string }{
+		{"windows", "PodOSNotSupported", "Failed to admit pod as the OS field doesn't match node OS"},
+		{"labelled", "PodOSSelectorNodeLabelDoesNotMatch", "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label"},
+		{"bound", "NodeAffinity", "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector"},
+	} {
+		d.waitFor(tc.name+" to be rejected", 60*time.Second, func() (bool, error) {
+			return d.pod("default", tc.name).Status.Phase == "Failed", nil
+		})
+		p := d.pod("default", tc.name)
+		if p.Status.Reason != tc.reason || p.Status.Message != "Pod was rejected: "+tc.message {
+			t.Errorf("%s: status %q %q", tc.name, p.Status.Reason, p.Status.Message)
+		}
+		if len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].State.Terminated == nil && p.Status.ContainerStatuses[0].State.Waiting == nil {
+			t.Errorf("%s: a container of a rejected pod runs: %+v", tc.name, p.Status.ContainerStatuses)
+		}
+		for _, v := range []string{"1.27", "1.33"} {
+			if row := d.podRow(v, "default", tc.name); len(row) < 3 || row[2] != tc.reason {
+				t.Errorf("kubectl %s get pod %s: %v", v, tc.name, row)
+			}
+		}
+		out := d.mustKubectl("1.27", "", "get", "events", "--field-selector", "involvedObject.name="+tc.name, "-o", "custom-columns=T:.type,R:.reason,M:.message", "--no-headers")
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			found = found || len(f) > 2 && f[0] == "Warning" && f[1] == tc.reason && strings.HasSuffix(line, tc.message)
+		}
+		if !found {
+			t.Errorf("%s: no Warning %s event:\n%s", tc.name, tc.reason, out)
+		}
+		if out, _, _ := d.kubectl("1.33", "", "logs", tc.name); strings.Contains(out, "ran") {
+			t.Errorf("%s: the rejected pod's container ran: %q", tc.name, out)
+		}
+	}
+	if p := d.pod("default", "selected"); p.Status.Phase != corev1.PodPending || p.Spec.NodeName != "" {
+		t.Errorf("a pod selecting windows nodes: phase %s on node %q, want Pending and unscheduled", p.Status.Phase, p.Spec.NodeName)
+	}
+	for _, v := range []string{"1.27", "1.33"} {
+		if row := d.podRow(v, "default", "selected"); len(row) < 3 || row[2] != "Pending" {
+			t.Errorf("kubectl %s get pod selected: %v", v, row)
+		}
+	}
 }

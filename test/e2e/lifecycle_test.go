@@ -3,11 +3,15 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -385,4 +389,88 @@ func TestStatusColumn(t *testing.T) {
 	}
 	containsAll(t, "crashing's events", d.events("default", "crashing"),
 		"app: BackOff: Back-off restarting failed container app in pod crashing_default("+string(d.pod("default", "crashing").UID)+")")
+}
+
+const sandboxPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: phoenix
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes:
+  - name: out
+    hostPath: {path: OUT, type: Directory}
+  initContainers:
+  - name: init
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "echo init >> /out/runs"]
+    volumeMounts: [{name: out, mountPath: /out}]
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo app >> /out/runs; while true; do sleep 0.1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+`
+
+// pausePID returns the process id of the pause process of the pod with
+// this UID (its command line starts with /pause and it lives in the
+// pod's cgroup), or 0.
+func pausePID(uid string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err != nil || !strings.HasPrefix(string(cmdline), "/pause\x00") {
+			continue
+		}
+		cg, err := os.ReadFile(filepath.Join(filepath.Dir(p), "cgroup"))
+		if err != nil || !strings.Contains(string(cg), "/pod"+uid+"/") {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		return pid
+	}
+	return 0
+}
+
+// TestSandboxDies: when a pod's pause process is killed from the node, the
+// kubelet notices the sandbox is gone, says so (SandboxChanged), kills
+// what is left, makes a new sandbox and runs the init containers again
+// before the app container, and the pod is Running again.
+func TestSandboxDies(t *testing.T) {
+	d := startDaemon(t)
+	out := t.TempDir()
+	d.mustKubectl("1.33", strings.ReplaceAll(sandboxPod, "OUT", out), "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "phoenix", "1/1")
+	uid := string(d.pod("default", "phoenix").UID)
+	runs := func() string {
+		b, _ := os.ReadFile(filepath.Join(out, "runs"))
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	d.waitFor("the app container to start", 30*time.Second, func() (bool, error) { return runs() == "init app", nil })
+	pause := pausePID(uid)
+	if pause == 0 {
+		t.Fatalf("no pause process in the cgroup of pod %s", uid)
+	}
+	if err := syscall.Kill(pause, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("a SandboxChanged event", 60*time.Second, func() (bool, error) {
+		return slices.Contains(d.events("default", "phoenix"), "SandboxChanged: Pod sandbox changed, it will be killed and re-created."), nil
+	})
+	d.waitFor("init and app to run again", 60*time.Second, func() (bool, error) { return runs() == "init app init app", nil })
+	d.waitRunning("1.27", "default", "phoenix", "1/1")
+	row := d.sameRow("default", "phoenix")
+	if again := pausePID(uid); again == 0 || again == pause {
+		t.Errorf("pause process after the sandbox died: %d (was %d)", again, pause)
+	}
+	p := d.pod("default", "phoenix")
+	if len(p.Status.InitContainerStatuses) != 1 || p.Status.InitContainerStatuses[0].State.Terminated == nil || p.Status.InitContainerStatuses[0].State.Terminated.Reason != "Completed" {
+		t.Errorf("init container status after the new sandbox: %+v", p.Status.InitContainerStatuses)
+	}
+	if len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].RestartCount != 1 {
+		t.Errorf("app container status after the new sandbox: %+v (row %q)", p.Status.ContainerStatuses, row)
+	}
+	d.mustKubectl("1.33", "", "delete", "pod", "phoenix")
 }

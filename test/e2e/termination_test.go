@@ -3,7 +3,10 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/peapod/peapod/internal/testimage"
 )
 
 const terminationPods = `apiVersion: v1
@@ -135,13 +140,13 @@ func TestTermination(t *testing.T) {
 		row := d.podRow("1.27", "default", "stubborn")
 		return len(row) > 2 && row[2] == "Terminating", nil
 	})
-	if row := d.podRow("1.33", "default", "stubborn"); len(row) > 2 && row[2] != "Terminating" {
-		t.Errorf("kubectl 1.33 shows %q", row)
+	if row := d.podRow("1.33", "default", "stubborn"); len(row) < 3 || row[2] != "Terminating" {
+		t.Errorf("kubectl 1.33 shows %q, want Terminating", row)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < 2*time.Second || took > 4500*time.Millisecond {
+	if took := time.Since(start); took < 2*time.Second || took > 4*time.Second {
 		t.Errorf("a container ignoring SIGTERM with a 3 s grace period took %s to go", took)
 	}
 
@@ -162,8 +167,12 @@ func TestTermination(t *testing.T) {
 	if err := d.client.CoreV1().Pods("default").Delete(ctx, "stubborn", metav1.DeleteOptions{GracePeriodSeconds: &long}); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := d.client.CoreV1().Pods("default").Get(ctx, "stubborn", metav1.GetOptions{}); err == nil && *p.DeletionGracePeriodSeconds != 2 {
-		t.Errorf("a longer second grace period replaced the first: %d", *p.DeletionGracePeriodSeconds)
+	p, err := d.client.CoreV1().Pods("default").Get(ctx, "stubborn", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the pod, 2 s into a 2 s grace period: %v", err)
+	}
+	if g := p.DeletionGracePeriodSeconds; g == nil || *g != 2 {
+		t.Errorf("a longer second grace period replaced the first: %v", g)
 	}
 
 	// kubectl delete --grace-period=N replaces the pod's 3 s, and --now
@@ -208,15 +217,34 @@ func TestTermination(t *testing.T) {
 		}
 	}
 
-	// Forced: the object goes at once, the processes right after.
-	stdout, stderr, err := d.kubectl("1.33", "", "delete", "pod", "forced", "--grace-period=0", "--force")
-	if err != nil || !strings.Contains(stderr, "Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.") ||
-		!strings.Contains(stdout, `pod "forced" force deleted`) {
-		t.Errorf("forced deletion: %v\n%s\n%s", err, stdout, stderr)
+	// Forced: the object goes at once, the processes right after, under
+	// kubectl 1.33 and 1.27.
+	var forced string
+	for _, doc := range strings.Split(terminationPods, "---\n") {
+		if strings.Contains(doc, "name: forced\n") {
+			forced = doc
+		}
 	}
-	d.waitFor("the forced pod's processes to go", 15*time.Second, func() (bool, error) {
-		return !processRunning("sleep 3579"), nil
-	})
+	for _, v := range []string{"1.33", "1.27"} {
+		if v != "1.33" {
+			d.mustKubectl(v, forced, "apply", "-f", "-")
+			d.waitRunning(v, "default", "forced", "1/1")
+		}
+		if !processRunning("sleep 3579") {
+			t.Fatalf("kubectl %s: the forced pod's process does not run before the deletion", v)
+		}
+		stdout, stderr, err := d.kubectl(v, "", "delete", "pod", "forced", "--grace-period=0", "--force")
+		if err != nil || !strings.Contains(stderr, "Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.") ||
+			!strings.Contains(stdout, `pod "forced" force deleted`) {
+			t.Errorf("kubectl %s forced deletion: %v\n%s\n%s", v, err, stdout, stderr)
+		}
+		if _, err := d.client.CoreV1().Pods("default").Get(ctx, "forced", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("kubectl %s: the pod is still there right after a forced deletion: %v", v, err)
+		}
+		d.waitFor("the forced pod's processes to go", 15*time.Second, func() (bool, error) {
+			return !processRunning("sleep 3579"), nil
+		})
+	}
 }
 
 // processRunning reports whether a process with this command line runs.
@@ -298,5 +326,221 @@ func TestDeadlineAndTerminationMessages(t *testing.T) {
 	}
 	if row := d.sameRow("default", "message"); row[2] != "Error" {
 		t.Errorf("row %q", row)
+	}
+}
+
+const hookPods = `apiVersion: v1
+kind: Pod
+metadata:
+  name: poststart
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes:
+  - name: out
+    hostPath: {path: OUT, type: Directory}
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo started >> /out/poststart; while true; do sleep 0.1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+    lifecycle:
+      postStart:
+        exec: {command: ["sh", "-c", "echo hook output; exit 3"]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prestop-sleep
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+    lifecycle:
+      preStop:
+        sleep: {seconds: 3}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prestop-http
+spec:
+  terminationGracePeriodSeconds: 30
+  volumes:
+  - name: out
+    hostPath: {path: OUT, type: Directory}
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command:
+    - sh
+    - -c
+    - |
+      mkdir -p /www/cgi-bin
+      printf '#!/bin/sh\necho "$REQUEST_METHOD $REQUEST_URI $HTTP_USER_AGENT" >> /out/http\necho "Content-Type: text/plain"\necho\necho ok\n' > /www/cgi-bin/hook
+      chmod +x /www/cgi-bin/hook
+      httpd -p 8080 -h /www
+      trap 'echo term >> /out/http; exit 0' TERM
+      while true; do sleep 0.1; done
+    volumeMounts: [{name: out, mountPath: /out}]
+    readinessProbe:
+      tcpSocket: {port: 8080}
+      periodSeconds: 1
+    lifecycle:
+      preStop:
+        httpGet: {path: "/cgi-bin/hook?from=prestop", port: 8080}
+`
+
+// TestHooks: lifecycle hooks as a user sees them. A failing postStart
+// exec hook gets the container killed (and restarted), with a
+// FailedPostStartHook warning and the PostStartHookError waiting reason
+// carrying the hook's output; a preStop sleep hook holds the stop signal
+// back for its seconds; a preStop httpGet reaches a server in the pod
+// (which records the request) before the stop signal.
+func TestHooks(t *testing.T) {
+	d := startDaemon(t)
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// Every waiting message of the postStart pod's container, as written.
+	wch, err := d.client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=poststart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookError := make(chan string, 1)
+	go func() {
+		defer wch.Stop()
+		for ev := range wch.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			for _, cs := range p.Status.ContainerStatuses {
+				if w := cs.State.Waiting; w != nil && w.Reason == "PostStartHookError" {
+					hookError <- w.Message
+					return
+				}
+			}
+		}
+	}()
+	rows := map[string]*statusWatch{"1.27": d.watchRows("1.27", "default", "poststart"), "1.33": d.watchRows("1.33", "default", "poststart")}
+	d.mustKubectl("1.33", strings.ReplaceAll(hookPods, "OUT", out), "apply", "-f", "-")
+
+	// postStart fails: killed, PostStartHookError with the output, then
+	// started again.
+	select {
+	case msg := <-hookError:
+		for _, want := range []string{
+			`Exec lifecycle hook ([sh -c echo hook output; exit 3]) for Container "app" in Pod "poststart_default(`,
+			`failed - error: command 'sh -c echo hook output; exit 3' exited with 3: , message: "hook output\n"`,
+		} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("PostStartHookError message %q lacks %q", msg, want)
+			}
+		}
+	case <-ctx.Done():
+		t.Fatal("no PostStartHookError waiting state")
+	}
+	d.waitFor("the postStart container to be restarted", 60*time.Second, func() (bool, error) {
+		p := d.pod("default", "poststart")
+		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1, nil
+	})
+	if log, _ := os.ReadFile(filepath.Join(out, "poststart")); strings.Count(string(log), "started\n") < 2 {
+		t.Errorf("the container started %q, want at least twice (killed after its hook failed)", log)
+	}
+	for v, w := range rows {
+		if seen := w.stop(); !slices.Contains(seen, "PostStartHookError") {
+			t.Errorf("kubectl %s get -w never showed PostStartHookError: %q", v, seen)
+		}
+	}
+	containsAll(t, "events", d.events("default", "poststart"),
+		"app: FailedPostStartHook: PostStartHook failed", "app: Killing: FailedPostStartHook")
+	for _, v := range []string{"1.27", "1.33"} {
+		desc := d.mustKubectl(v, "", "describe", "pod", "poststart")
+		if !regexp.MustCompile(`Warning\s+FailedPostStartHook\s+.*PostStartHook failed`).MatchString(desc) {
+			t.Errorf("kubectl %s describe shows no FailedPostStartHook warning:\n%s", v, desc)
+		}
+	}
+
+	// preStop sleep: the container, which exits on SIGTERM, goes after
+	// the sleep.
+	d.waitRunning("1.27", "default", "prestop-sleep", "1/1")
+	start := time.Now()
+	d.mustKubectl("1.27", "", "delete", "pod", "prestop-sleep")
+	if took := time.Since(start); took < 3*time.Second || took > 5*time.Second {
+		t.Errorf("a preStop sleep of 3 s before a SIGTERM the container exits on: deleted in %s", took)
+	}
+
+	// preStop httpGet: the server in the pod got the request, from the
+	// kubelet, before the stop signal.
+	d.waitRunning("1.33", "default", "prestop-http", "1/1")
+	d.mustKubectl("1.33", "", "delete", "pod", "prestop-http")
+	log, _ := os.ReadFile(filepath.Join(out, "http"))
+	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "GET /cgi-bin/hook?from=prestop kube-lifecycle/1.") || lines[1] != "term" {
+		t.Errorf("the server in the pod recorded %q, want the preStop GET (kube-lifecycle user agent), then the SIGTERM", lines)
+	}
+	d.mustKubectl("1.33", "", "delete", "pod", "poststart")
+}
+
+const stopSignalPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: quitter
+spec:
+  terminationGracePeriodSeconds: 60
+  volumes:
+  - name: out
+    hostPath: {path: OUT, type: Directory}
+  containers:
+  - name: app
+    image: busybox:stopsignal
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'echo quit > /out/signal; exit 0' QUIT; trap '' TERM; while true; do sleep 0.1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+`
+
+// TestImageStopSignal: an image's STOPSIGNAL stops its containers instead
+// of SIGTERM: a container that ignores SIGTERM and exits on SIGQUIT, from
+// an image whose STOPSIGNAL is SIGQUIT, goes at once despite a 60 s grace
+// period, and its status names the signal.
+func TestImageStopSignal(t *testing.T) {
+	busybox, err := testimage.FetchBusybox(context.Background(), testimage.DefaultCacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarPath := filepath.Join(t.TempDir(), "stopsignal.tar")
+	f, err := os.Create(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testimage.BusyboxImage(f, busybox, "docker.io/library/busybox:stopsignal", nil, testimage.WithStopSignal("SIGQUIT")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t)
+	if out, err := exec.Command(peapodBin, "image", "import", "--data-dir", d.path("data"), tarPath).CombinedOutput(); err != nil {
+		t.Fatalf("importing busybox:stopsignal: %v\n%s", err, out)
+	}
+	out := t.TempDir()
+	d.mustKubectl("1.27", strings.ReplaceAll(stopSignalPod, "OUT", out), "apply", "-f", "-")
+	d.waitRunning("1.27", "default", "quitter", "1/1")
+	if cs := d.pod("default", "quitter").Status.ContainerStatuses; len(cs) != 1 || cs[0].StopSignal == nil || *cs[0].StopSignal != "SIGQUIT" {
+		t.Errorf("container statuses %+v, want stopSignal SIGQUIT", cs)
+	}
+	start := time.Now()
+	d.mustKubectl("1.33", "", "delete", "pod", "quitter")
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("a container whose image's STOPSIGNAL (SIGQUIT) it exits on took %s to go (grace 60 s)", took)
+	}
+	if sig, _ := os.ReadFile(filepath.Join(out, "signal")); string(sig) != "quit\n" {
+		t.Errorf("the container got %q, want the image's SIGQUIT", sig)
 	}
 }
