@@ -755,8 +755,28 @@ spec:
 	if !regexp.MustCompile(`(?m)^data-db-1\s+Bound\s+pvc-\S+\s+1Gi\s+RWO\s+local-path`).MatchString(claims) {
 		t.Errorf("kubectl get pvc:\n%s", claims)
 	}
-	if sc := d.mustKubectl("1.27", "", "get", "storageclass", "--no-headers"); !strings.HasPrefix(sc, "local-path (default)") {
+	if sc := d.mustKubectl("1.27", "", "get", "storageclass", "--no-headers"); !regexp.MustCompile(`^local-path \(default\)\s+peapod.io/local-path\s+Delete\s+WaitForFirstConsumer\s+true\s`).MatchString(sc) {
 		t.Errorf("kubectl get storageclass: %q", sc)
+	}
+	// A bound claim grows (the local-path class allows it); none shrinks;
+	// an unbound one keeps its spec.
+	d.mustKubectl("1.27", "", "patch", "pvc", "data-db-0", "-p", `{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`)
+	d.waitFor("data-db-0 to grow", 30*time.Second, func() (bool, error) {
+		out, _, err := d.kubectl("1.33", "", "get", "pvc", "data-db-0", "--no-headers")
+		return regexp.MustCompile(`^data-db-0\s+Bound\s+pvc-\S+\s+2Gi\s`).MatchString(out), err
+	})
+	if _, errOut, err := d.kubectl("1.33", "", "patch", "pvc", "data-db-0", "-p", `{"spec":{"resources":{"requests":{"storage":"1Gi"}}}}`); err == nil ||
+		!strings.Contains(errOut, `The PersistentVolumeClaim "data-db-0" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than previous value`) {
+		t.Errorf("shrinking a claim: %v %q", err, errOut)
+	}
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: loose}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+`, "apply", "-f", "-")
+	if _, errOut, err := d.kubectl("1.27", "", "patch", "pvc", "loose", "-p", `{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`); err == nil ||
+		!strings.Contains(errOut, `spec: Forbidden: spec is immutable after creation except resources.requests for bound claims`) {
+		t.Errorf("growing an unbound claim: %v %q", err, errOut)
 	}
 	d.mustKubectl("1.33", "", "exec", "db-1", "--", "sh", "-c", "echo kept > /data/file")
 	fps.add("db-1")
