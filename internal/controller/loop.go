@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/peapod/peapod/internal/registry"
@@ -31,10 +33,22 @@ type Loop struct {
 	// RateLimiter is the retry back-off (default: 5 ms doubling to
 	// 1000 s, with an overall bucket, as upstream's controllers).
 	RateLimiter workqueue.TypedRateLimiter[string]
+	// Resync is how often every object of every source is handed to its
+	// handler again as unchanged (an informer's resync): a sync that
+	// missed something, or waits on time alone without asking to be
+	// called again, is caught up then. Each period is drawn between
+	// Resync and twice it, as kube-controller-manager spreads its
+	// informers' (--min-resync-period). Zero is DefaultResync; negative
+	// turns it off.
+	Resync time.Duration
 
 	queue workqueue.TypedRateLimitingInterface[string]
 	once  sync.Once
 }
+
+// DefaultResync is a Loop's resync period when it sets none: upstream's
+// --min-resync-period.
+const DefaultResync = 12 * time.Hour
 
 // Source is a store the loop watches and how a change of one of its
 // objects becomes keys (the loop's Add).
@@ -64,12 +78,23 @@ func (l *Loop) Run(ctx context.Context, sources ...Source) error {
 	l.init()
 	workers := max(l.Workers, 1)
 	var wg sync.WaitGroup
+	resync := l.Resync
+	if resync == 0 {
+		resync = DefaultResync
+	}
 	for _, src := range sources {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			Watch(ctx, src.Store, l.Log, src.Handle)
 		}()
+		if resync > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.resync(ctx, src, resync)
+			}()
+		}
 	}
 	for range workers {
 		wg.Add(1)
@@ -83,6 +108,32 @@ func (l *Loop) Run(ctx context.Context, sources ...Source) error {
 	l.queue.ShutDown()
 	wg.Wait()
 	return nil
+}
+
+// resync hands every object of the source to its handler, as Modified
+// and unchanged, every period (drawn between period and twice it) until
+// ctx ends.
+func (l *Loop) resync(ctx context.Context, src Source, period time.Duration) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(period + rand.N(period)):
+		}
+		list, err := src.Store.List(ctx, "", registry.ListOptions{})
+		if err != nil {
+			l.Log.Warn("resync: listing", "controller", l.Name, "resource", src.Store.Resource().Key(), "err", err)
+			continue
+		}
+		objs, err := meta.ExtractList(list)
+		if err != nil {
+			l.Log.Warn("resync: listing", "controller", l.Name, "resource", src.Store.Resource().Key(), "err", err)
+			continue
+		}
+		for _, obj := range objs {
+			src.Handle(Event{Type: watch.Modified, Object: obj, Previous: obj})
+		}
+	}
 }
 
 func (l *Loop) next(ctx context.Context) bool {

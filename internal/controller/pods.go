@@ -127,6 +127,9 @@ type Claimer struct {
 	Selector labels.Selector
 	// Deleting: the owner is being deleted (no adoption, no release).
 	Deleting bool
+	// Finalizers are added to what is adopted (a Job's tracking
+	// finalizer), as PodControllerRefManager's.
+	Finalizers []string
 }
 
 // Claim returns the objects of candidates the owner owns after claiming.
@@ -171,6 +174,11 @@ func (c *Claimer) adopt(ctx context.Context, obj metav1.Object) (metav1.Object, 
 			return nil, errGone
 		}
 		a.SetOwnerReferences(append(a.GetOwnerReferences(), c.Ref))
+		for _, f := range c.Finalizers {
+			if !slices.Contains(a.GetFinalizers(), f) {
+				a.SetFinalizers(append(a.GetFinalizers(), f))
+			}
+		}
 		return m, nil
 	}, registry.UpdateOptions{})
 	if errors.Is(err, errGone) || apierrors.IsNotFound(err) {

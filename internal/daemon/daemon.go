@@ -198,7 +198,13 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 			return nil, err
 		}
 		return list.(*storagev1.StorageClassList).Items, nil
-	}}), d.storage, now)
+	}, Volume: func(ctx context.Context, name string) (*corev1.PersistentVolume, error) {
+		obj, err := d.volumes.Get(ctx, "", name)
+		if err != nil {
+			return nil, err
+		}
+		return obj.(*corev1.PersistentVolume), nil
+	}, Resizer: volumecontroller.Provisioner}), d.storage, now)
 	d.csrs = registry.NewStore(certificates.Resource(&certificates.Strategy{}), d.storage, now)
 	d.csrs.UseAdmission(certificates.SubjectRestriction{})
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
@@ -443,7 +449,8 @@ func (d *Daemon) ensureRuntimeClasses(ctx context.Context) error {
 
 // ensureStorageClass makes the default StorageClass, local-path (peapod's
 // node-local provisioner, volumes bound when their first pod is
-// scheduled), unless there is a StorageClass already.
+// scheduled, claims that may grow), unless there is a StorageClass
+// already.
 func (d *Daemon) ensureStorageClass(ctx context.Context) error {
 	list, err := d.storageClasses.List(ctx, "", registry.ListOptions{})
 	if err != nil {
@@ -452,9 +459,9 @@ func (d *Daemon) ensureStorageClass(ctx context.Context) error {
 	if len(list.(*storagev1.StorageClassList).Items) > 0 {
 		return nil
 	}
-	reclaim, mode := corev1.PersistentVolumeReclaimDelete, storagev1.VolumeBindingWaitForFirstConsumer
+	reclaim, mode, expand := corev1.PersistentVolumeReclaimDelete, storagev1.VolumeBindingWaitForFirstConsumer, true
 	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path", Annotations: map[string]string{storageapi.DefaultClassAnnotation: "true"}},
-		Provisioner: volumecontroller.Provisioner, ReclaimPolicy: &reclaim, VolumeBindingMode: &mode}
+		Provisioner: volumecontroller.Provisioner, ReclaimPolicy: &reclaim, VolumeBindingMode: &mode, AllowVolumeExpansion: &expand}
 	if _, err := d.storageClasses.Create(ctx, "", sc, false); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the default StorageClass: %w", err)
 	}

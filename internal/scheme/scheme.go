@@ -1,8 +1,16 @@
-// Package scheme holds the one runtime.Scheme peapod serves: the core/v1 kinds
-// (Pod, Namespace, Node, Event, ...), authentication.k8s.io/v1 (TokenRequest, TokenReview, SelfSubjectReview; v1beta1 SelfSubjectReview), authorization.k8s.io/v1 (the access reviews), rbac.authorization.k8s.io/v1, certificates.k8s.io/v1 (CertificateSigningRequest), node.k8s.io/v1 (RuntimeClass), apps/v1 (ReplicaSet, Deployment), batch/v1 (Job, CronJob), storage.k8s.io/v1 (StorageClass) and autoscaling/v1 (Scale), plus the meta/v1 kinds the API machinery
-// speaks (Status, Table, WatchEvent, DeleteOptions, ...), and the codecs built
-// from it. Every layer that turns objects into bytes gets its scheme here, so
-// there is exactly one place that decides which kinds exist.
+// Package scheme holds the one runtime.Scheme peapod serves: the core/v1
+// kinds (Pod, Namespace, Node, Event, PersistentVolumeClaim,
+// PersistentVolume, ...), authentication.k8s.io/v1 (TokenRequest,
+// TokenReview, SelfSubjectReview; v1beta1 SelfSubjectReview),
+// authorization.k8s.io/v1 (the access reviews),
+// rbac.authorization.k8s.io/v1, certificates.k8s.io/v1
+// (CertificateSigningRequest), node.k8s.io/v1 (RuntimeClass), apps/v1
+// (Deployment, ReplicaSet, DaemonSet, StatefulSet, ControllerRevision),
+// batch/v1 (Job, CronJob), storage.k8s.io/v1 (StorageClass) and
+// autoscaling/v1 (Scale), plus the meta/v1 kinds the API machinery speaks
+// (Status, Table, WatchEvent, DeleteOptions, ...), and the codecs built
+// from it. Every layer that turns objects into bytes gets its scheme here,
+// so there is exactly one place that decides which kinds exist.
 package scheme
 
 import (

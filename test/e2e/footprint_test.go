@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // footprint is everything a running pod has on the host; after deletion
@@ -24,7 +27,20 @@ type footprint struct {
 // capture records the pod's footprint from the daemon's runtime state.
 func (d *daemon) capture(t *testing.T, ns, name string) footprint {
 	t.Helper()
-	pod := d.pod(ns, name)
+	fp, err := d.tryCapture(ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fp
+}
+
+// tryCapture is capture that reports what it misses rather than ending
+// the test (for a watch that retries).
+func (d *daemon) tryCapture(ns, name string) (footprint, error) {
+	pod, err := d.client.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		return footprint{}, err
+	}
 	fp := footprint{uid: string(pod.UID), ns: ns, name: name}
 	sbDirs, _ := os.ReadDir(d.path("data/runtime/sandboxes"))
 	for _, e := range sbDirs {
@@ -45,7 +61,7 @@ func (d *daemon) capture(t *testing.T, ns, name string) footprint {
 		}
 	}
 	if len(fp.sandboxes) == 0 {
-		t.Fatalf("no sandbox found for pod %s/%s", ns, name)
+		return fp, fmt.Errorf("no sandbox found for pod %s/%s", ns, name)
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if _, id, ok := strings.Cut(cs.ContainerID, "://"); ok {
@@ -59,14 +75,21 @@ func (d *daemon) capture(t *testing.T, ns, name string) footprint {
 		}
 	}
 	if len(fp.veths) == 0 && !pod.Spec.HostNetwork {
-		t.Fatalf("no veth on bridge %s for the running pod", d.bridge)
+		return fp, fmt.Errorf("no veth on bridge %s for the running pod %s/%s", d.bridge, ns, name)
 	}
-	return fp
+	return fp, nil
 }
 
 // check fails the test for each trace of the pod that is left.
 func (d *daemon) check(t *testing.T, fp footprint) {
 	t.Helper()
+	if leaks := d.traces(fp); len(leaks) > 0 {
+		t.Errorf("pod %s/%s left %d traces:\n%s", fp.ns, fp.name, len(leaks), strings.Join(leaks, "\n"))
+	}
+}
+
+// traces lists what is left of the pod.
+func (d *daemon) traces(fp footprint) []string {
 	ids := append(append([]string{fp.uid}, fp.sandboxes...), fp.containers...)
 	var leaks []string
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
@@ -140,9 +163,7 @@ func (d *daemon) check(t *testing.T, fp footprint) {
 			leaks = append(leaks, "state: "+p)
 		}
 	}
-	if len(leaks) > 0 {
-		t.Errorf("pod %s/%s left %d traces:\n%s", fp.ns, fp.name, len(leaks), strings.Join(leaks, "\n"))
-	}
+	return leaks
 }
 
 // nsfsMountInodes returns the inodes of the namespaces bind-mounted on the

@@ -25,6 +25,8 @@ import (
 func TestJobs(t *testing.T) {
 	d := startDaemon(t)
 	ctx := context.Background()
+	fps := newFootprints(d, t)
+	stopWatch := fps.watch("default")
 
 	out := d.mustKubectl("1.27", "", "create", "job", "hello", "--image=busybox", "--", "sh", "-c", "echo hello from the job")
 	if !strings.Contains(out, "job.batch/hello created") {
@@ -301,6 +303,9 @@ spec:
 		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 		return err == nil && len(pods.Items) == 0, err
 	})
+	stopWatch()
+	fps.check()
+	fps.checkEmpty()
 }
 
 // waitJob waits for a Job's condition and returns the Job.
@@ -339,6 +344,8 @@ func hasCondition(j *batchv1.Job, t batchv1.JobConditionType, reason string) boo
 func TestCronJob(t *testing.T) {
 	d := startDaemon(t)
 	ctx := context.Background()
+	fps := newFootprints(d, t)
+	stopWatch := fps.watch("default")
 	d.mustKubectl("1.33", "", "create", "cronjob", "tick", "--image=busybox", "--schedule=*/1 * * * *", "--", "sh", "-c", "trap 'exit 0' TERM; sleep 150 & wait")
 	d.mustKubectl("1.27", "", "patch", "cronjob", "tick", "-p", `{"spec":{"concurrencyPolicy":"Forbid","jobTemplate":{"spec":{"template":{"spec":{"terminationGracePeriodSeconds":1}}}}}}`)
 	out := d.mustKubectl("1.27", "", "create", "job", "by-hand", "--from=cronjob/tick")
@@ -400,6 +407,9 @@ func TestCronJob(t *testing.T) {
 		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 		return err == nil && len(jobs.Items) == 0 && len(pods.Items) == 0, err
 	})
+	stopWatch()
+	fps.check()
+	fps.checkEmpty()
 }
 
 // TestJobDeadlineAndSuspend: activeDeadlineSeconds ends a Job that runs
@@ -408,6 +418,8 @@ func TestCronJob(t *testing.T) {
 func TestJobDeadlineAndSuspend(t *testing.T) {
 	d := startDaemon(t)
 	ctx := context.Background()
+	fps := newFootprints(d, t)
+	stopWatch := fps.watch("default")
 	d.mustKubectl("1.33", `apiVersion: batch/v1
 kind: Job
 metadata: {name: slow}
@@ -461,4 +473,7 @@ spec:
 		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 		return err == nil && len(pods.Items) == 0, err
 	})
+	stopWatch()
+	fps.check()
+	fps.checkEmpty()
 }

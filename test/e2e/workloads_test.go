@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -66,6 +68,26 @@ func TestDeployment(t *testing.T) {
 			}
 			fps.add(p.Name)
 		}
+		// exec deploy/x runs in one of the Deployment's pods.
+		host := strings.TrimSpace(d.mustKubectl(v, "", "exec", "deploy/"+name, "--", "hostname"))
+		if !slices.Contains(names(pods), host) {
+			t.Errorf("kubectl %s exec deploy/%s -- hostname: %q, not one of %v", v, name, host, names(pods))
+		}
+		// port-forward deploy/x reaches one of them too (busybox httpd
+		// serves the root directory).
+		port := freePorts(t, 1)[0]
+		pf := startPortForward(t, d, v, "deploy/"+name, fmt.Sprintf("%d:8080", port))
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/etc/hostname", port))
+		if err != nil {
+			t.Errorf("kubectl %s port-forward deploy/%s: %v", v, name, err)
+		} else {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !slices.Contains(names(pods), strings.TrimSpace(string(body))) {
+				t.Errorf("kubectl %s port-forward deploy/%s: GET /etc/hostname = %d %q, not one of %v", v, name, resp.StatusCode, body, names(pods))
+			}
+		}
+		pf.stop(t)
 	}
 
 	// Scale up to 5, then down to 2: the two pods the scale-up made (the
@@ -171,8 +193,41 @@ func TestDeployment(t *testing.T) {
 	if pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web127"}); err != nil || len(pods.Items) != 0 {
 		t.Errorf("foreground deletion returned with pods left: %v", err)
 	}
-	d.mustKubectl("1.33", "", "delete", "deploy/web133")
-	d.waitFor("the pods to go", 60*time.Second, func() (bool, error) {
+	// Foreground: the Deployment stays, deleting and with the
+	// foregroundDeletion finalizer, until its ReplicaSets and pods are
+	// gone. (Background deletion of a Deployment is
+	// TestDeploymentProgressDeadline's.)
+	d.mustKubectl("1.33", "", "delete", "deploy/web133", "--cascade=foreground", "--wait=false")
+	held := 0
+	d.waitFor("the Deployment to go after its pods", 90*time.Second, func() (bool, error) {
+		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web133"})
+		if err != nil {
+			return false, err
+		}
+		dep, err := d.client.AppsV1().Deployments("default").Get(ctx, "web133", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			// Pods listed before the Deployment was read: any still
+			// there then were there when it went.
+			if len(pods.Items) > 0 {
+				t.Errorf("the Deployment went before its pods %v", names(pods.Items))
+			}
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if dep.DeletionTimestamp == nil || !slices.Contains(dep.Finalizers, metav1.FinalizerDeleteDependents) {
+			t.Errorf("Deployment under foreground deletion: deletionTimestamp %v, finalizers %v", dep.DeletionTimestamp, dep.Finalizers)
+		}
+		if len(pods.Items) > 0 {
+			held++
+		}
+		return false, nil
+	})
+	if held == 0 {
+		t.Error("the Deployment was never seen held while its pods were there")
+	}
+	d.waitFor("the ReplicaSets and pods to go", 60*time.Second, func() (bool, error) {
 		rss, err := d.client.AppsV1().ReplicaSets("default").List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -181,6 +236,7 @@ func TestDeployment(t *testing.T) {
 		return err == nil && len(rss.Items) == 0 && len(pods.Items) == 0, err
 	})
 	fps.check()
+	fps.checkEmpty()
 }
 
 // TestDeploymentRecreateAndQuota: a Recreate rollout stops every old pod
@@ -205,6 +261,8 @@ spec:
       containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]
 `, "apply", "-f", "-")
 	d.mustKubectl("1.33", "", "-n", "rc", "rollout", "status", "deploy/rec", "--timeout=120s")
+	fps := newFootprints(d, t)
+	stopWatch := fps.watch("rc")
 	var mu sync.Mutex
 	mixed := false
 	done := make(chan struct{})
@@ -272,6 +330,9 @@ spec:
 	if _, err := d.client.AppsV1().Deployments("rc").Get(ctx, "rec", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the Deployment outlived its namespace: %v", err)
 	}
+	stopWatch()
+	fps.check()
+	fps.checkEmpty()
 }
 
 // podsOf lists the default namespace's pods matching a selector, not being
@@ -374,23 +435,108 @@ func regexpLine(s, pattern string) bool {
 type footprints struct {
 	d    *daemon
 	t    *testing.T
-	seen map[string]footprint
+	mu   sync.Mutex
+	seen map[string]footprint // by namespace/name
 }
 
 func newFootprints(d *daemon, t *testing.T) *footprints {
 	return &footprints{d: d, t: t, seen: map[string]footprint{}}
 }
 
-func (f *footprints) add(name string) {
-	if _, ok := f.seen[name]; ok {
+func (f *footprints) add(name string) { f.addIn("default", name) }
+
+func (f *footprints) addIn(ns, name string) {
+	f.mu.Lock()
+	_, ok := f.seen[ns+"/"+name]
+	f.mu.Unlock()
+	if ok {
 		return
 	}
-	f.seen[name] = f.d.capture(f.t, "default", name)
+	fp := f.d.capture(f.t, ns, name)
+	f.mu.Lock()
+	f.seen[ns+"/"+name] = fp
+	f.mu.Unlock()
 }
 
+// watch captures, until stopped, the footprint of every pod of ns seen
+// Running, for pods that come and go by themselves (a Job's): one that
+// runs for less than a poll is missed, and checkEmpty covers it.
+func (f *footprints) watch(ns string) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			pods, err := f.d.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+			for _, p := range pods.Items {
+				if err != nil || p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
+					continue
+				}
+				f.mu.Lock()
+				_, ok := f.seen[ns+"/"+p.Name]
+				f.mu.Unlock()
+				if ok {
+					continue
+				}
+				if fp, err := f.d.tryCapture(ns, p.Name); err == nil {
+					f.mu.Lock()
+					f.seen[ns+"/"+p.Name] = fp
+					f.mu.Unlock()
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// check fails the test for what any pod seen left behind, and when none
+// was seen at all (a watch that saw nothing checks nothing). A finished
+// pod leaves the API at once and the kubelet tears it down after (as
+// upstream's), so what is left gets a few seconds to go.
 func (f *footprints) check() {
+	f.t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.seen) == 0 {
+		f.t.Error("no pod footprint was captured: the leak check checked nothing")
+	}
+	deadline := time.Now().Add(20 * time.Second)
 	for _, fp := range f.seen {
+		for len(f.d.traces(fp)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
 		f.d.check(f.t, fp)
+	}
+}
+
+// checkEmpty fails the test for any sandbox or container the daemon's
+// runtime still has (after a few seconds) once every pod is gone, for the
+// pods no footprint was taken of.
+func (f *footprints) checkEmpty() {
+	f.t.Helper()
+	left := func() []string {
+		var out []string
+		for _, dir := range []string{"data/runtime/sandboxes", "data/runtime/containers"} {
+			entries, _ := os.ReadDir(f.d.path(dir))
+			for _, e := range entries {
+				out = append(out, dir+"/"+e.Name())
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(left()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, l := range left() {
+		f.t.Errorf("%s is left with no pod", l)
 	}
 }
 
@@ -609,8 +755,28 @@ spec:
 	if !regexp.MustCompile(`(?m)^data-db-1\s+Bound\s+pvc-\S+\s+1Gi\s+RWO\s+local-path`).MatchString(claims) {
 		t.Errorf("kubectl get pvc:\n%s", claims)
 	}
-	if sc := d.mustKubectl("1.27", "", "get", "storageclass", "--no-headers"); !strings.HasPrefix(sc, "local-path (default)") {
+	if sc := d.mustKubectl("1.27", "", "get", "storageclass", "--no-headers"); !regexp.MustCompile(`^local-path \(default\)\s+peapod.io/local-path\s+Delete\s+WaitForFirstConsumer\s+true\s`).MatchString(sc) {
 		t.Errorf("kubectl get storageclass: %q", sc)
+	}
+	// A bound claim grows (the local-path class allows it); none shrinks;
+	// an unbound one keeps its spec.
+	d.mustKubectl("1.27", "", "patch", "pvc", "data-db-0", "-p", `{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`)
+	d.waitFor("data-db-0 to grow", 30*time.Second, func() (bool, error) {
+		out, _, err := d.kubectl("1.33", "", "get", "pvc", "data-db-0", "--no-headers")
+		return regexp.MustCompile(`^data-db-0\s+Bound\s+pvc-\S+\s+2Gi\s`).MatchString(out), err
+	})
+	if _, errOut, err := d.kubectl("1.33", "", "patch", "pvc", "data-db-0", "-p", `{"spec":{"resources":{"requests":{"storage":"1Gi"}}}}`); err == nil ||
+		!strings.Contains(errOut, `The PersistentVolumeClaim "data-db-0" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than previous value`) {
+		t.Errorf("shrinking a claim: %v %q", err, errOut)
+	}
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: loose}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+`, "apply", "-f", "-")
+	if _, errOut, err := d.kubectl("1.27", "", "patch", "pvc", "loose", "-p", `{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`); err == nil ||
+		!strings.Contains(errOut, `spec: Forbidden: spec is immutable after creation except resources.requests for bound claims`) {
+		t.Errorf("growing an unbound claim: %v %q", err, errOut)
 	}
 	d.mustKubectl("1.33", "", "exec", "db-1", "--", "sh", "-c", "echo kept > /data/file")
 	fps.add("db-1")
@@ -655,6 +821,7 @@ func readySince(p *corev1.Pod) time.Time {
 // ProgressDeadlineExceeded, and kubectl rollout status says so and fails.
 func TestDeploymentProgressDeadline(t *testing.T) {
 	d := startDaemon(t)
+	fps := newFootprints(d, t)
 	d.mustKubectl("1.33", `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: stuck}
@@ -684,5 +851,24 @@ spec:
 	if c == nil || c.Status != corev1.ConditionFalse || c.Reason != "ProgressDeadlineExceeded" || !strings.HasSuffix(c.Message, "has timed out progressing.") {
 		t.Errorf("Progressing: %+v", c)
 	}
+	d.waitFor("the stuck pod to run", 60*time.Second, func() (bool, error) {
+		pods := d.podsOf(t, "app=stuck")
+		return len(pods) == 1 && pods[0].Status.Phase == corev1.PodRunning, nil
+	})
+	for _, p := range d.podsOf(t, "app=stuck") {
+		fps.add(p.Name)
+	}
+	// Background deletion (the default): the ReplicaSet and pods go after
+	// the Deployment.
 	d.mustKubectl("1.33", "", "delete", "deploy", "stuck")
+	d.waitFor("the ReplicaSet and pods to go", 60*time.Second, func() (bool, error) {
+		rss, err := d.client.AppsV1().ReplicaSets("default").List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		pods, err := d.client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{})
+		return err == nil && len(rss.Items) == 0 && len(pods.Items) == 0, err
+	})
+	fps.check()
+	fps.checkEmpty()
 }

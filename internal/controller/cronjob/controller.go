@@ -147,7 +147,10 @@ func (c *Controller) sync(ctx context.Context, key string) (requeue time.Duratio
 
 // mostRecentScheduleTime is the latest schedule time not after now since
 // the last one (or the CronJob's creation, or now less the starting
-// deadline when that is later), and how many were missed.
+// deadline when that is later), and about how many were missed. Past a
+// hundred missed times (a clock off by years), the count is estimated from
+// the interval between the first two and only the last ones are walked, as
+// upstream does.
 func mostRecentScheduleTime(cj *batchv1.CronJob, last *metav1.Time, now time.Time, sched cron.Schedule) (*time.Time, int) {
 	earliest := cj.CreationTimestamp.Time
 	if last != nil {
@@ -158,17 +161,32 @@ func mostRecentScheduleTime(cj *batchv1.CronJob, last *metav1.Time, now time.Tim
 			earliest = s
 		}
 	}
-	var latest *time.Time
+	var latest time.Time
 	missed := 0
-	for t := sched.Next(earliest); !t.After(now); t = sched.Next(t) {
-		tt := t
-		latest = &tt
+	for t := sched.Next(earliest); !t.IsZero() && !t.After(now); t = sched.Next(t) {
+		latest = t
 		missed++
-		if missed > tooManyMissed+1 {
-			break
+		if missed <= tooManyMissed {
+			continue
 		}
+		first := sched.Next(earliest)
+		interval := sched.Next(first).Sub(first).Round(time.Second)
+		if interval < time.Second {
+			return nil, missed
+		}
+		missed = int(now.Sub(first)/interval) + 1
+		// One interval short of the estimate, for schedules whose gaps
+		// differ, then on to the last time not after now.
+		latest = time.Time{}
+		for t := sched.Next(first.Add(time.Duration(missed-2) * interval)); !t.IsZero() && !t.After(now); t = sched.Next(t) {
+			latest = t
+		}
+		break
 	}
-	return latest, missed
+	if latest.IsZero() {
+		return nil, missed
+	}
+	return &latest, missed
 }
 
 // createJob makes the Job of one scheduled time from the job template.

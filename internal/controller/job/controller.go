@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -82,7 +83,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.loop.Add(controller.ObjectKey(j))
 			c.ttl.Add(controller.ObjectKey(j))
 		}},
-		controller.Source{Store: c.Pods, Handle: c.podChanged})
+		controller.Source{Store: c.Pods, Handle: func(e controller.Event) { c.podChanged(ctx, e) }})
 	return cmp.Or(err, <-errs)
 }
 
@@ -94,14 +95,29 @@ func (c *Controller) syncKey(ctx context.Context, key string) (time.Duration, er
 	return c.sync(ctx, key)
 }
 
-func (c *Controller) podChanged(e controller.Event) {
+// podChanged queues the Jobs a pod change concerns: its owner (and former
+// owner), or for an orphan those whose selector matches it (to adopt it).
+func (c *Controller) podChanged(ctx context.Context, e controller.Event) {
 	p := e.Object.(*corev1.Pod)
+	queued := false
 	for _, obj := range []runtime.Object{e.Object, e.Previous} {
 		if obj == nil {
 			continue
 		}
 		if ref := metav1.GetControllerOf(obj.(*corev1.Pod)); ref != nil && ref.Kind == "Job" {
 			c.loop.Add(controller.Key(p.Namespace, ref.Name))
+			queued = true
+		}
+	}
+	if prev, ok := e.Previous.(*corev1.Pod); !queued && e.Type != "DELETED" && p.DeletionTimestamp == nil &&
+		metav1.GetControllerOf(p) == nil && (!ok || !labels.Equals(prev.Labels, p.Labels)) {
+		if list, err := c.Jobs.List(ctx, p.Namespace, registry.ListOptions{}); err == nil {
+			for i := range list.(*batchv1.JobList).Items {
+				j := &list.(*batchv1.JobList).Items[i]
+				if sel, err := metav1.LabelSelectorAsSelector(j.Spec.Selector); err == nil && j.Spec.Selector != nil && !sel.Empty() && sel.Matches(labels.Set(p.Labels)) {
+					c.loop.Add(controller.ObjectKey(j))
+				}
+			}
 		}
 	}
 	// A pod whose Job may be gone (deleted in the background, or the pod

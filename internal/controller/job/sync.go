@@ -50,15 +50,9 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if m := j.Spec.ManagedBy; m != nil && *m != batchv1.JobControllerName {
 		return 0, nil
 	}
-	all, err := controller.ListPods(ctx, c.Pods, ns)
+	pods, err := c.claimPods(ctx, j)
 	if err != nil {
 		return 0, err
-	}
-	var pods []*corev1.Pod
-	for _, p := range all {
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == j.UID {
-			pods = append(pods, p)
-		}
 	}
 	if _, finished := finishTime(j); finished || j.DeletionTimestamp != nil {
 		// Nothing more to count: the pods may go whenever.
@@ -83,6 +77,41 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 		}
 	}
 	return requeue, nil
+}
+
+// claimPods is getPodsForJob: the Job's pods, after adopting the orphans
+// its selector matches (with the tracking finalizer; a manualSelector
+// Job's pods may be made by someone else) and releasing those it no
+// longer matches.
+func (c *Controller) claimPods(ctx context.Context, j *batchv1.Job) ([]*corev1.Pod, error) {
+	all, err := controller.ListPods(ctx, c.Pods, j.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(j.Spec.Selector)
+	if err != nil || j.Spec.Selector == nil || sel.Empty() {
+		// No selector to claim by (validation refuses that): the pods
+		// it owns.
+		var pods []*corev1.Pod
+		for _, p := range all {
+			if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == j.UID {
+				pods = append(pods, p)
+			}
+		}
+		return pods, nil
+	}
+	candidates := make([]metav1.Object, len(all))
+	for i, p := range all {
+		candidates[i] = p
+	}
+	claimer := &controller.Claimer{Store: c.Pods, Owner: j, Selector: sel, Deleting: j.DeletionTimestamp != nil,
+		Ref: controller.NewControllerRef(j, "batch/v1", "Job"), Finalizers: []string{batchv1.JobTrackingFinalizer}}
+	owned, err := claimer.Claim(ctx, candidates)
+	pods := make([]*corev1.Pod, len(owned))
+	for i, m := range owned {
+		pods[i] = m.(*corev1.Pod)
+	}
+	return pods, err
 }
 
 // jobSync is one sync of one Job.

@@ -205,21 +205,28 @@ func (r *reconcile) run(ctx context.Context, pods []*corev1.Pod) (time.Duration,
 		if ordered && !r.healthy(p) {
 			return requeue, nil
 		}
+		if err := r.retainClaims(ctx, p, false); err != nil {
+			return 0, err
+		}
 	}
 	// Condemned pods go highest ordinal first, one at a time when
 	// ordered.
 	sort.Slice(condemned, func(i, j int) bool {
 		return ordinalOf(r.set.Name, condemned[i].Name) > ordinalOf(r.set.Name, condemned[j].Name)
 	})
+	// Their claims first get the owners the retention policy wants for
+	// scaled-down pods (the pod, for whenScaled: Delete).
+	for _, p := range condemned {
+		if err := r.retainClaims(ctx, p, true); err != nil {
+			return 0, err
+		}
+	}
 	for _, p := range condemned {
 		if p.DeletionTimestamp != nil {
 			if ordered {
 				return requeue, nil
 			}
 			continue
-		}
-		if err := r.releaseClaims(ctx, p); err != nil {
-			return 0, err
 		}
 		if err := r.delete(ctx, p); err != nil {
 			return 0, err
@@ -456,31 +463,31 @@ func (r *reconcile) ensureClaims(ctx context.Context, ordinal int, pod string) e
 	return nil
 }
 
-// releaseClaims gives a condemned pod's claims the pod as owner when the
-// retention policy deletes them on scale-down, so they go with it.
-func (r *reconcile) releaseClaims(ctx context.Context, p *corev1.Pod) error {
-	pol := r.set.Spec.PersistentVolumeClaimRetentionPolicy
-	if pol == nil || pol.WhenScaled != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
-		return nil
-	}
+// retainClaims gives the claims of a pod's ordinal the owner references
+// its set's persistentVolumeClaimRetentionPolicy wants, on every sync, so
+// that a policy changed later reaches the claims made before
+// (UpdatePodClaimForRetentionPolicy upstream).
+func (r *reconcile) retainClaims(ctx context.Context, p *corev1.Pod, scaledDown bool) error {
 	ordinal := ordinalOf(r.set.Name, p.Name)
 	for _, ct := range r.set.Spec.VolumeClaimTemplates {
-		_, err := r.c.Claims.Update(ctx, r.set.Namespace, claimName(ct.Name, r.set.Name, ordinal), func(cur runtime.Object) (runtime.Object, error) {
+		name := claimName(ct.Name, r.set.Name, ordinal)
+		obj, err := r.c.Claims.Get(ctx, r.set.Namespace, name)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, changed := retentionOwners(obj.(*corev1.PersistentVolumeClaim).OwnerReferences, r.set, p, scaledDown); !changed {
+			continue
+		}
+		_, err = r.c.Claims.Update(ctx, r.set.Namespace, name, func(cur runtime.Object) (runtime.Object, error) {
 			o := cur.(*corev1.PersistentVolumeClaim).DeepCopy()
-			for _, ref := range o.OwnerReferences {
-				if ref.UID == p.UID {
-					return o, nil
-				}
+			refs, changed := retentionOwners(o.OwnerReferences, r.set, p, scaledDown)
+			if !changed {
+				return o, nil
 			}
-			// The pod replaces the set as owner: the claim goes with it.
-			var refs []metav1.OwnerReference
-			for _, ref := range o.OwnerReferences {
-				if ref.UID != r.set.UID {
-					refs = append(refs, ref)
-				}
-			}
-			f := false
-			o.OwnerReferences = append(refs, metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: p.Name, UID: p.UID, BlockOwnerDeletion: &f})
+			o.OwnerReferences = refs
 			return o, nil
 		}, registry.UpdateOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -488,4 +495,45 @@ func (r *reconcile) releaseClaims(ctx context.Context, p *corev1.Pod) error {
 		}
 	}
 	return nil
+}
+
+// retentionOwners is the owner references a claim of the pod should have
+// (updateClaimOwnerRefForSetAndPod upstream): the set when whenDeleted is
+// Delete, unless the pod is scaled down and whenScaled is Delete, when the
+// pod instead; nobody's for Retain. Other owners are kept. It reports
+// whether that differs from refs.
+func retentionOwners(refs []metav1.OwnerReference, set *appsv1.StatefulSet, pod *corev1.Pod, scaledDown bool) ([]metav1.OwnerReference, bool) {
+	whenDeleted, whenScaled := appsv1.RetainPersistentVolumeClaimRetentionPolicyType, appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+	if pol := set.Spec.PersistentVolumeClaimRetentionPolicy; pol != nil {
+		whenDeleted, whenScaled = pol.WhenDeleted, pol.WhenScaled
+	}
+	byPod := scaledDown && whenScaled == appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	bySet := whenDeleted == appsv1.DeletePersistentVolumeClaimRetentionPolicyType && !byPod
+	var out []metav1.OwnerReference
+	hasSet, hasPod := false, false
+	for _, ref := range refs {
+		switch ref.UID {
+		case set.UID:
+			if !bySet {
+				continue
+			}
+			hasSet = true
+		case pod.UID:
+			if !byPod {
+				continue
+			}
+			hasPod = true
+		}
+		out = append(out, ref)
+	}
+	if bySet && !hasSet {
+		ref := controller.NewControllerRef(set, "apps/v1", "StatefulSet")
+		ref.Controller = nil
+		out = append(out, ref)
+	}
+	if byPod && !hasPod {
+		f := false
+		out = append(out, metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID, BlockOwnerDeletion: &f})
+	}
+	return out, len(out) != len(refs) || (bySet && !hasSet) || (byPod && !hasPod)
 }

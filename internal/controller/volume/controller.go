@@ -37,7 +37,7 @@ const Provisioner = "peapod.io/local-path"
 const (
 	annBindCompleted     = "pv.kubernetes.io/bind-completed"
 	annBoundByController = "pv.kubernetes.io/bound-by-controller"
-	annProvisionedBy     = "pv.kubernetes.io/provisioned-by"
+	annProvisionedBy     = storageapi.ProvisionedByAnnotation
 )
 
 // Controller binds, provisions and reclaims volumes.
@@ -138,50 +138,54 @@ func (c *Controller) syncClaim(ctx context.Context, key string) error {
 		return removeFinalizer(ctx, c.Claims, ns, name, pvc.UID, storageapi.PVCProtectionFinalizer)
 	}
 	if pvc.Status.Phase == corev1.ClaimBound {
-		return nil
-	}
-	if pv, err := c.findVolume(ctx, pvc); err != nil || pv != nil {
-		if err != nil {
-			return err
-		}
-		return c.bind(ctx, pvc, pv)
+		return c.expand(ctx, pvc)
 	}
 	className := ""
 	if pvc.Spec.StorageClassName != nil {
 		className = *pvc.Spec.StorageClassName
 	}
+	var class *storagev1.StorageClass
+	if className != "" {
+		cobj, err := c.Classes.Get(ctx, "", className)
+		switch {
+		case err == nil:
+			class = cobj.(*storagev1.StorageClass)
+		case !apierrors.IsNotFound(err):
+			return err
+		}
+	}
+	// A WaitForFirstConsumer claim binds (to a volume made beforehand
+	// as to a provisioned one) only once a pod using it is scheduled,
+	// unless claim or volume names the other (pre-bound).
+	delay := false
+	if class != nil && class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer {
+		scheduled, err := c.scheduledUser(ctx, ns, name)
+		if err != nil {
+			return err
+		}
+		delay = !scheduled
+	}
+	if pv, err := c.findVolume(ctx, pvc, delay); err != nil || pv != nil {
+		if err != nil {
+			return err
+		}
+		return c.bind(ctx, pvc, pv)
+	}
 	if className == "" {
 		return nil // waits for a matching volume
 	}
-	cobj, err := c.Classes.Get(ctx, "", className)
-	if apierrors.IsNotFound(err) {
+	if class == nil {
 		c.Recorder.Eventf(pvc, "", events.Warning, "ProvisioningFailed", "storageclass.storage.k8s.io %q not found", className)
 		return nil
 	}
-	if err != nil {
-		return err
+	if delay {
+		c.Recorder.Eventf(pvc, "", events.Normal, "WaitForFirstConsumer", "waiting for first consumer to be created before binding")
+		return nil
 	}
-	class := cobj.(*storagev1.StorageClass)
 	if class.Provisioner != Provisioner {
 		c.Recorder.Eventf(pvc, "", events.Normal, "ExternalProvisioning",
 			"Waiting for a volume to be created either by the external provisioner '%s' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered.", class.Provisioner)
 		return nil
-	}
-	if class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer {
-		users, err := c.users(ctx, ns, name)
-		if err != nil {
-			return err
-		}
-		scheduled := false
-		for _, p := range users {
-			if p.Spec.NodeName != "" {
-				scheduled = true
-			}
-		}
-		if !scheduled {
-			c.Recorder.Eventf(pvc, "", events.Normal, "WaitForFirstConsumer", "waiting for first consumer to be created before binding")
-			return nil
-		}
 	}
 	pv, err := c.provision(ctx, pvc, class)
 	if err != nil {
@@ -192,9 +196,25 @@ func (c *Controller) syncClaim(ctx context.Context, key string) error {
 	return c.bind(ctx, pvc, pv)
 }
 
-// findVolume is a volume the claim may bind: the one it names, or an
-// Available one of its class with room and the access modes it asks.
-func (c *Controller) findVolume(ctx context.Context, pvc *corev1.PersistentVolumeClaim) (*corev1.PersistentVolume, error) {
+// scheduledUser says whether a pod using the claim is on a node.
+func (c *Controller) scheduledUser(ctx context.Context, ns, claim string) (bool, error) {
+	users, err := c.users(ctx, ns, claim)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range users {
+		if p.Spec.NodeName != "" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// findVolume is a volume the claim may bind: the one bound or pre-bound
+// to it, the one it names, or (unless delay, a claim waiting for its first
+// consumer) an Available one of its class with room and the access modes
+// it asks.
+func (c *Controller) findVolume(ctx context.Context, pvc *corev1.PersistentVolumeClaim, delay bool) (*corev1.PersistentVolume, error) {
 	list, err := c.Volumes.List(ctx, "", registry.ListOptions{})
 	if err != nil {
 		return nil, err
@@ -216,6 +236,9 @@ func (c *Controller) findVolume(ctx context.Context, pvc *corev1.PersistentVolum
 			continue
 		}
 		if pvc.Spec.VolumeName != "" && pv.Name != pvc.Spec.VolumeName {
+			continue
+		}
+		if pvc.Spec.VolumeName == "" && delay {
 			continue
 		}
 		capacity := pv.Spec.Capacity[corev1.ResourceStorage]
@@ -321,6 +344,57 @@ func (c *Controller) bind(ctx context.Context, pvc *corev1.PersistentVolumeClaim
 		return o, nil
 	}, registry.UpdateOptions{Status: true})
 	return err
+}
+
+// expand grows a bound claim's volume to what the claim now requests,
+// as the external resizer and kubelet do between them: the volume's
+// capacity, then the claim's. A provisioned volume is a directory, whose
+// size is only recorded; admission lets only those grow
+// (ClaimStrategy.AdmitUpdate).
+func (c *Controller) expand(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
+	want := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	have, ok := pvc.Status.Capacity[corev1.ResourceStorage]
+	if !ok || want.Cmp(have) <= 0 || pvc.Spec.VolumeName == "" {
+		return nil
+	}
+	obj, err := c.Volumes.Get(ctx, "", pvc.Spec.VolumeName)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	pv := obj.(*corev1.PersistentVolume)
+	if pv.Annotations[annProvisionedBy] != Provisioner || pv.Spec.HostPath == nil {
+		c.Recorder.Eventf(pvc, "", events.Warning, "VolumeResizeFailed", "peapod can only grow the volumes its provisioner %s made; volume %s was not", Provisioner, pv.Name)
+		return nil
+	}
+	c.Recorder.Eventf(pvc, "", events.Normal, "Resizing", "External resizer is resizing volume %s", pv.Name)
+	if _, err := c.Volumes.Update(ctx, "", pv.Name, func(cur runtime.Object) (runtime.Object, error) {
+		o := cur.(*corev1.PersistentVolume).DeepCopy()
+		if q := o.Spec.Capacity[corev1.ResourceStorage]; q.Cmp(want) >= 0 {
+			return o, nil
+		}
+		o.Spec.Capacity[corev1.ResourceStorage] = want
+		return o, nil
+	}, registry.UpdateOptions{}); err != nil {
+		return err
+	}
+	if _, err := c.Claims.Update(ctx, pvc.Namespace, pvc.Name, func(cur runtime.Object) (runtime.Object, error) {
+		o := cur.(*corev1.PersistentVolumeClaim).DeepCopy()
+		if o.UID != pvc.UID {
+			return nil, apierrors.NewNotFound(c.Claims.Resource().GroupResource(), pvc.Name)
+		}
+		if o.Status.Capacity == nil {
+			o.Status.Capacity = corev1.ResourceList{}
+		}
+		o.Status.Capacity[corev1.ResourceStorage] = want
+		return o, nil
+	}, registry.UpdateOptions{Status: true}); err != nil {
+		return err
+	}
+	c.Recorder.Eventf(pvc, "", events.Normal, "VolumeResizeSuccessful", "Resize volume succeeded")
+	return nil
 }
 
 func setVolumePhase(ctx context.Context, st controller.Store, name string, phase corev1.PersistentVolumePhase) error {

@@ -9,12 +9,14 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -29,6 +31,10 @@ const (
 	PVCProtectionFinalizer = "kubernetes.io/pvc-protection"
 	PVProtectionFinalizer  = "kubernetes.io/pv-protection"
 	DefaultClassAnnotation = "storageclass.kubernetes.io/is-default-class"
+	// ProvisionedByAnnotation names the provisioner that made a volume.
+	ProvisionedByAnnotation = "pv.kubernetes.io/provisioned-by"
+	// MountOptionsAnnotation is the beta form of spec.mountOptions.
+	MountOptionsAnnotation = "volume.beta.kubernetes.io/mount-options"
 	betaDefaultClass       = "storageclass.beta.kubernetes.io/is-default-class"
 )
 
@@ -49,8 +55,15 @@ func validateAccessModes(modes []corev1.PersistentVolumeAccessMode, p *field.Pat
 
 // ClaimStrategy implements registry strategies for PersistentVolumeClaims.
 type ClaimStrategy struct {
-	// Classes lists the StorageClasses, for the default one (nil: none).
+	// Classes lists the StorageClasses, for the default one and volume
+	// expansion (nil: none).
 	Classes func(ctx context.Context) ([]storagev1.StorageClass, error)
+	// Volume gets a PersistentVolume by name, to check that a growing
+	// claim's volume can grow (nil: not checked).
+	Volume func(ctx context.Context, name string) (*corev1.PersistentVolume, error)
+	// Resizer is the provisioner (pv.kubernetes.io/provisioned-by) whose
+	// hostPath volumes can grow: only they may be expanded.
+	Resizer string
 }
 
 // ClaimResource returns the persistentvolumeclaims resource.
@@ -144,6 +157,9 @@ func ValidateClaimSpec(spec *corev1.PersistentVolumeClaimSpec, p *field.Path) fi
 	if spec.Selector != nil || spec.DataSource != nil || spec.DataSourceRef != nil {
 		errs = append(errs, field.Forbidden(p, "selector, dataSource and dataSourceRef are not supported by peapod yet"))
 	}
+	if spec.VolumeAttributesClassName != nil {
+		errs = append(errs, field.Forbidden(p.Child("volumeAttributesClassName"), "VolumeAttributesClasses are not supported by peapod"))
+	}
 	return errs
 }
 
@@ -152,8 +168,10 @@ func (s *ClaimStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.O
 	obj.(*corev1.PersistentVolumeClaim).Status = old.(*corev1.PersistentVolumeClaim).Status
 }
 
-// ValidateUpdate keeps the spec, but for the volume name set once and
-// larger requests.
+// ValidateUpdate is ValidatePersistentVolumeClaimUpdate: the spec is
+// immutable but for the volume name, set once, and, on a bound claim, a
+// larger storage request. (peapod refuses volumeAttributesClassName
+// altogether, so the message is upstream's from before it existed.)
 func (s *ClaimStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
 	pvc, prev := obj.(*corev1.PersistentVolumeClaim), old.(*corev1.PersistentVolumeClaim)
 	errs := s.Validate(ctx, obj)
@@ -161,11 +179,93 @@ func (s *ClaimStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Obj
 	if b.VolumeName == "" {
 		b.VolumeName = a.VolumeName
 	}
-	a.Resources, b.Resources = corev1.VolumeResourceRequirements{}, corev1.VolumeResourceRequirements{}
+	storage := field.NewPath("spec", "resources", "requests", "storage")
+	// The status is the stored one (PrepareForUpdate).
+	if pvc.Status.Phase == corev1.ClaimBound && a.Resources.Requests != nil {
+		if q, ok := b.Resources.Requests[corev1.ResourceStorage]; ok {
+			a.Resources.Requests[corev1.ResourceStorage] = q
+		} else {
+			delete(a.Resources.Requests, corev1.ResourceStorage)
+		}
+	}
 	if !apiequality.Semantic.DeepEqual(a, b) {
-		errs = append(errs, field.Forbidden(field.NewPath("spec"), "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"))
+		errs = append(errs, field.Forbidden(field.NewPath("spec"), "spec is immutable after creation except resources.requests for bound claims"))
+	}
+	newSize, oldSize := pvc.Spec.Resources.Requests[corev1.ResourceStorage], prev.Spec.Resources.Requests[corev1.ResourceStorage]
+	if newSize.Cmp(oldSize) < 0 {
+		errs = append(errs, field.Forbidden(storage, "field can not be less than previous value"))
 	}
 	return errs
+}
+
+// AdmitUpdate is the PersistentVolumeClaimResize admission plugin: a
+// claim grows only once bound, and only when its StorageClass allows
+// volume expansion. peapod resizes only the volumes its own provisioner
+// made (Resizer), so a claim bound to a volume made by hand is refused
+// with the same message.
+func (s *ClaimStrategy) AdmitUpdate(ctx context.Context, obj, old runtime.Object) error {
+	pvc, prev := obj.(*corev1.PersistentVolumeClaim), old.(*corev1.PersistentVolumeClaim)
+	newSize, oldSize := pvc.Spec.Resources.Requests[corev1.ResourceStorage], prev.Spec.Resources.Requests[corev1.ResourceStorage]
+	if newSize.Cmp(oldSize) <= 0 {
+		return nil
+	}
+	gr := corev1.Resource("persistentvolumeclaims")
+	if prev.Status.Phase != corev1.ClaimBound {
+		return apierrors.NewForbidden(gr, pvc.Name, errors.New("Only bound persistent volume claims can be expanded"))
+	}
+	ok, err := s.resizable(ctx, pvc, prev)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return apierrors.NewForbidden(gr, pvc.Name, errors.New("only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize"))
+	}
+	return nil
+}
+
+// resizable: the claim keeps its StorageClass, which allows expansion,
+// and its volume was made by the Resizer.
+func (s *ClaimStrategy) resizable(ctx context.Context, pvc, prev *corev1.PersistentVolumeClaim) (bool, error) {
+	class, oldClass := claimClass(pvc), claimClass(prev)
+	if class == "" || class != oldClass || s.Classes == nil {
+		return false, nil
+	}
+	classes, err := s.Classes(ctx)
+	if err != nil {
+		return false, err
+	}
+	var sc *storagev1.StorageClass
+	for i := range classes {
+		if classes[i].Name == class {
+			sc = &classes[i]
+		}
+	}
+	if sc == nil || sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion {
+		return false, nil
+	}
+	if s.Volume == nil {
+		return true, nil
+	}
+	pv, err := s.Volume(ctx, prev.Spec.VolumeName)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return s.Resizer != "" && pv.Annotations[ProvisionedByAnnotation] == s.Resizer && pv.Spec.HostPath != nil, nil
+}
+
+// claimClass is GetPersistentVolumeClaimClass: the beta annotation, then
+// the field.
+func claimClass(pvc *corev1.PersistentVolumeClaim) string {
+	if c, ok := pvc.Annotations[corev1.BetaStorageClassAnnotation]; ok {
+		return c
+	}
+	if pvc.Spec.StorageClassName != nil {
+		return *pvc.Spec.StorageClassName
+	}
+	return ""
 }
 
 // PrepareForStatusUpdate keeps the spec.
@@ -229,12 +329,29 @@ func (VolumeStrategy) Validate(ctx context.Context, obj runtime.Object) field.Er
 		if pv.Spec.HostPath.Path == "" {
 			errs = append(errs, field.Required(p.Child("hostPath", "path"), ""))
 		}
+		// pkg/volume/validation: the hostPath plugin takes no mount
+		// options (kubelet would refuse to mount it).
+		if _, ok := pv.Annotations[MountOptionsAnnotation]; ok {
+			errs = append(errs, field.Forbidden(field.NewPath("metadata", "annotations").Key(MountOptionsAnnotation), "may not specify mount options for this volume type"))
+		}
+		if len(pv.Spec.MountOptions) > 0 {
+			errs = append(errs, field.Forbidden(p.Child("mountOptions"), "may not specify mount options for this volume type"))
+		}
 	case pv.Spec.Local != nil:
 		if pv.Spec.Local.Path == "" {
 			errs = append(errs, field.Required(p.Child("local", "path"), ""))
 		}
+		if pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
+			errs = append(errs, field.Required(p.Child("nodeAffinity"), "Local volume requires node affinity"))
+		}
+		if len(pv.Spec.MountOptions) > 0 || pv.Annotations[MountOptionsAnnotation] != "" {
+			errs = append(errs, field.Forbidden(p.Child("mountOptions"), "mount options are not supported by peapod: local volumes are bind-mounted as they are"))
+		}
 	default:
 		errs = append(errs, field.Forbidden(p, "only hostPath and local persistent volumes are supported by peapod"))
+	}
+	if pv.Spec.VolumeAttributesClassName != nil {
+		errs = append(errs, field.Forbidden(p.Child("volumeAttributesClassName"), "VolumeAttributesClasses are not supported by peapod"))
 	}
 	return errs
 }
