@@ -174,7 +174,7 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 		start := time.Now()
 		volErr := make(chan error, 1)
 		go func() { volErr <- volumes() }()
-		id, cfg, err := k.createSandbox(ctx, w, pod)
+		id, cfg, err := k.createSandbox(ctx, w, pod, rp)
 		// Always joined: nothing of the pod may be set up behind a
 		// teardown that follows.
 		if verr := <-volErr; err == nil && verr != nil {
