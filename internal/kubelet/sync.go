@@ -49,6 +49,10 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		if msg := k.sysctls.check(pod); msg != "" {
 			return false, k.rejectPod(ctx, pod, reasonSysctlForbidden, msg)
 		}
+		if msg := k.lsm.appArmorRefusal(pod); msg != "" {
+			return false, k.rejectPod(ctx, pod, reasonAppArmor, msg)
+		}
+		k.warnSELinux(w, pod)
 	}
 	if pastActiveDeadline(pod, k.cfg.Now()) {
 		// The pod fails (its status says DeadlineExceeded) and what runs
