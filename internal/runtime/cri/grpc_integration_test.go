@@ -372,6 +372,16 @@ func TestStats(t *testing.T) {
 		}
 		got[m.Name] = m
 	}
+	// As critest checks: every descriptor has help and keys, and a
+	// metric, but for block I/O (none on some disks) and the network (the
+	// pod's own, and this one is on the node's).
+	for _, d := range descs.Descriptors {
+		optional := strings.HasPrefix(d.Name, "container_network_") || d.Name == "container_blkio_device_usage_total" ||
+			strings.HasPrefix(d.Name, "container_fs_reads") || strings.HasPrefix(d.Name, "container_fs_writes")
+		if d.Help == "" || len(d.LabelKeys) == 0 || (got[d.Name] == nil && !optional) {
+			t.Errorf("descriptor %v: want help, label keys and a metric", d)
+		}
+	}
 	ws := got["container_memory_working_set_bytes"]
 	if ws == nil || ws.MetricType != runtimeapi.MetricType_GAUGE || ws.Value.GetValue() == 0 ||
 		strings.Join(ws.LabelValues, " ") != "web default busy "+c.ContainerId+" docker.io/library/busybox:latest" {
@@ -380,8 +390,10 @@ func TestStats(t *testing.T) {
 	if cpu := got["container_cpu_usage_seconds_total"]; cpu == nil || cpu.MetricType != runtimeapi.MetricType_COUNTER {
 		t.Errorf("cpu metric %v: want a counter", cpu)
 	}
-	if p := got["container_processes"]; p == nil || p.Value.GetValue() == 0 {
-		t.Errorf("processes metric %v: want the container's process", p)
+	for _, name := range []string{"container_processes", "container_threads", "container_file_descriptors", "container_memory_usage_bytes", "container_last_seen", "container_start_time_seconds"} {
+		if m := got[name]; m == nil || m.Value.GetValue() == 0 {
+			t.Errorf("%s metric %v: want a value", name, m)
+		}
 	}
 }
 
