@@ -12,12 +12,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/peapod/peapod/internal/audit"
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/scheme"
 )
 
 // writeError writes err as a metav1.Status. This is the one place errors
-// become HTTP codes: Kubernetes API errors keep theirs, anything else is a
-// 500 InternalError (and logged, since the client learns little).
+// become HTTP codes: Kubernetes API errors keep theirs, the runtime's
+// kinds (errdefs) get theirs from kindStatuses, and anything else is a 500
+// InternalError (and logged, since the client learns little).
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := s.statusFor(r, err)
 	code := int(status.Code)
@@ -34,6 +36,8 @@ func (s *Server) statusFor(r *http.Request, err error) *metav1.Status {
 	if errors.As(err, &apiStatus) {
 		st := apiStatus.Status()
 		status = &st
+	} else if st := kindStatus(err); st != nil {
+		status = st
 	} else {
 		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		st := apierrors.NewInternalError(err).Status()
@@ -44,6 +48,33 @@ func (s *Server) statusFor(r *http.Request, err error) *metav1.Status {
 		status.Status = metav1.StatusFailure
 	}
 	return status
+}
+
+// kindStatuses are the HTTP codes and reasons of the runtime's error
+// kinds, as gRPC's HTTP mapping has them (and the kubelet's streaming
+// server for NotFound).
+var kindStatuses = []struct {
+	kind   error
+	code   int32
+	reason metav1.StatusReason
+}{
+	{errdefs.ErrNotFound, http.StatusNotFound, metav1.StatusReasonNotFound},
+	{errdefs.ErrAlreadyExists, http.StatusConflict, metav1.StatusReasonAlreadyExists},
+	{errdefs.ErrInvalidArgument, http.StatusBadRequest, metav1.StatusReasonBadRequest},
+	{errdefs.ErrFailedPrecondition, http.StatusBadRequest, metav1.StatusReasonBadRequest},
+	{errdefs.ErrUnimplemented, http.StatusNotImplemented, metav1.StatusReasonUnknown},
+	{errdefs.ErrUnavailable, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable},
+}
+
+// kindStatus is the Status of an error of one of the runtime's kinds, with
+// its message; nil for other errors.
+func kindStatus(err error) *metav1.Status {
+	for _, k := range kindStatuses {
+		if errors.Is(err, k.kind) {
+			return &metav1.Status{Status: metav1.StatusFailure, Code: k.code, Reason: k.reason, Message: err.Error()}
+		}
+	}
+	return nil
 }
 
 // writeObject encodes obj (apiVersion and kind filled) with code, as JSON

@@ -72,3 +72,29 @@ func ParentPath(parent string) string {
 	}
 	return filepath.Clean(parent)
 }
+
+// Detail is a cgroup's full statistics (CPU, memory, pids and block I/O)
+// and the processes in it, for the CRI's Prometheus-style metrics.
+type Detail struct {
+	At    time.Time
+	Stats *cgroups.Stats
+	// PIDs are the cgroup's processes, its descendants' included.
+	PIDs []int
+}
+
+// ReadDetail reads the detail of the cgroup at path (v1 or v2).
+func ReadDetail(path string) (Detail, error) {
+	if path == "" {
+		return Detail{}, fmt.Errorf("no cgroup path")
+	}
+	mgr, err := cgmanager.New(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{SkipDevices: true}})
+	if err != nil {
+		return Detail{}, fmt.Errorf("cgroup %s: %w", path, err)
+	}
+	st, err := mgr.Stats(&cgroups.StatsOptions{Controllers: cgroups.CPU | cgroups.Memory | cgroups.Pids | cgroups.IO})
+	if err != nil {
+		return Detail{}, fmt.Errorf("cgroup %s stats: %w", path, err)
+	}
+	pids, _ := mgr.GetAllPids()
+	return Detail{At: time.Now(), Stats: st, PIDs: pids}, nil
+}

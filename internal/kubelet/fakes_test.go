@@ -76,8 +76,15 @@ func (f *fakeRuntime) Version(context.Context, *runtimeapi.VersionRequest) (*run
 func (f *fakeRuntime) RunPodSandbox(_ context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	id := f.id("sb")
 	cfg := req.GetConfig()
+	// As the real runtime, one sandbox per metadata (name, namespace,
+	// uid, attempt).
+	for _, sb := range f.sandboxes {
+		if proto.Equal(sb.Metadata, cfg.GetMetadata()) {
+			return nil, fmt.Errorf("sandbox name %v is reserved for %q: %w", cfg.GetMetadata(), sb.Id, errdefs.ErrAlreadyExists)
+		}
+	}
+	id := f.id("sb")
 	f.sandboxes[id] = &runtimeapi.PodSandboxStatus{Id: id, Metadata: cfg.GetMetadata(), State: runtimeapi.PodSandboxState_SANDBOX_READY,
 		CreatedAt: f.now() + int64(f.next), Labels: cfg.GetLabels(), Network: &runtimeapi.PodSandboxNetworkStatus{Ip: "10.0.0.2"}}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil

@@ -177,6 +177,13 @@ type Kubelet struct {
 	cgroups      podCgroups
 	sysctls      *sysctlAllowlist
 	tokens       tokenManager
+
+	// lsm is which security modules the host enables.
+	lsm hostLSM
+	// handlers are the runtime's handlers and their features, as the
+	// node's status.runtimeHandlers publishes them.
+	handlers []corev1.NodeRuntimeHandler
+
 	// imageRecords are the image GC's first-seen and last-used times.
 	imageRecords imageRecords
 	backoff      *flowcontrol.Backoff // container restarts (CrashLoopBackOff)
@@ -250,7 +257,7 @@ func New(cfg Config) (*Kubelet, error) {
 		return nil, fmt.Errorf("--allowed-unsafe-sysctls: %w", err)
 	}
 	k := &Kubelet{
-		cfg: cfg, log: cfg.Log, cgroups: cg, sysctls: sysctls,
+		cfg: cfg, log: cfg.Log, cgroups: cg, sysctls: sysctls, lsm: detectLSM(),
 		backoff:  flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pullBack: flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pods:     map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{}, statuses: map[types.UID]*corev1.PodStatus{},

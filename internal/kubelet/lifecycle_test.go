@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -332,5 +333,37 @@ func TestSidecarBackOff(t *testing.T) {
 	}
 	if got := tk.rt.states(); got != "main=RUNNING proxy=RUNNING" {
 		t.Errorf("after the restart: %s", got)
+	}
+}
+
+// TestSandboxAttemptAfterRestart: a worker that starts afresh (as after a
+// restart of peapod) and finds the pod's sandbox dead makes the next
+// attempt, which the runtime accepts, rather than attempt 0 again.
+func TestSandboxAttemptAfterRestart(t *testing.T) {
+	tk := newTestKubelet(t)
+	tk.add(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.PodSpec{Containers: []corev1.Container{ctr("app")}}})
+	tk.sync(t, "web")
+	sandboxes, err := tk.rt.ListPodSandbox(context.Background(), &runtimeapi.ListPodSandboxRequest{})
+	if err != nil || len(sandboxes.Items) != 1 {
+		t.Fatalf("sandboxes %v, %v", sandboxes, err)
+	}
+	first := sandboxes.Items[0]
+	if _, err := tk.rt.StopPodSandbox(context.Background(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: first.Id}); err != nil {
+		t.Fatal(err)
+	}
+	tk.worker = &podWorker{uid: tk.worker.uid, reasons: map[string]waitingReason{}, firstSeen: tk.clock.Now()}
+	pod := tk.sync(t, "web")
+	sandboxes, _ = tk.rt.ListPodSandbox(context.Background(), &runtimeapi.ListPodSandboxRequest{})
+	var attempts []uint32
+	for _, sb := range sandboxes.Items {
+		if sb.Id != first.Id {
+			attempts = append(attempts, sb.Metadata.Attempt)
+		}
+	}
+	if len(attempts) != 1 || attempts[0] != first.Metadata.Attempt+1 {
+		t.Fatalf("new sandbox attempts %v, want [%d]", attempts, first.Metadata.Attempt+1)
+	}
+	if st := status(pod, "app"); st.State.Running == nil {
+		t.Errorf("app after the new sandbox: %+v", st)
 	}
 }

@@ -129,6 +129,9 @@ func (k *Kubelet) nodeObject(ctx context.Context) (*corev1.Node, error) {
 		yes := true
 		node.Status.Features = &corev1.NodeFeatures{SupplementalGroupsPolicy: &yes}
 	}
+	// The runtime's handlers and what each supports, from its Status
+	// (the RuntimeHandlers setter upstream).
+	node.Status.RuntimeHandlers = k.handlers
 	node.Status.Images = k.nodeImages(ctx)
 	if ip := k.hostIP(); ip != "" {
 		node.Status.Addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}}, node.Status.Addresses...)

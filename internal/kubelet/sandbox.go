@@ -16,7 +16,14 @@ import (
 
 // createSandbox makes the pod's cgroup, directories and sandbox
 // (createPodSandbox upstream) and returns the sandbox ID and its config.
-func (k *Kubelet) createSandbox(ctx context.Context, w *podWorker, pod *corev1.Pod) (string, *runtimeapi.PodSandboxConfig, error) {
+// Its attempt follows the newest sandbox the runtime has of the pod, as
+// upstream's does: the runtime refuses a second sandbox with the same
+// metadata, and one left from before a restart of peapod still holds its
+// attempt.
+func (k *Kubelet) createSandbox(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod) (string, *runtimeapi.PodSandboxConfig, error) {
+	if len(rp.sandboxes) > 0 {
+		w.sandboxAttempt = max(w.sandboxAttempt, rp.sandboxes[0].GetMetadata().GetAttempt()+1)
+	}
 	cfg, err := k.sandboxConfig(w, pod, w.sandboxAttempt)
 	if err != nil {
 		return "", nil, err

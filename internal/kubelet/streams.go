@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/errdefs"
 )
 
 // Exec, attach and port-forward (GetExec, GetAttach, GetPortForward of the
@@ -25,7 +28,7 @@ func (k *Kubelet) ExecURL(ctx context.Context, pod *corev1.Pod, container string
 	}
 	resp, err := k.cfg.Runtime.Exec(ctx, &runtimeapi.ExecRequest{ContainerId: id, Cmd: cmd, Tty: tty, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 	if err != nil {
-		return nil, err
+		return nil, goneContainer(err, container)
 	}
 	return url.Parse(resp.GetUrl())
 }
@@ -42,7 +45,7 @@ func (k *Kubelet) AttachURL(ctx context.Context, pod *corev1.Pod, container stri
 	tty = tty && spec != nil && spec.TTY
 	resp, err := k.cfg.Runtime.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: id, Tty: tty, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 	if err != nil {
-		return nil, err
+		return nil, goneContainer(err, container)
 	}
 	return url.Parse(resp.GetUrl())
 }
@@ -59,6 +62,10 @@ func (k *Kubelet) PortForwardURL(ctx context.Context, pod *corev1.Pod, ports []i
 		return nil, streamNotFound(fmt.Sprintf("pod %q has no running sandbox", pod.Name))
 	}
 	resp, err := k.cfg.Runtime.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: sb.Id, Port: ports})
+	if errors.Is(err, errdefs.ErrNotFound) || errors.Is(err, errdefs.ErrFailedPrecondition) {
+		// The sandbox stopped since it was listed.
+		return nil, streamNotFound(fmt.Sprintf("pod %q has no running sandbox", pod.Name))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +84,16 @@ func (k *Kubelet) runningContainer(ctx context.Context, pod *corev1.Pod, name st
 		return "", streamNotFound(fmt.Sprintf("container not found (%q)", name))
 	}
 	return c.Id, nil
+}
+
+// goneContainer is what the runtime's refusal of a session in a
+// container that stopped (or went) since it was found becomes: the
+// kubelet's "container not found", as it would have said a moment later.
+func goneContainer(err error, name string) error {
+	if errors.Is(err, errdefs.ErrNotFound) || errors.Is(err, errdefs.ErrFailedPrecondition) {
+		return streamNotFound(fmt.Sprintf("container not found (%q)", name))
+	}
+	return err
 }
 
 // findContainer finds a container of any kind by name.

@@ -58,6 +58,10 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		if reason, msg := k.checkNodeAffinity(ctx, pod); reason != "" {
 			return false, k.rejectPod(ctx, pod, reason, msg)
 		}
+		if msg := k.lsm.appArmorRefusal(pod); msg != "" {
+			return false, k.rejectPod(ctx, pod, reasonAppArmor, msg)
+		}
+		k.warnSELinux(w, pod)
 	}
 	if pastActiveDeadline(pod, k.cfg.Now()) {
 		// The pod fails (its status says DeadlineExceeded) and what runs
@@ -183,7 +187,7 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 		start := time.Now()
 		volErr := make(chan error, 1)
 		go func() { volErr <- volumes() }()
-		id, cfg, err := k.createSandbox(ctx, w, pod)
+		id, cfg, err := k.createSandbox(ctx, w, pod, rp)
 		// Always joined: nothing of the pod may be set up behind a
 		// teardown that follows.
 		if verr := <-volErr; err == nil && verr != nil {

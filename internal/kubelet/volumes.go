@@ -717,6 +717,9 @@ func (k *Kubelet) runtimeFeatures(ctx context.Context) {
 			if h.GetName() == "" {
 				k.rro = h.GetFeatures().GetRecursiveReadOnlyMounts()
 			}
+			rro, userns := h.GetFeatures().GetRecursiveReadOnlyMounts(), h.GetFeatures().GetUserNamespaces()
+			k.handlers = append(k.handlers, corev1.NodeRuntimeHandler{Name: h.GetName(),
+				Features: &corev1.NodeRuntimeHandlerFeatures{RecursiveReadOnlyMounts: &rro, UserNamespaces: &userns}})
 		}
 		k.strictGroups = st.GetFeatures().GetSupplementalGroupsPolicy()
 	})

@@ -22,6 +22,8 @@ type podWorker struct {
 	sandboxAttempt uint32
 	// warnedDNS: the MissingClusterDNS event was recorded.
 	warnedDNS bool
+	// warnedSELinux: the SELinuxOptionsIgnored event was recorded.
+	warnedSELinux bool
 	// retryAt, if set, is when the worker wants to run again (backoff end).
 	retryAt time.Time
 	// firstSeen is when the kubelet first heard of the pod;

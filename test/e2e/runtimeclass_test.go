@@ -20,6 +20,21 @@ func TestRuntimeClass(t *testing.T) {
 			t.Errorf("kubectl %s get runtimeclasses:\n%s", v, out)
 		}
 	}
+	// The node publishes the runtime's handlers and their features
+	// (status.runtimeHandlers, as the upstream kubelet does): the default
+	// one ("") and runc, each saying whether it makes mounts recursively
+	// read-only and that it has no user namespaces.
+	handlers := d.mustKubectl("1.33", "", "get", "nodes", "-o",
+		`jsonpath={range .items[0].status.runtimeHandlers[*]}[{.name}] rro={.features.recursiveReadOnlyMounts} userns={.features.userNamespaces}{"\n"}{end}`)
+	for _, want := range []string{"[] rro=", "[runc] rro="} {
+		if !strings.Contains(handlers, want) {
+			t.Errorf("node runtimeHandlers lack %q:\n%s", want, handlers)
+		}
+	}
+	if lines := strings.Split(strings.TrimSpace(handlers), "\n"); len(lines) < 2 || strings.Count(handlers, "userns=false") != len(lines) ||
+		strings.Count(handlers, "rro=true")+strings.Count(handlers, "rro=false") != len(lines) {
+		t.Errorf("node runtimeHandlers: every handler must state both features:\n%s", handlers)
+	}
 	pod := func(name, class string) string {
 		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  runtimeClassName: " + class +
 			"\n  terminationGracePeriodSeconds: 1\n  containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}]\n"

@@ -3,7 +3,6 @@ package cri
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/cgroup"
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/mount"
 	"github.com/peapod/peapod/internal/reference"
 	"github.com/peapod/peapod/internal/runtime/conmon"
@@ -28,18 +28,32 @@ import (
 func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (_ *runtimeapi.CreateContainerResponse, err error) {
 	cfg := req.GetConfig()
 	if cfg.GetMetadata().GetName() == "" {
-		return nil, errors.New("container config must carry metadata with a name")
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, "container config must carry metadata with a name")
 	}
 	sb, ok := s.getSandbox(req.GetPodSandboxId())
 	if !ok {
 		return nil, errNotFound("sandbox", req.GetPodSandboxId())
 	}
+	id, name := newID(), containerName(cfg.GetMetadata(), sb.Config.GetMetadata())
 	s.mu.Lock()
 	ready, pausePID := sb.State == runtimeapi.PodSandboxState_SANDBOX_READY, sb.PausePID
+	if ready {
+		err = s.names.reserve("container", name, id)
+	}
 	s.mu.Unlock()
 	if !ready {
-		return nil, fmt.Errorf("sandbox %s is not ready", sb.ID)
+		return nil, errdefs.New(errdefs.ErrFailedPrecondition, fmt.Sprintf("sandbox %s is not ready", sb.ID))
 	}
+	if err != nil {
+		return nil, err
+	}
+	// Released unless the container is made (then its removal does).
+	made := false
+	defer func() {
+		if !made {
+			s.releaseName(name, id)
+		}
+	}()
 	img, err := s.cfg.Images.Get(cfg.GetImage().GetImage())
 	if err != nil {
 		return nil, wrapf(err, "image %q", cfg.GetImage().GetImage())
@@ -49,7 +63,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		return nil, wrapf(err, "image %q layers", cfg.GetImage().GetImage())
 	}
 	c := &container{
-		ID: newID(), SandboxID: sb.ID, Config: cfg, ImageRef: img.ID, Layers: img.Layers, ImageName: imageName(img, firstNonEmpty(cfg.GetImage().GetUserSpecifiedImage(), cfg.GetImage().GetImage())),
+		ID: id, name: name, SandboxID: sb.ID, Config: cfg, ImageRef: img.ID, Layers: img.Layers, ImageName: imageName(img, firstNonEmpty(cfg.GetImage().GetUserSpecifiedImage(), cfg.GetImage().GetImage())),
 		State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
 		Mounts: cfg.GetMounts(), StopSignal: img.Config.StopSignal, Handler: sb.Handler, exited: make(chan struct{}),
 	}
@@ -147,6 +161,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	s.mu.Lock()
 	s.containers[c.ID] = c
 	s.mu.Unlock()
+	made = true
 	s.cfg.Failpoints.Hit("container-created")
 	s.publish(c.ID, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, sb)
 	return &runtimeapi.CreateContainerResponse{ContainerId: c.ID}, nil

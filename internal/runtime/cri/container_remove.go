@@ -32,6 +32,7 @@ func (s *Service) removeContainer(ctx context.Context, c *container) error {
 	// nothing to save.
 	s.mu.Lock()
 	delete(s.containers, c.ID)
+	s.names.release(c.name, c.ID)
 	sb := s.sandboxes[c.SandboxID]
 	s.mu.Unlock()
 	if err := s.dropContainer(c); err != nil {

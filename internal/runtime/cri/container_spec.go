@@ -1,7 +1,6 @@
 package cri
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -29,7 +28,7 @@ func processArgs(command, args, entrypoint, cmd []string) ([]string, error) {
 		}
 	}
 	if len(command) == 0 && len(args) == 0 {
-		return nil, errors.New("no command specified")
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, "no command specified")
 	}
 	return append(slices.Clone(command), args...), nil
 }

@@ -37,6 +37,9 @@ func TestProcessArgs(t *testing.T) {
 			if (err != nil) != tc.err || strings.Join(got, " ") != tc.want {
 				t.Fatalf("got %q %v", got, err)
 			}
+			if tc.err && !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Fatalf("error %v is not InvalidArgument", err)
+			}
 		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/errdefs"
 )
 
 // Reasons containerd reports for terminated containers.
@@ -29,7 +31,7 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	state := c.State
 	s.mu.Unlock()
 	if state != runtimeapi.ContainerState_CONTAINER_CREATED {
-		return nil, fmt.Errorf("container %s is not in created state: %s", c.ID, state)
+		return nil, errdefs.New(errdefs.ErrFailedPrecondition, fmt.Sprintf("container %s is not in created state: %s", c.ID, state))
 	}
 	c.starting.Lock()
 	defer c.starting.Unlock()

@@ -127,7 +127,7 @@ func resolveUser(root string, sc *runtimeapi.LinuxContainerSecurityContext, imag
 				}
 			}
 			if !found {
-				return specs.User{}, fmt.Errorf("unable to find user %s: no matching entries in passwd file", userPart)
+				return specs.User{}, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("unable to find user %s: no matching entries in passwd file", userPart))
 			}
 		}
 	}
@@ -143,7 +143,7 @@ func resolveUser(root string, sc *runtimeapi.LinuxContainerSecurityContext, imag
 				}
 			}
 			if !found {
-				return specs.User{}, fmt.Errorf("unable to find group %s: no matching entries in group file", groupPart)
+				return specs.User{}, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("unable to find group %s: no matching entries in group file", groupPart))
 			}
 		}
 	}

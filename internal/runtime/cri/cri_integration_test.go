@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +169,22 @@ func TestSandboxAndContainerLifecycle(t *testing.T) {
 		t.Fatalf("sandbox status %+v %v", st, err)
 	}
 	sbCfg := sandboxConfig(e)
+	// The pod's network counters are its metrics (eth0, not lo).
+	pm, err := svc.ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var netMetrics []string
+	for _, p := range pm.PodMetrics {
+		for _, m := range p.Metrics {
+			if p.PodSandboxId == sbID && len(m.LabelValues) == 6 {
+				netMetrics = append(netMetrics, m.Name+"/"+m.LabelValues[5])
+			}
+		}
+	}
+	if !slices.Contains(netMetrics, "container_network_receive_bytes_total/eth0") || len(netMetrics) != 8 {
+		t.Errorf("pod network metrics %v: want eth0's eight counters", netMetrics)
+	}
 
 	// A container that prints and exits 3.
 	c1, err := svc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg,

@@ -110,11 +110,11 @@ func TestGRPCEdge(t *testing.T) {
 			_, err := rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: missing})
 			return err
 		}},
-		{"ListMetricDescriptors", codes.Unimplemented, func() error {
+		{"ListMetricDescriptors", codes.OK, func() error {
 			_, err := rt.ListMetricDescriptors(ctx, &runtimeapi.ListMetricDescriptorsRequest{})
 			return err
 		}},
-		{"ListPodSandboxMetrics", codes.Unimplemented, func() error {
+		{"ListPodSandboxMetrics", codes.OK, func() error {
 			_, err := rt.ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{})
 			return err
 		}},
@@ -175,6 +175,78 @@ func TestGRPCEdge(t *testing.T) {
 			t.Fatalf("no %v event", w)
 		}
 	}
+	// Names are reserved as containerd reserves them: a second sandbox
+	// with the same metadata, or container with the same name and
+	// attempt in the sandbox, is AlreadyExists while the first exists.
+	reserved := []struct {
+		name string
+		call func() error
+	}{
+		{"RunPodSandbox with a live sandbox's metadata", func() error {
+			_, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: sbCfg})
+			return err
+		}},
+		{"CreateContainer with a live container's name and attempt", func() error {
+			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg, Config: containerConfig("once", "true")})
+			return err
+		}},
+	}
+	for _, tt := range reserved {
+		err := tt.call()
+		if status.Code(err) != codes.AlreadyExists || !strings.Contains(status.Convert(err).Message(), "is reserved for") {
+			t.Errorf("%s: %v, want AlreadyExists (name is reserved)", tt.name, err)
+		}
+	}
+	// Bad requests are InvalidArgument, a container in a sandbox that is
+	// not ready FailedPrecondition.
+	stoppedCfg := sandboxConfig(e)
+	stoppedCfg.Metadata.Attempt = 1
+	stoppedCfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
+	stopped, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: stoppedCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: stopped.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+	bad := []struct {
+		name string
+		code codes.Code
+		call func() error
+	}{
+		{"RunPodSandbox without metadata", codes.InvalidArgument, func() error {
+			_, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{}})
+			return err
+		}},
+		{"CreateContainer without a name", codes.InvalidArgument, func() error {
+			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg, Config: containerConfig("", "true")})
+			return err
+		}},
+		{"CreateContainer in a stopped sandbox", codes.FailedPrecondition, func() error {
+			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: stopped.PodSandboxId, SandboxConfig: stoppedCfg, Config: containerConfig("late", "true")})
+			return err
+		}},
+		{"StartContainer of a started container", codes.FailedPrecondition, func() error {
+			_, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId})
+			return err
+		}},
+	}
+	for _, tt := range bad {
+		if err := tt.call(); status.Code(err) != tt.code {
+			t.Errorf("%s: %v, want code %v", tt.name, err, tt.code)
+		}
+	}
+	// A removed sandbox's name is free again.
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: stopped.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: stoppedCfg})
+	if err != nil {
+		t.Fatalf("RunPodSandbox with a removed sandbox's metadata: %v", err)
+	}
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: again.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
 	// Stopping and removing twice is as good as once.
 	for range 2 {
 		if _, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c.ContainerId}); err != nil {
@@ -183,6 +255,27 @@ func TestGRPCEdge(t *testing.T) {
 		if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.ContainerId}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// ... and so is a removed container's.
+	again2, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg, Config: containerConfig("once", "true")})
+	if err != nil {
+		t.Fatalf("CreateContainer with a removed container's name: %v", err)
+	}
+	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: again2.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	// A create that fails releases the name it reserved.
+	absent := containerConfig("rollback", "true")
+	absent.Image = &runtimeapi.ImageSpec{Image: "example.test/absent:1"}
+	if _, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg, Config: absent}); status.Code(err) != codes.NotFound {
+		t.Errorf("CreateContainer of an absent image: %v, want NotFound", err)
+	}
+	rolledBack, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg, Config: containerConfig("rollback", "true")})
+	if err != nil {
+		t.Fatalf("CreateContainer with a failed create's name: %v", err)
+	}
+	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: rolledBack.ContainerId}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -246,6 +339,78 @@ func TestStats(t *testing.T) {
 	}
 	if _, err := svc.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: "nope"}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("PodSandboxStats of a missing sandbox: %v", err)
+	}
+
+	// The same numbers as CRI metrics: each described, with as many
+	// label values as its descriptor has keys.
+	descs, err := svc.ListMetricDescriptors(ctx, &runtimeapi.ListMetricDescriptorsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]int{}
+	for _, d := range descs.Descriptors {
+		keys[d.Name] = len(d.LabelKeys)
+	}
+	pm, err := svc.ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm *runtimeapi.ContainerMetrics
+	for _, p := range pm.PodMetrics {
+		if p.PodSandboxId == sbID && len(p.ContainerMetrics) == 1 {
+			cm = p.ContainerMetrics[0]
+		}
+	}
+	if cm == nil || cm.ContainerId != c.ContainerId {
+		t.Fatalf("sandbox metrics %v: want the sandbox with its one container", pm.PodMetrics)
+	}
+	got := map[string]*runtimeapi.Metric{}
+	for _, m := range cm.Metrics {
+		n, ok := keys[m.Name]
+		if !ok || len(m.LabelValues) != n || m.Timestamp == 0 {
+			t.Errorf("metric %v: described %v with %d keys; want described, as many values, a timestamp", m, ok, n)
+		}
+		got[m.Name] = m
+	}
+	// As critest checks: every descriptor has help and keys, and a
+	// metric, but for block I/O (none on some disks) and the network (the
+	// pod's own, and this one is on the node's).
+	for _, d := range descs.Descriptors {
+		optional := strings.HasPrefix(d.Name, "container_network_") || d.Name == "container_blkio_device_usage_total" ||
+			strings.HasPrefix(d.Name, "container_fs_reads") || strings.HasPrefix(d.Name, "container_fs_writes")
+		if d.Help == "" || len(d.LabelKeys) == 0 || (got[d.Name] == nil && !optional) {
+			t.Errorf("descriptor %v: want help, label keys and a metric", d)
+		}
+	}
+	ws := got["container_memory_working_set_bytes"]
+	if ws == nil || ws.MetricType != runtimeapi.MetricType_GAUGE || ws.Value.GetValue() == 0 ||
+		strings.Join(ws.LabelValues, " ") != "web default busy "+c.ContainerId+" docker.io/library/busybox:latest" {
+		t.Errorf("working set metric %v: want a gauge with use, labelled pod, namespace, container, ID and image", ws)
+	}
+	if cpu := got["container_cpu_usage_seconds_total"]; cpu == nil || cpu.MetricType != runtimeapi.MetricType_COUNTER {
+		t.Errorf("cpu metric %v: want a counter", cpu)
+	}
+	for _, name := range []string{"container_processes", "container_threads", "container_file_descriptors", "container_memory_usage_bytes", "container_last_seen", "container_start_time_seconds"} {
+		if m := got[name]; m == nil || m.Value.GetValue() == 0 {
+			t.Errorf("%s metric %v: want a value", name, m)
+		}
+	}
+}
+
+func TestReadNetDev(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dev")
+	os.WriteFile(path, []byte(`Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0
+  eth0:    5000      40    1    2    0     0          0         0     3000      30    3    4    0     0       0          0
+`), 0o644)
+	devs, err := readNetDev(path)
+	if err != nil || len(devs) != 2 {
+		t.Fatalf("readNetDev = %v, %v", devs, err)
+	}
+	want := netDev{name: "eth0", rxBytes: 5000, rxPackets: 40, rxErrors: 1, rxDropped: 2, txBytes: 3000, txPackets: 30, txErrors: 3, txDropped: 4}
+	if devs[1] != want {
+		t.Errorf("eth0 = %+v, want %+v", devs[1], want)
 	}
 }
 
@@ -445,6 +610,13 @@ func TestUpdateContainerResources(t *testing.T) {
 	st, err = svc2.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.ContainerId})
 	if err != nil || st.Status.GetResources().GetLinux().GetMemoryLimitInBytes() != 128<<20 {
 		t.Errorf("after a restart: %v, %v", st.GetStatus().GetResources(), err)
+	}
+	// ... and the names of the sandbox and container stay reserved.
+	if _, err := svc2.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: sbCfg}); !errors.Is(err, errdefs.ErrAlreadyExists) {
+		t.Errorf("RunPodSandbox with a recovered sandbox's metadata: %v, want AlreadyExists", err)
+	}
+	if _, err := svc2.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sbID, SandboxConfig: sbCfg, Config: cfg}); !errors.Is(err, errdefs.ErrAlreadyExists) {
+		t.Errorf("CreateContainer with a recovered container's name: %v, want AlreadyExists", err)
 	}
 	if _, err := svc2.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: "nope", Linux: newRes}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("a missing container: %v", err)

@@ -56,6 +56,7 @@ func (s *Service) load(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		s.sandboxes[sb.ID] = sb
+		s.keepName("sandbox", sandboxName(sb.Config.GetMetadata()), sb.ID)
 		s.mu.Unlock()
 	}
 	for _, id := range s.recordIDs(containerRecordDir(s.cfg.StateDir)) {
@@ -66,7 +67,8 @@ func (s *Service) load(ctx context.Context) error {
 			s.logRemoval("container record", id, os.RemoveAll(s.containerDir(id)))
 			continue
 		}
-		if _, ok := s.getSandbox(c.SandboxID); c.Step != "" || !ok {
+		sb, ok := s.getSandbox(c.SandboxID)
+		if c.Step != "" || !ok {
 			// Half made, or its sandbox is gone: nothing can use it.
 			halfContainers = append(halfContainers, c)
 			continue
@@ -76,8 +78,10 @@ func (s *Service) load(ctx context.Context) error {
 		} else {
 			live = append(live, c.ID)
 		}
+		c.name = containerName(c.Config.GetMetadata(), sb.Config.GetMetadata())
 		s.mu.Lock()
 		s.containers[c.ID] = c
+		s.keepName("container", c.name, c.ID)
 		s.mu.Unlock()
 	}
 	// A conmon or `runc create` still at work on a half-made object would
@@ -100,6 +104,15 @@ func (s *Service) load(ctx context.Context) error {
 		s.log.Warn("orphans left after the start-up sweep", "err", err)
 	}
 	return nil
+}
+
+// keepName reserves the name of a recorded object again; callers hold
+// s.mu. Records written before names were reserved may share one: the
+// first keeps it, and the others stay usable under their IDs.
+func (s *Service) keepName(kind, name, id string) {
+	if err := s.names.reserve(kind, name, id); err != nil {
+		s.log.Warn("recorded "+kind+" shares its name", "id", id, "err", err)
+	}
 }
 
 // reconcileLive checks a container or sandbox recorded as created or

@@ -36,6 +36,7 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	// nothing to save.
 	s.mu.Lock()
 	delete(s.sandboxes, sb.ID)
+	s.names.release(sandboxName(sb.Config.GetMetadata()), sb.ID)
 	s.mu.Unlock()
 	if err := s.dropSandbox(sb); err != nil {
 		return nil, wrapf(err, "removing sandbox %s", sb.ID)

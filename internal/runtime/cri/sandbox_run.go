@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/runtime/network"
 	"github.com/peapod/peapod/internal/runtime/oci"
 	"github.com/peapod/peapod/internal/runtime/pidfd"
@@ -51,13 +52,17 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	cfg := req.GetConfig()
 	md := cfg.GetMetadata()
 	if md == nil || md.Name == "" || md.Namespace == "" || md.Uid == "" {
-		return nil, errors.New("sandbox config must carry metadata with name, namespace and uid")
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, "sandbox config must carry metadata with name, namespace and uid")
 	}
 	if _, err := s.handler(req.GetRuntimeHandler()); err != nil {
 		return nil, err
 	}
+	id, name := newID(), sandboxName(md)
+	if err := s.reserveName("sandbox", name, id); err != nil {
+		return nil, err
+	}
 	sb := &sandbox{
-		ID: newID(), Config: cfg, CreatedAt: time.Now().UnixNano(), Handler: req.GetRuntimeHandler(),
+		ID: id, Config: cfg, CreatedAt: time.Now().UnixNano(), Handler: req.GetRuntimeHandler(),
 		State:  runtimeapi.PodSandboxState_SANDBOX_NOTREADY,
 		Cgroup: cfg.GetLinux().GetCgroupParent(),
 		PidNS:  cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid(),
@@ -76,6 +81,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	}
 	log := s.log.With("sandbox", sb.ID, "pod", md.Namespace+"/"+md.Name)
 	if err := os.MkdirAll(s.sandboxDir(sb.ID), 0o700); err != nil {
+		s.releaseName(name, id)
 		return nil, err
 	}
 	// waitNetwork waits for the CNI goroutine, once it runs, and returns
@@ -94,6 +100,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		if uerr := s.unmakeSandbox(rctx, sb, sb.Step); uerr != nil {
 			log.Warn("rolling back sandbox", "err", uerr)
 		}
+		s.releaseName(name, id)
 	}()
 
 	if !hostNetwork {

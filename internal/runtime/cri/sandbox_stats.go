@@ -8,7 +8,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/peapod/peapod/internal/cgroup"
-	"github.com/peapod/peapod/internal/errdefs"
 )
 
 // PodSandboxStats reports a sandbox's use: its cgroup parent's CPU,
@@ -58,19 +57,4 @@ func (s *Service) sandboxStats(sb *sandbox) *runtimeapi.PodSandboxStats {
 			Labels: sb.Config.GetLabels(), Annotations: sb.Config.GetAnnotations()},
 		Linux: linux,
 	}
-}
-
-// ListMetricDescriptors and ListPodSandboxMetrics (the CRI's
-// Prometheus-style metrics, which a kubelet asks for only with its
-// PodAndContainerStatsFromCRI feature gate) are not served yet: they
-// answer Unimplemented, as containerd 1.7 does, rather than an empty list
-// a client would take for "no metrics". ContainerStats and PodSandboxStats
-// serve the same numbers in the CRI's stats messages.
-func (s *Service) ListMetricDescriptors(ctx context.Context, req *runtimeapi.ListMetricDescriptorsRequest) (*runtimeapi.ListMetricDescriptorsResponse, error) {
-	return nil, errdefs.Errorf(errdefs.ErrUnimplemented, "ListMetricDescriptors is not implemented by peapod yet")
-}
-
-// ListPodSandboxMetrics: see ListMetricDescriptors.
-func (s *Service) ListPodSandboxMetrics(ctx context.Context, req *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
-	return nil, errdefs.Errorf(errdefs.ErrUnimplemented, "ListPodSandboxMetrics is not implemented by peapod yet")
 }

@@ -86,6 +86,8 @@ type Service struct {
 	mu         sync.Mutex
 	sandboxes  map[string]*sandbox
 	containers map[string]*container
+	// names are the reserved sandbox and container names.
+	names names
 
 	subMu       sync.Mutex
 	subscribers map[chan *runtimeapi.ContainerEventResponse]struct{}
@@ -114,7 +116,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, log: cfg.Log, life: ctx,
-		sandboxes: map[string]*sandbox{}, containers: map[string]*container{},
+		sandboxes: map[string]*sandbox{}, containers: map[string]*container{}, names: names{},
 		subscribers: map[chan *runtimeapi.ContainerEventResponse]struct{}{},
 		sessions:    newSessions(),
 		rro:         mount.RecursiveReadOnlySupported(),

@@ -85,7 +85,9 @@ type container struct {
 	// starting is held by StartContainer until it has published the
 	// started event, so that an exit seen meanwhile is published after.
 	starting sync.Mutex
-	rec      record
+	// name is the name it holds (see names.go).
+	name string
+	rec  record
 }
 
 func (s *Service) sandboxDir(id string) string {

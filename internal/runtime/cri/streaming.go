@@ -19,6 +19,7 @@ import (
 	remotecommandserver "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
 
+	"github.com/peapod/peapod/internal/errdefs"
 	"github.com/peapod/peapod/internal/runtime/network"
 	"github.com/peapod/peapod/internal/runtime/oci"
 )
@@ -85,7 +86,7 @@ func (s *Service) PortForward(ctx context.Context, req *runtimeapi.PortForwardRe
 	ready := sb.State == runtimeapi.PodSandboxState_SANDBOX_READY
 	s.mu.Unlock()
 	if !ready {
-		return nil, fmt.Errorf("sandbox %s is not ready", sb.ID)
+		return nil, errdefs.New(errdefs.ErrFailedPrecondition, fmt.Sprintf("sandbox %s is not ready", sb.ID))
 	}
 	resp, err := s.streams.GetPortForward(req)
 	if err != nil {
