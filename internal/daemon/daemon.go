@@ -202,7 +202,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.csrs = registry.NewStore(certificates.Resource(&certificates.Strategy{}), d.storage, now)
 	d.csrs.UseAdmission(certificates.SubjectRestriction{})
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
-	// before the pod's QoS class is set), PodSecurity (also on namespaces
+	// before the pod's QoS class is set; claims' storage too), PodSecurity (also on namespaces
 	// and the kinds with a pod template), RuntimeClass (the pod's
 	// overhead), then ResourceQuota last. Events
 	// are never counted.
@@ -215,7 +215,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	if err != nil {
 		return nil, err
 	}
-	d.pods.UseAdmission(&limitranger.LimitRanger{LimitRanges: d.limitRanges}, podSecurity, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
+	limitRanger := &limitranger.LimitRanger{LimitRanges: d.limitRanges}
+	d.pods.UseAdmission(limitRanger, podSecurity, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
+	d.claims.UseAdmission(limitRanger)
 	for _, st := range []*registry.Store{d.namespaces, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.jobs, d.cronJobs} {
 		st.UseAdmission(podSecurity)
 	}

@@ -3,9 +3,11 @@
 // init container gets the requests and limits it lacks from the ranges'
 // Container defaults (recorded in the kubernetes.io/limit-ranger
 // annotation), and the pod is refused (403) if a container or the pod as a
-// whole is outside a range's min, max or limit-to-request ratio. It runs
-// before ResourceQuota admission, so defaulted pods satisfy quotas that
-// require requests and limits.
+// whole is outside a range's min, max or limit-to-request ratio. A
+// PersistentVolumeClaim is refused if its storage request is outside a
+// range's PersistentVolumeClaim min or max, when it is created and when an
+// update changes its requests. It runs before ResourceQuota admission, so
+// defaulted pods satisfy quotas that require requests and limits.
 package limitranger
 
 import (
@@ -15,6 +17,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -114,9 +117,12 @@ func fill(list *corev1.ResourceList, from corev1.ResourceList) []string {
 	return set
 }
 
-// Validate refuses a pod outside a range: the first range with problems is
-// reported, all of its problems together.
+// Validate refuses a pod or a claim outside a range: the first range with
+// problems is reported, all of its problems together.
 func (l *LimitRanger) Validate(ctx context.Context, res *registry.Resource, ns string, obj runtime.Object) (func(bool), error) {
+	if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+		return nil, l.validateClaim(ctx, res, ns, pvc)
+	}
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return nil, nil
@@ -155,6 +161,74 @@ func (l *LimitRanger) Validate(ctx context.Context, res *registry.Resource, ns s
 // whole pod is checked, as in Kubernetes 1.35.
 func (l *LimitRanger) ValidateUpdate(ctx context.Context, res *registry.Resource, ns string, obj, old runtime.Object) (func(bool), error) {
 	return l.Validate(ctx, res, ns, obj)
+}
+
+// ValidateEveryUpdate holds a claim whose update changes its requests (an
+// expansion) to the namespace's ranges. Upstream checks every update of
+// the claim itself; a claim created before a range is kept updatable here
+// (by its binding, its labels) as long as its requests stay the same.
+// Pods are checked on resize only (ValidateUpdate), subresources never.
+func (l *LimitRanger) ValidateEveryUpdate(ctx context.Context, res *registry.Resource, ns, subresource string, obj, old runtime.Object) error {
+	pvc, ok := obj.(*corev1.PersistentVolumeClaim)
+	prev, prevOK := old.(*corev1.PersistentVolumeClaim)
+	if !ok || !prevOK || subresource != "" {
+		return nil
+	}
+	if apiequality.Semantic.DeepEqual(pvc.Spec.Resources.Requests, prev.Spec.Resources.Requests) {
+		return nil
+	}
+	return l.validateClaim(ctx, res, ns, pvc)
+}
+
+// validateClaim is PersistentVolumeClaimValidateLimitFunc: a claim's
+// storage request (its limits are not user input) against each range's
+// PersistentVolumeClaim min and max.
+func (l *LimitRanger) validateClaim(ctx context.Context, res *registry.Resource, ns string, pvc *corev1.PersistentVolumeClaim) error {
+	ranges, err := l.ranges(ctx, ns)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	kind := string(corev1.LimitTypePersistentVolumeClaim)
+	requests := pvc.Spec.Resources.Requests
+	for i := range ranges {
+		var errs []error
+		for _, item := range ranges[i].Spec.Limits {
+			if item.Type != corev1.LimitTypePersistentVolumeClaim {
+				continue
+			}
+			for _, name := range sortedNames(item.Min) {
+				if err := minConstraint(kind, name, item.Min[name], requests, nil); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			for _, name := range sortedNames(item.Max) {
+				if err := maxRequestConstraint(kind, name, item.Max[name], requests); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		if len(errs) > 0 {
+			name := pvc.Name
+			if name == "" {
+				name = pvc.GenerateName
+			}
+			return apierrors.NewForbidden(res.GroupResource(), name, utilerrors.NewAggregate(errs))
+		}
+	}
+	return nil
+}
+
+// maxRequestConstraint holds a request (a claim's: it has no limit) to a
+// maximum.
+func maxRequestConstraint(kind string, name corev1.ResourceName, enforced resource.Quantity, requests corev1.ResourceList) error {
+	req, ok := requests[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("maximum %s usage per %s is %s.  No request is specified", name, kind, enforced.String())
+	case req.Cmp(enforced) > 0:
+		return fmt.Errorf("maximum %s usage per %s is %s, but request is %s", name, kind, enforced.String(), req.String())
+	}
+	return nil
 }
 
 // check holds requests and limits to an item's min, max and ratio, for
