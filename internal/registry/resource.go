@@ -179,6 +179,15 @@ type BindingStrategy interface {
 	PrepareForBinding(ctx context.Context, obj, old runtime.Object) field.ErrorList
 }
 
+// DefaultStrategy is implemented by resources whose API defaulting must be
+// seen by admission (a pod's requests copied from its limits, before
+// LimitRanger fills what is missing): kube-apiserver defaults an object as
+// it decodes it, so Default runs first on a create, before AdmitCreate and
+// the admission plugins. PrepareForCreate may default the rest later.
+type DefaultStrategy interface {
+	Default(obj runtime.Object)
+}
+
 // AdmitStrategy is implemented by resources with mutating admission on
 // create (the ServiceAccount plugin for pods): it runs before
 // PrepareForCreate, and an error refuses the request as it is.
