@@ -157,27 +157,46 @@ func (l *LimitRanger) Validate(ctx context.Context, res *registry.Resource, ns s
 }
 
 // ValidateUpdate holds a resized pod (the pods/resize subresource) to the
-// namespace's ranges, as upstream's LimitRanger does for that UPDATE; the
-// whole pod is checked, as in Kubernetes 1.35.
+// namespace's ranges, as upstream's LimitRanger does for that UPDATE (the
+// whole pod is checked, as in Kubernetes 1.35), and a claim whose update
+// changes its requests (an expansion). Other updates are not checked:
+// upstream checks every update of a claim, but a claim created before a
+// range stays updatable here (its binding, its labels) as long as its
+// requests stay the same.
 func (l *LimitRanger) ValidateUpdate(ctx context.Context, res *registry.Resource, ns string, obj, old runtime.Object) (func(bool), error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		prev, ok := old.(*corev1.Pod)
+		if !ok || sameResources(o, prev) {
+			return nil, nil
+		}
+	case *corev1.PersistentVolumeClaim:
+		prev, ok := old.(*corev1.PersistentVolumeClaim)
+		if !ok || apiequality.Semantic.DeepEqual(o.Spec.Resources.Requests, prev.Spec.Resources.Requests) {
+			return nil, nil
+		}
+	default:
+		return nil, nil
+	}
 	return l.Validate(ctx, res, ns, obj)
 }
 
-// ValidateEveryUpdate holds a claim whose update changes its requests (an
-// expansion) to the namespace's ranges. Upstream checks every update of
-// the claim itself; a claim created before a range is kept updatable here
-// (by its binding, its labels) as long as its requests stay the same.
-// Pods are checked on resize only (ValidateUpdate), subresources never.
-func (l *LimitRanger) ValidateEveryUpdate(ctx context.Context, res *registry.Resource, ns, subresource string, obj, old runtime.Object) error {
-	pvc, ok := obj.(*corev1.PersistentVolumeClaim)
-	prev, prevOK := old.(*corev1.PersistentVolumeClaim)
-	if !ok || !prevOK || subresource != "" {
-		return nil
+// sameResources reports whether no container's resources differ.
+func sameResources(a, b *corev1.Pod) bool {
+	if len(a.Spec.Containers) != len(b.Spec.Containers) || len(a.Spec.InitContainers) != len(b.Spec.InitContainers) {
+		return false
 	}
-	if apiequality.Semantic.DeepEqual(pvc.Spec.Resources.Requests, prev.Spec.Resources.Requests) {
-		return nil
+	for i := range a.Spec.Containers {
+		if !apiequality.Semantic.DeepEqual(a.Spec.Containers[i].Resources, b.Spec.Containers[i].Resources) {
+			return false
+		}
 	}
-	return l.validateClaim(ctx, res, ns, pvc)
+	for i := range a.Spec.InitContainers {
+		if !apiequality.Semantic.DeepEqual(a.Spec.InitContainers[i].Resources, b.Spec.InitContainers[i].Resources) {
+			return false
+		}
+	}
+	return apiequality.Semantic.DeepEqual(a.Spec.Resources, b.Spec.Resources)
 }
 
 // validateClaim is PersistentVolumeClaimValidateLimitFunc: a claim's

@@ -23,6 +23,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/pod"
 	"github.com/peapod/peapod/internal/registry/resourcequota"
 	"github.com/peapod/peapod/internal/registry/secret"
+	storageapi "github.com/peapod/peapod/internal/registry/storage"
 	"github.com/peapod/peapod/internal/scheme"
 	"github.com/peapod/peapod/internal/storage"
 )
@@ -324,4 +325,143 @@ func newQuota(t *testing.T, counted ...*registry.Resource) (*Quota, *registry.St
 		s.UseAdmission(q)
 	}
 	return q, quotas, stores
+}
+
+func TestClaimUsage(t *testing.T) {
+	fast, vac := "fast", "gold"
+	for _, tc := range []struct {
+		desc string
+		pvc  corev1.PersistentVolumeClaim
+		want corev1.ResourceList
+	}{
+		{"a class", corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &fast,
+			Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "2Gi")}}},
+			rl("persistentvolumeclaims", "1", "count/persistentvolumeclaims", "1", "requests.storage", "2Gi",
+				"fast.storageclass.storage.k8s.io/requests.storage", "2Gi", "fast.storageclass.storage.k8s.io/persistentvolumeclaims", "1")},
+		{"no class", corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{
+			Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "1Gi")}}},
+			rl("persistentvolumeclaims", "1", "count/persistentvolumeclaims", "1", "requests.storage", "1Gi")},
+		{"the beta annotation's class, a fraction of a byte rounded up", corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"volume.beta.kubernetes.io/storage-class": "slow"}},
+			Spec:       corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "1500m")}}},
+			rl("persistentvolumeclaims", "1", "count/persistentvolumeclaims", "1", "requests.storage", "2",
+				"slow.storageclass.storage.k8s.io/requests.storage", "2", "slow.storageclass.storage.k8s.io/persistentvolumeclaims", "1")},
+		{"allocated more than requested", corev1.PersistentVolumeClaim{
+			Spec:   corev1.PersistentVolumeClaimSpec{VolumeAttributesClassName: &vac, Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "1Gi")}},
+			Status: corev1.PersistentVolumeClaimStatus{AllocatedResources: rl("storage", "3Gi")}},
+			rl("persistentvolumeclaims", "1", "count/persistentvolumeclaims", "1", "requests.storage", "3Gi")},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			got := claimUsage(&tc.pvc)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for name, want := range tc.want {
+				if g := got[name]; g.Cmp(want) != 0 {
+					t.Errorf("%s: got %s, want %s", name, g.String(), want.String())
+				}
+			}
+		})
+	}
+}
+
+// TestClaimAdmission: claims are charged to quotas as upstream's claim
+// evaluator charges them (requests.storage, per class, counts), an
+// expansion is charged its increase, a VolumeAttributesClass-scoped quota
+// counts only the claims of that class, and the controller's
+// recalculation finds the same usage.
+func TestClaimAdmission(t *testing.T) {
+	ctx := context.Background()
+	q, quotas, stores := newQuota(t, storageapi.ClaimResource(&storageapi.ClaimStrategy{}))
+	claims := stores["persistentvolumeclaims"]
+	for _, rq := range []*corev1.ResourceQuota{
+		{ObjectMeta: metav1.ObjectMeta{Name: "storage"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("requests.storage", "3Gi", "persistentvolumeclaims", "3")}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: corev1.ResourceQuotaSpec{Hard: rl(
+			"fast.storageclass.storage.k8s.io/requests.storage", "1Gi", "fast.storageclass.storage.k8s.io/persistentvolumeclaims", "1")}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "gold"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("persistentvolumeclaims", "1"),
+			ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
+				{ScopeName: corev1.ResourceQuotaScopeVolumeAttributesClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{"gold"}}}}}},
+	} {
+		if _, err := quotas.Create(ctx, "team", rq, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim := func(name, class, vac, size string) *corev1.PersistentVolumeClaim {
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: rl("storage", size)}}}
+		if class != "" {
+			pvc.Spec.StorageClassName = &class
+		}
+		if vac != "" {
+			pvc.Spec.VolumeAttributesClassName = &vac
+		}
+		return pvc
+	}
+	for _, tc := range []struct {
+		pvc  *corev1.PersistentVolumeClaim
+		want string
+	}{
+		{claim("big", "", "", "4Gi"), `persistentvolumeclaims "big" is forbidden: exceeded quota: storage, requested: requests.storage=4Gi, used: requests.storage=0, limited: requests.storage=3Gi`},
+		{claim("fast-1", "fast", "", "1Gi"), ""},
+		{claim("fast-2", "fast", "", "500Mi"), `persistentvolumeclaims "fast-2" is forbidden: exceeded quota: fast, requested: fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/requests.storage=500Mi, used: fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/requests.storage=1Gi, limited: fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/requests.storage=1Gi`},
+		{claim("gold-1", "", "gold", "1Gi"), ""},
+		{claim("gold-2", "", "gold", "100Mi"), `persistentvolumeclaims "gold-2" is forbidden: exceeded quota: gold, requested: persistentvolumeclaims=1, used: persistentvolumeclaims=1, limited: persistentvolumeclaims=1`},
+		{claim("silver", "", "silver", "100Mi"), ""},
+	} {
+		_, err := claims.Create(ctx, "team", tc.pvc, false)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.pvc.Name, err)
+		case tc.want != "" && (!apierrors.IsForbidden(err) || err.Error() != tc.want):
+			t.Errorf("%s: %v\nwant %s", tc.pvc.Name, err, tc.want)
+		}
+	}
+	used := func(name string) corev1.ResourceList {
+		obj, err := quotas.Get(ctx, "team", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj.(*corev1.ResourceQuota).Status.Used
+	}
+	checkUsed := func(when, name string, want corev1.ResourceList) {
+		t.Helper()
+		got := used(name)
+		for k, w := range want {
+			if g := got[k]; g.Cmp(w) != 0 {
+				t.Errorf("%s: quota %s used %s %s, want %s", when, name, k, g.String(), w.String())
+			}
+		}
+	}
+	checkUsed("after the creates", "storage", rl("requests.storage", "2148Mi", "persistentvolumeclaims", "3"))
+	checkUsed("after the creates", "gold", rl("persistentvolumeclaims", "1"))
+	// Expanding "silver" to 1Gi fills the quota; to 2Gi it does not fit.
+	expand := func(size string) error {
+		_, err := claims.Update(ctx, "team", "silver", func(cur runtime.Object) (runtime.Object, error) {
+			p := cur.(*corev1.PersistentVolumeClaim).DeepCopy()
+			p.Spec.Resources.Requests = rl("storage", size)
+			return p, nil
+		}, registry.UpdateOptions{})
+		return err
+	}
+	if err := expand("1Gi"); err != nil {
+		t.Errorf("an expansion within the quota: %v", err)
+	}
+	err := expand("2Gi")
+	if want := `persistentvolumeclaims "silver" is forbidden: exceeded quota: storage, requested: requests.storage=1Gi, used: requests.storage=3Gi, limited: requests.storage=3Gi`; err == nil || err.Error() != want {
+		t.Errorf("an expansion over the quota: %v\nwant %s", err, want)
+	}
+	// The controller's recalculation agrees with admission.
+	if _, err := quotas.Update(ctx, "team", "storage", func(cur runtime.Object) (runtime.Object, error) {
+		rq := cur.(*corev1.ResourceQuota).DeepCopy()
+		rq.Status.Used = nil
+		return rq, nil
+	}, registry.UpdateOptions{Status: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.recalculate(ctx, "team"); err != nil {
+		t.Fatal(err)
+	}
+	checkUsed("recalculated", "storage", rl("requests.storage", "3Gi", "persistentvolumeclaims", "3"))
+	checkUsed("recalculated", "fast", rl("fast.storageclass.storage.k8s.io/requests.storage", "1Gi", "fast.storageclass.storage.k8s.io/persistentvolumeclaims", "1"))
 }

@@ -216,9 +216,10 @@ type AdmissionPlugin interface {
 }
 
 // UpdateAdmissionPlugin is an AdmissionPlugin that also admits the
-// updates that change what an object charges (the pods/resize
-// subresource), as kube-apiserver's quota admission does for UPDATE: the
-// release is called once the update is stored or refused.
+// updates that may change what an object charges (of the object itself,
+// and the pods/resize subresource; not status), as kube-apiserver's quota
+// admission does for UPDATE: the release is called once the update is
+// stored or refused. It runs once the update changes something.
 type UpdateAdmissionPlugin interface {
 	ValidateUpdate(ctx context.Context, res *Resource, ns string, obj, old runtime.Object) (release func(stored bool), err error)
 }

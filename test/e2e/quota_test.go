@@ -411,3 +411,74 @@ func TestSelectors(t *testing.T) {
 		}
 	}
 }
+
+// TestStorageLimitsAndDefaultOrder: a LimitRange's PersistentVolumeClaim
+// min refuses a too small claim and a quota's requests.storage a too big
+// one, with upstream's 403s, under both kubectls; a container with a cpu
+// limit and no request gets its request from its limit (the API's
+// defaulting comes before LimitRanger), so it stays Guaranteed.
+func TestStorageLimitsAndDefaultOrder(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", "", "create", "namespace", "demo")
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: LimitRange
+metadata: {name: limits}
+spec:
+  limits:
+  - type: PersistentVolumeClaim
+    min: {storage: 1Gi}
+  - type: Container
+    default: {cpu: 500m, memory: 64Mi}
+    defaultRequest: {cpu: 100m, memory: 64Mi}
+`, "apply", "-n", "demo", "-f", "-")
+	d.mustKubectl("1.33", "", "create", "quota", "storage", "-n", "demo", "--hard=requests.storage=1Gi")
+	claim := func(name, size string) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: %s}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: %s}}\n", name, size)
+	}
+	for _, v := range []string{"1.27", "1.33"} {
+		_, stderr, err := d.kubectl(v, claim("small", "500Mi"), "create", "-n", "demo", "-f", "-")
+		if want := `Error from server (Forbidden): error when creating "STDIN": persistentvolumeclaims "small" is forbidden: minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi`; err == nil || strings.TrimSpace(stderr) != want {
+			t.Errorf("kubectl %s, a claim under the minimum: %v %q\nwant %q", v, err, stderr, want)
+		}
+		_, stderr, err = d.kubectl(v, claim("big", "2Gi"), "create", "-n", "demo", "-f", "-")
+		if want := `Error from server (Forbidden): error when creating "STDIN": persistentvolumeclaims "big" is forbidden: exceeded quota: storage, requested: requests.storage=2Gi, used: requests.storage=0, limited: requests.storage=1Gi`; err == nil || strings.TrimSpace(stderr) != want {
+			t.Errorf("kubectl %s, a claim over the quota: %v %q\nwant %q", v, err, stderr, want)
+		}
+	}
+	d.mustKubectl("1.27", claim("fits", "1Gi"), "create", "-n", "demo", "-f", "-")
+	if used := d.quotaUsed("demo", "storage")[corev1.ResourceRequestsStorage]; used.String() != "1Gi" {
+		t.Errorf("status.used requests.storage %s, want 1Gi", used.String())
+	}
+	if out := d.mustKubectl("1.33", "", "get", "quota", "storage", "-n", "demo", "--no-headers"); !strings.Contains(out, "requests.storage: 1Gi/1Gi") {
+		t.Errorf("kubectl get quota: %s", out)
+	}
+	d.mustKubectl("1.33", "", "delete", "pvc", "fits", "-n", "demo", "--wait=true")
+	d.waitFor("the claim's share to be freed", 10*time.Second, func() (bool, error) {
+		used := d.quotaUsed("demo", "storage")[corev1.ResourceRequestsStorage]
+		return used.IsZero(), nil
+	})
+
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata: {name: limited}
+spec:
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "60"], resources: {limits: {cpu: "1"}}}
+`, "create", "-n", "demo", "-f", "-")
+	pod := d.pod("demo", "limited")
+	r := pod.Spec.Containers[0].Resources
+	if r.Requests.Cpu().String() != "1" || r.Limits.Cpu().String() != "1" || r.Requests.Memory().String() != "64Mi" || r.Limits.Memory().String() != "64Mi" {
+		t.Errorf("resources %+v", r)
+	}
+	if pod.Status.QOSClass != corev1.PodQOSGuaranteed {
+		t.Errorf("QoS class %s, want Guaranteed", pod.Status.QOSClass)
+	}
+	if got, want := pod.Annotations["kubernetes.io/limit-ranger"], "LimitRanger plugin set: memory request for container app; memory limit for container app"; got != want {
+		t.Errorf("annotation %q, want %q", got, want)
+	}
+	for _, v := range []string{"1.27", "1.33"} {
+		if out := d.mustKubectl(v, "", "get", "pod", "limited", "-n", "demo", "-o", "jsonpath={.status.qosClass}"); out != "Guaranteed" {
+			t.Errorf("kubectl %s: qosClass %q", v, out)
+		}
+	}
+}
