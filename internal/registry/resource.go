@@ -161,9 +161,11 @@ type ResizeStrategy interface {
 }
 
 // FinalizeStrategy is implemented by resources with a finalize subresource
-// (namespaces): such writes keep everything but the finalizers.
+// (namespaces): such writes keep everything but the finalizers, which
+// ValidateFinalize checks.
 type FinalizeStrategy interface {
 	PrepareForFinalize(ctx context.Context, obj, old runtime.Object)
+	ValidateFinalize(ctx context.Context, obj, old runtime.Object) field.ErrorList
 }
 
 // DeleteStrategy is implemented by resources that refuse or change DELETE

@@ -221,6 +221,7 @@ func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur run
 			return apierrors.NewNotFound(s.res.GroupResource(), name+"/finalize")
 		}
 		fs.PrepareForFinalize(ctx, obj, cur)
+		errs = fs.ValidateFinalize(ctx, obj, cur)
 	} else if opts.EphemeralContainers {
 		es, ok := s.res.Strategy.(EphemeralContainersStrategy)
 		if !ok {
