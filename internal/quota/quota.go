@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
+	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/storage"
@@ -370,8 +371,13 @@ var computeKeys = []corev1.ResourceName{
 
 // missingResources is the pod evaluator's Constraints: when a quota limits
 // cpu or memory requests or limits, every container and init container
-// must state them: "must specify limits.cpu for: app,init; …".
+// must state them: "must specify limits.cpu for: app,init; …". A pod with
+// pod-level resources (spec.resources) is exempt, as upstream: its
+// containers need not state any.
 func missingResources(quota *corev1.ResourceQuota, pod *corev1.Pod) string {
+	if resourcehelper.IsPodLevelResourcesSet(pod) {
+		return ""
+	}
 	missing := map[corev1.ResourceName][]string{}
 	containers := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
 	for _, key := range computeKeys {

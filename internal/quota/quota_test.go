@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +22,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/configmap"
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/pod"
+	rbacapi "github.com/peapod/peapod/internal/registry/rbac"
 	"github.com/peapod/peapod/internal/registry/resourcequota"
 	"github.com/peapod/peapod/internal/registry/secret"
 	storageapi "github.com/peapod/peapod/internal/registry/storage"
@@ -321,7 +323,7 @@ func newQuota(t *testing.T, counted ...*registry.Resource) (*Quota, *registry.St
 		if res.Name != "resourcequotas" {
 			s = registry.NewStore(res, st, now)
 		}
-		q.Counted[res.Name], stores[res.Name] = s, s
+		q.Counted[res.Key()], stores[res.Name] = s, s
 		s.UseAdmission(q)
 	}
 	return q, quotas, stores
@@ -464,4 +466,46 @@ func TestClaimAdmission(t *testing.T) {
 	}
 	checkUsed("recalculated", "storage", rl("requests.storage", "3Gi", "persistentvolumeclaims", "3"))
 	checkUsed("recalculated", "fast", rl("fast.storageclass.storage.k8s.io/requests.storage", "1Gi", "fast.storageclass.storage.k8s.io/persistentvolumeclaims", "1"))
+}
+
+// TestRBACCounts: Roles and RoleBindings count under their count/ names.
+func TestRBACCounts(t *testing.T) {
+	ctx := context.Background()
+	_, quotas, stores := newQuota(t, rbacapi.RoleResource(nil), rbacapi.RoleBindingResource(nil))
+	if _, err := quotas.Create(ctx, "team", &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "rbac"}, Spec: corev1.ResourceQuotaSpec{
+		Hard: rl("count/roles.rbac.authorization.k8s.io", "1", "count/rolebindings.rbac.authorization.k8s.io", "1")}}, false); err != nil {
+		t.Fatal(err)
+	}
+	roles, bindings := stores["roles"], stores["rolebindings"]
+	binding := func(name string) *rbacv1.RoleBinding {
+		return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "r1"}}
+	}
+	if _, err := roles.Create(ctx, "team", &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "r1"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bindings.Create(ctx, "team", binding("b1"), false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := roles.Create(ctx, "team", &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "r2"}}, false)
+	if want := `roles.rbac.authorization.k8s.io "r2" is forbidden: exceeded quota: rbac, requested: count/roles.rbac.authorization.k8s.io=1, used: count/roles.rbac.authorization.k8s.io=1, limited: count/roles.rbac.authorization.k8s.io=1`; err == nil || err.Error() != want {
+		t.Errorf("a second role: %v\nwant %s", err, want)
+	}
+	_, err = bindings.Create(ctx, "team", binding("b2"), false)
+	if want := `rolebindings.rbac.authorization.k8s.io "b2" is forbidden: exceeded quota: rbac, requested: count/rolebindings.rbac.authorization.k8s.io=1, used: count/rolebindings.rbac.authorization.k8s.io=1, limited: count/rolebindings.rbac.authorization.k8s.io=1`; err == nil || err.Error() != want {
+		t.Errorf("a second binding: %v\nwant %s", err, want)
+	}
+}
+
+// TestPodLevelResources: a pod with spec.resources need not state
+// requests and limits per container under a compute quota, as upstream.
+func TestPodLevelResources(t *testing.T) {
+	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "compute"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("requests.cpu", "1", "limits.memory", "1Gi")}}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	if got, want := missingResources(quota, pod), "must specify limits.memory for: app; requests.cpu for: app"; got != want {
+		t.Errorf("container-level: %q, want %q", got, want)
+	}
+	pod.Spec.Resources = &corev1.ResourceRequirements{Requests: rl("cpu", "500m"), Limits: rl("memory", "256Mi")}
+	if got := missingResources(quota, pod); got != "" {
+		t.Errorf("pod-level: %q", got)
+	}
 }

@@ -412,12 +412,14 @@ func TestSelectors(t *testing.T) {
 	}
 }
 
-// TestStorageLimitsAndDefaultOrder: a LimitRange's PersistentVolumeClaim
-// min refuses a too small claim and a quota's requests.storage a too big
-// one, with upstream's 403s, under both kubectls; a container with a cpu
-// limit and no request gets its request from its limit (the API's
-// defaulting comes before LimitRanger), so it stays Guaranteed.
-func TestStorageLimitsAndDefaultOrder(t *testing.T) {
+// TestStorageRBACQuotasAndDefaultOrder: a LimitRange's
+// PersistentVolumeClaim min refuses a too small claim and a quota's
+// requests.storage a too big one, with upstream's 403s, under both
+// kubectls; Roles and RoleBindings count against their count/ quotas; a
+// container with a cpu limit and no request gets its request from its
+// limit (the API's defaulting comes before LimitRanger), so it stays
+// Guaranteed.
+func TestStorageRBACQuotasAndDefaultOrder(t *testing.T) {
 	d := startDaemon(t)
 	d.mustKubectl("1.33", "", "create", "namespace", "demo")
 	d.mustKubectl("1.33", `apiVersion: v1
@@ -457,6 +459,20 @@ spec:
 		used := d.quotaUsed("demo", "storage")[corev1.ResourceRequestsStorage]
 		return used.IsZero(), nil
 	})
+
+	d.mustKubectl("1.33", "", "create", "quota", "rbac", "-n", "demo", "--hard=count/roles.rbac.authorization.k8s.io=1,count/rolebindings.rbac.authorization.k8s.io=1")
+	d.mustKubectl("1.33", "", "create", "role", "r1", "-n", "demo", "--verb=get", "--resource=pods")
+	d.mustKubectl("1.33", "", "create", "rolebinding", "b1", "-n", "demo", "--role=r1", "--user=jane")
+	for _, v := range []string{"1.27", "1.33"} {
+		_, stderr, err := d.kubectl(v, "", "create", "role", "r2", "-n", "demo", "--verb=get", "--resource=pods")
+		if want := `Error from server (Forbidden): roles.rbac.authorization.k8s.io "r2" is forbidden: exceeded quota: rbac, requested: count/roles.rbac.authorization.k8s.io=1, used: count/roles.rbac.authorization.k8s.io=1, limited: count/roles.rbac.authorization.k8s.io=1`; err == nil || strings.TrimSpace(stderr) != want {
+			t.Errorf("kubectl %s, a second role: %v %q\nwant %q", v, err, stderr, want)
+		}
+		_, stderr, err = d.kubectl(v, "", "create", "rolebinding", "b2", "-n", "demo", "--role=r1", "--user=jane")
+		if want := `rolebindings.rbac.authorization.k8s.io "b2" is forbidden: exceeded quota: rbac`; err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("kubectl %s, a second binding: %v %q\nwant %q", v, err, stderr, want)
+		}
+	}
 
 	d.mustKubectl("1.33", `apiVersion: v1
 kind: Pod
