@@ -301,10 +301,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	}
 
 	d.api = apiserver.New(apiserver.Config{
-		Scheme: sc,
-		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
-			d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs,
-			d.claims, d.volumes, d.storageClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings, d.csrs},
+		Scheme:            sc,
+		Stores:            d.served(),
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,
@@ -375,7 +373,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Log: d.log.With("component", "namespace-controller"),
-		Content: []nscontroller.Store{d.pods, d.cronJobs, d.deployments, d.daemonSets, d.statefulSets, d.replicaSets, d.jobs, d.controllerRevisions, d.claims, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges, d.roleBindings, d.roles}}
+		Content: namespaceContent(d.served())}
 	g.Go(func() error { return nsc.Run(gctx) })
 	for _, run := range d.controllers() {
 		g.Go(func() error { return run(gctx) })

@@ -280,6 +280,32 @@ func TestNamespaceDeletionWithContent(t *testing.T) {
 		_, err := d.client.CoreV1().Namespaces().Get(context.Background(), "demo", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
+	// Its content went with it: nothing of it is left to list.
+	ctx := context.Background()
+	core := d.client.CoreV1()
+	left := map[string]func() (int, error){
+		"quotas": func() (int, error) {
+			l, err := core.ResourceQuotas("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+		"config maps": func() (int, error) {
+			l, err := core.ConfigMaps("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+		"limit ranges": func() (int, error) {
+			l, err := core.LimitRanges("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+		"pods": func() (int, error) {
+			l, err := core.Pods("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+	}
+	for what, count := range left {
+		if n, err := count(); err != nil || n != 0 {
+			t.Errorf("%s left in the deleted namespace: %d %v", what, n, err)
+		}
+	}
 	for _, fp := range prints {
 		d.check(t, fp)
 	}
