@@ -36,11 +36,12 @@ type LimitRanger struct {
 	LimitRanges *registry.Store
 }
 
-// ranges lists the namespace's limit ranges.
-func (l *LimitRanger) ranges(ctx context.Context, ns string) ([]corev1.LimitRange, error) {
+// ranges lists the namespace's limit ranges; what is admitted names the
+// error.
+func (l *LimitRanger) ranges(ctx context.Context, ns, what string) ([]corev1.LimitRange, error) {
 	obj, err := l.LimitRanges.List(ctx, ns, registry.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("unable to create pods at this time because there was an error enforcing limit ranges: %w", err)
+		return nil, fmt.Errorf("unable to admit %s at this time because there was an error enforcing limit ranges: %w", what, err)
 	}
 	return obj.(*corev1.LimitRangeList).Items, nil
 }
@@ -52,7 +53,7 @@ func (l *LimitRanger) Mutate(ctx context.Context, res *registry.Resource, ns str
 	if !ok {
 		return nil
 	}
-	ranges, err := l.ranges(ctx, ns)
+	ranges, err := l.ranges(ctx, ns, "pods")
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
@@ -127,7 +128,7 @@ func (l *LimitRanger) Validate(ctx context.Context, res *registry.Resource, ns s
 	if !ok {
 		return nil, nil
 	}
-	ranges, err := l.ranges(ctx, ns)
+	ranges, err := l.ranges(ctx, ns, "pods")
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
@@ -203,7 +204,7 @@ func sameResources(a, b *corev1.Pod) bool {
 // storage request (its limits are not user input) against each range's
 // PersistentVolumeClaim min and max.
 func (l *LimitRanger) validateClaim(ctx context.Context, res *registry.Resource, ns string, pvc *corev1.PersistentVolumeClaim) error {
-	ranges, err := l.ranges(ctx, ns)
+	ranges, err := l.ranges(ctx, ns, "persistentvolumeclaims")
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
