@@ -208,7 +208,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.csrs = registry.NewStore(certificates.Resource(&certificates.Strategy{}), d.storage, now)
 	d.csrs.UseAdmission(certificates.SubjectRestriction{})
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
-	// before the pod's QoS class is set), PodSecurity (also on namespaces
+	// before the pod's QoS class is set; claims' storage too), PodSecurity (also on namespaces
 	// and the kinds with a pod template), RuntimeClass (the pod's
 	// overhead), then ResourceQuota last. Events
 	// are never counted.
@@ -221,7 +221,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	if err != nil {
 		return nil, err
 	}
-	d.pods.UseAdmission(&limitranger.LimitRanger{LimitRanges: d.limitRanges}, podSecurity, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
+	limitRanger := &limitranger.LimitRanger{LimitRanges: d.limitRanges}
+	d.pods.UseAdmission(limitRanger, podSecurity, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
+	d.claims.UseAdmission(limitRanger)
 	for _, st := range []*registry.Store{d.namespaces, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.jobs, d.cronJobs} {
 		st.UseAdmission(podSecurity)
 	}
@@ -305,10 +307,8 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	}
 
 	d.api = apiserver.New(apiserver.Config{
-		Scheme: sc,
-		Stores: []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
-			d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs,
-			d.claims, d.volumes, d.storageClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings, d.csrs},
+		Scheme:            sc,
+		Stores:            d.served(),
 		Printer:           printers.New(sc.SetKind),
 		Logs:              d.node.kubelet,
 		Metrics:           d.node.kubelet,
@@ -379,7 +379,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return nil
 	})
 	nsc := &nscontroller.Controller{Namespaces: d.namespaces, Log: d.log.With("component", "namespace-controller"),
-		Content: []nscontroller.Store{d.pods, d.cronJobs, d.deployments, d.daemonSets, d.statefulSets, d.replicaSets, d.jobs, d.controllerRevisions, d.claims, d.events, d.configMaps, d.secrets, d.serviceAccounts, d.resourceQuotas, d.limitRanges, d.roleBindings, d.roles}}
+		Content: namespaceContent(d.served())}
 	g.Go(func() error { return nsc.Run(gctx) })
 	for _, run := range d.controllers() {
 		g.Go(func() error { return run(gctx) })

@@ -3,9 +3,11 @@
 // init container gets the requests and limits it lacks from the ranges'
 // Container defaults (recorded in the kubernetes.io/limit-ranger
 // annotation), and the pod is refused (403) if a container or the pod as a
-// whole is outside a range's min, max or limit-to-request ratio. It runs
-// before ResourceQuota admission, so defaulted pods satisfy quotas that
-// require requests and limits.
+// whole is outside a range's min, max or limit-to-request ratio. A
+// PersistentVolumeClaim is refused if its storage request is outside a
+// range's PersistentVolumeClaim min or max, when it is created and when an
+// update changes its requests. It runs before ResourceQuota admission, so
+// defaulted pods satisfy quotas that require requests and limits.
 package limitranger
 
 import (
@@ -15,6 +17,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,11 +36,12 @@ type LimitRanger struct {
 	LimitRanges *registry.Store
 }
 
-// ranges lists the namespace's limit ranges.
-func (l *LimitRanger) ranges(ctx context.Context, ns string) ([]corev1.LimitRange, error) {
+// ranges lists the namespace's limit ranges; what is admitted names the
+// error.
+func (l *LimitRanger) ranges(ctx context.Context, ns, what string) ([]corev1.LimitRange, error) {
 	obj, err := l.LimitRanges.List(ctx, ns, registry.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("unable to create pods at this time because there was an error enforcing limit ranges: %w", err)
+		return nil, fmt.Errorf("unable to admit %s at this time because there was an error enforcing limit ranges: %w", what, err)
 	}
 	return obj.(*corev1.LimitRangeList).Items, nil
 }
@@ -49,7 +53,7 @@ func (l *LimitRanger) Mutate(ctx context.Context, res *registry.Resource, ns str
 	if !ok {
 		return nil
 	}
-	ranges, err := l.ranges(ctx, ns)
+	ranges, err := l.ranges(ctx, ns, "pods")
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
@@ -114,14 +118,17 @@ func fill(list *corev1.ResourceList, from corev1.ResourceList) []string {
 	return set
 }
 
-// Validate refuses a pod outside a range: the first range with problems is
-// reported, all of its problems together.
+// Validate refuses a pod or a claim outside a range: the first range with
+// problems is reported, all of its problems together.
 func (l *LimitRanger) Validate(ctx context.Context, res *registry.Resource, ns string, obj runtime.Object) (func(bool), error) {
+	if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+		return nil, l.validateClaim(ctx, res, ns, pvc)
+	}
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return nil, nil
 	}
-	ranges, err := l.ranges(ctx, ns)
+	ranges, err := l.ranges(ctx, ns, "pods")
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
@@ -151,10 +158,97 @@ func (l *LimitRanger) Validate(ctx context.Context, res *registry.Resource, ns s
 }
 
 // ValidateUpdate holds a resized pod (the pods/resize subresource) to the
-// namespace's ranges, as upstream's LimitRanger does for that UPDATE; the
-// whole pod is checked, as in Kubernetes 1.35.
+// namespace's ranges, as upstream's LimitRanger does for that UPDATE (the
+// whole pod is checked, as in Kubernetes 1.35), and a claim whose update
+// changes its requests (an expansion). Other updates are not checked:
+// upstream checks every update of a claim, but a claim created before a
+// range stays updatable here (its binding, its labels) as long as its
+// requests stay the same.
 func (l *LimitRanger) ValidateUpdate(ctx context.Context, res *registry.Resource, ns string, obj, old runtime.Object) (func(bool), error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		prev, ok := old.(*corev1.Pod)
+		if !ok || sameResources(o, prev) {
+			return nil, nil
+		}
+	case *corev1.PersistentVolumeClaim:
+		prev, ok := old.(*corev1.PersistentVolumeClaim)
+		if !ok || apiequality.Semantic.DeepEqual(o.Spec.Resources.Requests, prev.Spec.Resources.Requests) {
+			return nil, nil
+		}
+	default:
+		return nil, nil
+	}
 	return l.Validate(ctx, res, ns, obj)
+}
+
+// sameResources reports whether no container's resources differ.
+func sameResources(a, b *corev1.Pod) bool {
+	if len(a.Spec.Containers) != len(b.Spec.Containers) || len(a.Spec.InitContainers) != len(b.Spec.InitContainers) {
+		return false
+	}
+	for i := range a.Spec.Containers {
+		if !apiequality.Semantic.DeepEqual(a.Spec.Containers[i].Resources, b.Spec.Containers[i].Resources) {
+			return false
+		}
+	}
+	for i := range a.Spec.InitContainers {
+		if !apiequality.Semantic.DeepEqual(a.Spec.InitContainers[i].Resources, b.Spec.InitContainers[i].Resources) {
+			return false
+		}
+	}
+	return apiequality.Semantic.DeepEqual(a.Spec.Resources, b.Spec.Resources)
+}
+
+// validateClaim is PersistentVolumeClaimValidateLimitFunc: a claim's
+// storage request (its limits are not user input) against each range's
+// PersistentVolumeClaim min and max.
+func (l *LimitRanger) validateClaim(ctx context.Context, res *registry.Resource, ns string, pvc *corev1.PersistentVolumeClaim) error {
+	ranges, err := l.ranges(ctx, ns, "persistentvolumeclaims")
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	kind := string(corev1.LimitTypePersistentVolumeClaim)
+	requests := pvc.Spec.Resources.Requests
+	for i := range ranges {
+		var errs []error
+		for _, item := range ranges[i].Spec.Limits {
+			if item.Type != corev1.LimitTypePersistentVolumeClaim {
+				continue
+			}
+			for _, name := range sortedNames(item.Min) {
+				if err := minConstraint(kind, name, item.Min[name], requests, nil); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			for _, name := range sortedNames(item.Max) {
+				if err := maxRequestConstraint(kind, name, item.Max[name], requests); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		if len(errs) > 0 {
+			name := pvc.Name
+			if name == "" {
+				name = pvc.GenerateName
+			}
+			return apierrors.NewForbidden(res.GroupResource(), name, utilerrors.NewAggregate(errs))
+		}
+	}
+	return nil
+}
+
+// maxRequestConstraint holds a request (a claim's: it has no limit) to a
+// maximum.
+func maxRequestConstraint(kind string, name corev1.ResourceName, enforced resource.Quantity, requests corev1.ResourceList) error {
+	req, ok := requests[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("maximum %s usage per %s is %s.  No request is specified", name, kind, enforced.String())
+	case req.Cmp(enforced) > 0:
+		return fmt.Errorf("maximum %s usage per %s is %s, but request is %s", name, kind, enforced.String(), req.String())
+	}
+	return nil
 }
 
 // check holds requests and limits to an item's min, max and ratio, for

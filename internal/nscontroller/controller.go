@@ -115,7 +115,9 @@ func (c *Controller) sync(ctx context.Context, ns string) (bool, error) {
 		}
 		for _, it := range items {
 			a, _ := meta.Accessor(it)
-			remaining[st.Resource().Name]++
+			// <resource>.<group>, as upstream: "configmaps." for the
+			// core group.
+			remaining[st.Resource().Name+"."+st.Resource().Group]++
 			for _, f := range a.GetFinalizers() {
 				finalizers[f]++
 			}
@@ -173,8 +175,7 @@ func (c *Controller) writeConditions(ctx context.Context, ns string, failures []
 	if len(remaining) > 0 {
 		var items []string
 		for res, n := range remaining {
-			// <resource>.<group>: the core group is empty.
-			items = append(items, fmt.Sprintf("%s. has %d resource instances", res, n))
+			items = append(items, fmt.Sprintf("%s has %d resource instances", res, n))
 		}
 		sort.Strings(items)
 		want[3].Status, want[3].Reason = corev1.ConditionTrue, "SomeResourcesRemain"

@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
+	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/storage"
@@ -75,28 +76,29 @@ func (q *Quota) Validate(ctx context.Context, res *registry.Resource, ns string,
 	if !res.Namespaced || q.Counted[res.Key()] == nil {
 		return nil, nil
 	}
-	delta, pod := q.usageOf(res, obj)
-	return q.admit(ctx, res, ns, objectName(obj), delta, pod)
+	return q.admit(ctx, res, ns, objectName(obj), q.usageOf(res, obj), obj)
 }
 
-// ValidateUpdate admits a pod resize (the pods/resize subresource), as
-// upstream's quota admission evaluates that UPDATE: what the pod charges
-// after it less what it charged before, each resource's increase only
-// (SubtractWithNonNegativeResult), must keep every quota that counts the
-// pod within hard; a resize that charges nothing more passes. Usage is
-// counted from the spec (upstream takes the larger of the spec and the
-// resources the node reports, so a decrease frees quota only once it is
-// actuated; here at once).
+// ValidateUpdate admits a pod resize (the pods/resize subresource) or a
+// claim's expansion, as upstream's quota admission evaluates an UPDATE of
+// pods and claims: what the object charges after it less what it charged
+// before, each resource's increase only (SubtractWithNonNegativeResult),
+// must keep every quota that counts it within hard; an update that charges
+// nothing more passes. A pod's usage is counted from the spec (upstream
+// takes the larger of the spec and the resources the node reports, so a
+// decrease frees quota only once it is actuated; here at once).
 func (q *Quota) ValidateUpdate(ctx context.Context, res *registry.Resource, ns string, obj, old runtime.Object) (func(bool), error) {
-	pod, ok := obj.(*corev1.Pod)
-	oldPod, oldOK := old.(*corev1.Pod)
-	if !ok || !oldOK || q.Counted[res.Key()] == nil {
+	if q.Counted[res.Key()] == nil {
 		return nil, nil
 	}
-	now := q.Now()
+	switch obj.(type) {
+	case *corev1.Pod, *corev1.PersistentVolumeClaim:
+	default:
+		return nil, nil
+	}
 	delta := corev1.ResourceList{}
-	before := podUsage(oldPod, now)
-	for name, v := range podUsage(pod, now) {
+	before := q.usageOf(res, old)
+	for name, v := range q.usageOf(res, obj) {
 		d := v.DeepCopy()
 		d.Sub(before[name])
 		if d.Sign() > 0 {
@@ -106,19 +108,18 @@ func (q *Quota) ValidateUpdate(ctx context.Context, res *registry.Resource, ns s
 	if len(delta) == 0 {
 		return nil, nil
 	}
-	return q.admit(ctx, res, ns, pod.Name, delta, pod)
+	return q.admit(ctx, res, ns, objectName(obj), delta, obj)
 }
 
-// admit checks delta, what the object called name charges anew (pod: the
-// pod it is or belongs to), against the namespace's quotas. The namespace
-// stays locked until the write is stored or refused; once stored, the
-// quotas' status.used include delta.
-func (q *Quota) admit(ctx context.Context, res *registry.Resource, ns, name string, delta corev1.ResourceList, pod *corev1.Pod) (func(bool), error) {
+// admit checks delta, what obj, called name, charges anew, against the
+// namespace's quotas. The namespace stays locked until the write is stored
+// or refused; once stored, the quotas' status.used include delta.
+func (q *Quota) admit(ctx context.Context, res *registry.Resource, ns, name string, delta corev1.ResourceList, obj runtime.Object) (func(bool), error) {
 	quotas, err := q.list(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
-	if !concerned(quotas, delta, pod) {
+	if !concerned(quotas, delta, obj) {
 		return nil, nil // no quota here limits what this object charges
 	}
 	unlock := q.lock(ns)
@@ -135,7 +136,7 @@ func (q *Quota) admit(ctx context.Context, res *registry.Resource, ns, name stri
 	// As upstream, a quota's missing requests or limits come before any
 	// quota's excess.
 	for _, quota := range quotas {
-		if pod != nil && matches(quota, pod) {
+		if pod, ok := obj.(*corev1.Pod); ok && matches(quota, pod) {
 			if msg := missingResources(quota, pod); msg != "" {
 				unlock()
 				return nil, apierrors.NewForbidden(res.GroupResource(), name, fmt.Errorf("failed quota: %s: %s", quota.Name, msg))
@@ -143,7 +144,7 @@ func (q *Quota) admit(ctx context.Context, res *registry.Resource, ns, name stri
 		}
 	}
 	for _, quota := range quotas {
-		if !matches(quota, pod) {
+		if !matches(quota, obj) {
 			continue
 		}
 		if msg := exceeded(quota, used[quota.Name], restrict(delta, used[quota.Name])); msg != "" {
@@ -158,7 +159,7 @@ func (q *Quota) admit(ctx context.Context, res *registry.Resource, ns, name stri
 		}
 		for _, quota := range quotas {
 			u := used[quota.Name]
-			if matches(quota, pod) {
+			if matches(quota, obj) {
 				u = add(u, restrict(delta, u))
 			}
 			q.writeStatus(ctx, quota, u)
@@ -166,25 +167,28 @@ func (q *Quota) admit(ctx context.Context, res *registry.Resource, ns, name stri
 	}, nil
 }
 
-// usageOf is what obj charges, and the pod if it is one.
-func (q *Quota) usageOf(res *registry.Resource, obj runtime.Object) (corev1.ResourceList, *corev1.Pod) {
-	if pod, ok := obj.(*corev1.Pod); ok {
-		return podUsage(pod, q.Now()), pod
+// usageOf is what obj, of resource res, charges.
+func (q *Quota) usageOf(res *registry.Resource, obj runtime.Object) corev1.ResourceList {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return podUsage(o, q.Now())
+	case *corev1.PersistentVolumeClaim:
+		return claimUsage(o)
 	}
-	return objectUsage(res.Name, res.Group), nil
+	return objectUsage(res.Name, res.Group)
 }
 
 // concerned reports whether any quota limits something the object
 // charges (or, for a pod, requires its containers to state resources).
-func concerned(quotas []*corev1.ResourceQuota, delta corev1.ResourceList, pod *corev1.Pod) bool {
+func concerned(quotas []*corev1.ResourceQuota, delta corev1.ResourceList, obj runtime.Object) bool {
 	for _, quota := range quotas {
-		if !matches(quota, pod) {
+		if !matches(quota, obj) {
 			continue
 		}
 		if len(restrict(delta, quota.Spec.Hard)) > 0 {
 			return true
 		}
-		if pod != nil {
+		if _, isPod := obj.(*corev1.Pod); isPod {
 			for _, key := range computeKeys {
 				if _, ok := quota.Spec.Hard[key]; ok {
 					return true
@@ -196,12 +200,19 @@ func concerned(quotas []*corev1.ResourceQuota, delta corev1.ResourceList, pod *c
 }
 
 // matches reports whether a quota counts an object: scoped quotas count
-// only the pods their scopes select.
-func matches(quota *corev1.ResourceQuota, pod *corev1.Pod) bool {
+// only the pods, or the claims (VolumeAttributesClass), their scopes
+// select.
+func matches(quota *corev1.ResourceQuota, obj runtime.Object) bool {
 	if len(scopeSelectors(quota)) == 0 {
 		return true
 	}
-	return pod != nil && podMatchesScopes(quota, pod)
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return o != nil && podMatchesScopes(quota, o)
+	case *corev1.PersistentVolumeClaim:
+		return o != nil && claimMatchesScopes(quota, o)
+	}
+	return false
 }
 
 // list returns the namespace's quotas.
@@ -249,16 +260,18 @@ func (q *Quota) usage(ctx context.Context, ns string, quotas []*corev1.ResourceQ
 		}
 		for resName, items := range objects {
 			for _, it := range items {
+				if !matches(quota, it) {
+					continue
+				}
 				var charge corev1.ResourceList
-				pod, isPod := it.(*corev1.Pod)
-				if isPod {
-					charge = podUsage(pod, now)
-				} else {
+				switch o := it.(type) {
+				case *corev1.Pod:
+					charge = podUsage(o, now)
+				case *corev1.PersistentVolumeClaim:
+					charge = claimUsage(o)
+				default:
 					r := q.Counted[resName].Resource()
 					charge = objectUsage(r.Name, r.Group)
-				}
-				if !matches(quota, pod) {
-					continue
 				}
 				u = add(u, restrict(charge, u))
 			}
@@ -358,8 +371,13 @@ var computeKeys = []corev1.ResourceName{
 
 // missingResources is the pod evaluator's Constraints: when a quota limits
 // cpu or memory requests or limits, every container and init container
-// must state them: "must specify limits.cpu for: app,init; …".
+// must state them: "must specify limits.cpu for: app,init; …". A pod with
+// pod-level resources (spec.resources) is exempt, as upstream: its
+// containers need not state any.
 func missingResources(quota *corev1.ResourceQuota, pod *corev1.Pod) string {
+	if resourcehelper.IsPodLevelResourcesSet(pod) {
+		return ""
+	}
 	missing := map[corev1.ResourceName][]string{}
 	containers := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
 	for _, key := range computeKeys {

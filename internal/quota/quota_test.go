@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,8 +22,10 @@ import (
 	"github.com/peapod/peapod/internal/registry/configmap"
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/pod"
+	rbacapi "github.com/peapod/peapod/internal/registry/rbac"
 	"github.com/peapod/peapod/internal/registry/resourcequota"
 	"github.com/peapod/peapod/internal/registry/secret"
+	storageapi "github.com/peapod/peapod/internal/registry/storage"
 	"github.com/peapod/peapod/internal/scheme"
 	"github.com/peapod/peapod/internal/storage"
 )
@@ -320,8 +323,189 @@ func newQuota(t *testing.T, counted ...*registry.Resource) (*Quota, *registry.St
 		if res.Name != "resourcequotas" {
 			s = registry.NewStore(res, st, now)
 		}
-		q.Counted[res.Name], stores[res.Name] = s, s
+		q.Counted[res.Key()], stores[res.Name] = s, s
 		s.UseAdmission(q)
 	}
 	return q, quotas, stores
+}
+
+func TestClaimUsage(t *testing.T) {
+	fast, vac := "fast", "gold"
+	for _, tc := range []struct {
+		desc string
+		pvc  corev1.PersistentVolumeClaim
+		want corev1.ResourceList
+	}{
+		{"a class", corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &fast,
+			Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "2Gi")}}},
+			rl("persistentvolumeclaims", "1", "count/persistentvolumeclaims", "1", "requests.storage", "2Gi",
+				"fast.storageclass.storage.k8s.io/requests.storage", "2Gi", "fast.storageclass.storage.k8s.io/persistentvolumeclaims", "1")},
+		{"no class", corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{
+			Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "1Gi")}}},
+			rl("persistentvolumeclaims", "1", "count/persistentvolumeclaims", "1", "requests.storage", "1Gi")},
+		{"the beta annotation's class, a fraction of a byte rounded up", corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"volume.beta.kubernetes.io/storage-class": "slow"}},
+			Spec:       corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "1500m")}}},
+			rl("persistentvolumeclaims", "1", "count/persistentvolumeclaims", "1", "requests.storage", "2",
+				"slow.storageclass.storage.k8s.io/requests.storage", "2", "slow.storageclass.storage.k8s.io/persistentvolumeclaims", "1")},
+		{"allocated more than requested", corev1.PersistentVolumeClaim{
+			Spec:   corev1.PersistentVolumeClaimSpec{VolumeAttributesClassName: &vac, Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "1Gi")}},
+			Status: corev1.PersistentVolumeClaimStatus{AllocatedResources: rl("storage", "3Gi")}},
+			rl("persistentvolumeclaims", "1", "count/persistentvolumeclaims", "1", "requests.storage", "3Gi")},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			got := claimUsage(&tc.pvc)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for name, want := range tc.want {
+				if g := got[name]; g.Cmp(want) != 0 {
+					t.Errorf("%s: got %s, want %s", name, g.String(), want.String())
+				}
+			}
+		})
+	}
+}
+
+// TestClaimAdmission: claims are charged to quotas as upstream's claim
+// evaluator charges them (requests.storage, per class, counts), an
+// expansion is charged its increase, a VolumeAttributesClass-scoped quota
+// counts only the claims of that class, and the controller's
+// recalculation finds the same usage.
+func TestClaimAdmission(t *testing.T) {
+	ctx := context.Background()
+	q, quotas, stores := newQuota(t, storageapi.ClaimResource(&storageapi.ClaimStrategy{}))
+	claims := stores["persistentvolumeclaims"]
+	for _, rq := range []*corev1.ResourceQuota{
+		{ObjectMeta: metav1.ObjectMeta{Name: "storage"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("requests.storage", "3Gi", "persistentvolumeclaims", "3")}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: corev1.ResourceQuotaSpec{Hard: rl(
+			"fast.storageclass.storage.k8s.io/requests.storage", "1Gi", "fast.storageclass.storage.k8s.io/persistentvolumeclaims", "1")}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "gold"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("persistentvolumeclaims", "1"),
+			ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
+				{ScopeName: corev1.ResourceQuotaScopeVolumeAttributesClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{"gold"}}}}}},
+	} {
+		if _, err := quotas.Create(ctx, "team", rq, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim := func(name, class, vac, size string) *corev1.PersistentVolumeClaim {
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: rl("storage", size)}}}
+		if class != "" {
+			pvc.Spec.StorageClassName = &class
+		}
+		if vac != "" {
+			pvc.Spec.VolumeAttributesClassName = &vac
+		}
+		return pvc
+	}
+	for _, tc := range []struct {
+		pvc  *corev1.PersistentVolumeClaim
+		want string
+	}{
+		{claim("big", "", "", "4Gi"), `persistentvolumeclaims "big" is forbidden: exceeded quota: storage, requested: requests.storage=4Gi, used: requests.storage=0, limited: requests.storage=3Gi`},
+		{claim("fast-1", "fast", "", "1Gi"), ""},
+		{claim("fast-2", "fast", "", "500Mi"), `persistentvolumeclaims "fast-2" is forbidden: exceeded quota: fast, requested: fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/requests.storage=500Mi, used: fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/requests.storage=1Gi, limited: fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/requests.storage=1Gi`},
+		{claim("gold-1", "", "gold", "1Gi"), ""},
+		{claim("gold-2", "", "gold", "100Mi"), `persistentvolumeclaims "gold-2" is forbidden: exceeded quota: gold, requested: persistentvolumeclaims=1, used: persistentvolumeclaims=1, limited: persistentvolumeclaims=1`},
+		{claim("silver", "", "silver", "100Mi"), ""},
+	} {
+		_, err := claims.Create(ctx, "team", tc.pvc, false)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.pvc.Name, err)
+		case tc.want != "" && (!apierrors.IsForbidden(err) || err.Error() != tc.want):
+			t.Errorf("%s: %v\nwant %s", tc.pvc.Name, err, tc.want)
+		}
+	}
+	used := func(name string) corev1.ResourceList {
+		obj, err := quotas.Get(ctx, "team", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj.(*corev1.ResourceQuota).Status.Used
+	}
+	checkUsed := func(when, name string, want corev1.ResourceList) {
+		t.Helper()
+		got := used(name)
+		for k, w := range want {
+			if g := got[k]; g.Cmp(w) != 0 {
+				t.Errorf("%s: quota %s used %s %s, want %s", when, name, k, g.String(), w.String())
+			}
+		}
+	}
+	checkUsed("after the creates", "storage", rl("requests.storage", "2148Mi", "persistentvolumeclaims", "3"))
+	checkUsed("after the creates", "gold", rl("persistentvolumeclaims", "1"))
+	// Expanding "silver" to 1Gi fills the quota; to 2Gi it does not fit.
+	expand := func(size string) error {
+		_, err := claims.Update(ctx, "team", "silver", func(cur runtime.Object) (runtime.Object, error) {
+			p := cur.(*corev1.PersistentVolumeClaim).DeepCopy()
+			p.Spec.Resources.Requests = rl("storage", size)
+			return p, nil
+		}, registry.UpdateOptions{})
+		return err
+	}
+	if err := expand("1Gi"); err != nil {
+		t.Errorf("an expansion within the quota: %v", err)
+	}
+	err := expand("2Gi")
+	if want := `persistentvolumeclaims "silver" is forbidden: exceeded quota: storage, requested: requests.storage=1Gi, used: requests.storage=3Gi, limited: requests.storage=3Gi`; err == nil || err.Error() != want {
+		t.Errorf("an expansion over the quota: %v\nwant %s", err, want)
+	}
+	// The controller's recalculation agrees with admission.
+	if _, err := quotas.Update(ctx, "team", "storage", func(cur runtime.Object) (runtime.Object, error) {
+		rq := cur.(*corev1.ResourceQuota).DeepCopy()
+		rq.Status.Used = nil
+		return rq, nil
+	}, registry.UpdateOptions{Status: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.recalculate(ctx, "team"); err != nil {
+		t.Fatal(err)
+	}
+	checkUsed("recalculated", "storage", rl("requests.storage", "3Gi", "persistentvolumeclaims", "3"))
+	checkUsed("recalculated", "fast", rl("fast.storageclass.storage.k8s.io/requests.storage", "1Gi", "fast.storageclass.storage.k8s.io/persistentvolumeclaims", "1"))
+}
+
+// TestRBACCounts: Roles and RoleBindings count under their count/ names.
+func TestRBACCounts(t *testing.T) {
+	ctx := context.Background()
+	_, quotas, stores := newQuota(t, rbacapi.RoleResource(nil), rbacapi.RoleBindingResource(nil))
+	if _, err := quotas.Create(ctx, "team", &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "rbac"}, Spec: corev1.ResourceQuotaSpec{
+		Hard: rl("count/roles.rbac.authorization.k8s.io", "1", "count/rolebindings.rbac.authorization.k8s.io", "1")}}, false); err != nil {
+		t.Fatal(err)
+	}
+	roles, bindings := stores["roles"], stores["rolebindings"]
+	binding := func(name string) *rbacv1.RoleBinding {
+		return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "r1"}}
+	}
+	if _, err := roles.Create(ctx, "team", &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "r1"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bindings.Create(ctx, "team", binding("b1"), false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := roles.Create(ctx, "team", &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "r2"}}, false)
+	if want := `roles.rbac.authorization.k8s.io "r2" is forbidden: exceeded quota: rbac, requested: count/roles.rbac.authorization.k8s.io=1, used: count/roles.rbac.authorization.k8s.io=1, limited: count/roles.rbac.authorization.k8s.io=1`; err == nil || err.Error() != want {
+		t.Errorf("a second role: %v\nwant %s", err, want)
+	}
+	_, err = bindings.Create(ctx, "team", binding("b2"), false)
+	if want := `rolebindings.rbac.authorization.k8s.io "b2" is forbidden: exceeded quota: rbac, requested: count/rolebindings.rbac.authorization.k8s.io=1, used: count/rolebindings.rbac.authorization.k8s.io=1, limited: count/rolebindings.rbac.authorization.k8s.io=1`; err == nil || err.Error() != want {
+		t.Errorf("a second binding: %v\nwant %s", err, want)
+	}
+}
+
+// TestPodLevelResources: a pod with spec.resources need not state
+// requests and limits per container under a compute quota, as upstream.
+func TestPodLevelResources(t *testing.T) {
+	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "compute"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("requests.cpu", "1", "limits.memory", "1Gi")}}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	if got, want := missingResources(quota, pod), "must specify limits.memory for: app; requests.cpu for: app"; got != want {
+		t.Errorf("container-level: %q, want %q", got, want)
+	}
+	pod.Spec.Resources = &corev1.ResourceRequirements{Requests: rl("cpu", "500m"), Limits: rl("memory", "256Mi")}
+	if got := missingResources(quota, pod); got != "" {
+		t.Errorf("pod-level: %q", got)
+	}
 }

@@ -187,12 +187,12 @@ var podKeys = map[corev1.ResourceName]bool{
 }
 
 // otherEvaluated are the keys of the resources upstream has evaluators for
-// that peapod does not serve (services, volume claims, replication
-// controllers): tracked, so a quota shows them used 0, as upstream.
+// that peapod does not serve (services, replication controllers): tracked,
+// so a quota shows them used 0, as upstream. Volume claims are served and
+// counted (claims.go).
 var otherEvaluated = map[corev1.ResourceName]bool{
 	corev1.ResourceServices: true, corev1.ResourceServicesNodePorts: true, corev1.ResourceServicesLoadBalancers: true,
-	corev1.ResourcePersistentVolumeClaims: true, corev1.ResourceRequestsStorage: true, corev1.ResourceReplicationControllers: true,
-	"count/services": true, "count/persistentvolumeclaims": true, "count/replicationcontrollers": true,
+	corev1.ResourceReplicationControllers: true, "count/services": true, "count/replicationcontrollers": true,
 }
 
 // tracked reports whether some evaluator computes usage for a hard key:
@@ -202,7 +202,7 @@ var otherEvaluated = map[corev1.ResourceName]bool{
 func tracked(key corev1.ResourceName, counted map[string]bool) bool {
 	k := string(key)
 	switch {
-	case podKeys[key], otherEvaluated[key]:
+	case podKeys[key], claimKeys[key], otherEvaluated[key]:
 		return true
 	case strings.HasPrefix(k, corev1.ResourceHugePagesPrefix), strings.HasPrefix(k, "requests."+corev1.ResourceHugePagesPrefix):
 		return true

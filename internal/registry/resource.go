@@ -161,9 +161,11 @@ type ResizeStrategy interface {
 }
 
 // FinalizeStrategy is implemented by resources with a finalize subresource
-// (namespaces): such writes keep everything but the finalizers.
+// (namespaces): such writes keep everything but the finalizers, which
+// ValidateFinalize checks.
 type FinalizeStrategy interface {
 	PrepareForFinalize(ctx context.Context, obj, old runtime.Object)
+	ValidateFinalize(ctx context.Context, obj, old runtime.Object) field.ErrorList
 }
 
 // DeleteStrategy is implemented by resources that refuse or change DELETE
@@ -177,6 +179,15 @@ type DeleteStrategy interface {
 // old.
 type BindingStrategy interface {
 	PrepareForBinding(ctx context.Context, obj, old runtime.Object) field.ErrorList
+}
+
+// DefaultStrategy is implemented by resources whose API defaulting must be
+// seen by admission (a pod's requests copied from its limits, before
+// LimitRanger fills what is missing): kube-apiserver defaults an object as
+// it decodes it, so Default runs first on a create, before AdmitCreate and
+// the admission plugins. PrepareForCreate may default the rest later.
+type DefaultStrategy interface {
+	Default(obj runtime.Object)
 }
 
 // AdmitStrategy is implemented by resources with mutating admission on
@@ -207,9 +218,10 @@ type AdmissionPlugin interface {
 }
 
 // UpdateAdmissionPlugin is an AdmissionPlugin that also admits the
-// updates that change what an object charges (the pods/resize
-// subresource), as kube-apiserver's quota admission does for UPDATE: the
-// release is called once the update is stored or refused.
+// updates that may change what an object charges (of the object itself,
+// and the pods/resize subresource; not status), as kube-apiserver's quota
+// admission does for UPDATE: the release is called once the update is
+// stored or refused. It runs once the update changes something.
 type UpdateAdmissionPlugin interface {
 	ValidateUpdate(ctx context.Context, res *Resource, ns string, obj, old runtime.Object) (release func(stored bool), err error)
 }

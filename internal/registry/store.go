@@ -133,6 +133,9 @@ func (s *Store) Create(ctx context.Context, ns string, obj runtime.Object, dryRu
 	if err := s.checkNamespace(m, ns); err != nil {
 		return nil, err
 	}
+	if d, ok := s.res.Strategy.(DefaultStrategy); ok {
+		d.Default(obj)
+	}
 	if s.res.Namespaced {
 		if err := s.admitNamespace(ctx, ns, m.GetName(), m.GetGenerateName()); err != nil {
 			return nil, err

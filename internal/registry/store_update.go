@@ -34,7 +34,8 @@ type UpdateOptions struct {
 	EphemeralContainers bool
 	// Resize: write the resize subresource of pods (only the
 	// containers' resources change); update admission plugins (quota)
-	// admit it.
+	// admit it, as they admit updates of the object itself (a claim's
+	// expansion).
 	Resize bool
 	// Binding: bind a pod to the node in the new object's spec.nodeName,
 	// as the pods/binding subresource does.
@@ -108,7 +109,7 @@ func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts
 				return nil, err
 			}
 		}
-		if opts.Resize {
+		if opts.Resize || opts.subresource() == "" {
 			if err := s.admitUpdate(ctx, ns, obj, cur, &releases); err != nil {
 				return nil, err
 			}
@@ -146,7 +147,8 @@ func (s *Store) Update(ctx context.Context, ns, name string, fn UpdateFunc, opts
 	return out, nil
 }
 
-// admitUpdate runs the update admission plugins on an update, adding
+// admitUpdate runs the update admission plugins on an update of the
+// object itself or a resize, adding
 // their releases to releases.
 func (s *Store) admitUpdate(ctx context.Context, ns string, obj, cur runtime.Object, releases *[]func(bool)) error {
 	for _, p := range s.admission {
@@ -219,6 +221,7 @@ func (s *Store) prepareUpdate(ctx context.Context, ns, name string, obj, cur run
 			return apierrors.NewNotFound(s.res.GroupResource(), name+"/finalize")
 		}
 		fs.PrepareForFinalize(ctx, obj, cur)
+		errs = fs.ValidateFinalize(ctx, obj, cur)
 	} else if opts.EphemeralContainers {
 		es, ok := s.res.Strategy.(EphemeralContainersStrategy)
 		if !ok {

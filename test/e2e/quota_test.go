@@ -280,6 +280,32 @@ func TestNamespaceDeletionWithContent(t *testing.T) {
 		_, err := d.client.CoreV1().Namespaces().Get(context.Background(), "demo", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
+	// Its content went with it: nothing of it is left to list.
+	ctx := context.Background()
+	core := d.client.CoreV1()
+	left := map[string]func() (int, error){
+		"quotas": func() (int, error) {
+			l, err := core.ResourceQuotas("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+		"config maps": func() (int, error) {
+			l, err := core.ConfigMaps("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+		"limit ranges": func() (int, error) {
+			l, err := core.LimitRanges("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+		"pods": func() (int, error) {
+			l, err := core.Pods("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+	}
+	for what, count := range left {
+		if n, err := count(); err != nil || n != 0 {
+			t.Errorf("%s left in the deleted namespace: %d %v", what, n, err)
+		}
+	}
 	for _, fp := range prints {
 		d.check(t, fp)
 	}
@@ -408,6 +434,93 @@ func TestSelectors(t *testing.T) {
 		d.mustKubectl(v, "", "annotate", "pod", "db", "owner-")
 		if _, ok := d.pod("default", "db").Annotations["owner"]; ok {
 			t.Errorf("kubectl %s annotate owner-: the annotation stays", v)
+		}
+	}
+}
+
+// TestStorageRBACQuotasAndDefaultOrder: a LimitRange's
+// PersistentVolumeClaim min refuses a too small claim and a quota's
+// requests.storage a too big one, with upstream's 403s, under both
+// kubectls; Roles and RoleBindings count against their count/ quotas; a
+// container with a cpu limit and no request gets its request from its
+// limit (the API's defaulting comes before LimitRanger), so it stays
+// Guaranteed.
+func TestStorageRBACQuotasAndDefaultOrder(t *testing.T) {
+	d := startDaemon(t)
+	d.mustKubectl("1.33", "", "create", "namespace", "demo")
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: LimitRange
+metadata: {name: limits}
+spec:
+  limits:
+  - type: PersistentVolumeClaim
+    min: {storage: 1Gi}
+  - type: Container
+    default: {cpu: 500m, memory: 64Mi}
+    defaultRequest: {cpu: 100m, memory: 64Mi}
+`, "apply", "-n", "demo", "-f", "-")
+	d.mustKubectl("1.33", "", "create", "quota", "storage", "-n", "demo", "--hard=requests.storage=1Gi")
+	claim := func(name, size string) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: %s}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: %s}}\n", name, size)
+	}
+	for _, v := range []string{"1.27", "1.33"} {
+		_, stderr, err := d.kubectl(v, claim("small", "500Mi"), "create", "-n", "demo", "-f", "-")
+		if want := `Error from server (Forbidden): error when creating "STDIN": persistentvolumeclaims "small" is forbidden: minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi`; err == nil || strings.TrimSpace(stderr) != want {
+			t.Errorf("kubectl %s, a claim under the minimum: %v %q\nwant %q", v, err, stderr, want)
+		}
+		_, stderr, err = d.kubectl(v, claim("big", "2Gi"), "create", "-n", "demo", "-f", "-")
+		if want := `Error from server (Forbidden): error when creating "STDIN": persistentvolumeclaims "big" is forbidden: exceeded quota: storage, requested: requests.storage=2Gi, used: requests.storage=0, limited: requests.storage=1Gi`; err == nil || strings.TrimSpace(stderr) != want {
+			t.Errorf("kubectl %s, a claim over the quota: %v %q\nwant %q", v, err, stderr, want)
+		}
+	}
+	d.mustKubectl("1.27", claim("fits", "1Gi"), "create", "-n", "demo", "-f", "-")
+	if used := d.quotaUsed("demo", "storage")[corev1.ResourceRequestsStorage]; used.String() != "1Gi" {
+		t.Errorf("status.used requests.storage %s, want 1Gi", used.String())
+	}
+	if out := d.mustKubectl("1.33", "", "get", "quota", "storage", "-n", "demo", "--no-headers"); !strings.Contains(out, "requests.storage: 1Gi/1Gi") {
+		t.Errorf("kubectl get quota: %s", out)
+	}
+	d.mustKubectl("1.33", "", "delete", "pvc", "fits", "-n", "demo", "--wait=true")
+	d.waitFor("the claim's share to be freed", 10*time.Second, func() (bool, error) {
+		used := d.quotaUsed("demo", "storage")[corev1.ResourceRequestsStorage]
+		return used.IsZero(), nil
+	})
+
+	d.mustKubectl("1.33", "", "create", "quota", "rbac", "-n", "demo", "--hard=count/roles.rbac.authorization.k8s.io=1,count/rolebindings.rbac.authorization.k8s.io=1")
+	d.mustKubectl("1.33", "", "create", "role", "r1", "-n", "demo", "--verb=get", "--resource=pods")
+	d.mustKubectl("1.33", "", "create", "rolebinding", "b1", "-n", "demo", "--role=r1", "--user=jane")
+	for _, v := range []string{"1.27", "1.33"} {
+		_, stderr, err := d.kubectl(v, "", "create", "role", "r2", "-n", "demo", "--verb=get", "--resource=pods")
+		if want := `Error from server (Forbidden): roles.rbac.authorization.k8s.io "r2" is forbidden: exceeded quota: rbac, requested: count/roles.rbac.authorization.k8s.io=1, used: count/roles.rbac.authorization.k8s.io=1, limited: count/roles.rbac.authorization.k8s.io=1`; err == nil || strings.TrimSpace(stderr) != want {
+			t.Errorf("kubectl %s, a second role: %v %q\nwant %q", v, err, stderr, want)
+		}
+		_, stderr, err = d.kubectl(v, "", "create", "rolebinding", "b2", "-n", "demo", "--role=r1", "--user=jane")
+		if want := `rolebindings.rbac.authorization.k8s.io "b2" is forbidden: exceeded quota: rbac`; err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("kubectl %s, a second binding: %v %q\nwant %q", v, err, stderr, want)
+		}
+	}
+
+	d.mustKubectl("1.33", `apiVersion: v1
+kind: Pod
+metadata: {name: limited}
+spec:
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "60"], resources: {limits: {cpu: "1"}}}
+`, "create", "-n", "demo", "-f", "-")
+	pod := d.pod("demo", "limited")
+	r := pod.Spec.Containers[0].Resources
+	if r.Requests.Cpu().String() != "1" || r.Limits.Cpu().String() != "1" || r.Requests.Memory().String() != "64Mi" || r.Limits.Memory().String() != "64Mi" {
+		t.Errorf("resources %+v", r)
+	}
+	if pod.Status.QOSClass != corev1.PodQOSGuaranteed {
+		t.Errorf("QoS class %s, want Guaranteed", pod.Status.QOSClass)
+	}
+	if got, want := pod.Annotations["kubernetes.io/limit-ranger"], "LimitRanger plugin set: memory request for container app; memory limit for container app"; got != want {
+		t.Errorf("annotation %q, want %q", got, want)
+	}
+	for _, v := range []string{"1.27", "1.33"} {
+		if out := d.mustKubectl(v, "", "get", "pod", "limited", "-n", "demo", "-o", "jsonpath={.status.qosClass}"); out != "Guaranteed" {
+			t.Errorf("kubectl %s: qosClass %q", v, out)
 		}
 	}
 }

@@ -7,6 +7,7 @@ package namespace
 import (
 	"context"
 	"errors"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -69,8 +70,26 @@ func (Strategy) Canonicalize(obj runtime.Object) {
 func (Strategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
 	ns := obj.(*corev1.Namespace)
 	errs := apimachineryvalidation.ValidateObjectMeta(&ns.ObjectMeta, false, apimachineryvalidation.NameIsDNSLabel, field.NewPath("metadata"))
-	for i, f := range ns.Spec.Finalizers {
-		errs = append(errs, apimachineryvalidation.ValidateFinalizerName(string(f), field.NewPath("spec", "finalizers").Index(i))...)
+	return append(errs, validateFinalizers(ns.Spec.Finalizers)...)
+}
+
+// standardFinalizers are the names spec.finalizers may hold without a
+// domain (IsStandardFinalizerName).
+var standardFinalizers = map[string]bool{
+	string(corev1.FinalizerKubernetes): true, metav1.FinalizerOrphanDependents: true, metav1.FinalizerDeleteDependents: true,
+}
+
+// validateFinalizers is pkg/apis/core/validation's validateFinalizerName
+// for each of spec.finalizers: a qualified name, and one without a domain
+// only if it is standard.
+func validateFinalizers(finalizers []corev1.FinalizerName) field.ErrorList {
+	var errs field.ErrorList
+	for i, f := range finalizers {
+		p := field.NewPath("spec", "finalizers").Index(i)
+		errs = append(errs, apimachineryvalidation.ValidateFinalizerName(string(f), p)...)
+		if !strings.Contains(string(f), "/") && !standardFinalizers[string(f)] {
+			errs = append(errs, field.Invalid(p, string(f), "name is neither a standard finalizer name nor is it fully qualified"))
+		}
 	}
 	return errs
 }
@@ -129,6 +148,12 @@ func (Strategy) PrepareForFinalize(ctx context.Context, obj, old runtime.Object)
 	finalizers := ns.Spec.Finalizers
 	*ns = *oldNS.DeepCopy()
 	ns.Spec.Finalizers = finalizers
+}
+
+// ValidateFinalize checks the finalizers a finalize write sets
+// (ValidateNamespaceFinalizeUpdate).
+func (Strategy) ValidateFinalize(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	return validateFinalizers(obj.(*corev1.Namespace).Spec.Finalizers)
 }
 
 // SelectableFields are metadata.name and status.phase, and the legacy

@@ -155,15 +155,8 @@ func defaultContainer(c *corev1.Container, hostNetwork, requestsFromLimits bool)
 	}
 	// Limits without requests become requests (SetDefaults_Pod), and every
 	// quantity is rounded up to milli precision (SetDefaults_ResourceList).
-	if requestsFromLimits && len(c.Resources.Limits) > 0 {
-		if c.Resources.Requests == nil {
-			c.Resources.Requests = corev1.ResourceList{}
-		}
-		for name, q := range c.Resources.Limits {
-			if _, ok := c.Resources.Requests[name]; !ok {
-				c.Resources.Requests[name] = q.DeepCopy()
-			}
-		}
+	if requestsFromLimits {
+		requestsFromContainerLimits(c)
 	}
 	roundUp(c.Resources.Limits)
 	roundUp(c.Resources.Requests)
@@ -175,6 +168,33 @@ func defaultContainer(c *corev1.Container, hostNetwork, requestsFromLimits bool)
 			if h != nil {
 				defaultHTTPGet(h.HTTPGet)
 			}
+		}
+	}
+}
+
+// DefaultRequests is the part of SetDefaults_Pod that admission must see:
+// each container's limits without requests become its requests, so that
+// LimitRanger's defaultRequest only fills what neither states (a
+// container limited to 1 cpu stays Guaranteed with a request of 1).
+func DefaultRequests(pod *corev1.Pod) {
+	for i := range pod.Spec.InitContainers {
+		requestsFromContainerLimits(&pod.Spec.InitContainers[i])
+	}
+	for i := range pod.Spec.Containers {
+		requestsFromContainerLimits(&pod.Spec.Containers[i])
+	}
+}
+
+func requestsFromContainerLimits(c *corev1.Container) {
+	if len(c.Resources.Limits) == 0 {
+		return
+	}
+	if c.Resources.Requests == nil {
+		c.Resources.Requests = corev1.ResourceList{}
+	}
+	for name, q := range c.Resources.Limits {
+		if _, ok := c.Resources.Requests[name]; !ok {
+			c.Resources.Requests[name] = q.DeepCopy()
 		}
 	}
 }

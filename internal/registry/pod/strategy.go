@@ -64,6 +64,14 @@ func Resource(s *Strategy) *registry.Resource {
 	}
 }
 
+// Default copies limits into missing requests before admission, as the
+// API's defaulting does on decode (DefaultRequests).
+func (s *Strategy) Default(obj runtime.Object) {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		DefaultRequests(pod)
+	}
+}
+
 // PrepareForCreate resets status, applies defaults and binds the pod.
 func (s *Strategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 	pod := obj.(*corev1.Pod)
