@@ -44,10 +44,10 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		}
 		return false, err
 	}
-	if len(rp.sandboxes) == 0 && pod.Status.Phase != corev1.PodRunning {
+	if len(rp.sandboxes) == 0 && pod.Status.Phase != corev1.PodRunning && !k.admitted(pod) {
 		// Admission (canAdmitPod upstream), before anything runs.
-		if msg := k.sysctls.check(pod); msg != "" {
-			return false, k.rejectPod(ctx, pod, reasonSysctlForbidden, msg)
+		if a := k.admitPod(ctx, pod); a != nil {
+			return false, k.rejectPod(ctx, pod, a.reason, a.message)
 		}
 	}
 	if pastActiveDeadline(pod, k.cfg.Now()) {

@@ -153,3 +153,86 @@ spec:
 		t.Errorf("a pod bound to another node: %+v", p.Status)
 	}
 }
+
+// TestKubeletAdmission: a pod its author bound to this node skips the
+// scheduler, so the kubelet's own admission refuses it when it does not
+// fit: phase Failed, reason OutOfcpu with upstream's message, which
+// kubectl shows as its STATUS; a node selector the node does not match
+// fails it as NodeAffinity.
+func TestKubeletAdmission(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	var node *corev1.Node
+	d.waitFor("the node", 30*time.Second, func() (bool, error) {
+		nodes, err := d.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil || len(nodes.Items) == 0 {
+			return false, nil
+		}
+		node = &nodes.Items[0]
+		return true, nil
+	})
+	allocCPU := node.Status.Allocatable.Cpu().MilliValue()
+	tooMuch := fmt.Sprintf("%dm", allocCPU+1000)
+	bound := func(name, cpu, extra string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  nodeName: %s
+  terminationGracePeriodSeconds: 1
+%s  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    resources:
+      requests: {cpu: "%s"}
+`, name, node.Name, extra, cpu)
+	}
+	d.mustKubectl("1.33", bound("greedy", tooMuch, ""), "apply", "-f", "-")
+	d.mustKubectl("1.27", bound("picky", tooMuch, "  nodeSelector: {disktype: ssd}\n"), "apply", "-f", "-")
+	for _, name := range []string{"greedy", "picky"} {
+		d.waitFor(name+" to be rejected", 60*time.Second, func() (bool, error) {
+			return d.pod("default", name).Status.Phase == corev1.PodFailed, nil
+		})
+	}
+	want := map[string][2]string{
+		"greedy": {"OutOfcpu", fmt.Sprintf("Pod was rejected: Node didn't have enough resource: cpu, requested: %d, used: 0, capacity: %d", allocCPU+1000, allocCPU)},
+		// Resources come before affinity, as upstream's AdmissionCheck:
+		// picky asks for too much too.
+		"picky": {"OutOfcpu", fmt.Sprintf("Pod was rejected: Node didn't have enough resource: cpu, requested: %d, used: 0, capacity: %d", allocCPU+1000, allocCPU)},
+	}
+	for name, w := range want {
+		p := d.pod("default", name)
+		if p.Status.Reason != w[0] || p.Status.Message != w[1] {
+			t.Errorf("%s: %q %q, want %q %q", name, p.Status.Reason, p.Status.Message, w[0], w[1])
+		}
+		if len(p.Status.ContainerStatuses) != 0 && p.Status.ContainerStatuses[0].State.Running != nil {
+			t.Errorf("%s: a container runs: %+v", name, p.Status.ContainerStatuses)
+		}
+		for _, v := range []string{"1.27", "1.33"} {
+			if row := d.podRow(v, "default", name); len(row) < 3 || row[2] != w[0] {
+				t.Errorf("kubectl %s get pod %s: %v", v, name, row)
+			}
+		}
+	}
+	events := d.mustKubectl("1.33", "", "get", "events", "--field-selector", "involvedObject.name=greedy,reason=OutOfcpu", "-o", "jsonpath={.items[*].message}")
+	if !strings.Contains(events, "Node didn't have enough resource: cpu") {
+		t.Errorf("OutOfcpu event: %q", events)
+	}
+
+	// Within the node's room, the node selector is what fails.
+	d.mustKubectl("1.33", bound("elsewhere", "10m", "  nodeSelector: {disktype: ssd}\n"), "apply", "-f", "-")
+	d.waitFor("elsewhere to be rejected", 60*time.Second, func() (bool, error) {
+		return d.pod("default", "elsewhere").Status.Phase == corev1.PodFailed, nil
+	})
+	p := d.pod("default", "elsewhere")
+	const affinity = "Pod was rejected: Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector"
+	if p.Status.Reason != "NodeAffinity" || p.Status.Message != affinity {
+		t.Errorf("elsewhere: %q %q, want NodeAffinity %q", p.Status.Reason, p.Status.Message, affinity)
+	}
+	if row := d.podRow("1.33", "default", "elsewhere"); len(row) < 3 || row[2] != "NodeAffinity" {
+		t.Errorf("kubectl get pod elsewhere: %v", row)
+	}
+}
