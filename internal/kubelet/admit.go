@@ -120,7 +120,7 @@ func (k *Kubelet) admittedOthers(uid types.UID) []*corev1.Pod {
 // memory pressure only critical pods, pods that are not BestEffort, and
 // BestEffort pods tolerating the memory-pressure taint are admitted.
 func (k *Kubelet) admitUnderPressure(pod *corev1.Pod) *admission {
-	if !k.underMemoryPressure() || k.isCritical(pod) || qos.PodQOSClass(pod) != corev1.PodQOSBestEffort {
+	if !k.underMemoryPressure() || isCriticalPod(pod) || qos.PodQOSClass(pod) != corev1.PodQOSBestEffort {
 		return nil
 	}
 	taint := &corev1.Taint{Key: corev1.TaintNodeMemoryPressure, Effect: corev1.TaintEffectNoSchedule}
@@ -129,16 +129,6 @@ func (k *Kubelet) admitUnderPressure(pod *corev1.Pod) *admission {
 	}
 	return &admission{reasonEvicted, fmt.Sprintf(nodeConditionMessageFmt, []corev1.NodeConditionType{corev1.NodeMemoryPressure})}
 }
-
-// isCritical is kubelettypes.IsCriticalPod: static pods, mirror pods and
-// pods of a system priority.
-func (k *Kubelet) isCritical(pod *corev1.Pod) bool {
-	return k.isStatic(pod.UID) || isMirrorPod(pod) || corev1helpers.PodPriority(pod) >= systemCriticalPriority
-}
-
-// systemCriticalPriority is scheduling.SystemCriticalPriority: priorities
-// from it up are the system's critical ones.
-const systemCriticalPriority = 2000000000
 
 // admitPredicates is the predicate admit handler: the pod's OS, then the
 // general predicates against the node and the pods admitted before it
@@ -154,7 +144,7 @@ func admitPredicates(pod *corev1.Pod, node *corev1.Node, others []*corev1.Pod, s
 	if pod.Spec.OS != nil && string(pod.Spec.OS.Name) != goruntime.GOOS {
 		return &admission{reasonOSNotSupported, messageOSNotSupported}
 	}
-	critical := static || isMirrorPod(pod) || corev1helpers.PodPriority(pod) >= systemCriticalPriority
+	critical := static || isCriticalPod(pod)
 	if a := insufficientResource(pod, node, others); a != nil && !critical {
 		return a
 	}

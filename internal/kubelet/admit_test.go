@@ -6,7 +6,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 func admitNode() *corev1.Node {
@@ -104,7 +103,7 @@ func TestAdmitUnderPressure(t *testing.T) {
 	prio := int32(systemCriticalPriority)
 	critical.Spec.Priority = &prio
 	static := bestEffort.DeepCopy()
-	static.UID = "static"
+	static.Annotations = map[string]string{"kubernetes.io/config.source": "file"}
 	for _, tc := range []struct {
 		name     string
 		pod      *corev1.Pod
@@ -119,7 +118,7 @@ func TestAdmitUnderPressure(t *testing.T) {
 		{"static", static, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			k := &Kubelet{static: map[types.UID]bool{"static": true}}
+			k := &Kubelet{}
 			k.pressure.active = tc.pressure
 			got := k.admitUnderPressure(tc.pod)
 			if !tc.refused {
