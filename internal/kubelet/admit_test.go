@@ -6,6 +6,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/peapod/peapod/internal/registry/priorityclass"
 )
 
 func admitNode() *corev1.Node {
@@ -100,7 +102,7 @@ func TestAdmitUnderPressure(t *testing.T) {
 	tolerating := bestEffort.DeepCopy()
 	tolerating.Spec.Tolerations = []corev1.Toleration{{Key: corev1.TaintNodeMemoryPressure, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
 	critical := bestEffort.DeepCopy()
-	prio := int32(systemCriticalPriority)
+	prio := int32(priorityclass.SystemCriticalPriority)
 	critical.Spec.Priority = &prio
 	static := bestEffort.DeepCopy()
 	static.Annotations = map[string]string{"kubernetes.io/config.source": "file"}

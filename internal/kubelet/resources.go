@@ -8,6 +8,7 @@ import (
 
 	"github.com/peapod/peapod/internal/prober"
 	"github.com/peapod/peapod/internal/qos"
+	"github.com/peapod/peapod/internal/registry/priorityclass"
 )
 
 // Constants of pkg/kubelet/cm/helpers_linux.go and pkg/kubelet/qos.
@@ -128,21 +129,15 @@ func minRegularContainerMemory(pod *corev1.Pod) int64 {
 	return out
 }
 
-// Priority class names and values of the system (scheduling/types.go).
-const (
-	systemNodeCritical     = "system-node-critical"
-	systemCriticalPriority = 2000000000
-)
-
 // isCriticalPod is kubelettypes.IsCriticalPod: static pods, mirror pods
 // and pods of a system priority.
 func isCriticalPod(pod *corev1.Pod) bool {
 	return pod.Annotations[annotationConfigSource] == configSourceFile || isMirrorPod(pod) ||
-		corev1helpers.PodPriority(pod) >= systemCriticalPriority
+		corev1helpers.PodPriority(pod) >= priorityclass.SystemCriticalPriority
 }
 
 // isNodeCritical is kubelettypes.IsNodeCriticalPod: a critical pod of
 // the system-node-critical class.
 func isNodeCritical(pod *corev1.Pod) bool {
-	return isCriticalPod(pod) && pod.Spec.PriorityClassName == systemNodeCritical
+	return isCriticalPod(pod) && pod.Spec.PriorityClassName == priorityclass.SystemNodeCritical
 }

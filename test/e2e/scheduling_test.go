@@ -236,3 +236,68 @@ spec:
 		t.Errorf("kubectl get pod elsewhere: %v", row)
 	}
 }
+
+// TestPriorityClasses: scheduling.k8s.io/v1 PriorityClasses are served
+// with the two system classes made at start; a pod gets its class's
+// priority and preemption policy from the Priority admission plugin, and
+// an unknown class or a priority of its own is refused with upstream's
+// message.
+func TestPriorityClasses(t *testing.T) {
+	d := startDaemon(t)
+	for _, v := range []string{"1.27", "1.33"} {
+		out := d.mustKubectl(v, "", "get", "priorityclasses")
+		for _, want := range []string{"NAME", "VALUE", "GLOBAL-DEFAULT", "PREEMPTIONPOLICY", "system-cluster-critical", "2000000000", "system-node-critical", "2000001000", "PreemptLowerPriority"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("kubectl %s get priorityclasses lacks %q:\n%s", v, want, out)
+			}
+		}
+	}
+	d.mustKubectl("1.33", `apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: batch-low}
+value: 100
+preemptionPolicy: Never
+description: low priority batch work
+`, "apply", "-f", "-")
+	if out := d.mustKubectl("1.27", "", "get", "pc", "batch-low", "--no-headers"); !strings.Contains(out, "100") || !strings.Contains(out, "Never") {
+		t.Errorf("kubectl get pc batch-low: %q", out)
+	}
+	pod := func(name, extra string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n" + extra +
+			"  containers: [{name: app, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}]\n"
+	}
+	d.mustKubectl("1.33", pod("plain", "")+"---\n"+pod("critical", "  priorityClassName: system-node-critical\n")+"---\n"+
+		pod("batch", "  priorityClassName: batch-low\n"), "apply", "-f", "-")
+	for name, want := range map[string]string{"plain": "0 PreemptLowerPriority", "critical": "2000001000 PreemptLowerPriority", "batch": "100 Never"} {
+		got := d.mustKubectl("1.33", "", "get", "pod", name, "-o", "jsonpath={.spec.priority} {.spec.preemptionPolicy}")
+		if got != want {
+			t.Errorf("%s: priority and policy %q, want %q", name, got, want)
+		}
+	}
+	for _, tc := range []struct{ name, extra, want string }{
+		{"unknown", "  priorityClassName: nope\n", `pods "unknown" is forbidden: no PriorityClass with name nope was found`},
+		{"selfmade", "  priorityClassName: system-cluster-critical\n  priority: 5\n",
+			`pods "selfmade" is forbidden: the integer value of priority (5) must not be provided in pod spec; priority admission controller computed 2000000000 from the given PriorityClass name`},
+	} {
+		_, errOut, err := d.kubectl("1.33", pod(tc.name, tc.extra), "create", "-f", "-")
+		if err == nil || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: %v %q, want %q", tc.name, err, errOut, tc.want)
+		}
+	}
+	if _, errOut, err := d.kubectl("1.33", "", "delete", "priorityclass", "system-node-critical"); err == nil ||
+		!strings.Contains(errOut, "this is a system priority class and cannot be deleted") {
+		t.Errorf("deleting a system class: %v %q", err, errOut)
+	}
+	// The pod runs; an update that leaves the priority out keeps it.
+	d.waitRunning("1.33", "default", "critical", "1/1")
+	p := d.pod("default", "critical")
+	p.Spec.Priority, p.Spec.PreemptionPolicy = nil, nil
+	p.Labels = map[string]string{"touched": "yes"}
+	updated, err := d.client.CoreV1().Pods("default").Update(context.Background(), p, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("updating without the priority: %v", err)
+	}
+	if updated.Spec.Priority == nil || *updated.Spec.Priority != 2000001000 || updated.Spec.PreemptionPolicy == nil {
+		t.Errorf("after the update: priority %v, policy %v", updated.Spec.Priority, updated.Spec.PreemptionPolicy)
+	}
+}
