@@ -6,6 +6,7 @@ import (
 	goruntime "runtime"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	resourcehelper "k8s.io/component-helpers/resource"
@@ -74,12 +75,11 @@ func (k *Kubelet) admitPod(ctx context.Context, pod *corev1.Pod) *admission {
 	if msg := k.sysctls.check(pod); msg != "" {
 		return &admission{reasonSysctlForbidden, msg}
 	}
-	obj, err := k.cfg.Nodes.Get(ctx, "", k.cfg.NodeName)
+	node, err := k.admissionNode(ctx)
 	if err != nil {
 		k.log.Warn("admitting a pod without the node", "pod", podRef(pod, pod.UID), "err", err)
 		return &admission{reasonInvalidNodeInfo, messageInvalidNodeInfo}
 	}
-	node := obj.(*corev1.Node)
 	if a := admitPredicates(pod, node, k.admittedOthers(pod.UID), k.isStatic(pod.UID)); a != nil {
 		return a
 	}
@@ -87,6 +87,20 @@ func (k *Kubelet) admitPod(ctx context.Context, pod *corev1.Pod) *admission {
 	k.admittedPods[pod.UID] = true
 	k.mu.Unlock()
 	return nil
+}
+
+// admissionNode is the Node as the API has it or, before the node is
+// registered (static pods start first), as the kubelet would register it
+// (getNodeAnyWay upstream).
+func (k *Kubelet) admissionNode(ctx context.Context) (*corev1.Node, error) {
+	obj, err := k.cfg.Nodes.Get(ctx, "", k.cfg.NodeName)
+	if err == nil {
+		return obj.(*corev1.Node), nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	return k.nodeObject(ctx)
 }
 
 // admittedOthers lists the pods other than uid that the kubelet admitted

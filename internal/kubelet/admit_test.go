@@ -182,3 +182,23 @@ func TestSyncRejects(t *testing.T) {
 		t.Errorf("BestEffort under pressure: %s %s %q", p.Status.Phase, p.Status.Reason, p.Status.Message)
 	}
 }
+
+// TestAdmitBeforeRegistration: before the Node is in the API (static
+// pods start first), admission goes by the node the kubelet would
+// register, not refusing everything.
+func TestAdmitBeforeRegistration(t *testing.T) {
+	tk := newTestKubelet(t)
+	tk.nodes.node = nil
+	p := requesting("10m", "")
+	p.Name = "early"
+	tk.add(t, p)
+	if got := tk.sync(t, "early"); got.Status.Phase == corev1.PodFailed {
+		t.Errorf("refused before registration: %s %s", got.Status.Reason, got.Status.Message)
+	}
+	huge := requesting("100000", "")
+	huge.Name = "huge"
+	tk.add(t, huge)
+	if got := tk.sync(t, "huge"); got.Status.Reason != "OutOfcpu" {
+		t.Errorf("a pod larger than the machine: %s %s", got.Status.Reason, got.Status.Message)
+	}
+}
