@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,7 +25,8 @@ type Usage struct {
 	Processes                   uint64
 }
 
-// ReadUsage reads the usage of the cgroup at path (v1 or v2).
+// ReadUsage reads the usage of the cgroup at path (v1 or v2); a cgroup
+// that does not exist is an error wrapping fs.ErrNotExist.
 func ReadUsage(path string) (Usage, error) {
 	if path == "" {
 		return Usage{}, fmt.Errorf("no cgroup path")
@@ -32,6 +34,11 @@ func ReadUsage(path string) (Usage, error) {
 	mgr, err := cgmanager.New(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{SkipDevices: true}})
 	if err != nil {
 		return Usage{}, fmt.Errorf("cgroup %s: %w", path, err)
+	}
+	// The stats of a missing cgroup read as zeros: it is an error here
+	// (a pod not running yet has no usage, not a zero one).
+	if !cgroups.PathExists(mgr.Path("memory")) {
+		return Usage{}, fmt.Errorf("cgroup %s: %w", path, fs.ErrNotExist)
 	}
 	st, err := mgr.Stats(&cgroups.StatsOptions{Controllers: cgroups.CPU | cgroups.Memory | cgroups.Pids})
 	if err != nil {

@@ -48,7 +48,7 @@ func (d *Daemon) controllers() []func(context.Context) error {
 	cleaner := &csrcleaner.Controller{CSRs: d.csrs, Log: d.log.With("component", "csrcleaner-controller"), Now: now}
 	collector := &gc.Collector{Log: d.log.With("component", "garbage-collector")}
 	for _, st := range []controller.Store{d.pods, d.replicaSets, d.deployments, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs, d.claims, d.volumes, d.configMaps, d.secrets, d.serviceAccounts,
-		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings, d.csrs} {
+		d.resourceQuotas, d.limitRanges, d.namespaces, d.nodes, d.runtimeClasses, d.priorityClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings, d.csrs} {
 		collector.Stores = append(collector.Stores, st)
 	}
 	return []func(context.Context) error{rs.Run, deploy.Run, daemons.Run, sets.Run, jobs.Run, cronJobs.Run, volumes.Run, signer.Run, cleaner.Run, collector.Run}

@@ -50,6 +50,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/node"
 	"github.com/peapod/peapod/internal/registry/pod"
+	"github.com/peapod/peapod/internal/registry/priorityclass"
 	"github.com/peapod/peapod/internal/registry/replicaset"
 	"github.com/peapod/peapod/internal/registry/resourcequota"
 	"github.com/peapod/peapod/internal/registry/runtimeclass"
@@ -79,8 +80,10 @@ type Daemon struct {
 	configMaps, secrets, serviceAccounts *registry.Store
 	// resourceQuotas and limitRanges constrain a namespace; quota is
 	// the ResourceQuota admission plugin and controller; runtimeClasses
-	// name the node's runtime handlers.
+	// name the node's runtime handlers; priorityClasses give pods their
+	// priority.
 	resourceQuotas, limitRanges, runtimeClasses   *registry.Store
+	priorityClasses                               *registry.Store
 	replicaSets, deployments, jobs, cronJobs      *registry.Store
 	daemonSets, controllerRevisions, statefulSets *registry.Store
 	claims, volumes, storageClasses               *registry.Store
@@ -183,6 +186,7 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.resourceQuotas = registry.NewStore(resourcequota.Resource(), d.storage, now)
 	d.limitRanges = registry.NewStore(limitrange.Resource(), d.storage, now)
 	d.runtimeClasses = registry.NewStore(runtimeclass.Resource(), d.storage, now)
+	d.priorityClasses = registry.NewStore(priorityclass.Resource(), d.storage, now)
 	d.replicaSets = registry.NewStore(replicaset.Resource(), d.storage, now)
 	d.deployments = registry.NewStore(deployment.Resource(), d.storage, now)
 	d.jobs = registry.NewStore(job.Resource(), d.storage, now)
@@ -208,8 +212,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	d.csrs = registry.NewStore(certificates.Resource(&certificates.Strategy{}), d.storage, now)
 	d.csrs.UseAdmission(certificates.SubjectRestriction{})
 	// Admission as kube-apiserver orders it: LimitRanger (its defaults
-	// before the pod's QoS class is set; claims' storage too), PodSecurity (also on namespaces
-	// and the kinds with a pod template), RuntimeClass (the pod's
+	// before the pod's QoS class is set; claims' storage too), PodSecurity
+	// (also on namespaces and the kinds with a pod template), Priority (the
+	// pod's priority; also on PriorityClasses), RuntimeClass (the pod's
 	// overhead), then ResourceQuota last. Events
 	// are never counted.
 	d.quota = &quota.Quota{Quotas: d.resourceQuotas, Now: now, Log: log.With("component", "resourcequota"),
@@ -222,8 +227,10 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 		return nil, err
 	}
 	limitRanger := &limitranger.LimitRanger{LimitRanges: d.limitRanges}
-	d.pods.UseAdmission(limitRanger, podSecurity, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
+	priority := &priorityclass.Admission{PriorityClasses: d.priorityClasses}
+	d.pods.UseAdmission(limitRanger, podSecurity, priority, &runtimeclass.Admission{RuntimeClasses: d.runtimeClasses})
 	d.claims.UseAdmission(limitRanger)
+	d.priorityClasses.UseAdmission(priority)
 	for _, st := range []*registry.Store{d.namespaces, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.jobs, d.cronJobs} {
 		st.UseAdmission(podSecurity)
 	}
@@ -300,6 +307,9 @@ func New(ctx context.Context, opts Options, log *slog.Logger) (_ *Daemon, err er
 	}
 	undo = append(undo, d.node.recorder.Stop)
 	if err := d.ensureRuntimeClasses(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.ensurePriorityClasses(ctx); err != nil {
 		return nil, err
 	}
 	if err := d.ensureStorageClass(ctx); err != nil {
@@ -442,6 +452,18 @@ func (d *Daemon) ensureRuntimeClasses(ctx context.Context) error {
 		rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: h.GetName()}, Handler: h.GetName()}
 		if _, err := d.runtimeClasses.Create(ctx, "", rc, false); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating RuntimeClass %s: %w", h.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// ensurePriorityClasses makes the system priority classes
+// (system-node-critical, system-cluster-critical), as the API server's
+// scheduling post-start hook does.
+func (d *Daemon) ensurePriorityClasses(ctx context.Context) error {
+	for _, pc := range priorityclass.SystemClasses() {
+		if _, err := d.priorityClasses.Create(ctx, "", pc, false); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating PriorityClass %s: %w", pc.Name, err)
 		}
 	}
 	return nil

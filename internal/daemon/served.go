@@ -10,7 +10,7 @@ import (
 // served are the stores of every resource the API serves.
 func (d *Daemon) served() []*registry.Store {
 	return []*registry.Store{d.pods, d.namespaces, d.nodes, d.events, d.configMaps, d.secrets, d.serviceAccounts,
-		d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs,
+		d.resourceQuotas, d.limitRanges, d.runtimeClasses, d.priorityClasses, d.deployments, d.replicaSets, d.daemonSets, d.statefulSets, d.controllerRevisions, d.jobs, d.cronJobs,
 		d.claims, d.volumes, d.storageClasses, d.roles, d.clusterRoles, d.roleBindings, d.clusterRoleBindings, d.csrs}
 }
 

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	resourcehelper "k8s.io/component-helpers/resource"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
 	"github.com/peapod/peapod/internal/events"
@@ -125,8 +126,9 @@ func (k *Kubelet) evictionCandidate() (*corev1.Pod, map[*corev1.Pod]podUsage) {
 	k.mu.Lock()
 	var pods []*corev1.Pod
 	for uid, p := range k.pods {
-		// Static pods are critical: never evicted.
-		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && !k.static[uid] {
+		// Critical pods (static, mirror, of a system priority) are
+		// never evicted.
+		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && !k.static[uid] && !isCriticalPod(p) {
 			pods = append(pods, p)
 		}
 	}
@@ -159,13 +161,12 @@ func (k *Kubelet) evictionCandidate() (*corev1.Pod, map[*corev1.Pod]podUsage) {
 	return candidates[0], usages
 }
 
-// memoryRequest is the pod's summed memory request.
+// memoryRequest is the eviction manager's podRequest for memory: the
+// regular containers' sum or the largest init container's, whichever is
+// more (with sidecars counted as the scheduler does; no overhead).
 func memoryRequest(p *corev1.Pod) int64 {
-	var total int64
-	for _, c := range p.Spec.Containers {
-		total += c.Resources.Requests.Memory().Value()
-	}
-	return total
+	requests := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{ExcludeOverhead: true})
+	return requests.Memory().Value()
 }
 
 // readPodUsage reads a pod's cgroup and its containers'; false when the

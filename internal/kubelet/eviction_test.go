@@ -47,3 +47,43 @@ func TestEvictionMessage(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// TestMemoryRequest: the eviction manager's request of a pod is the
+// regular containers' sum or the largest init container's, whichever is
+// more; sidecars add to the regular containers; overhead does not count.
+func TestMemoryRequest(t *testing.T) {
+	mem := func(name, q string) corev1.Container {
+		c := corev1.Container{Name: name}
+		if q != "" {
+			c.Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(q)}
+		}
+		return c
+	}
+	always := corev1.ContainerRestartPolicyAlways
+	sidecar := mem("side", "32Mi")
+	sidecar.RestartPolicy = &always
+	for _, tc := range []struct {
+		desc      string
+		init, ctr []corev1.Container
+		overhead  string
+		want      string
+	}{
+		{"containers summed", nil, []corev1.Container{mem("a", "64Mi"), mem("b", "32Mi")}, "", "96Mi"},
+		{"a larger init container", []corev1.Container{mem("i", "256Mi")}, []corev1.Container{mem("a", "64Mi"), mem("b", "32Mi")}, "", "256Mi"},
+		{"a smaller init container", []corev1.Container{mem("i", "16Mi")}, []corev1.Container{mem("a", "64Mi")}, "", "64Mi"},
+		{"sidecars add up", []corev1.Container{sidecar}, []corev1.Container{mem("a", "64Mi")}, "", "96Mi"},
+		{"no overhead", nil, []corev1.Container{mem("a", "64Mi")}, "10Mi", "64Mi"},
+		{"nothing", nil, []corev1.Container{mem("a", "")}, "", "0"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			p := &corev1.Pod{Spec: corev1.PodSpec{InitContainers: tc.init, Containers: tc.ctr}}
+			if tc.overhead != "" {
+				p.Spec.Overhead = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(tc.overhead)}
+			}
+			want := resource.MustParse(tc.want)
+			if got := memoryRequest(p); got != want.Value() {
+				t.Errorf("got %d, want %d", got, want.Value())
+			}
+		})
+	}
+}

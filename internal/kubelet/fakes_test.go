@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -354,6 +355,60 @@ func (f *fakeRuntime) instances(name string) int {
 	return n
 }
 
+// fakeNodeAPI holds the node for the kubelet's unit tests: roomy enough
+// that admission refuses nothing.
+type fakeNodeAPI struct {
+	mu   sync.Mutex
+	node *corev1.Node
+}
+
+func newFakeNodeAPI(name string) *fakeNodeAPI {
+	return &fakeNodeAPI{node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{
+		Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("64"),
+			corev1.ResourceMemory: resource.MustParse("64Gi"),
+			corev1.ResourcePods:   resource.MustParse("110"),
+		}}}}
+}
+
+func (a *fakeNodeAPI) Get(_ context.Context, _, name string) (runtime.Object, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.node == nil || a.node.Name != name {
+		return nil, apierrors.NewNotFound(corev1.Resource("nodes"), name)
+	}
+	return a.node.DeepCopy(), nil
+}
+
+func (a *fakeNodeAPI) Create(context.Context, string, runtime.Object, bool) (runtime.Object, error) {
+	return nil, errors.New("not supported")
+}
+
+func (a *fakeNodeAPI) Update(ctx context.Context, _, name string, fn registry.UpdateFunc, _ registry.UpdateOptions) (runtime.Object, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.node == nil || a.node.Name != name {
+		return nil, apierrors.NewNotFound(corev1.Resource("nodes"), name)
+	}
+	obj, err := fn(a.node.DeepCopy())
+	if errors.Is(err, storage.ErrNoChange) {
+		return a.node.DeepCopy(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.node = obj.(*corev1.Node)
+	return obj, nil
+}
+
+func (a *fakeNodeAPI) Delete(context.Context, string, string, *metav1.DeleteOptions, bool) (runtime.Object, bool, error) {
+	return nil, false, errors.New("not supported")
+}
+
+func (a *fakeNodeAPI) Watch(context.Context, string, registry.ListOptions) (*storage.Watcher, error) {
+	return nil, errors.New("not supported")
+}
+
 // fakeAPI keeps pods in memory for the kubelet's unit tests.
 type fakeAPI struct {
 	mu   sync.Mutex
@@ -459,6 +514,7 @@ type testKubelet struct {
 	*Kubelet
 	rt     *fakeRuntime
 	api    *fakeAPI
+	nodes  *fakeNodeAPI
 	sink   *eventSink
 	clock  *clocktesting.FakeClock
 	worker *podWorker
@@ -469,19 +525,20 @@ func newTestKubelet(t *testing.T) *testKubelet {
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt := newFakeRuntime(clock)
 	api := &fakeAPI{pods: map[string]*corev1.Pod{}}
+	nodes := newFakeNodeAPI("node")
 	sink := &eventSink{}
 	rec := events.NewRecorder(sink, events.Source{Component: "kubelet", Host: "node"}, clock.Now, nil)
 	t.Cleanup(rec.Stop)
 	dir := t.TempDir()
 	k, err := New(Config{NodeName: "node", RootDir: dir + "/root", LogDir: dir + "/logs", Version: "v1.37.0",
-		Pods: api, Nodes: api, Runtime: rt, Recorder: rec, Clock: clock, Now: clock.Now})
+		Pods: api, Nodes: nodes, Runtime: rt, Recorder: rec, Clock: clock, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	k.cgroups = fakeCgroups{}
 	k.backoff = flowcontrol.NewFakeBackOff(initialBackOff, maxBackOff, clock)
 	t.Cleanup(k.probes.Stop)
-	return &testKubelet{Kubelet: k, rt: rt, api: api, sink: sink, clock: clock}
+	return &testKubelet{Kubelet: k, rt: rt, api: api, nodes: nodes, sink: sink, clock: clock}
 }
 
 // add stores the pod in the API and the kubelet's cache, bound to the

@@ -206,6 +206,10 @@ type Kubelet struct {
 	statuses map[types.UID]*corev1.PodStatus
 	// resizes are the pods' allocated resources and resize state.
 	resizes map[types.UID]*resizeState
+	// admittedPods are the pods admitted in this run (admit.go);
+	// admitMu makes admissions one at a time.
+	admittedPods map[types.UID]bool
+	admitMu      sync.Mutex
 	// static marks the pods of k.pods that are static pods (from the
 	// manifest directory, not the API); mirrors are the API's mirror
 	// pods by namespace/name.
@@ -261,8 +265,8 @@ func New(cfg Config) (*Kubelet, error) {
 		backoff:  flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pullBack: flowcontrol.NewBackOff(initialBackOff, maxBackOff),
 		pods:     map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{}, statuses: map[types.UID]*corev1.PodStatus{},
-		resizes: map[types.UID]*resizeState{},
-		static:  map[types.UID]bool{}, mirrors: map[string]*corev1.Pod{},
+		resizes: map[types.UID]*resizeState{}, admittedPods: map[types.UID]bool{},
+		static: map[types.UID]bool{}, mirrors: map[string]*corev1.Pod{},
 	}
 	k.probes = prober.NewManager(prober.Config{
 		Runtime: cfg.Runtime, Recorder: cfg.Recorder, Status: k.podStatus, OnChange: k.probeChanged,

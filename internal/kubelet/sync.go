@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	goruntime "runtime"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,21 +44,10 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) (d
 		}
 		return false, err
 	}
-	if len(rp.sandboxes) == 0 && pod.Status.Phase != corev1.PodRunning {
+	if len(rp.sandboxes) == 0 && pod.Status.Phase != corev1.PodRunning && !k.admitted(pod) {
 		// Admission (canAdmitPod upstream), before anything runs.
-		// In upstream's order: the sysctl handler, then the predicates
-		// (OS, then node affinity).
-		if msg := k.sysctls.check(pod); msg != "" {
-			return false, k.rejectPod(ctx, pod, reasonSysctlForbidden, msg)
-		}
-		if reason, msg := checkPodOS(pod, goruntime.GOOS); reason != "" {
-			return false, k.rejectPod(ctx, pod, reason, msg)
-		}
-		if reason, msg := k.checkNodeAffinity(ctx, pod); reason != "" {
-			return false, k.rejectPod(ctx, pod, reason, msg)
-		}
-		if msg := k.lsm.appArmorRefusal(pod); msg != "" {
-			return false, k.rejectPod(ctx, pod, reasonAppArmor, msg)
+		if a := k.admitPod(ctx, pod); a != nil {
+			return false, k.rejectPod(ctx, pod, a.reason, a.message)
 		}
 		k.warnSELinux(w, pod)
 	}

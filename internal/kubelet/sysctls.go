@@ -107,12 +107,13 @@ func (k *Kubelet) rejectPod(ctx context.Context, p *corev1.Pod, reason, message 
 
 // failPod writes phase Failed with reason and message to the pod's status
 // (unless it finished already or is another pod of that name), after
-// mutate (nil: nothing more) changed the rest.
+// mutate (nil: nothing more) changed the rest. A static pod's status is
+// the kubelet's own (its mirror pod shows it): it changes in memory, and
+// the pod's worker is woken to stop it and report.
 func (k *Kubelet) failPod(ctx context.Context, p *corev1.Pod, reason, message string, mutate func(*corev1.Pod)) error {
-	_, err := k.cfg.Pods.Update(ctx, p.Namespace, p.Name, func(cur runtime.Object) (runtime.Object, error) {
-		pod := cur.(*corev1.Pod)
+	fail := func(pod *corev1.Pod) *corev1.Pod {
 		if pod.UID != p.UID || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
-			return nil, storage.ErrNoChange
+			return nil
 		}
 		pod = pod.DeepCopy()
 		pod.ResourceVersion = ""
@@ -120,7 +121,24 @@ func (k *Kubelet) failPod(ctx context.Context, p *corev1.Pod, reason, message st
 		if mutate != nil {
 			mutate(pod)
 		}
-		return pod, nil
+		return pod
+	}
+	if k.isStatic(p.UID) {
+		k.mu.Lock()
+		if cur := k.pods[p.UID]; cur != nil {
+			if next := fail(cur); next != nil {
+				k.pods[p.UID] = next
+			}
+		}
+		k.mu.Unlock()
+		k.wake(ctx, p.UID)
+		return nil
+	}
+	_, err := k.cfg.Pods.Update(ctx, p.Namespace, p.Name, func(cur runtime.Object) (runtime.Object, error) {
+		if pod := fail(cur.(*corev1.Pod)); pod != nil {
+			return pod, nil
+		}
+		return nil, storage.ErrNoChange
 	}, registry.UpdateOptions{Status: true})
 	return err
 }

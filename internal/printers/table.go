@@ -52,6 +52,7 @@ func New(setKind func(runtime.Object) error) *Printer {
 		"ServiceAccount":        {serviceAccountColumns, printServiceAccount},
 		"ResourceQuota":         {resourceQuotaColumns, printResourceQuota},
 		"RuntimeClass":          {runtimeClassColumns, printRuntimeClass},
+		"PriorityClass":         {priorityClassColumns, printPriorityClass},
 		"Deployment":            {deploymentColumns, printDeployment},
 		"ReplicaSet":            {replicaSetColumns, printReplicaSet},
 		"Job":                   {jobColumns, printJob},

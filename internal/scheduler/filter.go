@@ -42,7 +42,7 @@ func filter(pod *corev1.Pod, node *corev1.Node, bound []*corev1.Pod) []string {
 	if ok, err := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node); err != nil || !ok {
 		return []string{reasonAffinity}
 	}
-	if portsInUse(pod, bound) {
+	if PortsInUse(pod, bound) {
 		return []string{reasonPorts}
 	}
 	return insufficient(pod, node, bound)
@@ -53,8 +53,9 @@ func toleratesUnschedulable(pod *corev1.Pod) bool {
 	return corev1helpers.TolerationsTolerateTaint(klog.Background(), pod.Spec.Tolerations, taint, false)
 }
 
-// portsInUse reports whether a host port of pod is taken by a bound pod.
-func portsInUse(pod *corev1.Pod, bound []*corev1.Pod) bool {
+// PortsInUse reports whether a host port of pod is taken by a bound pod
+// (the NodePorts filter; the kubelet admits pods with it too).
+func PortsInUse(pod *corev1.Pod, bound []*corev1.Pod) bool {
 	type key struct {
 		ip    string
 		proto corev1.Protocol

@@ -4,7 +4,8 @@
 // TokenReview, SelfSubjectReview; v1beta1 SelfSubjectReview),
 // authorization.k8s.io/v1 (the access reviews),
 // rbac.authorization.k8s.io/v1, certificates.k8s.io/v1
-// (CertificateSigningRequest), node.k8s.io/v1 (RuntimeClass), apps/v1
+// (CertificateSigningRequest), node.k8s.io/v1 (RuntimeClass),
+// scheduling.k8s.io/v1 (PriorityClass), apps/v1
 // (Deployment, ReplicaSet, DaemonSet, StatefulSet, ControllerRevision),
 // batch/v1 (Job, CronJob), storage.k8s.io/v1 (StorageClass) and
 // autoscaling/v1 (Scale), plus the meta/v1 kinds the API machinery speaks
@@ -24,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1beta1 "k8s.io/apimachinery/pkg/apis/meta/v1beta1"
@@ -64,6 +66,9 @@ func New() *Scheme {
 		}
 	}
 	if err := nodev1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := schedulingv1.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	if err := appsv1.AddToScheme(s); err != nil {

@@ -189,9 +189,10 @@ spec:
 }
 
 // TestQOSClasses runs a Guaranteed, a Burstable (cpu request only) and a
-// BestEffort pod: each is classed as upstream, its cgroup sits under its
-// class's parent with the class's values, and its container's process has
-// the class's oom_score_adj (−997, 999, 1000) or, where the host forbids
+// BestEffort pod (and a node-critical BestEffort one): each is classed as
+// upstream, its cgroup sits under its class's parent with the class's
+// values, and its container's process has the class's oom_score_adj
+// (−997, 999, 1000; −997 for the node-critical pod) or, where the host forbids
 // going below the daemon's own value (root without CAP_SYS_RESOURCE here),
 // that value, with the intended one in the daemon's log.
 func TestQOSClasses(t *testing.T) {
@@ -227,6 +228,15 @@ spec:
   terminationGracePeriodSeconds: 1
   containers:
   - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: platinum}
+spec:
+  terminationGracePeriodSeconds: 1
+  priorityClassName: system-node-critical
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}
 `, "apply", "-f", "-")
 	own := daemonOOMScoreAdj(t, d)
 	for _, tc := range []struct {
@@ -237,6 +247,8 @@ spec:
 		{"gold", "Guaranteed", "/kubepods", "204", "20000", "67108864", -997},
 		{"silver", "Burstable", "/kubepods/burstable", "102", "-1", "9223372036854771712", 999},
 		{"bronze", "BestEffort", "/kubepods/besteffort", "2", "-1", "9223372036854771712", 1000},
+		// Node-critical: −997 whatever the class.
+		{"platinum", "BestEffort", "/kubepods/besteffort", "2", "-1", "9223372036854771712", -997},
 	} {
 		d.waitRunning("1.33", "default", tc.name, "1/1")
 		pod := d.pod("default", tc.name)

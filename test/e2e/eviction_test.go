@@ -56,7 +56,8 @@ spec:
 // request, first; then the Burstable pod, whose use falls short of its
 // request by less than the Guaranteed pod's), each Failed with reason Evicted,
 // upstream's message and an Evicted event, without waiting out the
-// 30 s grace period.
+// 30 s grace period. A BestEffort pod bound to the node under pressure is
+// refused by the kubelet's admission.
 func TestEviction(t *testing.T) {
 	d := startDaemon(t)
 	d.mustKubectl("1.33", evictionPods, "apply", "-f", "-")
@@ -109,6 +110,23 @@ func TestEviction(t *testing.T) {
 	}
 	if !pressure || !tainted {
 		t.Errorf("node under pressure: condition %v, taint %v", pressure, tainted)
+	}
+	// Under pressure, a BestEffort pod bound here by its author (the
+	// scheduler would keep it off for the taint) is refused by the
+	// kubelet's admission.
+	d.mustKubectl("1.33", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: latecomer}
+spec:
+  nodeName: %s
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}
+`, node.Items[0].Name), "apply", "-f", "-")
+	d.waitFor("latecomer to be refused", 30*time.Second, func() (bool, error) {
+		return d.pod("default", "latecomer").Status.Phase == corev1.PodFailed, nil
+	})
+	if p := d.pod("default", "latecomer"); p.Status.Reason != "Evicted" || p.Status.Message != "Pod was rejected: The node had condition: [MemoryPressure]. " {
+		t.Errorf("latecomer: %s %q", p.Status.Reason, p.Status.Message)
 	}
 	out := d.mustKubectl("1.27", "", "get", "events", "--field-selector", "reason=Evicted", "-o", "jsonpath={.items[*].involvedObject.name}")
 	for _, name := range []string{"besteffort", "burstable", "guaranteed"} {

@@ -8,7 +8,9 @@ import (
 )
 
 // Defaults from pkg/apis/core/v1/defaults.go plus the admission plugins a
-// default kube-apiserver runs on every pod (Priority, DefaultTolerationSeconds).
+// default kube-apiserver runs on every pod (DefaultTolerationSeconds; the
+// priority and preemption policy a pod has without the Priority plugin,
+// internal/registry/priorityclass, which sets them first on create).
 // The service account name is defaulted to "default" (mirrored into the
 // deprecated serviceAccount field as the v1 conversion does); the rest of
 // ServiceAccount admission is in serviceaccount.go.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -112,6 +113,9 @@ func TestValidateProbesAndLifecycle(t *testing.T) {
 		}, "spec.containers[0].volumeMounts[0].recursiveReadOnly: Forbidden: may only be specified when mountPropagation is None or not specified"},
 		{"recursive read-only, unknown", func(p *corev1.Pod) { withRRO(p, "Sometimes", true) },
 			`spec.containers[0].volumeMounts[0].recursiveReadOnly: Unsupported value: "Sometimes"`},
+		{"pod-level resources", func(p *corev1.Pod) {
+			p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}
+		}, "spec.resources: Forbidden: pod-level resources are not supported by peapod yet; set resources on the containers"},
 		{"runtime class", func(p *corev1.Pod) { rc := "crun"; p.Spec.RuntimeClassName = &rc }, ""},
 		{"runtime class, bad name", func(p *corev1.Pod) { rc := "Crun_1"; p.Spec.RuntimeClassName = &rc },
 			`spec.runtimeClassName: Invalid value: "Crun_1": a lowercase RFC 1123 subdomain`},

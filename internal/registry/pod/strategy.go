@@ -180,6 +180,14 @@ func formatList(msgs []string) string {
 // changes.
 func (s *Strategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
 	pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
+	// The Priority admission plugin set these on create; an update that
+	// leaves them out keeps them, as the plugin does on update.
+	if pod.Spec.Priority == nil {
+		pod.Spec.Priority = oldPod.Spec.Priority
+	}
+	if pod.Spec.PreemptionPolicy == nil {
+		pod.Spec.PreemptionPolicy = oldPod.Spec.PreemptionPolicy
+	}
 	SetDefaults(pod)
 	pod.Status = oldPod.Status
 	if !apiequality.Semantic.DeepEqual(pod.Spec, oldPod.Spec) {

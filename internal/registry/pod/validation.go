@@ -113,6 +113,9 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 	if len(spec.ResourceClaims) > 0 {
 		errs = append(errs, field.Forbidden(path.Child("resourceClaims"), "dynamic resource allocation is not supported by peapod yet"))
 	}
+	if spec.Resources != nil {
+		errs = append(errs, field.Forbidden(path.Child("resources"), "pod-level resources are not supported by peapod yet; set resources on the containers"))
+	}
 	if sp := spec.ShareProcessNamespace; sp != nil && *sp && spec.HostPID {
 		errs = append(errs, field.Invalid(path.Child("securityContext", "shareProcessNamespace"), true, "ShareProcessNamespace and HostPID cannot both be enabled"))
 	}
