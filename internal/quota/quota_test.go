@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -374,15 +375,21 @@ func TestClaimUsage(t *testing.T) {
 // recalculation finds the same usage.
 func TestClaimAdmission(t *testing.T) {
 	ctx := context.Background()
-	q, quotas, stores := newQuota(t, storageapi.ClaimResource(&storageapi.ClaimStrategy{}))
+	// Class "silver" lets its claims grow (the PersistentVolumeClaimResize
+	// plugin runs before quota).
+	grow := true
+	classes := func(context.Context) ([]storagev1.StorageClass, error) {
+		return []storagev1.StorageClass{{ObjectMeta: metav1.ObjectMeta{Name: "silver"}, AllowVolumeExpansion: &grow}}, nil
+	}
+	q, quotas, stores := newQuota(t, storageapi.ClaimResource(&storageapi.ClaimStrategy{Classes: classes}))
 	claims := stores["persistentvolumeclaims"]
 	for _, rq := range []*corev1.ResourceQuota{
 		{ObjectMeta: metav1.ObjectMeta{Name: "storage"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("requests.storage", "3Gi", "persistentvolumeclaims", "3")}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: corev1.ResourceQuotaSpec{Hard: rl(
 			"fast.storageclass.storage.k8s.io/requests.storage", "1Gi", "fast.storageclass.storage.k8s.io/persistentvolumeclaims", "1")}},
-		{ObjectMeta: metav1.ObjectMeta{Name: "gold"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("persistentvolumeclaims", "1"),
-			ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
-				{ScopeName: corev1.ResourceQuotaScopeVolumeAttributesClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{"gold"}}}}}},
+		// (A VolumeAttributesClass scope would match nothing: peapod
+		// refuses claims naming one.)
+		{ObjectMeta: metav1.ObjectMeta{Name: "gold"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("gold.storageclass.storage.k8s.io/persistentvolumeclaims", "1")}},
 	} {
 		if _, err := quotas.Create(ctx, "team", rq, false); err != nil {
 			t.Fatal(err)
@@ -407,9 +414,9 @@ func TestClaimAdmission(t *testing.T) {
 		{claim("big", "", "", "4Gi"), `persistentvolumeclaims "big" is forbidden: exceeded quota: storage, requested: requests.storage=4Gi, used: requests.storage=0, limited: requests.storage=3Gi`},
 		{claim("fast-1", "fast", "", "1Gi"), ""},
 		{claim("fast-2", "fast", "", "500Mi"), `persistentvolumeclaims "fast-2" is forbidden: exceeded quota: fast, requested: fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/requests.storage=500Mi, used: fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/requests.storage=1Gi, limited: fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/requests.storage=1Gi`},
-		{claim("gold-1", "", "gold", "1Gi"), ""},
-		{claim("gold-2", "", "gold", "100Mi"), `persistentvolumeclaims "gold-2" is forbidden: exceeded quota: gold, requested: persistentvolumeclaims=1, used: persistentvolumeclaims=1, limited: persistentvolumeclaims=1`},
-		{claim("silver", "", "silver", "100Mi"), ""},
+		{claim("gold-1", "gold", "", "1Gi"), ""},
+		{claim("gold-2", "gold", "", "100Mi"), `persistentvolumeclaims "gold-2" is forbidden: exceeded quota: gold, requested: gold.storageclass.storage.k8s.io/persistentvolumeclaims=1, used: gold.storageclass.storage.k8s.io/persistentvolumeclaims=1, limited: gold.storageclass.storage.k8s.io/persistentvolumeclaims=1`},
+		{claim("silver", "silver", "", "100Mi"), ""},
 	} {
 		_, err := claims.Create(ctx, "team", tc.pvc, false)
 		switch {
@@ -436,7 +443,7 @@ func TestClaimAdmission(t *testing.T) {
 		}
 	}
 	checkUsed("after the creates", "storage", rl("requests.storage", "2148Mi", "persistentvolumeclaims", "3"))
-	checkUsed("after the creates", "gold", rl("persistentvolumeclaims", "1"))
+	checkUsed("after the creates", "gold", rl("gold.storageclass.storage.k8s.io/persistentvolumeclaims", "1"))
 	// Expanding "silver" to 1Gi fills the quota; to 2Gi it does not fit.
 	expand := func(size string) error {
 		_, err := claims.Update(ctx, "team", "silver", func(cur runtime.Object) (runtime.Object, error) {
@@ -445,6 +452,14 @@ func TestClaimAdmission(t *testing.T) {
 			return p, nil
 		}, registry.UpdateOptions{})
 		return err
+	}
+	// Only a bound claim may grow: "silver" is bound first.
+	if _, err := claims.Update(ctx, "team", "silver", func(cur runtime.Object) (runtime.Object, error) {
+		p := cur.(*corev1.PersistentVolumeClaim).DeepCopy()
+		p.Status.Phase = corev1.ClaimBound
+		return p, nil
+	}, registry.UpdateOptions{Status: true}); err != nil {
+		t.Fatal(err)
 	}
 	if err := expand("1Gi"); err != nil {
 		t.Errorf("an expansion within the quota: %v", err)

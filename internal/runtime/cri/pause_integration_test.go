@@ -31,6 +31,21 @@ func TestPauseWithoutMonitor(t *testing.T) {
 		}
 		return sb.PausePID
 	}
+	// Each sandbox a new attempt of the pod, as a kubelet would ask (the
+	// runtime reserves each name).
+	attempt := uint32(0)
+	newSandbox := func() string {
+		t.Helper()
+		cfg := sandboxConfig(e)
+		cfg.Metadata.Attempt = attempt
+		attempt++
+		cfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
+		sb, err := svc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sb.PodSandboxId
+	}
 	waitNotReady := func(id string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -49,7 +64,7 @@ func TestPauseWithoutMonitor(t *testing.T) {
 
 	// 1. No conmon for the pause; killed from outside, the sandbox turns
 	// NOTREADY.
-	id1, _ := hostNetworkSandbox(t, ctx, svc, e)
+	id1 := newSandbox()
 	pid := sandboxPause(id1)
 	if cmd, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline")); err != nil || !strings.HasPrefix(string(cmd), "/pause") {
 		t.Fatalf("pause PID %d runs %q (%v)", pid, cmd, err)
@@ -66,7 +81,7 @@ func TestPauseWithoutMonitor(t *testing.T) {
 	waitNotReady(id1)
 
 	// 2. After a restart of the runtime, a running pause is watched again.
-	id2, _ := hostNetworkSandbox(t, ctx, svc, e)
+	id2 := newSandbox()
 	restartCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	svc = e.start(t, restartCtx)
@@ -81,7 +96,7 @@ func TestPauseWithoutMonitor(t *testing.T) {
 
 	// 3. A sandbox whose pause runs is stopped and removed (the pause
 	// ended through its pidfd), and nothing of it stays.
-	id3, _ := hostNetworkSandbox(t, ctx, svc, e)
+	id3 := newSandbox()
 	pid = sandboxPause(id3)
 	if _, err := svc.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id3}); err != nil {
 		t.Fatal(err)

@@ -142,10 +142,12 @@ func TestStreams(t *testing.T) {
 	// once the process runs, so a command that asks at once can, on a
 	// loaded machine, see it unsized: a few tries are allowed.
 	var ttyOut syncBuffer
-	for try := 0; try < 5 && !strings.Contains(ttyOut.String(), "33 90\r\n"); try++ {
+	// (Seen needing more than five under two parallel test suites.)
+	const tries = 20
+	for try := 0; try < tries && !strings.Contains(ttyOut.String(), "33 90\r\n"); try++ {
 		sizes := make(chan remotecommandserver.TerminalSize, 1)
 		sizes <- remotecommandserver.TerminalSize{Width: 90, Height: 33}
-		if err := rt.Exec(ctx, readerID, []string{"stty", "size"}, nil, &ttyOut, nil, true, sizes); err != nil && try == 4 {
+		if err := rt.Exec(ctx, readerID, []string{"stty", "size"}, nil, &ttyOut, nil, true, sizes); err != nil && try == tries-1 {
 			t.Errorf("exec -t: %v", err)
 		}
 	}
