@@ -34,7 +34,7 @@ set -e
 cd "$(dirname "$0")"
 grep cgroup /proc/mounts
 export PEAPOD_TESTIMAGE_CACHE=$PWD/cache TMPDIR=/tmp
-./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestPauseWithoutMonitor|TestOOMKilled|TestProcessArgs|TestResolveUser|TestExecSync|TestUpdateContainerResources'
+./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestPauseWithoutMonitor|TestContainerCgroupValues|TestOOMKilled|TestProcessArgs|TestResolveUser|TestExecSync|TestUpdateContainerResources'
 PEAPOD_TEST_OCI_RUNTIME=crun ./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestPauseWithoutMonitor'
 ./kubelet.test -test.v -test.run 'TestPodCgroups|TestPodAndQOSCgroupValues'
 ./cgroup.test -test.v
