@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestPauseWithoutMonitor checks that a sandbox's pause process runs with
@@ -66,9 +68,12 @@ func TestPauseWithoutMonitor(t *testing.T) {
 	// NOTREADY.
 	id1 := newSandbox()
 	pid := sandboxPause(id1)
-	if cmd, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline")); err != nil || !strings.HasPrefix(string(cmd), "/pause") {
-		t.Fatalf("pause PID %d runs %q (%v)", pid, cmd, err)
-	}
+	// runc returns once it has let the process go, which may still be
+	// runc's init on its way to exec the pause.
+	testutil.Eventually(t, "the pause process", 10*time.Second, func() bool {
+		cmd, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		return err == nil && strings.HasPrefix(string(cmd), "/pause")
+	})
 	if ppid := parentOf(t, pid); ppid == os.Getpid() {
 		t.Errorf("pause is the runtime's child; it should belong to init")
 	}
