@@ -195,19 +195,8 @@ func insufficientResource(pod *corev1.Pod, node *corev1.Node, others []*corev1.P
 	}
 	want := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
 	used := corev1.ResourceList{}
-	for _, p := range others {
-		for name, q := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {
-			v := used[name]
-			v.Add(q)
-			used[name] = v
-		}
-	}
-	value := func(name corev1.ResourceName, q resource.Quantity) int64 {
-		if name == corev1.ResourceCPU {
-			return q.MilliValue()
-		}
-		return q.Value()
-	}
+	addRequests(used, others)
+	value := requestValue
 	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
 		w := value(name, want[name])
 		if w <= 0 {
@@ -219,6 +208,27 @@ func insufficientResource(pod *corev1.Pod, node *corev1.Node, others []*corev1.P
 		}
 	}
 	return nil
+}
+
+// addRequests adds the pods' requests (PodRequests: the sidecar-aware
+// aggregate) to used.
+func addRequests(used corev1.ResourceList, pods []*corev1.Pod) {
+	for _, p := range pods {
+		for name, q := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {
+			v := used[name]
+			v.Add(q)
+			used[name] = v
+		}
+	}
+}
+
+// requestValue is a request as the kubelet's messages print it:
+// millicores for cpu, the plain value otherwise.
+func requestValue(name corev1.ResourceName, q resource.Quantity) int64 {
+	if name == corev1.ResourceCPU {
+		return q.MilliValue()
+	}
+	return q.Value()
 }
 
 func outOf(name corev1.ResourceName, requested, used, capacity int64) *admission {

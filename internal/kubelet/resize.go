@@ -210,19 +210,11 @@ func (k *Kubelet) resizeFits(pod *corev1.Pod) *corev1.PodCondition {
 		}
 	}
 	k.mu.Unlock()
-	for _, p := range others {
-		for name, q := range resourcehelper.PodRequests(k.allocatedPod(p), resourcehelper.PodResourcesOptions{}) {
-			v := used[name]
-			v.Add(q)
-			used[name] = v
-		}
+	for i, p := range others {
+		others[i] = k.allocatedPod(p)
 	}
-	value := func(name corev1.ResourceName, q resource.Quantity) int64 {
-		if name == corev1.ResourceCPU {
-			return q.MilliValue()
-		}
-		return q.Value()
-	}
+	addRequests(used, others)
+	value := requestValue
 	// Memory first, as upstream.
 	for _, name := range []corev1.ResourceName{corev1.ResourceMemory, corev1.ResourceCPU} {
 		want, ok := requests[name]
