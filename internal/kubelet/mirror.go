@@ -118,6 +118,9 @@ func (k *Kubelet) createMirror(ctx context.Context, pod *corev1.Pod) error {
 	}
 	mirror := pod.DeepCopy()
 	mirror.UID, mirror.ResourceVersion, mirror.DeletionTimestamp, mirror.DeletionGracePeriodSeconds = "", "", nil, nil
+	// The Priority admission plugin computes these from the class, as
+	// for any pod: the static pod's defaults must not contradict it.
+	mirror.Spec.Priority, mirror.Spec.PreemptionPolicy = nil, nil
 	mirror.Annotations[corev1.MirrorPodAnnotationKey] = pod.Annotations[annotationConfigHash]
 	controller := true
 	mirror.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID, Controller: &controller}}

@@ -3,6 +3,7 @@ package quota
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	volumehelpers "k8s.io/component-helpers/storage/volume"
 )
 
 // What a PersistentVolumeClaim charges (pkg/quota/v1/evaluator/core's
@@ -12,24 +13,12 @@ const (
 	// storageClassSuffix joins a class name and the resource charged to
 	// it: <class>.storageclass.storage.k8s.io/requests.storage.
 	storageClassSuffix = ".storageclass.storage.k8s.io/"
-	// betaStorageClassAnnotation names a claim's class before
-	// spec.storageClassName existed.
-	betaStorageClassAnnotation = "volume.beta.kubernetes.io/storage-class"
 )
 
 // claimKeys are the quota keys the claim evaluator tracks, besides the
 // per-class ones and count/persistentvolumeclaims.
 var claimKeys = map[corev1.ResourceName]bool{
 	corev1.ResourcePersistentVolumeClaims: true, corev1.ResourceRequestsStorage: true,
-}
-
-// claimClass is the claim's storage class: spec.storageClassName, else the
-// beta annotation.
-func claimClass(pvc *corev1.PersistentVolumeClaim) string {
-	if pvc.Spec.StorageClassName != nil {
-		return *pvc.Spec.StorageClassName
-	}
-	return pvc.Annotations[betaStorageClassAnnotation]
 }
 
 // claimUsage is the claim evaluator's Usage: the claim counts once
@@ -44,7 +33,7 @@ func claimUsage(pvc *corev1.PersistentVolumeClaim) corev1.ResourceList {
 		corev1.ResourcePersistentVolumeClaims:   one,
 		countName("persistentvolumeclaims", ""): one,
 	}
-	class := claimClass(pvc)
+	class := volumehelpers.GetPersistentVolumeClaimClass(pvc)
 	if class != "" {
 		u[corev1.ResourceName(class+storageClassSuffix+string(corev1.ResourcePersistentVolumeClaims))] = one
 	}

@@ -187,7 +187,9 @@ func (Strategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
 // minReadySeconds change.
 func (st Strategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
 	s, prev := obj.(*appsv1.StatefulSet), old.(*appsv1.StatefulSet)
-	errs := st.Validate(ctx, obj)
+	// Claim templates stored before peapod refused some of their
+	// fields stay updatable.
+	errs := registry.Ratchet(st.Validate(ctx, obj), st.Validate(ctx, old))
 	a, b := s.Spec.DeepCopy(), prev.Spec.DeepCopy()
 	for _, x := range []*appsv1.StatefulSetSpec{a, b} {
 		x.Replicas, x.Ordinals, x.Template, x.UpdateStrategy = nil, nil, corev1.PodTemplateSpec{}, appsv1.StatefulSetUpdateStrategy{}

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	volumehelpers "k8s.io/component-helpers/storage/volume"
 
 	"github.com/peapod/peapod/internal/registry"
 )
@@ -174,7 +175,7 @@ func (s *ClaimStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.O
 // altogether, so the message is upstream's from before it existed.)
 func (s *ClaimStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
 	pvc, prev := obj.(*corev1.PersistentVolumeClaim), old.(*corev1.PersistentVolumeClaim)
-	errs := s.Validate(ctx, obj)
+	errs := registry.Ratchet(s.Validate(ctx, obj), s.Validate(ctx, old))
 	a, b := pvc.Spec.DeepCopy(), prev.Spec.DeepCopy()
 	if b.VolumeName == "" {
 		b.VolumeName = a.VolumeName
@@ -226,7 +227,7 @@ func (s *ClaimStrategy) AdmitUpdate(ctx context.Context, obj, old runtime.Object
 // resizable: the claim keeps its StorageClass, which allows expansion,
 // and its volume was made by the Resizer.
 func (s *ClaimStrategy) resizable(ctx context.Context, pvc, prev *corev1.PersistentVolumeClaim) (bool, error) {
-	class, oldClass := claimClass(pvc), claimClass(prev)
+	class, oldClass := volumehelpers.GetPersistentVolumeClaimClass(pvc), volumehelpers.GetPersistentVolumeClaimClass(prev)
 	if class == "" || class != oldClass || s.Classes == nil {
 		return false, nil
 	}
@@ -254,18 +255,6 @@ func (s *ClaimStrategy) resizable(ctx context.Context, pvc, prev *corev1.Persist
 		return false, err
 	}
 	return s.Resizer != "" && pv.Annotations[ProvisionedByAnnotation] == s.Resizer && pv.Spec.HostPath != nil, nil
-}
-
-// claimClass is GetPersistentVolumeClaimClass: the beta annotation, then
-// the field.
-func claimClass(pvc *corev1.PersistentVolumeClaim) string {
-	if c, ok := pvc.Annotations[corev1.BetaStorageClassAnnotation]; ok {
-		return c
-	}
-	if pvc.Spec.StorageClassName != nil {
-		return *pvc.Spec.StorageClassName
-	}
-	return ""
 }
 
 // PrepareForStatusUpdate keeps the spec.
@@ -364,7 +353,7 @@ func (VolumeStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Obj
 // ValidateUpdate keeps the source.
 func (s VolumeStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
 	pv, prev := obj.(*corev1.PersistentVolume), old.(*corev1.PersistentVolume)
-	errs := s.Validate(ctx, obj)
+	errs := registry.Ratchet(s.Validate(ctx, obj), s.Validate(ctx, old))
 	if !apiequality.Semantic.DeepEqual(pv.Spec.PersistentVolumeSource, prev.Spec.PersistentVolumeSource) {
 		errs = append(errs, field.Forbidden(field.NewPath("spec", "persistentvolumesource"), "spec.persistentvolumesource is forbidden."))
 	}

@@ -191,3 +191,29 @@ func TestVolumeValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestStoredObjectsStayUpdatable: a volume stored with mount options
+// before peapod refused them can still lose its finalizer (deletion
+// goes through updates), while an update that adds them is refused.
+func TestStoredObjectsStayUpdatable(t *testing.T) {
+	ctx := context.Background()
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "pv", Finalizers: []string{"kubernetes.io/pv-protection"}},
+		Spec: corev1.PersistentVolumeSpec{
+			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/srv"}},
+		},
+	}
+	var s VolumeStrategy
+	stored := pv.DeepCopy()
+	stored.Spec.MountOptions = []string{"ro"}
+	unfinalized := stored.DeepCopy()
+	unfinalized.Finalizers = nil
+	if errs := s.ValidateUpdate(ctx, unfinalized, stored); len(errs) != 0 {
+		t.Errorf("removing the finalizer of a stored volume: %v", errs)
+	}
+	if errs := s.ValidateUpdate(ctx, stored, pv); len(errs) != 1 || !strings.Contains(errs[0].Error(), "mount options") {
+		t.Errorf("adding mount options: %v, want the mount options refusal", errs)
+	}
+}
