@@ -37,7 +37,11 @@ func ReadUsage(path string) (Usage, error) {
 	}
 	// The stats of a missing cgroup read as zeros: it is an error here
 	// (a pod not running yet has no usage, not a zero one).
-	if !cgroups.PathExists(mgr.Path("memory")) {
+	exists := func(controller string) bool {
+		p := mgr.Path(controller) // "" where the host lacks the controller
+		return p != "" && cgroups.PathExists(p)
+	}
+	if !exists("cpu") && !exists("memory") {
 		return Usage{}, fmt.Errorf("cgroup %s: %w", path, fs.ErrNotExist)
 	}
 	st, err := mgr.Stats(&cgroups.StatsOptions{Controllers: cgroups.CPU | cgroups.Memory | cgroups.Pids})

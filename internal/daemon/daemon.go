@@ -20,6 +20,7 @@ import (
 	nodev1 "k8s.io/api/node/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -478,14 +479,38 @@ func (d *Daemon) ensureStorageClass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(list.(*storagev1.StorageClassList).Items) > 0 {
-		return nil
+	if items := list.(*storagev1.StorageClassList).Items; len(items) > 0 {
+		return d.allowLocalPathExpansion(ctx, items)
 	}
 	reclaim, mode, expand := corev1.PersistentVolumeReclaimDelete, storagev1.VolumeBindingWaitForFirstConsumer, true
 	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path", Annotations: map[string]string{storageapi.DefaultClassAnnotation: "true"}},
 		Provisioner: volumecontroller.Provisioner, ReclaimPolicy: &reclaim, VolumeBindingMode: &mode, AllowVolumeExpansion: &expand}
 	if _, err := d.storageClasses.Create(ctx, "", sc, false); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the default StorageClass: %w", err)
+	}
+	return nil
+}
+
+// allowLocalPathExpansion lets the claims of a local-path class an older
+// peapod made grow, as a new one's do (its provisioner can grow them);
+// a class whose allowVolumeExpansion an admin set stays as it is.
+func (d *Daemon) allowLocalPathExpansion(ctx context.Context, classes []storagev1.StorageClass) error {
+	for _, sc := range classes {
+		if sc.Name != "local-path" || sc.Provisioner != volumecontroller.Provisioner || sc.AllowVolumeExpansion != nil {
+			continue
+		}
+		_, err := d.storageClasses.Update(ctx, "", sc.Name, func(cur runtime.Object) (runtime.Object, error) {
+			c := cur.(*storagev1.StorageClass).DeepCopy()
+			if c.AllowVolumeExpansion != nil {
+				return nil, storage.ErrNoChange
+			}
+			expand := true
+			c.AllowVolumeExpansion = &expand
+			return c, nil
+		}, registry.UpdateOptions{})
+		if err != nil {
+			return fmt.Errorf("updating StorageClass local-path: %w", err)
+		}
 	}
 	return nil
 }

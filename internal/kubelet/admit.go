@@ -108,16 +108,10 @@ func (k *Kubelet) admissionNode(ctx context.Context) (*corev1.Node, error) {
 
 // admittedOthers lists the pods other than uid that the kubelet admitted
 // and that still hold their resources (not finished), with their
-// allocated resources. Entries of pods the kubelet no longer knows are
-// dropped on the way.
+// allocated resources.
 func (k *Kubelet) admittedOthers(uid types.UID) []*corev1.Pod {
 	k.mu.Lock()
 	var out []*corev1.Pod
-	for u := range k.admittedPods {
-		if k.pods[u] == nil {
-			delete(k.admittedPods, u)
-		}
-	}
 	for u, p := range k.pods {
 		if u == uid || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue

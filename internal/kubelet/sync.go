@@ -377,10 +377,12 @@ func (k *Kubelet) cleanupRemoved(ctx context.Context, w *podWorker) (bool, error
 	return true, nil
 }
 
-// forgetStatus drops the pod's last generated status.
+// forgetStatus drops what the kubelet keeps of a pod that is gone: its
+// last generated status, its resize and its admission.
 func (k *Kubelet) forgetStatus(uid types.UID) {
 	k.mu.Lock()
 	delete(k.statuses, uid)
 	delete(k.resizes, uid)
+	delete(k.admittedPods, uid)
 	k.mu.Unlock()
 }

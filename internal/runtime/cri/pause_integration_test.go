@@ -23,7 +23,9 @@ import (
 func TestPauseWithoutMonitor(t *testing.T) {
 	e := newRuntimeEnv(t)
 	ctx := context.Background()
-	svc := e.start(t, ctx)
+	first, stopFirst := context.WithCancel(ctx)
+	defer stopFirst()
+	svc := e.start(t, first)
 
 	sandboxPause := func(id string) int {
 		t.Helper()
@@ -87,6 +89,7 @@ func TestPauseWithoutMonitor(t *testing.T) {
 
 	// 2. After a restart of the runtime, a running pause is watched again.
 	id2 := newSandbox()
+	stopFirst() // the first runtime's watches end with it
 	restartCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	svc = e.start(t, restartCtx)

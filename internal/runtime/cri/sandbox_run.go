@@ -276,11 +276,18 @@ func (s *Service) startPause(ctx context.Context, sb *sandbox, runDir string) (i
 // watchPause marks the sandbox exited when its pause process exits,
 // unless the service ends first or the watch is closed.
 func (s *Service) watchPause(sb *sandbox) {
-	defer sb.pause.Close()
-	if err := sb.pause.Wait(s.life); err != nil {
-		return
+	s.mu.Lock()
+	p := sb.pause
+	s.mu.Unlock()
+	err := p.Wait(s.life)
+	// Signals go through the runtime from now on (signalPause).
+	s.mu.Lock()
+	sb.pause = nil
+	s.mu.Unlock()
+	p.Close()
+	if err == nil {
+		s.sandboxExited(sb)
 	}
-	s.sandboxExited(sb)
 }
 
 func (s *Service) pauseSpec(sb *sandbox, rootfs string) *specs.Spec {

@@ -74,7 +74,8 @@ func (s *Service) stopPause(ctx context.Context, sb *sandbox) error {
 	select {
 	case <-sb.exited:
 	case <-time.After(sandboxStopDeadline):
-		// conmon may be gone (peapod restarted after a crash): ask runc.
+		// No watch saw it go (a sandbox an older peapod made, whose
+		// conmon a crash took): ask runc.
 		if !s.alive(ctx, sb.ID) {
 			s.sandboxExited(sb)
 		}
@@ -83,8 +84,8 @@ func (s *Service) stopPause(ctx context.Context, sb *sandbox) error {
 }
 
 // signalPause sends sig to the pause process through its pidfd, or, when
-// there is none (a sandbox made by an older peapod, or one whose watch
-// ended with the service), through the OCI runtime. A pause already gone
+// there is none (its watch ended, or it could not be watched again after
+// a restart), through the OCI runtime. A pause already gone
 // is no error.
 func (s *Service) signalPause(ctx context.Context, sb *sandbox, sig unix.Signal) error {
 	s.mu.Lock()

@@ -197,7 +197,8 @@ func (s *Service) publish(id string, typ runtimeapi.ContainerEventType, sb *sand
 	}
 }
 
-// handleExit records an exit that conmon reported.
+// handleExit records an exit that conmon reported (a container's, or the
+// pause's of a sandbox an older peapod made) or that recovery found.
 func (s *Service) handleExit(id string) {
 	s.mu.Lock()
 	c, isCtr := s.containers[id]

@@ -27,7 +27,7 @@ const (
 	stepNetNS   = "netns"   // the pinned network namespace
 	stepNetwork = "network" // the CNI attachment: veth, IP reservation, portmap rules
 	stepFiles   = "files"   // bundle directory, hostname, resolv.conf and the /dev/shm mount
-	stepPause   = "pause"   // conmon, runc's container and its cgroup
+	stepPause   = "pause"   // runc's container (the pause process) and its cgroup
 	stepRootfs  = "rootfs"  // the overlay mount
 	stepRuntime = "runtime" // conmon, runc's container and its cgroup
 )
@@ -160,9 +160,10 @@ func (s *Service) removeSandboxFiles(_ context.Context, sb *sandbox) error {
 	return unmountAll(s.shmPath(sb.ID))
 }
 
-// deletePause removes the pause container: its conmon if one is still
-// there, runc's state, the exit file and socket link, and its cgroup with
-// whatever still runs in it.
+// deletePause removes the pause container: runc's state and its cgroup
+// with whatever still runs in it (and, for a sandbox an older peapod made,
+// the pause's conmon if one is still there, its exit file and socket
+// link).
 func (s *Service) deletePause(ctx context.Context, sb *sandbox) error {
 	err := s.deleteRuntimeObject(ctx, sb.ID, s.sandboxRunDir(sb.ID), pauseCgroup(sb))
 	if sb.OwnCgroup {

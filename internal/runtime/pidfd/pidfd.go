@@ -50,22 +50,6 @@ func Open(pid int) (*Process, error) {
 	return &Process{pid: pid, f: os.NewFile(uintptr(fd), fmt.Sprintf("pidfd:%d", pid))}, nil
 }
 
-// Pid is the process's PID.
-func (p *Process) Pid() int { return p.pid }
-
-// Exited reports, without waiting, whether the process has exited.
-func (p *Process) Exited() bool {
-	rc, err := p.f.SyscallConn()
-	if err != nil {
-		return true
-	}
-	var exited bool
-	if err := rc.Control(func(fd uintptr) { exited = readable(int(fd)) }); err != nil {
-		return true
-	}
-	return exited
-}
-
 // Wait blocks until the process exits (nil), ctx ends (ctx's error) or
 // the Process is closed (os.ErrClosed).
 func (p *Process) Wait(ctx context.Context) error {
