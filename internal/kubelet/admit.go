@@ -43,8 +43,6 @@ const (
 	predicateNodeAffinity    = "NodeAffinity"
 	predicateNodePorts       = "NodePorts"
 	predicateTaintToleration = "TaintToleration"
-	reasonAffinityMismatch   = "node(s) didn't match Pod's node affinity/selector"
-	reasonPortsInUse         = "node(s) didn't have free ports for the requested pod ports"
 	reasonTaintsNotTolerated = "node(s) had taints that the pod didn't tolerate"
 )
 
@@ -163,10 +161,10 @@ func admitPredicates(pod *corev1.Pod, node *corev1.Node, others []*corev1.Pod, s
 		return &admission{name, fmt.Sprintf("Predicate %s failed: %s", name, reason)}
 	}
 	if ok, err := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node); err != nil || !ok {
-		return predicate(predicateNodeAffinity, reasonAffinityMismatch)
+		return predicate(predicateNodeAffinity, scheduler.ReasonAffinity)
 	}
 	if scheduler.PortsInUse(pod, others) {
-		return predicate(predicateNodePorts, reasonPortsInUse)
+		return predicate(predicateNodePorts, scheduler.ReasonPorts)
 	}
 	if static {
 		return nil
@@ -189,7 +187,7 @@ func insufficientResource(pod *corev1.Pod, node *corev1.Node, others []*corev1.P
 	}
 	want := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
 	used := corev1.ResourceList{}
-	addRequests(used, others)
+	scheduler.AddRequests(used, others)
 	value := requestValue
 	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
 		w := value(name, want[name])
@@ -202,18 +200,6 @@ func insufficientResource(pod *corev1.Pod, node *corev1.Node, others []*corev1.P
 		}
 	}
 	return nil
-}
-
-// addRequests adds the pods' requests (PodRequests: the sidecar-aware
-// aggregate) to used.
-func addRequests(used corev1.ResourceList, pods []*corev1.Pod) {
-	for _, p := range pods {
-		for name, q := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {
-			v := used[name]
-			v.Add(q)
-			used[name] = v
-		}
-	}
 }
 
 // requestValue is a request as the kubelet's messages print it:

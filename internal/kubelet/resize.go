@@ -18,6 +18,7 @@ import (
 	"github.com/peapod/peapod/internal/cgroup"
 	"github.com/peapod/peapod/internal/events"
 	"github.com/peapod/peapod/internal/prober"
+	"github.com/peapod/peapod/internal/scheduler"
 )
 
 // In-place pod resize (KEP 1287: the pods/resize subresource), as the
@@ -213,7 +214,7 @@ func (k *Kubelet) resizeFits(pod *corev1.Pod) *corev1.PodCondition {
 	for i, p := range others {
 		others[i] = k.allocatedPod(p)
 	}
-	addRequests(used, others)
+	scheduler.AddRequests(used, others)
 	value := requestValue
 	// Memory first, as upstream.
 	for _, name := range []corev1.ResourceName{corev1.ResourceMemory, corev1.ResourceCPU} {

@@ -22,8 +22,8 @@ import (
 // Reasons of the filter plugins (pkg/scheduler/framework/plugins).
 const (
 	reasonUnschedulable = "node(s) were unschedulable"
-	reasonAffinity      = "node(s) didn't match Pod's node affinity/selector"
-	reasonPorts         = "node(s) didn't have free ports for the requested pod ports"
+	reasonAffinity      = ReasonAffinity
+	reasonPorts         = ReasonPorts
 	reasonTooManyPods   = "Too many pods"
 )
 
@@ -90,6 +90,24 @@ func PortsInUse(pod *corev1.Pod, bound []*corev1.Pod) bool {
 
 func isWildcard(ip string) bool { return ip == "" || ip == "0.0.0.0" || ip == "::" }
 
+// The filters' reasons the kubelet's admission reports too.
+const (
+	ReasonAffinity = "node(s) didn't match Pod's node affinity/selector"
+	ReasonPorts    = "node(s) didn't have free ports for the requested pod ports"
+)
+
+// AddRequests adds the pods' requests (PodRequests: the sidecar-aware
+// aggregate) to used.
+func AddRequests(used corev1.ResourceList, pods []*corev1.Pod) {
+	for _, p := range pods {
+		for name, q := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {
+			cur := used[name]
+			cur.Add(q)
+			used[name] = cur
+		}
+	}
+}
+
 // insufficient is NodeResourcesFit's check: the pod count and every
 // resource the pod requests against what is allocatable minus what the
 // bound pods request.
@@ -100,13 +118,7 @@ func insufficient(pod *corev1.Pod, node *corev1.Node, bound []*corev1.Pod) []str
 	}
 	want := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
 	used := corev1.ResourceList{}
-	for _, p := range bound {
-		for name, q := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {
-			cur := used[name]
-			cur.Add(q)
-			used[name] = cur
-		}
-	}
+	AddRequests(used, bound)
 	names := make([]string, 0, len(want))
 	for name := range want {
 		names = append(names, string(name))
