@@ -37,17 +37,17 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.
 	fieldPath := fieldPathOf(pod, c.Name, init)
 	imageRef, reason, err := k.ensureImage(ctx, w, pod, c, fieldPath)
 	if err != nil {
-		w.reasons[c.Name] = reason
+		w.setReason(c.Name, reason)
 		return err
 	}
 	images, reason, err := k.ensureImageVolumes(ctx, w, pod, c)
 	if err != nil {
-		w.reasons[c.Name] = reason
+		w.setReason(c.Name, reason)
 		return err
 	}
 	cfg, err := k.containerConfig(ctx, pod, c, imageRef, images, t.podIPs, restarts)
 	if err != nil {
-		w.reasons[c.Name] = waitingReason{reasonCreateConfigError, err.Error()}
+		w.setReason(c.Name, waitingReason{reasonCreateConfigError, err.Error()})
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
 		return err
 	}
@@ -58,17 +58,17 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.
 	}
 	created, err := k.cfg.Runtime.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: t.sandboxID, Config: cfg, SandboxConfig: t.sandboxConfig})
 	if err != nil {
-		w.reasons[c.Name] = waitingReason{reasonCreateContainerError, err.Error()}
+		w.setReason(c.Name, waitingReason{reasonCreateContainerError, err.Error()})
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
 		return fmt.Errorf("creating container %s: %w", c.Name, err)
 	}
 	k.cfg.Recorder.Eventf(pod, fieldPath, events.Normal, "Created", "Container created")
 	if _, err := k.cfg.Runtime.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: created.ContainerId}); err != nil {
-		w.reasons[c.Name] = waitingReason{reasonRunContainerError, err.Error()}
+		w.setReason(c.Name, waitingReason{reasonRunContainerError, err.Error()})
 		k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, "Failed", "Error: %v", err)
 		return fmt.Errorf("starting container %s: %w", c.Name, err)
 	}
-	delete(w.reasons, c.Name)
+	w.clearReason(c.Name)
 	k.cfg.Recorder.Eventf(pod, fieldPath, events.Normal, "Started", "Container started")
 	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
 		// The hook runs before anything else of the pod is done, and a
@@ -80,7 +80,7 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.
 			if kerr := k.killContainer(ctx, pod, killTarget{id: created.ContainerId, spec: c, fieldPath: fieldPath, message: reasonFailedPostStartHook}, nil, nil); kerr != nil {
 				k.log.Warn("killing a container whose postStart hook failed", "pod", podRef(pod, pod.UID), "container", c.Name, "err", kerr)
 			}
-			w.reasons[c.Name] = waitingReason{reasonPostStartHookError, msg}
+			w.setReason(c.Name, waitingReason{reasonPostStartHookError, msg})
 			return fmt.Errorf("%s: %s", reasonPostStartHookError, msg)
 		}
 	}

@@ -48,6 +48,9 @@ type fakeRuntime struct {
 	exec func(id string, cmd []string) (*runtimeapi.ExecSyncResponse, error)
 	// createErr, if set, fails CreateContainer.
 	createErr error
+	// beforeCreate, if set, runs at the start of CreateContainer (outside
+	// the lock) with the container's name; an error fails the create.
+	beforeCreate func(name string) error
 }
 
 type fakeContainer struct {
@@ -124,7 +127,9 @@ func (f *fakeRuntime) PodSandboxStatus(_ context.Context, req *runtimeapi.PodSan
 	if !ok {
 		return nil, errdefs.ErrNotFound
 	}
-	return &runtimeapi.PodSandboxStatusResponse{Status: sb}, nil
+	// A copy, as the real runtime answers: the kubelet's status goroutine
+	// reads it while the sync goes on.
+	return &runtimeapi.PodSandboxStatusResponse{Status: proto.Clone(sb).(*runtimeapi.PodSandboxStatus)}, nil
 }
 
 func matches(labels, sel map[string]string) bool {
@@ -149,6 +154,11 @@ func (f *fakeRuntime) ListPodSandbox(_ context.Context, req *runtimeapi.ListPodS
 }
 
 func (f *fakeRuntime) CreateContainer(_ context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
+	if f.beforeCreate != nil {
+		if err := f.beforeCreate(req.GetConfig().GetMetadata().GetName()); err != nil {
+			return nil, err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if sb, ok := f.sandboxes[req.PodSandboxId]; !ok || sb.State != runtimeapi.PodSandboxState_SANDBOX_READY {

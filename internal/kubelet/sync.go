@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -226,13 +227,42 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 			errs = append(errs, err)
 		}
 	}
-	for _, i := range a.toStart {
-		if err := k.startIfNotBackingOff(ctx, w, pod, &pod.Spec.Containers[i], false, rp, target); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, k.startRegular(ctx, w, pod, a.toStart, rp, target)...)
 	k.pruneContainers(ctx, rp)
 	return errors.Join(errs...)
+}
+
+// startRegular starts the regular containers of toStart. Where the spec
+// allows, all at once: the runtime's work on each (image, root file
+// system, conmon and runc) is mostly waiting, so a pod of n containers
+// starts in about the time of one. A postStart hook holds up the
+// containers after it (upstream starts them in order and runs each hook
+// before the next container), so a pod with one starts them in order, as
+// the kubelet does. The events of parallel starts interleave.
+func (k *Kubelet) startRegular(ctx context.Context, w *podWorker, pod *corev1.Pod, toStart []int, rp *runtimePod, t startTarget) []error {
+	errs := make([]error, len(toStart))
+	if len(toStart) < 2 || anyPostStart(pod, toStart) {
+		for j, i := range toStart {
+			errs[j] = k.startIfNotBackingOff(ctx, w, pod, &pod.Spec.Containers[i], false, rp, t)
+		}
+		return errs
+	}
+	var wg sync.WaitGroup
+	for j, i := range toStart {
+		wg.Go(func() { errs[j] = k.startIfNotBackingOff(ctx, w, pod, &pod.Spec.Containers[i], false, rp, t) })
+	}
+	wg.Wait()
+	return errs
+}
+
+// anyPostStart reports whether one of the containers has a postStart hook.
+func anyPostStart(pod *corev1.Pod, idx []int) bool {
+	for _, i := range idx {
+		if l := pod.Spec.Containers[i].Lifecycle; l != nil && l.PostStart != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // startTarget is the sandbox containers are started in.
@@ -254,7 +284,7 @@ func (k *Kubelet) startEphemeral(ctx context.Context, w *podWorker, pod *corev1.
 		target := rp.latest(name)
 		if target == nil {
 			msg := fmt.Sprintf("unable to find target container %s", name)
-			w.reasons[c.Name] = waitingReason{reasonCreateConfigError, msg}
+			w.setReason(c.Name, waitingReason{reasonCreateConfigError, msg})
 			k.cfg.Recorder.Eventf(pod, fieldPathOf(pod, c.Name, false), events.Warning, "Failed", "Error: %s", msg)
 			return errors.New(msg)
 		}
@@ -279,7 +309,7 @@ func (k *Kubelet) startIfNotBackingOff(ctx context.Context, w *podWorker, pod *c
 		if k.backoff.IsInBackOffSince(key, finished) {
 			delay := k.backoff.Get(key)
 			msg := fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", delay, c.Name, formatPod(pod))
-			w.reasons[c.Name] = waitingReason{reasonCrashLoopBackOff, msg}
+			w.setReason(c.Name, waitingReason{reasonCrashLoopBackOff, msg})
 			k.cfg.Recorder.Eventf(pod, containerFieldPath(c.Name, init), events.Warning, "BackOff",
 				"Back-off restarting failed container %s in pod %s", c.Name, formatPod(pod))
 			w.retryAfter(finished.Add(delay).Sub(k.cfg.Now()))

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"maps"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -10,10 +11,13 @@ import (
 )
 
 // podWorker serialises all work on one pod. Its fields are only touched by
-// its own goroutine.
+// its own goroutine, but for the waiting reasons and the retry time, which
+// the starts of a pod's containers in parallel (startRegular) also write,
+// under mu; the worker reads them once those starts are over.
 type podWorker struct {
 	uid  types.UID
 	wake chan struct{}
+	mu   sync.Mutex
 
 	// reasons remembers why a container could not be started (waiting
 	// reason and message), as the kubelet's reason cache does.
@@ -119,9 +123,25 @@ func (w *podWorker) snapshot() *podWorker {
 // retryAfter asks for another sync no later than d from now.
 func (w *podWorker) retryAfter(d time.Duration) {
 	at := time.Now().Add(d)
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.retryAt.IsZero() || at.Before(w.retryAt) {
 		w.retryAt = at
 	}
+}
+
+// setReason remembers why a container is waiting.
+func (w *podWorker) setReason(name string, r waitingReason) {
+	w.mu.Lock()
+	w.reasons[name] = r
+	w.mu.Unlock()
+}
+
+// clearReason forgets a container's waiting reason (it started).
+func (w *podWorker) clearReason(name string) {
+	w.mu.Lock()
+	delete(w.reasons, name)
+	w.mu.Unlock()
 }
 
 func podRef(pod *corev1.Pod, uid types.UID) string {
