@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -20,6 +21,7 @@ import (
 // a time (image already local), and reports the latency percentiles of
 // create → Running (all containers ready) and delete → gone, plus the
 // daemon's resident memory. Run with e.g. -benchtime=50x.
+// PEAPOD_BENCH_CONTAINERS=2 makes them two-container pods with limits.
 func BenchmarkPodLifecycle(b *testing.B) {
 	d := startDaemon(b, withFsync())
 	ctx := context.Background()
@@ -31,17 +33,30 @@ func BenchmarkPodLifecycle(b *testing.B) {
 	defer w.Stop()
 	events := w.ResultChan()
 	grace := int64(5)
+	// PEAPOD_BENCH_CONTAINERS=n (n > 1) measures pods of n containers,
+	// each with cpu and memory limits, instead.
+	n := 1
+	if v, err := strconv.Atoi(os.Getenv("PEAPOD_BENCH_CONTAINERS")); err == nil && v > 0 {
+		n = v
+	}
 	newPod := func(name string) *corev1.Pod {
-		return &corev1.Pod{
+		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: corev1.PodSpec{
-				TerminationGracePeriodSeconds: &grace,
-				Containers: []corev1.Container{{
-					Name: "app", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent,
-					Command: []string{"sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"},
-				}},
-			},
+			Spec:       corev1.PodSpec{TerminationGracePeriodSeconds: &grace},
 		}
+		for i := range n {
+			c := corev1.Container{
+				Name: "app", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent,
+				Command: []string{"sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"},
+			}
+			if n > 1 {
+				c.Name = fmt.Sprintf("app%d", i+1)
+				limits := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("32Mi")}
+				c.Resources = corev1.ResourceRequirements{Limits: limits, Requests: limits}
+			}
+			pod.Spec.Containers = append(pod.Spec.Containers, c)
+		}
+		return pod
 	}
 	// waitUntil consumes watch events until cond holds for the named pod.
 	waitUntil := func(name string, cond func(watch.EventType, *corev1.Pod) bool) {
