@@ -303,3 +303,106 @@ func pss(pid int) float64 {
 	}
 	return 0
 }
+
+// BenchmarkPodSustained creates one-container pods at a steady rate
+// (PEAPOD_RATE per second, 10 by default) for PEAPOD_SUSTAIN seconds (30
+// by default; at most 600 pods in all), deleting each (grace 0) once it
+// runs, as a node under steady churn sees them, and reports the latency
+// percentiles of create → Running under that load, then waits until the
+// node holds nothing of them. Run with -benchtime=1x.
+func BenchmarkPodSustained(b *testing.B) {
+	rate, seconds := 10, 30
+	if v, err := strconv.Atoi(os.Getenv("PEAPOD_RATE")); err == nil && v > 0 {
+		rate = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("PEAPOD_SUSTAIN")); err == nil && v > 0 {
+		seconds = v
+	}
+	n := min(rate*seconds, 600)
+	d := startDaemon(b, withFsync())
+	ctx := context.Background()
+	pods := d.client.CoreV1().Pods("default")
+	zero := int64(0)
+	var latencies []time.Duration
+	for i := 0; i < b.N; i++ {
+		w, err := pods.Watch(ctx, metav1.ListOptions{LabelSelector: "sustained=yes"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// created is written by the creating goroutine and read once it
+		// is done.
+		created := make([]time.Time, n)
+		done := make(chan error, 1)
+		go func() {
+			tick := time.NewTicker(time.Second / time.Duration(rate))
+			defer tick.Stop()
+			for j := 0; j < n; j++ {
+				<-tick.C
+				pod := &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("sustained-%d-%d", i, j), Labels: map[string]string{"sustained": "yes"}},
+					Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &zero, Containers: []corev1.Container{{
+						Name: "app", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"sleep", "3600"},
+					}}},
+				}
+				created[j] = time.Now()
+				if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		running := map[string]time.Time{}
+		gone := 0
+		creating := true
+		deadline := time.After(time.Duration(seconds)*time.Second + 5*time.Minute)
+		for creating || gone < n {
+			select {
+			case err := <-done:
+				creating = false
+				if err != nil {
+					b.Fatal(err)
+				}
+			case e := <-w.ResultChan():
+				p, ok := e.Object.(*corev1.Pod)
+				if !ok {
+					continue
+				}
+				if e.Type == watch.Deleted {
+					gone++
+					continue
+				}
+				if _, seen := running[p.Name]; !seen && p.Status.Phase == corev1.PodRunning {
+					running[p.Name] = time.Now()
+					if err := pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			case <-deadline:
+				b.Fatalf("%d of %d pods Running, %d gone, before the deadline", len(running), n, gone)
+			}
+		}
+		w.Stop()
+		for j := 0; j < n; j++ {
+			at, ok := running[fmt.Sprintf("sustained-%d-%d", i, j)]
+			if !ok {
+				b.Fatalf("pod %d was never seen Running", j)
+			}
+			latencies = append(latencies, at.Sub(created[j]))
+		}
+		for cleanBy := time.Now().Add(5 * time.Minute); podProcessesPSS(d) > 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(cleanBy) {
+				b.Fatalf("processes of deleted pods still run after 5 minutes")
+			}
+		}
+	}
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	p := func(q int) float64 { return float64(latencies[(len(latencies)-1)*q/100]) / float64(time.Millisecond) }
+	b.ReportMetric(float64(rate), "pods-per-s")
+	b.ReportMetric(float64(n), "pods")
+	b.ReportMetric(p(50), "create-running-p50-ms")
+	b.ReportMetric(p(99), "create-running-p99-ms")
+	rss, hwm := memory(d.cmd.Process.Pid)
+	b.ReportMetric(float64(rss)/1024, "daemon-rss-MiB")
+	b.ReportMetric(float64(hwm)/1024, "daemon-peak-rss-MiB")
+}
