@@ -3,7 +3,6 @@ package controller_test
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,8 +14,7 @@ import (
 	"github.com/peapod/peapod/internal/registry"
 	"github.com/peapod/peapod/internal/registry/configmap"
 	"github.com/peapod/peapod/internal/registry/namespace"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestLoopResync: with a resync period, an object that does not change is
@@ -32,11 +30,7 @@ func TestLoopResync(t *testing.T) {
 		{"off", -1, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
+			st := testutil.OpenStore(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if _, err := registry.NewStore(namespace.Resource(), st, time.Now).Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, false); err != nil {

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,8 +11,7 @@ import (
 	volumecontroller "github.com/peapod/peapod/internal/controller/volume"
 	"github.com/peapod/peapod/internal/registry"
 	storageapi "github.com/peapod/peapod/internal/registry/storage"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestEnsureStorageClass: a fresh node gets local-path, which lets claims
@@ -37,11 +35,7 @@ func TestEnsureStorageClass(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
+			st := testutil.OpenStore(t)
 			d := &Daemon{storageClasses: registry.NewStore(storageapi.ClassResource(), st, time.Now)}
 			for i := range tt.existing {
 				if _, err := d.storageClasses.Create(ctx, "", &tt.existing[i], false); err != nil {

@@ -3,7 +3,6 @@ package gc
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -19,8 +18,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/configmap"
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/replicaset"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestPropagation: with ReplicaSets as owners and ConfigMaps as their
@@ -29,11 +27,7 @@ import (
 // keeps the owner until its blocking dependents are gone, and a dependent
 // with another owner left only loses the reference to the gone one.
 func TestPropagation(t *testing.T) {
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ns := registry.NewStore(namespace.Resource(), st, time.Now)

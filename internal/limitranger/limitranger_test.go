@@ -2,7 +2,6 @@ package limitranger
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +15,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/limitrange"
 	"github.com/peapod/peapod/internal/registry/namespace"
 	podregistry "github.com/peapod/peapod/internal/registry/pod"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 func rl(pairs ...string) corev1.ResourceList {
@@ -30,11 +28,7 @@ func rl(pairs ...string) corev1.ResourceList {
 
 func newRanger(t *testing.T, ranges ...corev1.LimitRange) *LimitRanger {
 	ctx := context.Background()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	if _, err := registry.NewStore(namespace.Resource(), st, time.Now).Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +188,7 @@ func TestClaims(t *testing.T) {
 // and stays Guaranteed; the range only fills memory.
 func TestDefaultsAfterAPIDefaulting(t *testing.T) {
 	ctx := context.Background()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	if _, err := registry.NewStore(namespace.Resource(), st, time.Now).Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, false); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,8 +19,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/pod"
 	"github.com/peapod/peapod/internal/registry/secret"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // failingDeletes is a store whose deletes fail.
@@ -46,11 +44,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	f := &fixture{
 		namespaces:  registry.NewStore(namespace.Resource(), st, time.Now),
 		pods:        registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node", Now: time.Now}), st, time.Now),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -20,8 +19,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/deployment"
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/pod"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // stores are the registry stores the plugin is attached to, as the
@@ -35,11 +33,7 @@ type stores struct {
 
 func newStores(t *testing.T) stores {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	s := stores{
 		namespaces:  registry.NewStore(namespace.Resource(), st, time.Now),
 		pods:        registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node", Now: time.Now}), st, time.Now),

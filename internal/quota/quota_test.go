@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,8 +26,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/resourcequota"
 	"github.com/peapod/peapod/internal/registry/secret"
 	storageapi "github.com/peapod/peapod/internal/registry/storage"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 func rl(pairs ...string) corev1.ResourceList {
@@ -306,11 +304,7 @@ func TestResizeAdmission(t *testing.T) {
 // counted stores go through the plugin's admission.
 func newQuota(t *testing.T, counted ...*registry.Resource) (*Quota, *registry.Store, map[string]*registry.Store) {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	now := time.Now
 	if _, err := registry.NewStore(namespace.Resource(), st, now).Create(context.Background(), "",
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, false); err != nil {

@@ -1,6 +1,7 @@
 // Package testutil holds what peapod's tests share: the root check of the
 // tests that need real namespaces and cgroups, a local registry, tar
-// extraction and cgroup clean-up. Only tests import it.
+// extraction, cgroup clean-up and a throwaway object database. Only tests
+// import it.
 package testutil
 
 import (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -22,8 +21,7 @@ import (
 	cronjobapi "github.com/peapod/peapod/internal/registry/cronjob"
 	jobapi "github.com/peapod/peapod/internal/registry/job"
 	"github.com/peapod/peapod/internal/registry/namespace"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // clock is a settable time.
@@ -87,11 +85,7 @@ var t0 = time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC) // a Monday
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	f := &fixture{t: t, ctx: context.Background(), clock: &clock{now: t0}, sink: &sink{}}
 	if _, err := registry.NewStore(namespace.Resource(), st, f.clock.Now).Create(f.ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, false); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package job
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -21,8 +20,7 @@ import (
 	jobapi "github.com/peapod/peapod/internal/registry/job"
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/pod"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestAdoptAndRelease: a Job with a manual selector adopts the orphan
@@ -30,11 +28,7 @@ import (
 // making its own, leaves other pods alone and releases a pod it no longer
 // matches.
 func TestAdoptAndRelease(t *testing.T) {
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	ctx := context.Background()
 	if _, err := registry.NewStore(namespace.Resource(), st, time.Now).Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, false); err != nil {
 		t.Fatal(err)

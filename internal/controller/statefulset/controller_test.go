@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -26,8 +25,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/pod"
 	statefulsetapi "github.com/peapod/peapod/internal/registry/statefulset"
 	storageapi "github.com/peapod/peapod/internal/registry/storage"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 func TestOrdinalOf(t *testing.T) {
@@ -103,11 +101,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	f := &fixture{t: t, ctx: context.Background(), now: time.Now()}
 	clock := func() time.Time { return f.now }
 	if _, err := registry.NewStore(namespace.Resource(), st, clock).Create(f.ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, false); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,8 +19,7 @@ import (
 	"github.com/peapod/peapod/internal/registry/namespace"
 	"github.com/peapod/peapod/internal/registry/pod"
 	storageapi "github.com/peapod/peapod/internal/registry/storage"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 type fixture struct {
@@ -32,11 +30,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	f := &fixture{ctx: context.Background()}
 	if _, err := registry.NewStore(namespace.Resource(), st, time.Now).Create(f.ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, false); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package namespace
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,17 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/peapod/peapod/internal/registry"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 func newStore(t *testing.T) *registry.Store {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	return registry.NewStore(Resource(), st, time.Now)
 }
 

@@ -2,7 +2,6 @@ package priorityclass
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/peapod/peapod/internal/registry"
-	"github.com/peapod/peapod/internal/scheme"
-	"github.com/peapod/peapod/internal/storage"
+	"github.com/peapod/peapod/internal/testutil"
 )
 
 func class(name string, value int32) *schedulingv1.PriorityClass {
@@ -65,11 +63,7 @@ func TestValidation(t *testing.T) {
 
 func newStore(t *testing.T) (*registry.Store, *Admission) {
 	t.Helper()
-	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), scheme.New(), storage.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.OpenStore(t)
 	classes := registry.NewStore(Resource(), st, time.Now)
 	a := &Admission{PriorityClasses: classes}
 	classes.UseAdmission(a)
