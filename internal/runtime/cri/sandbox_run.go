@@ -280,6 +280,19 @@ func (s *Service) watchPause(sb *sandbox) {
 	p := sb.pause
 	s.mu.Unlock()
 	err := p.Wait(s.life)
+	// The pidfd readable while the process still runs was seen once (in
+	// the cgroup v2 VM, kernel 6.1): a sandbox is exited only once its
+	// pause is, so such a wake-up goes on watching, by polling.
+	if err == nil && p.Running() {
+		s.log.Warn("pause process reported exited while it runs; watching it by polling", "sandbox", sb.ID)
+		for err == nil && p.Running() {
+			select {
+			case <-s.life.Done():
+				err = s.life.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 	// Signals go through the runtime from now on (signalPause).
 	s.mu.Lock()
 	sb.pause = nil

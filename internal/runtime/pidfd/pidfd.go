@@ -9,6 +9,7 @@
 package pidfd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -86,6 +87,22 @@ func (p *Process) Signal(sig unix.Signal) error {
 		return ErrGone
 	}
 	return serr
+}
+
+// Running reports whether the process still runs: neither reaped nor a
+// zombie waiting for its parent. (While the pidfd answers a signal, the
+// process holds its PID, so /proc/<pid> is this process.)
+func (p *Process) Running() bool {
+	if err := p.Signal(0); err != nil {
+		return false
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which ends with the last ')'.
+	i := bytes.LastIndexByte(data, ')')
+	return i < 0 || i+2 >= len(data) || data[i+2] != 'Z'
 }
 
 // Close releases the descriptor; a Wait in progress returns.

@@ -102,3 +102,26 @@ func TestWaitAfterExit(t *testing.T) {
 		t.Fatalf("Signal after the exit = %v, want ErrGone", err)
 	}
 }
+
+func TestRunning(t *testing.T) {
+	cmd := startSleep(t)
+	p, err := Open(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if !p.Running() {
+		t.Fatal("Running() = false for a running process")
+	}
+	_ = cmd.Process.Kill()
+	if err := p.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if p.Running() {
+		t.Error("Running() = true for a zombie")
+	}
+	_ = cmd.Wait()
+	if p.Running() {
+		t.Error("Running() = true for a reaped process")
+	}
+}
