@@ -102,6 +102,22 @@ func TestDeployment(t *testing.T) {
 			added = append(added, p.Name)
 		}
 	}
+	// The ReplicaSet compares how long pods have been ready in log2
+	// buckets of the time since (LogarithmicScaleDown), and the ready
+	// time is stored to the second: pods ready 1 s and 2 s ago can tie,
+	// and a tie goes by UID. The first three must have been ready for
+	// 5 s (bucket 2^32 ns and above) so that the newest (ready under
+	// 4.29 s) rank apart from them, as upstream's would.
+	for _, p := range d.podsOf(t, "app=web127") {
+		if !slices.Contains(first, p.Name) {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady {
+				time.Sleep(time.Until(c.LastTransitionTime.Add(5 * time.Second)))
+			}
+		}
+	}
 	d.mustKubectl("1.27", "", "scale", "deploy/web127", "--replicas=2")
 	d.waitFor("2 pods left", 60*time.Second, func() (bool, error) { return len(d.podsOf(t, "app=web127")) == 2, nil })
 	left := names(d.podsOf(t, "app=web127"))
