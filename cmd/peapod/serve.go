@@ -58,6 +58,7 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	f.BoolVar(&seccompDefault, "seccomp-default", true, "run containers that name no seccomp profile with RuntimeDefault (Localhost profiles are read from DATA_DIR/kubelet/seccomp)")
 	f.StringSliceVar(&o.AllowedUnsafeSysctls, "allowed-unsafe-sysctls", nil, "sysctls (or prefixes ending in *) pods may set beyond the safe set, e.g. 'kernel.msg*,net.core.somaxconn'")
 	f.Int64Var(&o.PodMaxPids, "pod-max-pids", -1, "most processes a pod may run (pids.max of its cgroup); -1 for no limit")
+	f.IntVar(&o.SandboxPool, "sandbox-pool", 2, "sandboxes (network namespace with its IP, pause process) kept ready for the next pods to claim, which takes their making off a pod's start; 0 turns the pool off")
 	f.StringVar(&o.PodManifestPath, "pod-manifest-path", "", "directory of static pod manifests to run, each shown in the API as a mirror pod; files starting with dots are ignored (default CONFIG_DIR/manifests)")
 	f.DurationVar(&o.FileCheckFrequency, "file-check-frequency", 20*time.Second, "how often the static pod manifests are read besides when they change")
 	f.StringVar(&o.ContainerLogMaxSize, "container-log-max-size", "10Mi", "size at which a container's log is rotated")

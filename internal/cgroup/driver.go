@@ -304,3 +304,33 @@ func ParseLeaf(ociPath string) Leaf {
 	}
 	return Leaf{Parent: filepath.Dir(ociPath), ID: filepath.Base(ociPath)}
 }
+
+// Move puts the process pid (and its threads) into the cgroupfs leaf l,
+// made if missing, in every hierarchy, and sets res on it: what a
+// pooled sandbox's pause needs once the pod that claims it names its
+// cgroup. Unlike a create, it joins the devices hierarchy too, so that
+// no part of the process stays in the cgroup it leaves.
+func (l Leaf) Move(pid int, res *cgroups.Resources) error {
+	if l.systemd() || l.Parent == "" {
+		return fmt.Errorf("moving process %d: cgroup %q is not a cgroupfs leaf", pid, l.OCIPath())
+	}
+	r := cgroups.Resources{}
+	if res != nil {
+		r = *res
+	}
+	m, err := cgmanager.New(&cgroups.Cgroup{Path: l.Path(), Resources: &r})
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", l.Path(), err)
+	}
+	if err := m.Apply(pid); err != nil {
+		return fmt.Errorf("moving process %d to cgroup %s: %w", pid, l.Path(), err)
+	}
+	if res == nil {
+		return nil
+	}
+	r.SkipDevices = true
+	if err := m.Set(&r); err != nil {
+		return fmt.Errorf("setting cgroup %s: %w", l.Path(), err)
+	}
+	return nil
+}

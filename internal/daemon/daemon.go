@@ -401,6 +401,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	})
 	g.Go(func() error { return d.quota.Run(gctx) })
 	g.Go(func() error { return d.scheduler.Run(gctx) })
+	// Joined like the loops: the pooled sandboxes are removed before
+	// the daemon exits.
+	g.Go(func() error { return d.node.runtime.RunPool(gctx, d.opts.SandboxPool) })
 	g.Go(func() error {
 		// Once the daemon stops, an error from stopping is no failure.
 		if err := d.node.kubelet.Run(gctx); err != nil && gctx.Err() == nil {

@@ -118,6 +118,10 @@ type Options struct {
 	// PodMaxPids limits the processes of each pod (pids.max of its cgroup;
 	// default -1, no limit), as the kubelet's --pod-max-pids.
 	PodMaxPids int64
+	// SandboxPool is how many sandboxes the runtime keeps made ahead of
+	// time for pods to claim (see cri.Service.RunPool); 0 turns the pool
+	// off.
+	SandboxPool int
 	// PodManifestPath is the static pod manifest directory (the kubelet's
 	// --pod-manifest-path; default CONFIG_DIR/manifests); FileCheckFrequency
 	// how often it is read besides on changes (default 20s).

@@ -30,7 +30,13 @@ func RunRuntime(ctx context.Context, opts Options, log *slog.Logger) error {
 		return err
 	}
 	log.Info("peapod runtime ready (no API server or kubelet: --api=false)", "cri-socket", opts.CRISocket)
-	if err := <-done; err != nil && ctx.Err() == nil {
+	poolCtx, stopPool := context.WithCancel(ctx)
+	pooled := make(chan error, 1)
+	go func() { pooled <- svc.RunPool(poolCtx, opts.SandboxPool) }()
+	err = <-done
+	stopPool()
+	<-pooled // the pooled sandboxes are removed before the runtime exits
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("serving the CRI: %w", err)
 	}
 	return nil

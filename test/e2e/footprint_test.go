@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -59,6 +61,13 @@ func (d *daemon) tryCapture(ns, name string) (footprint, error) {
 		if rec.NetNS != "" && syscall.Stat(rec.NetNS, &st) == nil {
 			fp.netnsInode = st.Ino
 		}
+		if rec.NetNS != "" {
+			veth, err := hostVeth(rec.NetNS)
+			if err != nil {
+				return fp, fmt.Errorf("the host end of pod %s/%s's eth0: %w", ns, name, err)
+			}
+			fp.veths = append(fp.veths, veth)
+		}
 	}
 	if len(fp.sandboxes) == 0 {
 		return fp, fmt.Errorf("no sandbox found for pod %s/%s", ns, name)
@@ -68,16 +77,35 @@ func (d *daemon) tryCapture(ns, name string) (footprint, error) {
 			fp.containers = append(fp.containers, id)
 		}
 	}
-	out, _ := exec.Command("ip", "-o", "link", "show", "master", d.bridge).CombinedOutput()
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if f := strings.Fields(line); len(f) > 1 {
-			fp.veths = append(fp.veths, strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0])
-		}
-	}
 	if len(fp.veths) == 0 && !pod.Spec.HostNetwork {
-		return fp, fmt.Errorf("no veth on bridge %s for the running pod %s/%s", d.bridge, ns, name)
+		return fp, fmt.Errorf("no veth for the running pod %s/%s", ns, name)
 	}
 	return fp, nil
+}
+
+// hostVeth is the name of the host end of eth0 in the network namespace
+// pinned at pin: the pod's own veth, not any other on the bridge (the
+// sandbox pool's among them).
+func hostVeth(pin string) (string, error) {
+	ns, err := netns.GetFromPath(pin)
+	if err != nil {
+		return "", err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return "", err
+	}
+	defer h.Close()
+	eth0, err := h.LinkByName("eth0")
+	if err != nil {
+		return "", err
+	}
+	peer, err := netlink.LinkByIndex(eth0.Attrs().ParentIndex)
+	if err != nil {
+		return "", fmt.Errorf("link %d: %w", eth0.Attrs().ParentIndex, err)
+	}
+	return peer.Attrs().Name, nil
 }
 
 // check fails the test for each trace of the pod that is left.

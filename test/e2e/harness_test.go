@@ -7,6 +7,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -310,6 +311,24 @@ func (d *daemon) kill() {
 
 func (d *daemon) path(p string) string { return filepath.Join(d.dir, p) }
 
+// podSandboxes lists the runtime's sandbox records that are pods' (not
+// made for the sandbox pool and unclaimed).
+func (d *daemon) podSandboxes() []string {
+	entries, _ := os.ReadDir(d.path("data/runtime/sandboxes"))
+	var out []string
+	for _, e := range entries {
+		var rec struct {
+			Pooled bool `json:"pooled"`
+		}
+		data, err := os.ReadFile(d.path("data/runtime/sandboxes/" + e.Name() + "/record.json"))
+		if err == nil && json.Unmarshal(data, &rec) == nil && rec.Pooled {
+			continue
+		}
+		out = append(out, e.Name())
+	}
+	return out
+}
+
 // stop deletes every pod, waits until the runtime has nothing left, stops
 // the daemon and removes the per-test bridge and cgroups.
 func (d *daemon) stop() {
@@ -326,7 +345,7 @@ func (d *daemon) stop() {
 		// Not waitFor: a fatal failure here would skip stopping the
 		// daemon, which would then outlive the test.
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			if entries, _ := os.ReadDir(d.path("data/runtime/sandboxes")); len(entries) == 0 {
+			if len(d.podSandboxes()) == 0 {
 				break
 			}
 			if time.Now().After(deadline) {

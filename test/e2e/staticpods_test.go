@@ -97,7 +97,6 @@ func TestStaticPods(t *testing.T) {
 		return err != nil, nil
 	})
 	d.waitFor("the runtime to be empty", 30*time.Second, func() (bool, error) {
-		entries, _ := os.ReadDir(d.path("data/runtime/sandboxes"))
-		return len(entries) == 0, nil
+		return len(d.podSandboxes()) == 0, nil
 	})
 }

@@ -539,11 +539,12 @@ func (f *footprints) checkEmpty() {
 	f.t.Helper()
 	left := func() []string {
 		var out []string
-		for _, dir := range []string{"data/runtime/sandboxes", "data/runtime/containers"} {
-			entries, _ := os.ReadDir(f.d.path(dir))
-			for _, e := range entries {
-				out = append(out, dir+"/"+e.Name())
-			}
+		for _, id := range f.d.podSandboxes() {
+			out = append(out, "data/runtime/sandboxes/"+id)
+		}
+		entries, _ := os.ReadDir(f.d.path("data/runtime/containers"))
+		for _, e := range entries {
+			out = append(out, "data/runtime/containers/"+e.Name())
 		}
 		return out
 	}

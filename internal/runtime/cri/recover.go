@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,7 +47,9 @@ func (s *Service) load(ctx context.Context) error {
 			s.logRemoval("sandbox record", id, os.RemoveAll(s.sandboxDir(id)))
 			continue
 		}
-		if sb.Step != "" {
+		if sb.Step != "" || sb.Pooled {
+			// Half made, or made for the pool, which a new start
+			// fills anew.
 			halfSandboxes = append(halfSandboxes, sb)
 			continue
 		}
@@ -92,7 +96,11 @@ func (s *Service) load(ctx context.Context) error {
 		s.logRemoval("container", c.ID, s.unmakeContainer(ctx, c, ""))
 	}
 	for _, sb := range halfSandboxes {
-		s.log.Info("removing sandbox left half made", "sandbox", sb.ID, "step", sb.Step)
+		if sb.Pooled && sb.Step == "" {
+			s.log.Info("removing pooled sandbox", "sandbox", sb.ID)
+		} else {
+			s.log.Info("removing sandbox left half made", "sandbox", sb.ID, "step", sb.Step)
+		}
 		s.logRemoval("sandbox", sb.ID, s.unmakeSandbox(ctx, sb, sb.Step))
 	}
 	for _, id := range live {
@@ -211,6 +219,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 	for id, sb := range s.sandboxes {
 		orphans.Known[id] = sb.Network
 	}
+	for _, sb := range s.pool.ready {
+		orphans.Known[sb.ID] = sb.Network
+	}
 	s.mu.Unlock()
 	pins, _ := os.ReadDir(filepath.Join(s.cfg.RunDir, "netns"))
 	for _, e := range pins {
@@ -259,6 +270,9 @@ func (s *Service) knownIDs() map[string]bool {
 	}
 	for id := range s.containers {
 		known[id] = true
+	}
+	for _, sb := range s.pool.ready {
+		known[sb.ID] = true
 	}
 	return known
 }
@@ -337,8 +351,8 @@ func strayID(args []string) string {
 func (s *Service) sweepMounts() error {
 	keep := map[string]bool{}
 	s.mu.Lock()
-	for id, sb := range s.sandboxes {
-		keep[s.shmPath(id)] = true
+	for _, sb := range append(slices.Collect(maps.Values(s.sandboxes)), s.pool.ready...) {
+		keep[s.shmPath(sb.ID)] = true
 		if sb.NetNS != "" {
 			keep[sb.NetNS] = true
 		}

@@ -45,10 +45,10 @@ func newID() string {
 
 // RunPodSandbox creates and starts a pod sandbox: a network namespace
 // attached by CNI and, in parallel, the pause process that holds the pod's
-// IPC and UTS namespaces (and PID namespace when it is shared). Each step
-// is recorded before it is taken (see steps.go); a failure unmakes what
-// was begun.
-func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (_ *runtimeapi.RunPodSandboxResponse, err error) {
+// IPC and UTS namespaces (and PID namespace when it is shared). A pod the
+// sandbox pool can serve claims a sandbox made ahead of time instead (see
+// sandbox_pool.go).
+func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
 	cfg := req.GetConfig()
 	md := cfg.GetMetadata()
 	if md == nil || md.Name == "" || md.Namespace == "" || md.Uid == "" {
@@ -57,12 +57,26 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if _, err := s.handler(req.GetRuntimeHandler()); err != nil {
 		return nil, err
 	}
-	id, name := newID(), sandboxName(md)
-	if err := s.reserveName("sandbox", name, id); err != nil {
+	name := sandboxName(md)
+	if sb := s.claimPooled(ctx, cfg, req.GetRuntimeHandler(), name); sb != nil {
+		return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
+	}
+	sb := s.newSandbox(newID(), cfg, req.GetRuntimeHandler())
+	if err := s.reserveName("sandbox", name, sb.ID); err != nil {
 		return nil, err
 	}
+	if err := s.makeSandbox(ctx, sb); err != nil {
+		s.releaseName(name, sb.ID)
+		return nil, err
+	}
+	s.enterSandbox(sb)
+	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
+}
+
+// newSandbox is the record of a sandbox about to be made.
+func (s *Service) newSandbox(id string, cfg *runtimeapi.PodSandboxConfig, handler string) *sandbox {
 	sb := &sandbox{
-		ID: id, Config: cfg, CreatedAt: time.Now().UnixNano(), Handler: req.GetRuntimeHandler(),
+		ID: id, Config: cfg, CreatedAt: time.Now().UnixNano(), Handler: handler,
 		State:  runtimeapi.PodSandboxState_SANDBOX_NOTREADY,
 		Cgroup: cfg.GetLinux().GetCgroupParent(),
 		PidNS:  cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid(),
@@ -75,14 +89,21 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		// measured and limited like any other.
 		sb.Cgroup, sb.OwnCgroup = path.Join(s.cfg.CgroupRoot, sb.ID), true
 	}
-	hostNetwork := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
-	if !hostNetwork {
+	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() != runtimeapi.NamespaceMode_NODE {
 		sb.NetNS = s.netnsPath(sb.ID)
 	}
-	log := s.log.With("sandbox", sb.ID, "pod", md.Namespace+"/"+md.Name)
+	return sb
+}
+
+// makeSandbox makes sb on the node, ready, and records it. Each step is
+// recorded before it is taken (see steps.go); a failure unmakes what was
+// begun.
+func (s *Service) makeSandbox(ctx context.Context, sb *sandbox) (err error) {
+	md := sb.Config.GetMetadata()
+	hostNetwork := sb.NetNS == ""
+	log := s.log.With("sandbox", sb.ID, "pod", md.GetNamespace()+"/"+md.GetName())
 	if err := os.MkdirAll(s.sandboxDir(sb.ID), 0o700); err != nil {
-		s.releaseName(name, id)
-		return nil, err
+		return err
 	}
 	// waitNetwork waits for the CNI goroutine, once it runs, and returns
 	// the pod's IPs.
@@ -100,18 +121,17 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		if uerr := s.unmakeSandbox(rctx, sb, sb.Step); uerr != nil {
 			log.Warn("rolling back sandbox", "err", uerr)
 		}
-		s.releaseName(name, id)
 	}()
 
 	if !hostNetwork {
 		if err := s.beginSandbox(sb, stepNetNS); err != nil {
-			return nil, err
+			return err
 		}
 		if err := network.NewNetNS(sb.NetNS); err != nil {
-			return nil, wrapf(err, "creating network namespace")
+			return wrapf(err, "creating network namespace")
 		}
 		if err := s.beginSandbox(sb, stepNetwork); err != nil {
-			return nil, err
+			return err
 		}
 		// CNI wires the namespace while the pause process starts.
 		type result struct {
@@ -136,24 +156,24 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		}()
 	}
 	if err := s.beginSandbox(sb, stepFiles); err != nil {
-		return nil, err
+		return err
 	}
 	runDir := s.sandboxRunDir(sb.ID)
 	if err := s.writeSandboxFiles(sb, runDir); err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.beginSandbox(sb, stepPause); err != nil {
-		return nil, err
+		return err
 	}
 	pauseStart := time.Now()
 	pid, err := s.startPause(ctx, sb, runDir)
 	log.Debug("pause started", "duration", time.Since(pauseStart))
 	if err != nil {
-		return nil, wrapf(err, "starting sandbox pause process")
+		return wrapf(err, "starting sandbox pause process")
 	}
 	ips, err := waitNetwork()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.cfg.Failpoints.Hit("sandbox-ready")
 
@@ -165,9 +185,11 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	sb.Step = ""
 	sn := snap(&sb.rec, s.sandboxDir(sb.ID), sb)
 	s.mu.Unlock()
-	if err := sn.write(false); err != nil {
-		return nil, err
-	}
+	return sn.write(false)
+}
+
+// enterSandbox makes a ready sandbox known: listed, watched, announced.
+func (s *Service) enterSandbox(sb *sandbox) {
 	s.mu.Lock()
 	s.sandboxes[sb.ID] = sb
 	s.mu.Unlock()
@@ -175,9 +197,9 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	// The pidfd was open before the sandbox entered the map: an exit
 	// since then is seen at once.
 	go s.watchPause(sb)
-	log.Debug("sandbox ready", "ips", sb.IPs, "pause_pid", pid)
+	s.log.Debug("sandbox ready", "sandbox", sb.ID, "pod", sb.Config.GetMetadata().GetNamespace()+"/"+sb.Config.GetMetadata().GetName(),
+		"ips", sb.IPs, "pause_pid", sb.PausePID)
 	s.publish(sb.ID, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, sb)
-	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
 }
 
 func (s *Service) attachment(sb *sandbox) network.Attachment {
@@ -212,15 +234,7 @@ func (s *Service) writeSandboxFiles(sb *sandbox, runDir string) error {
 			return err
 		}
 	}
-	cfg := sb.Config
-	hostname := cfg.GetHostname()
-	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE {
-		hostname, _ = os.Hostname()
-	}
-	if err := os.WriteFile(filepath.Join(s.sandboxDir(sb.ID), hostnameFile), []byte(hostname+"\n"), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(s.sandboxDir(sb.ID), resolvConfFile), resolvConf(cfg.GetDnsConfig()), 0o644); err != nil {
+	if err := s.writeNameFiles(sb.ID, sb.Config); err != nil {
 		return err
 	}
 	opts := fmt.Sprintf("mode=1777,size=%d", sandboxShmSize)
@@ -228,6 +242,19 @@ func (s *Service) writeSandboxFiles(sb *sandbox, runDir string) error {
 		return fmt.Errorf("mounting sandbox shm: %w", err)
 	}
 	return nil
+}
+
+// writeNameFiles writes the files the pod's containers get as
+// /etc/hostname and /etc/resolv.conf.
+func (s *Service) writeNameFiles(id string, cfg *runtimeapi.PodSandboxConfig) error {
+	hostname := cfg.GetHostname()
+	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE {
+		hostname, _ = os.Hostname()
+	}
+	if err := os.WriteFile(filepath.Join(s.sandboxDir(id), hostnameFile), []byte(hostname+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(s.sandboxDir(id), resolvConfFile), resolvConf(cfg.GetDnsConfig()), 0o644)
 }
 
 // resolvConf renders the DNS config in containerd's order: search,

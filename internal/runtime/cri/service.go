@@ -88,6 +88,8 @@ type Service struct {
 	containers map[string]*container
 	// names are the reserved sandbox and container names.
 	names names
+	// pool holds the sandboxes made ahead of time (see sandbox_pool.go).
+	pool pool
 
 	subMu       sync.Mutex
 	subscribers map[chan *runtimeapi.ContainerEventResponse]struct{}

@@ -37,7 +37,10 @@ type sandbox struct {
 	Handler string `json:"runtimeHandler,omitempty"`
 	// Step is the creation step begun last (see sandboxSteps) while the
 	// sandbox is being created; it is empty once the sandbox is ready.
-	Step   string        `json:"step,omitempty"`
+	Step string `json:"step,omitempty"`
+	// Pooled: made ahead of time for the sandbox pool and not claimed
+	// by a pod yet (see sandbox_pool.go); start-up recovery removes it.
+	Pooled bool          `json:"pooled,omitempty"`
 	exited chan struct{} // closed when pause has exited
 	// pause watches the pause process (no conmon watches it); set
 	// before the sandbox enters the map or by recovery, then only read.
