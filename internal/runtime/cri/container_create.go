@@ -26,6 +26,7 @@ import (
 // from the image, an OCI spec joining the sandbox's namespaces, and conmon
 // running `runc create`. The container's process waits for StartContainer.
 func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (_ *runtimeapi.CreateContainerResponse, err error) {
+	defer s.pool.starting()()
 	cfg := req.GetConfig()
 	if cfg.GetMetadata().GetName() == "" {
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, "container config must carry metadata with a name")

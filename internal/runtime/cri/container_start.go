@@ -23,6 +23,7 @@ const (
 
 // StartContainer starts a created container.
 func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
+	defer s.pool.starting()()
 	c, ok := s.getContainer(req.GetContainerId())
 	if !ok {
 		return nil, errNotFound("container", req.GetContainerId())

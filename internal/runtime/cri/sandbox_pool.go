@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/cgroups"
@@ -34,8 +35,13 @@ import (
 // they are removed when the pool stops (with the daemon); a crash leaves
 // them to start-up recovery, which removes them like half-made ones.
 
-// pool is the runtime's sandbox pool; its fields are under Service.mu.
+// pool is the runtime's sandbox pool; its fields but busy are under
+// Service.mu.
 type pool struct {
+	// busy counts the sandboxes and containers being made or started:
+	// the pool waits for them before it makes one, rather than take
+	// the CPU from a pod that is starting.
+	busy atomic.Int32
 	// size is how many sandboxes to keep ready; 0 while no pool runs.
 	size int
 	// ready are the pooled sandboxes, oldest first.
@@ -75,12 +81,13 @@ func (s *Service) RunPool(ctx context.Context, size int) error {
 	}
 	wake := make(chan struct{}, 1)
 	s.mu.Lock()
-	s.pool = pool{size: size, wake: wake}
+	s.pool.size, s.pool.wake = size, wake
 	s.mu.Unlock()
 	defer s.drainPool()
 	backoff := time.Second
 	for {
 		for ctx.Err() == nil && s.poolShort() {
+			s.pool.waitIdle(ctx)
 			sb, err := s.makePooled(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -104,6 +111,40 @@ func (s *Service) RunPool(ctx context.Context, size int) error {
 			return nil
 		case <-wake:
 		}
+	}
+}
+
+// The pool waits for a quiet moment: nothing made or started for
+// poolIdleQuiet (a pod's sandbox and its containers are separate calls,
+// with the kubelet's work between them). The wait is bounded, so that
+// under a steady stream of pods the pool still refills.
+const (
+	poolIdlePoll    = 5 * time.Millisecond
+	poolIdleQuiet   = 20 * time.Millisecond
+	poolIdleMaxWait = time.Second
+)
+
+// starting counts a sandbox or container being made or started until the
+// function it returns is called.
+func (p *pool) starting() func() {
+	p.busy.Add(1)
+	return func() { p.busy.Add(-1) }
+}
+
+// waitIdle waits for a quiet moment, the end of ctx or poolIdleMaxWait.
+func (p *pool) waitIdle(ctx context.Context) {
+	deadline := time.Now().Add(poolIdleMaxWait)
+	var quietSince time.Time
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		switch {
+		case p.busy.Load() > 0:
+			quietSince = time.Time{}
+		case quietSince.IsZero():
+			quietSince = time.Now()
+		case time.Since(quietSince) >= poolIdleQuiet:
+			return
+		}
+		time.Sleep(poolIdlePoll)
 	}
 }
 
@@ -286,7 +327,7 @@ func (s *Service) discardPooled(ctx context.Context, sb *sandbox) {
 func (s *Service) drainPool() {
 	s.mu.Lock()
 	ready := s.pool.ready
-	s.pool = pool{}
+	s.pool.size, s.pool.ready, s.pool.wake = 0, nil, nil
 	s.mu.Unlock()
 	for _, sb := range ready {
 		s.discardPooled(context.Background(), sb)

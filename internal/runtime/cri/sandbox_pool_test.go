@@ -217,3 +217,27 @@ func readCPUWeight(p string) (string, error) {
 	}
 	return "", os.ErrNotExist
 }
+
+// TestPoolWaitsForStarts: the pool makes a sandbox only once no sandbox
+// or container has been made or started for poolIdleQuiet.
+func TestPoolWaitsForStarts(t *testing.T) {
+	var p pool
+	start := time.Now()
+	p.waitIdle(context.Background())
+	if d := time.Since(start); d < poolIdleQuiet || d > poolIdleMaxWait/2 {
+		t.Errorf("idle: waited %v, want about %v", d, poolIdleQuiet)
+	}
+	done := p.starting()
+	time.AfterFunc(100*time.Millisecond, done)
+	start = time.Now()
+	p.waitIdle(context.Background())
+	if d := time.Since(start); d < 100*time.Millisecond+poolIdleQuiet {
+		t.Errorf("a start under way for 100ms: waited only %v", d)
+	}
+	p.starting() // never ends: the wait is bounded
+	start = time.Now()
+	p.waitIdle(context.Background())
+	if d := time.Since(start); d < poolIdleMaxWait {
+		t.Errorf("busy for ever: waited only %v, want %v", d, poolIdleMaxWait)
+	}
+}

@@ -57,6 +57,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if _, err := s.handler(req.GetRuntimeHandler()); err != nil {
 		return nil, err
 	}
+	defer s.pool.starting()()
 	name := sandboxName(md)
 	if sb := s.claimPooled(ctx, cfg, req.GetRuntimeHandler(), name); sb != nil {
 		return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
