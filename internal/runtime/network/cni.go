@@ -1,7 +1,9 @@
 // Package network gives pod sandboxes their network: a pinned network
-// namespace per sandbox and one CNI network (bridge + host-local + portmap +
-// loopback from Debian's containernetworking-plugins) driven through libcni,
-// plus one node-level masquerade rule for traffic leaving the pod network.
+// namespace per sandbox (its lo brought up in process, as the loopback
+// plugin would) and one CNI network (bridge + host-local, and portmap for
+// sandboxes with host ports, from Debian's containernetworking-plugins)
+// driven through libcni, plus one node-level masquerade rule for traffic
+// leaving the pod network.
 // peapod writes its own conflist into its config directory, so it neither
 // reads nor disturbs /etc/cni/net.d.
 package network
@@ -40,11 +42,13 @@ type Config struct {
 
 // Network sets up and tears down pod networking.
 type Network struct {
-	cni    *libcni.CNIConfig
-	list   *libcni.NetworkConfigList
-	name   string
-	subnet string
-	bridge string
+	cni *libcni.CNIConfig
+	// list is the pod network (bridge, host-local, portmap); bridgeOnly
+	// the same without portmap, for attachments with no host port.
+	list, bridgeOnly *libcni.NetworkConfigList
+	name             string
+	subnet           string
+	bridge           string
 	// ipamDir holds host-local's reservations: one file per IP, named by
 	// the address and holding "<sandbox ID>\r\n<interface>".
 	ipamDir string
@@ -112,8 +116,6 @@ func New(cfg Config) (*Network, error) {
 				},
 			},
 			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
-			// loopback passes the bridge result through and brings lo up.
-			map[string]any{"type": "loopback"},
 		},
 	}
 	data, err := json.MarshalIndent(conf, "", "  ")
@@ -133,6 +135,19 @@ func New(cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing CNI config: %w", err)
 	}
+	// Most pods have no host port, and portmap has nothing to do for
+	// them but cost a process start when they are attached and another
+	// when they are detached: they get the list without it (their
+	// detachment uses the list cached with their attachment).
+	conf["plugins"] = conf["plugins"].([]any)[:1]
+	noPorts, err := json.Marshal(conf)
+	if err != nil {
+		return nil, err
+	}
+	bridgeOnly, err := libcni.ConfListFromBytes(noPorts)
+	if err != nil {
+		return nil, fmt.Errorf("parsing CNI config: %w", err)
+	}
 	cacheDir := filepath.Join(cfg.StateDir, "cache")
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return nil, err
@@ -142,7 +157,7 @@ func New(cfg Config) (*Network, error) {
 		// lock, which races when sandboxes are set up side by side.
 		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cacheDir, &invoke.DefaultExec{
 			RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{},
-		}), list: list, name: cfg.Name, subnet: cfg.Subnet,
+		}), list: list, bridgeOnly: bridgeOnly, name: cfg.Name, subnet: cfg.Subnet,
 		bridge: cfg.Bridge, ipamDir: filepath.Join(ipamDir, cfg.Name), cacheDir: cacheDir,
 	}, nil
 }
@@ -183,7 +198,12 @@ func (n *Network) Setup(ctx context.Context, a Attachment) ([]net.IP, error) {
 	if err := n.ensureMasquerade(); err != nil {
 		return nil, err
 	}
-	res, err := n.cni.AddNetworkList(ctx, n.list, n.runtimeConf(a))
+	rt := n.runtimeConf(a)
+	list := n.list
+	if rt.CapabilityArgs == nil {
+		list = n.bridgeOnly
+	}
+	res, err := n.cni.AddNetworkList(ctx, list, rt)
 	if err != nil {
 		return nil, fmt.Errorf("CNI network %q: %w", n.name, err)
 	}

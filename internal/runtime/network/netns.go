@@ -47,6 +47,8 @@ func NewNetNS(path string) error {
 		err = unix.Mount(self, path, "none", unix.MS_BIND, "")
 		if err != nil {
 			err = fmt.Errorf("bind mount %s: %w", self, err)
+		} else {
+			err = loopbackUp()
 		}
 		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
@@ -105,4 +107,27 @@ func Do(path string, fn func() error) error {
 		errc <- err
 	}()
 	return <-errc
+}
+
+// loopbackUp brings up lo in the calling thread's network namespace (the
+// kernel gives it 127.0.0.1 and ::1): what the CNI loopback plugin does,
+// without starting a process for it.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bringing up lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing up lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing up lo: %w", err)
+	}
+	return nil
 }

@@ -74,6 +74,11 @@ func TestSetupTeardown(t *testing.T) {
 	if err := NewNetNS(nsPath); err != nil {
 		t.Fatal(err)
 	}
+	// lo is up, with its address, from the start (no loopback plugin).
+	if out, err := exec.Command("nsenter", "--net="+nsPath, "ip", "-o", "addr", "show", "dev", "lo").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "inet 127.0.0.1/8") {
+		t.Fatalf("lo in a new namespace: %v\n%s", err, out)
+	}
 	a := Attachment{SandboxID: "sb1-" + name, NetNS: nsPath, Namespace: "default", Name: "web", UID: "uid-1"}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
