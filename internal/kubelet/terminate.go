@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -31,9 +32,11 @@ func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) 
 		return false, err
 	}
 	var errs []error
+	start := time.Now()
 	if err := k.killPod(ctx, pod, rp, nil); err != nil {
 		errs = append(errs, err)
 	}
+	k.log.Debug("pod killed", "pod", podRef(pod, pod.UID), "duration", time.Since(start))
 	k.probes.RemovePod(pod.UID)
 	if fresh, err := k.runtimePodStatus(ctx, pod.UID); err == nil {
 		rp = fresh
@@ -42,7 +45,9 @@ func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) 
 		errs = append(errs, fmt.Errorf("writing final status: %w", err))
 	}
 	k.cfg.Failpoints.Hit("kubelet-teardown")
+	start = time.Now()
 	errs = append(errs, k.teardownPod(ctx, pod.UID, rp))
+	k.log.Debug("pod torn down", "pod", podRef(pod, pod.UID), "duration", time.Since(start))
 	if err := errors.Join(errs...); err != nil {
 		k.cfg.Recorder.Eventf(pod, "", events.Warning, reasonFailedKillPod, "error killing pod: %v", err)
 		return false, err

@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"errors"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -16,9 +17,11 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	if !ok {
 		return &runtimeapi.RemovePodSandboxResponse{}, nil
 	}
+	start := time.Now()
 	if _, err := s.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.ID}); err != nil {
 		return nil, err
 	}
+	stopped := time.Since(start)
 	var errs []error
 	for _, c := range s.sandboxContainers(sb.ID) {
 		if err := s.removeContainer(ctx, c); err != nil {
@@ -41,5 +44,6 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	if err := s.dropSandbox(sb); err != nil {
 		return nil, wrapf(err, "removing sandbox %s", sb.ID)
 	}
+	s.log.Debug("sandbox removed", "sandbox", sb.ID, "stop", stopped, "duration", time.Since(start))
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }
