@@ -113,12 +113,12 @@ func (k *Kubelet) podIP(pod *corev1.Pod) string {
 	return pod.Status.PodIP
 }
 
-// killPod stops every running container of the pod and then its sandboxes
-// (killPodWithSyncResult): regular containers in parallel; sidecars get
+// killContainers stops every running container of the pod (the first
+// half of killPodWithSyncResult): regular containers in parallel; sidecars get
 // their preStop hooks at once but their stop signal only after every
 // regular container and every later sidecar is gone, so they stop in
 // reverse order, last. pod is nil for a pod gone from the API.
-func (k *Kubelet) killPod(ctx context.Context, pod *corev1.Pod, rp *runtimePod, override *int64) error {
+func (k *Kubelet) killContainers(ctx context.Context, pod *corev1.Pod, rp *runtimePod, override *int64) error {
 	running := rp.running()
 	type job struct {
 		t       killTarget
@@ -183,9 +183,15 @@ func (k *Kubelet) killPod(ctx context.Context, pod *corev1.Pod, rp *runtimePod, 
 		}()
 	}
 	wg.Wait()
-	// Every sandbox, not only ready ones: a dead sandbox may still hold
-	// its network attachment (IP, hostPort rules). StopPodSandbox is
-	// idempotent.
+	return errors.Join(errs...)
+}
+
+// killPod kills the pod's containers (killContainers), then stops its
+// sandboxes: every one, not only ready ones, since a dead sandbox may
+// still hold its network attachment (IP, hostPort rules).
+// StopPodSandbox is idempotent.
+func (k *Kubelet) killPod(ctx context.Context, pod *corev1.Pod, rp *runtimePod, override *int64) error {
+	errs := []error{k.killContainers(ctx, pod, rp, override)}
 	for _, sb := range rp.sandboxes {
 		if _, err := k.cfg.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
 			errs = append(errs, err)

@@ -20,12 +20,19 @@ import (
 
 // terminate carries out a graceful deletion (§9.3 upstream): stop every
 // container within the grace period (regular containers in parallel,
-// sidecars after them in reverse order, preStop hooks first), stop the
-// sandbox, write the final status, remove everything, then delete the API
-// object. A step that fails does not hold back the ones after it
-// (removing the sandbox kills what stopping could not); the failure is
-// reported as a Warning event and the worker retries with back-off until
-// everything is gone, and only then is the object deleted.
+// sidecars after them in reverse order, preStop hooks first), remove
+// everything, write the final status, then delete the API object. A step
+// that fails does not hold back the ones after it (removing the sandbox
+// kills what stopping could not); the failure is reported as a Warning
+// event and the worker retries with back-off until everything is gone,
+// and only then is the object deleted.
+//
+// Upstream stops the sandbox, writes the final status and leaves the
+// removal to its garbage collection; peapod removes the sandbox at once,
+// which stops it and tears its network down while the containers and the
+// pause are removed (RemovePodSandbox), and writes the final status from
+// the containers' ends recorded before, with the sandbox not ready: the
+// same status, out when nothing of the pod runs any more.
 func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) (bool, error) {
 	rp, err := k.runtimePodStatus(ctx, pod.UID)
 	if err != nil {
@@ -33,21 +40,24 @@ func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) 
 	}
 	var errs []error
 	start := time.Now()
-	if err := k.killPod(ctx, pod, rp, nil); err != nil {
+	if err := k.killContainers(ctx, pod, rp, nil); err != nil {
 		errs = append(errs, err)
 	}
-	k.log.Debug("pod killed", "pod", podRef(pod, pod.UID), "duration", time.Since(start))
+	k.log.Debug("containers killed", "pod", podRef(pod, pod.UID), "duration", time.Since(start))
 	k.probes.RemovePod(pod.UID)
 	if fresh, err := k.runtimePodStatus(ctx, pod.UID); err == nil {
 		rp = fresh
-	}
-	if err := k.updateStatus(ctx, w, pod, rp, true); err != nil {
-		errs = append(errs, fmt.Errorf("writing final status: %w", err))
 	}
 	k.cfg.Failpoints.Hit("kubelet-teardown")
 	start = time.Now()
 	errs = append(errs, k.teardownPod(ctx, pod.UID, rp))
 	k.log.Debug("pod torn down", "pod", podRef(pod, pod.UID), "duration", time.Since(start))
+	for _, sb := range rp.sandboxes {
+		sb.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	}
+	if err := k.updateStatus(ctx, w, pod, rp, true); err != nil {
+		errs = append(errs, fmt.Errorf("writing final status: %w", err))
+	}
 	if err := errors.Join(errs...); err != nil {
 		k.cfg.Recorder.Eventf(pod, "", events.Warning, reasonFailedKillPod, "error killing pod: %v", err)
 		return false, err

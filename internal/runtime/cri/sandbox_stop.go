@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,14 +14,28 @@ import (
 )
 
 // StopPodSandbox stops every container of the sandbox (immediately: the
-// kubelet stops them gracefully before), stops the pause process and tears
-// down the network. It is idempotent.
+// kubelet stops them gracefully before), then stops the pause process
+// while the network is torn down. It is idempotent.
 func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
 	sb, ok := s.getSandbox(req.GetPodSandboxId())
 	if !ok {
 		// Already removed: stopping is a no-op, as CRI asks.
 		return &runtimeapi.StopPodSandboxResponse{}, nil
 	}
+	errs := s.stopContainers(ctx, sb)
+	errs = append(errs, sideBySide(
+		func() error { return s.stopPause(ctx, sb) },
+		func() error { return s.detachNow(ctx, sb) },
+	)...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, wrapf(err, "stopping sandbox %s", sb.ID)
+	}
+	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+// stopContainers ends the sandbox's streaming sessions and kills its
+// containers.
+func (s *Service) stopContainers(ctx context.Context, sb *sandbox) []error {
 	s.sessions.closeSandbox(sb.ID)
 	var errs []error
 	for _, c := range s.sandboxContainers(sb.ID) {
@@ -28,28 +43,42 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 			errs = append(errs, err)
 		}
 	}
-	if err := s.stopPause(ctx, sb); err != nil {
-		errs = append(errs, err)
-	}
+	return errs
+}
+
+// detachNow tears down the sandbox's network attachment, if it has one,
+// and records that it has none.
+func (s *Service) detachNow(ctx context.Context, sb *sandbox) error {
 	s.mu.Lock()
 	network := sb.Network
 	s.mu.Unlock()
-	if network {
-		if err := s.cfg.Network.Teardown(ctx, s.attachment(sb)); err != nil {
-			errs = append(errs, err)
-		} else {
-			s.mu.Lock()
-			sb.Network = false
-			s.mu.Unlock()
-			if err := s.saveSandbox(sb); err != nil {
-				errs = append(errs, err)
-			}
-		}
+	if !network {
+		return nil
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, wrapf(err, "stopping sandbox %s", sb.ID)
+	if err := s.cfg.Network.Teardown(ctx, s.attachment(sb)); err != nil {
+		return err
 	}
-	return &runtimeapi.StopPodSandboxResponse{}, nil
+	s.mu.Lock()
+	sb.Network = false
+	s.mu.Unlock()
+	return s.saveSandbox(sb)
+}
+
+// sideBySide runs each function in its own goroutine and returns their
+// errors once all have returned: most of tearing a pod down is waiting
+// for processes (runc, CNI plugins), which two CPUs run two at a time.
+func sideBySide(fns ...func() error) []error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn()
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 // stopPause ends the pause process: SIGTERM (catatonit exits 0), then

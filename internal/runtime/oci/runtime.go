@@ -159,6 +159,13 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig unix.Signal, all bool
 // Delete deletes the container's runtime state (and its cgroup). force
 // kills a container that is still running. A missing container is fine.
 func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	if r.Root != "" {
+		// runc and crun keep a container's state in <root>/<id>: without
+		// it there is nothing to delete, and no process to start.
+		if _, err := os.Stat(filepath.Join(r.Root, id)); errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+	}
 	args := []string{"delete"}
 	if force {
 		args = append(args, "--force")
