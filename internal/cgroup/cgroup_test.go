@@ -76,3 +76,69 @@ func TestHasController(t *testing.T) {
 		t.Error("HasController(nosuch) = true")
 	}
 }
+
+// TestLeafMove moves a process from the leaf it runs in to another, as
+// a pooled sandbox's pause moves into its pod's cgroup: it leaves the
+// first in every hierarchy (which Destroy then removes without killing
+// it) and gets the second's CPU shares. This test also runs in the
+// cgroup v2 VM.
+func TestLeafMove(t *testing.T) {
+	testutil.RequireRoot(t)
+	root := fmt.Sprintf("/peapod-cgroup-move-%d", os.Getpid())
+	t.Cleanup(func() { _ = Destroy(root) })
+	sleep := exec.Command("sleep", "600")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- sleep.Wait() }()
+	defer sleep.Process.Kill()
+	pid := sleep.Process.Pid
+	from := Leaf{Parent: path.Join(root, "pool", "sb"), ID: "sb"}
+	if err := from.Move(pid, nil); err != nil {
+		t.Fatal(err)
+	}
+	to := Leaf{Parent: path.Join(root, "kubepods", "pod1"), ID: "sb"}
+	if err := to.Move(pid, &cgroups.Resources{CpuShares: 2}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if f := strings.SplitN(line, ":", 3); len(f) == 3 && strings.HasPrefix(f[2], root) && f[2] != to.Path() {
+			t.Errorf("after the move: %s, want %s", line, to.Path())
+		}
+	}
+	if err := Destroy(from.Parent); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("removing the cgroup it left killed the process: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if Exists(from.Parent) {
+		t.Errorf("%s left", from.Parent)
+	}
+	want, file := "2", "cpu.shares"
+	if cgroups.IsCgroup2UnifiedMode() {
+		want, file = "1", "cpu.weight" // shares 2 → weight 1
+	}
+	for _, h := range hierarchies() {
+		if v, err := os.ReadFile(filepath.Join(h, to.Path(), file)); err == nil {
+			if got := strings.TrimSpace(string(v)); got != want {
+				t.Errorf("%s = %s, want %s", file, got, want)
+			}
+			return
+		}
+	}
+	t.Errorf("no %s for %s", file, to.Path())
+}
+
+func TestLeafMoveRefusesSystemd(t *testing.T) {
+	if err := (Leaf{Parent: "kubepods-pod1.slice", ID: "sb"}).Move(1, nil); err == nil {
+		t.Error("moving into a systemd scope: no error")
+	}
+}
