@@ -334,3 +334,20 @@ func (l Leaf) Move(pid int, res *cgroups.Resources) error {
 	}
 	return nil
 }
+
+// SetCPUQuota sets the CFS quota and period of the cgroupfs leaf l
+// (cpu.cfs_quota_us and cpu.cfs_period_us on v1, cpu.max on v2).
+func (l Leaf) SetCPUQuota(quota int64, period uint64) error {
+	if l.systemd() || l.Parent == "" {
+		return fmt.Errorf("setting the CPU quota: cgroup %q is not a cgroupfs leaf", l.OCIPath())
+	}
+	res := &cgroups.Resources{SkipDevices: true, CpuQuota: quota, CpuPeriod: period}
+	m, err := cgmanager.New(&cgroups.Cgroup{Path: l.Path(), Resources: res})
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", l.Path(), err)
+	}
+	if err := m.Set(res); err != nil {
+		return fmt.Errorf("setting the CPU quota of cgroup %s: %w", l.Path(), err)
+	}
+	return nil
+}

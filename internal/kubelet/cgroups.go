@@ -44,8 +44,10 @@ type podCgroups interface {
 	// setBurstable sets the Burstable QoS cgroup's CPU shares.
 	setBurstable(milliCPU int64) error
 	// createPod makes the pod cgroup and returns the sandbox's cgroup
-	// parent.
+	// parent; setPodQuota sets its CPU quota once the first containers
+	// started.
 	createPod(pod *corev1.Pod) (string, error)
+	setPodQuota(pod *corev1.Pod) error
 	// setPod sets new values on the pod cgroup (an in-place resize).
 	setPod(pod *corev1.Pod, res *cgroups.Resources) error
 	// destroyPod kills what runs in the pod cgroup and removes it.
@@ -128,11 +130,32 @@ func (m *cgroupManager) setBurstable(milliCPU int64) error {
 }
 
 // createPod creates the pod cgroup with the pod's values
-// (ResourceConfigForPod) and returns the cgroup parent the runtime gets
-// for the pod's sandbox and containers.
+// (ResourceConfigForPod) but its CPU quota, and returns the cgroup parent
+// the runtime gets for the pod's sandbox and containers.
+//
+// The quota comes later (setPodQuota, once the sync that made the
+// sandbox has started the containers it could), where upstream sets it
+// at once: the runtime's set-up of each container (runc init) runs in the
+// pod's cgroup, and under a small pod limit (100m: 10 ms of CPU per 100
+// ms) it was throttled into taking 3 times as long. Nothing of the
+// workload runs unbounded meanwhile: the pod has a quota only when every
+// container has a CPU limit, and each container's own quota is set
+// before its process starts (see the runtime's deferCPUQuota).
 func (m *cgroupManager) createPod(pod *corev1.Pod) (string, error) {
 	n := m.podCgroup(pod)
-	return m.driver.RuntimeParent(n), m.driver.Create(n, podResources(pod, m.podPidsLimit))
+	res := podResources(pod, m.podPidsLimit)
+	res.CpuQuota = 0
+	return m.driver.RuntimeParent(n), m.driver.Create(n, res)
+}
+
+// setPodQuota sets the pod cgroup's CPU quota and period, when the pod
+// has one.
+func (m *cgroupManager) setPodQuota(pod *corev1.Pod) error {
+	res := podResources(pod, m.podPidsLimit)
+	if res.CpuQuota <= 0 {
+		return nil
+	}
+	return m.driver.Set(m.podCgroup(pod), &cgroups.Resources{CpuQuota: res.CpuQuota, CpuPeriod: res.CpuPeriod})
 }
 
 // setPod sets res on the pod's cgroup.

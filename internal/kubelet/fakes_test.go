@@ -515,6 +515,7 @@ func (fakeCgroups) createPod(pod *corev1.Pod) (string, error) {
 }
 func (fakeCgroups) destroyPod(types.UID) error                   { return nil }
 func (fakeCgroups) setPod(*corev1.Pod, *cgroups.Resources) error { return nil }
+func (fakeCgroups) setPodQuota(*corev1.Pod) error                { return nil }
 func (fakeCgroups) podCgroupUIDs() map[types.UID]bool            { return nil }
 func (fakeCgroups) podPath(*corev1.Pod) string                   { return "" }
 func (fakeCgroups) containerPath(*corev1.Pod, string) string     { return "" }

@@ -112,6 +112,13 @@ func testPodAndQOSCgroupValues(t *testing.T, d testDriver) {
 			if got := cgroupValue(t, p, "cpu", "cpu.shares", "cpu.weight"); got != cpu(tc.shares) {
 				t.Errorf("shares/weight %s, want %s", got, cpu(tc.shares))
 			}
+			// The quota comes once the first containers started.
+			if quota := cgroupValue(t, p, "cpu", "cpu.cfs_quota_us", "cpu.max"); quota != "-1" && quota != "max 100000" {
+				t.Errorf("CPU quota %q before the containers start, want none", quota)
+			}
+			if err := m.setPodQuota(pod); err != nil {
+				t.Fatal(err)
+			}
 			quota := cgroupValue(t, p, "cpu", "cpu.cfs_quota_us", "cpu.max")
 			switch {
 			case v2 && tc.quota == "" && quota != "max 100000":

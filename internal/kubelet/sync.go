@@ -228,6 +228,13 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 		}
 	}
 	errs = append(errs, k.startRegular(ctx, w, pod, a.toStart, rp, target)...)
+	if !w.quotaSet {
+		if err := k.cgroups.setPodQuota(pod); err != nil {
+			errs = append(errs, fmt.Errorf("setting the pod's CPU quota: %w", err))
+		} else {
+			w.quotaSet = true
+		}
+	}
 	k.pruneContainers(ctx, rp)
 	return errors.Join(errs...)
 }

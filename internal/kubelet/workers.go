@@ -36,6 +36,9 @@ type podWorker struct {
 	startObserved bool
 	// volumesReady: the pod's volumes were set up once by this worker.
 	volumesReady bool
+	// quotaSet: this worker set the pod cgroup's CPU quota (see
+	// createPod).
+	quotaSet bool
 	// mirrorNotBefore: a static pod's mirror that a user deleted is not
 	// made again before then.
 	mirrorNotBefore time.Time
