@@ -277,7 +277,9 @@ func podProcessesPSS(d *daemon) float64 {
 				in[pid] = true
 			}
 		}
-		if cg, _ := os.ReadFile("/proc/" + e.Name() + "/cgroup"); strings.Contains(string(cg), d.cgroupRoot+"/") {
+		// A pod's cgroup is kubepods[/<qos>]/pod<uid>; the sandbox
+		// pool's pause processes, no pod's, are outside them.
+		if cg, _ := os.ReadFile("/proc/" + e.Name() + "/cgroup"); strings.Contains(string(cg), d.cgroupRoot+"/") && strings.Contains(string(cg), "/pod") {
 			in[pid] = true
 		}
 	}
