@@ -55,12 +55,9 @@ func (s *Service) detachNow(ctx context.Context, sb *sandbox) error {
 	if !network {
 		return nil
 	}
-	if err := s.cfg.Network.Teardown(ctx, s.attachment(sb)); err != nil {
+	if err := s.teardownNetwork(ctx, sb); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	sb.Network = false
-	s.mu.Unlock()
 	return s.saveSandbox(sb)
 }
 

@@ -145,6 +145,11 @@ func (s *Service) detachNetwork(ctx context.Context, sb *sandbox) error {
 	if skip {
 		return nil
 	}
+	return s.teardownNetwork(ctx, sb)
+}
+
+// teardownNetwork runs CNI DEL for the sandbox and marks it detached.
+func (s *Service) teardownNetwork(ctx context.Context, sb *sandbox) error {
 	if err := s.cfg.Network.Teardown(ctx, s.attachment(sb)); err != nil {
 		return err
 	}
