@@ -161,12 +161,6 @@ gone() { [ -z "$(crictl_ pods -q)" ]; }
 waitfor 60 "the kubelet removed the sandboxes from peapod" gone
 ok "deletion: no sandbox left in peapod"
 
-# Nothing of the pods remains on the node.
-grep -q "$WORK/data/runtime\|$WORK/run/sandboxes" /proc/self/mountinfo && fail "mounts remain"
-[ -z "$(ls "$WORK/run/netns" 2>/dev/null)" ] || fail "network namespaces remain"
-pgrep -f "conmon.*$WORK" >/dev/null && fail "conmon processes remain"
-[ -z "$(ip -o link show master ppkube0 2>/dev/null)" ] || fail "veths remain on ppkube0"
-ok "no leaks"
 
 # The kubelet got every CRI call it made answered (pod CIDR updates and
 # hugepage limits included).
@@ -174,4 +168,16 @@ if grep -E 'code = (Unimplemented|Unknown)|CreateContainerError' "$LOGS/kubelet.
 	fail "the kubelet's log shows failed CRI calls"
 fi
 ok "no failed CRI calls in the kubelet's log"
+
+# Nothing of the pods remains on the node, nor, once peapod has stopped,
+# of its sandbox pool.
+"$REFK8S/down.sh" >/dev/null 2>&1 || true
+kill "$peapod_pid"
+wait "$peapod_pid" || fail "peapod did not stop cleanly"
+peapod_pid=
+grep -q "$WORK/data/runtime\|$WORK/run/sandboxes" /proc/self/mountinfo && fail "mounts remain"
+[ -z "$(ls "$WORK/run/netns" 2>/dev/null)" ] || fail "network namespaces remain"
+pgrep -f "conmon.*$WORK" >/dev/null && fail "conmon processes remain"
+[ -z "$(ip -o link show master ppkube0 2>/dev/null)" ] || fail "veths remain on ppkube0"
+ok "no leaks"
 echo "kubelet e2e: all passed"
