@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // BenchmarkPodLifecycle creates one-container pods through the API, one at
@@ -22,10 +24,26 @@ import (
 // create → Running (all containers ready) and delete → gone, plus the
 // daemon's resident memory. Run with e.g. -benchtime=50x.
 // PEAPOD_BENCH_CONTAINERS=2 makes them two-container pods with limits.
+// PEAPOD_BENCH_KUBECONFIG runs the same pods against another cluster
+// instead of a peapod daemon (hack/bench.sh: a real Kubernetes node from
+// ../shared/tools/refk8s, side by side), without the daemon's memory.
 func BenchmarkPodLifecycle(b *testing.B) {
-	d := startDaemon(b, withFsync())
+	var client kubernetes.Interface
+	daemonPID := 0
+	if kc := os.Getenv("PEAPOD_BENCH_KUBECONFIG"); kc != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if client, err = kubernetes.NewForConfig(cfg); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		d := startDaemon(b, withFsync())
+		client, daemonPID = d.client, d.cmd.Process.Pid
+	}
 	ctx := context.Background()
-	pods := d.client.CoreV1().Pods("default")
+	pods := client.CoreV1().Pods("default")
 	w, err := pods.Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -130,9 +148,11 @@ func BenchmarkPodLifecycle(b *testing.B) {
 	}
 	report("create-running", create)
 	report("delete-gone", del)
-	rss, hwm := memory(d.cmd.Process.Pid)
-	b.ReportMetric(float64(rss)/1024, "daemon-rss-MiB")
-	b.ReportMetric(float64(hwm)/1024, "daemon-peak-rss-MiB")
+	if daemonPID != 0 {
+		rss, hwm := memory(daemonPID)
+		b.ReportMetric(float64(rss)/1024, "daemon-rss-MiB")
+		b.ReportMetric(float64(hwm)/1024, "daemon-peak-rss-MiB")
+	}
 }
 
 // memory returns VmRSS and VmHWM of pid in KiB.
