@@ -329,6 +329,11 @@ func (l Leaf) Move(pid int, res *cgroups.Resources) error {
 		return nil
 	}
 	r.SkipDevices = true
+	if r.CpuShares != 0 && r.CpuWeight == 0 && cgroups.IsCgroup2UnifiedMode() {
+		// v2 has a weight where v1 had shares; the library leaves the
+		// conversion (runc's, for the same value) to its callers.
+		r.CpuWeight = cgroups.ConvertCPUSharesToCgroupV2Value(r.CpuShares)
+	}
 	if err := m.Set(&r); err != nil {
 		return fmt.Errorf("setting cgroup %s: %w", l.Path(), err)
 	}
