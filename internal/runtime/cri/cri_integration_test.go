@@ -31,7 +31,7 @@ type runtimeEnv struct {
 	cfg                 Config
 }
 
-func newRuntimeEnv(t *testing.T) *runtimeEnv {
+func newRuntimeEnv(t testing.TB) *runtimeEnv {
 	t.Helper()
 	testutil.RequireRoot(t)
 	ctx := context.Background()
@@ -91,7 +91,7 @@ func newRuntimeEnv(t *testing.T) *runtimeEnv {
 	return e
 }
 
-func (e *runtimeEnv) start(t *testing.T, ctx context.Context) *Service {
+func (e *runtimeEnv) start(t testing.TB, ctx context.Context) *Service {
 	t.Helper()
 	svc, err := New(ctx, e.cfg)
 	if err != nil {
@@ -124,7 +124,7 @@ func containerConfig(name string, cmd ...string) *runtimeapi.ContainerConfig {
 
 // hostNetworkSandbox runs a sandbox in the node's network namespace (no
 // CNI, so it also runs in the cgroup v2 VM), removed when the test ends.
-func hostNetworkSandbox(t *testing.T, ctx context.Context, svc *Service, e *runtimeEnv) (string, *runtimeapi.PodSandboxConfig) {
+func hostNetworkSandbox(t testing.TB, ctx context.Context, svc *Service, e *runtimeEnv) (string, *runtimeapi.PodSandboxConfig) {
 	t.Helper()
 	cfg := sandboxConfig(e)
 	cfg.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
