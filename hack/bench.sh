@@ -4,7 +4,8 @@
 # → gone) against a peapod daemon and, where its binaries are built (the
 # kubelet e2e builds them into /var/cache/peapod-test/refk8s), against a
 # real one-node Kubernetes (../shared/tools/refk8s: kubelet + containerd),
-# then a table. BENCH_N pods each (30); PEAPOD_BENCH_CONTAINERS=2 measures
+# and, where podman is installed, through `podman kube play`, then a
+# table. BENCH_N pods each (30); PEAPOD_BENCH_CONTAINERS=2 measures
 # two-container pods with limits. Run as root, with nothing else busy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,11 +51,67 @@ else
 	echo "==> no refk8s binaries in $REFK8S_ROOT/bin (hack/kubelet-e2e.sh builds them): peapod only" >&2
 fi
 
-row() { printf '| %s | %s | %s |\n' "$1" "${2:--}" "${3:--}"; }
-echo "| pod lifecycle, $N pods | peapod | Kubernetes v1.34 (kubelet + containerd) |"
-echo "|---|---|---|"
-row "create → Running p50 (ms)" "$(get "$peapod" create-running-p50-ms)" "$(get "$ref" create-running-p50-ms)"
-row "create → Running p99 (ms)" "$(get "$peapod" create-running-p99-ms)" "$(get "$ref" create-running-p99-ms)"
-row "delete → gone p50 (ms)" "$(get "$peapod" delete-gone-p50-ms)" "$(get "$ref" delete-gone-p50-ms)"
-row "delete → gone p99 (ms)" "$(get "$peapod" delete-gone-p99-ms)" "$(get "$ref" delete-gone-p99-ms)"
-row "node RSS after the run (MiB)" "$(get "$peapod" daemon-rss-MiB)" "$ref_rss"
+# podman_metrics runs the same pods through `podman kube play` (create →
+# Running: the command returns once the pod's containers are started,
+# which is checked after it) and `podman pod rm -f` (delete → gone), one
+# at a time, and prints the same metric names. podman has no daemon, so
+# no RSS. Its container limits (nofile, nproc) are set to 4096, below the
+# hard limits a host without CAP_SYS_RESOURCE holds (podman's defaults
+# above them make runc refuse the infra container); it uses runc, as
+# peapod does (crun 1.8 refuses a hybrid cgroup v1 host).
+podman_metrics() {
+	local conf=$bin/containers.conf yaml=$bin/pod.yaml i t0 t1 t2 states create=() del=() limits=
+	local lim=$(( $(ulimit -Hn) < 4096 ? $(ulimit -Hn) : 4096 ))
+	printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' \
+		"$lim" "$lim" "$lim" "$lim" >"$conf"
+	export CONTAINERS_CONF=$conf
+	go run ./cmd/peapod-busybox-image -o "$bin/busybox.tar" >/dev/null
+	podman load -q -i "$bin/busybox.tar" >/dev/null
+	[ "${PEAPOD_BENCH_CONTAINERS:-1}" -gt 1 ] &&
+		limits='    resources: {limits: {cpu: 100m, memory: 32Mi}, requests: {cpu: 100m, memory: 32Mi}}'
+	for i in $(seq 0 "$N"); do
+		{
+			printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: bench-%s}\nspec:\n  terminationGracePeriodSeconds: 5\n  containers:\n' "$i"
+			for c in $(seq 1 "${PEAPOD_BENCH_CONTAINERS:-1}"); do
+				printf '  - name: app%s\n    image: docker.io/library/busybox:latest\n    imagePullPolicy: Never\n' "$c"
+				printf '    command: [sh, -c, "trap '"'"'exit 0'"'"' TERM; sleep 3600 & wait"]\n'
+				[ -z "$limits" ] || echo "$limits"
+			done
+		} >"$yaml"
+		t0=$(date +%s%N)
+		podman kube play -q "$yaml" >/dev/null
+		t1=$(date +%s%N)
+		states=$(podman ps -a --filter "pod=bench-$i" --format '{{.State}}')
+		if [ -z "$states" ] || echo "$states" | grep -qv '^running$'; then
+			echo "podman: pod bench-$i was not running when kube play returned" >&2
+			return 1
+		fi
+		sleep 0.1
+		t2=$(date +%s%N)
+		podman pod rm -f "bench-$i" >/dev/null
+		# The first pod warms caches, as in the Go benchmark.
+		[ "$i" = 0 ] && continue
+		create+=($(((t1 - t0) / 1000000))) del+=($((($(date +%s%N) - t2) / 1000000)))
+	done
+	pct() { printf '%s\n' "${@:2}" | sort -n | awk -v q="$1" '{ v[NR] = $1 } END { print v[int((NR - 1) * q / 100) + 1] }'; }
+	echo "create-running-p50-ms=$(pct 50 "${create[@]}")"
+	echo "create-running-p99-ms=$(pct 99 "${create[@]}")"
+	echo "delete-gone-p50-ms=$(pct 50 "${del[@]}")"
+	echo "delete-gone-p99-ms=$(pct 99 "${del[@]}")"
+}
+pm=
+if command -v podman >/dev/null; then
+	echo "==> podman $(podman version --format '{{.Client.Version}}') kube play ($N pods)" >&2
+	pm=$(podman_metrics)
+else
+	echo "==> no podman (apt-get install podman to compare with it)" >&2
+fi
+
+row() { printf '| %s | %s | %s | %s |\n' "$1" "${2:--}" "${3:--}" "${4:--}"; }
+echo "| pod lifecycle, $N pods | peapod | Kubernetes v1.34 (kubelet + containerd) | podman kube play |"
+echo "|---|---|---|---|"
+for m in create-running-p50 create-running-p99 delete-gone-p50 delete-gone-p99; do
+	label=$(echo "$m" | sed 's/create-running/create → Running/; s/delete-gone/delete → gone/; s/-p/ p/')
+	row "$label (ms)" "$(get "$peapod" "$m-ms")" "$(get "$ref" "$m-ms")" "$(get "$pm" "$m-ms")"
+done
+row "node RSS after the run (MiB)" "$(get "$peapod" daemon-rss-MiB)" "$ref_rss" "no daemon"

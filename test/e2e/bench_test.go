@@ -182,6 +182,7 @@ func memory(pid int) (rss, hwm int64) {
 // and the user-space PSS of each pod's node processes (its conmons, pause
 // and container) with them running, then how long until all are gone
 // after one delete with grace 0 each. Run with -benchtime=1x.
+// PEAPOD_BENCH_CONTAINERS=n makes them n-container pods.
 func BenchmarkPodBurst(b *testing.B) {
 	n := 100
 	if v, err := strconv.Atoi(os.Getenv("PEAPOD_BURST")); err == nil && v > 0 {
@@ -191,13 +192,21 @@ func BenchmarkPodBurst(b *testing.B) {
 	ctx := context.Background()
 	pods := d.client.CoreV1().Pods("default")
 	zero := int64(0)
+	// PEAPOD_BENCH_CONTAINERS=n gives each pod n containers: the
+	// per-pod PSS less the one-container figure is what the extra
+	// containers cost.
+	containers := 1
+	if v, err := strconv.Atoi(os.Getenv("PEAPOD_BENCH_CONTAINERS")); err == nil && v > 0 {
+		containers = v
+	}
 	newPod := func(name string) *corev1.Pod {
-		return &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"burst": "yes"}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{
-				Name: "app", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"sleep", "3600"},
-			}}},
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"burst": "yes"}}}
+		for i := range containers {
+			pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{
+				Name: fmt.Sprintf("app%d", i+1), Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"sleep", "3600"},
+			})
 		}
+		return pod
 	}
 	var up, down []time.Duration
 	var pss float64
