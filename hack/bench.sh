@@ -60,7 +60,7 @@ fi
 # above them make runc refuse the infra container); it uses runc, as
 # peapod does (crun 1.8 refuses a hybrid cgroup v1 host).
 podman_metrics() {
-	local conf=$bin/containers.conf yaml=$bin/pod.yaml i t0 t1 t2 states create=() del=() limits=
+	local conf=$bin/containers.conf yaml=$bin/pod.yaml i t0 t1 t2 state create=() del=() limits=
 	local lim=$(( $(ulimit -Hn) < 4096 ? $(ulimit -Hn) : 4096 ))
 	printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' \
 		"$lim" "$lim" "$lim" "$lim" >"$conf"
@@ -81,9 +81,10 @@ podman_metrics() {
 		t0=$(date +%s%N)
 		podman kube play -q "$yaml" >/dev/null
 		t1=$(date +%s%N)
-		states=$(podman ps -a --filter "pod=bench-$i" --format '{{.State}}')
-		if [ -z "$states" ] || echo "$states" | grep -qv '^running$'; then
-			echo "podman: pod bench-$i was not running when kube play returned" >&2
+		state=$(podman pod inspect "bench-$i" --format '{{.State}}')
+		if [ "$state" != Running ]; then
+			echo "podman: pod bench-$i was $state, not Running, when kube play returned" >&2
+			podman pod rm -f "bench-$i" >/dev/null
 			return 1
 		fi
 		sleep 0.1

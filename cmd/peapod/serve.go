@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 
 func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	var o daemon.Options
-	var cpuProfile string
+	var cpuProfile, heapProfile string
 	var seccompDefault, api bool
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -33,6 +34,9 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if heapProfile != "" {
+				defer writeHeapProfile(heapProfile, logger())
+			}
 			o.NoSeccompDefault = !seccompDefault
 			o.RuntimeOnly = !api
 			return daemon.Run(cmd.Context(), o, logger())
@@ -40,6 +44,7 @@ func newServeCommand(logger func() *slog.Logger) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the daemon to this file when it stops")
+	f.StringVar(&heapProfile, "heap-profile", "", "write a profile of the daemon's live heap to this file when it stops (pods keep running, so it holds what they cost)")
 	addNodeFlags(f, &o)
 	f.StringVar(&o.Listen, "listen", "", "API server address (default 127.0.0.1:6443)")
 	f.StringVar(&o.CRISocket, "cri-socket", "", "unix socket serving the runtime as the Kubernetes CRI, for a real kubelet, crictl or critest (default RUN_DIR/cri.sock)")
@@ -136,3 +141,18 @@ func (f *sizeFlag) Set(s string) error {
 }
 
 func (f *sizeFlag) Type() string { return "quantity" }
+
+// writeHeapProfile writes the live heap, as of a garbage collection now,
+// to path.
+func writeHeapProfile(path string, log *slog.Logger) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Error("heap profile", "err", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		log.Error("heap profile", "err", err)
+	}
+}
