@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -91,7 +90,11 @@ func BenchmarkStartFloor(b *testing.B) {
 			return nil
 		}
 		create := func(j int, id string) error {
-			setCgroupsPath(b, bundles[j], parent+"/"+id)
+			// A cgroup of its own.
+			err := editSpec(bundles[j], func(spec *rspec.Spec) { spec.Linux.CgroupsPath = parent + "/" + id })
+			if err != nil {
+				return err
+			}
 			if err := run("create", "--bundle", bundles[j], id); err != nil {
 				return err
 			}
@@ -270,20 +273,14 @@ func measure(b *testing.B, op func(i int, mark func(phase))) {
 	b.ReportMetric(perOp(total), "cpu-ms")
 }
 
-// each runs f for every id (and its index) at once and waits for them
-// all.
+// each runs f for every id (and its index) side by side and waits for
+// them all.
 func each(ids []string, f func(int, string) error) error {
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
+	var fns []func() error
 	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = f(i, id)
-		}()
+		fns = append(fns, func() error { return f(i, id) })
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(sideBySide(fns...)...)
 }
 
 // machineCPU is the CPU time all processors have spent outside idle and
@@ -338,41 +335,29 @@ func runcBundle(b *testing.B) string {
 	if out, err := exec.Command("runc", "spec", "--bundle", dir).CombinedOutput(); err != nil {
 		b.Fatalf("runc spec: %v: %s", err, out)
 	}
-	var spec rspec.Spec
-	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	err = editSpec(dir, func(spec *rspec.Spec) {
+		spec.Process.Terminal = false
+		spec.Process.Args = []string{"/bin/sleep", "60"}
+		spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(ns rspec.LinuxNamespace) bool {
+			return ns.Type == rspec.NetworkNamespace
+		})
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		b.Fatal(err)
-	}
-	spec.Process.Terminal = false
-	spec.Process.Args = []string{"/bin/sleep", "60"}
-	spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(ns rspec.LinuxNamespace) bool {
-		return ns.Type == rspec.NetworkNamespace
-	})
-	mustWriteSpec(b, dir, &spec)
 	return dir
 }
 
-// setCgroupsPath points the bundle's container at a cgroup of its own.
-func setCgroupsPath(b *testing.B, bundle, path string) {
-	b.Helper()
-	var spec rspec.Spec
+// editSpec changes the bundle's config.json.
+func editSpec(bundle string, edit func(*rspec.Spec)) error {
 	raw, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
+	var spec rspec.Spec
 	if err := json.Unmarshal(raw, &spec); err != nil {
-		b.Fatal(err)
+		return err
 	}
-	spec.Linux.CgroupsPath = path
-	mustWriteSpec(b, bundle, &spec)
-}
-
-func mustWriteSpec(b *testing.B, bundle string, spec *rspec.Spec) {
-	b.Helper()
-	if err := writeSpec(bundle, spec); err != nil {
-		b.Fatal(err)
-	}
+	edit(&spec)
+	return writeSpec(bundle, &spec)
 }
