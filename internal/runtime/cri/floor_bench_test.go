@@ -79,6 +79,14 @@ func BenchmarkStartFloor(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer stdio.Close()
+		// A benchmark stopped half way leaves no container behind (this
+		// runs before the cgroups and the runc root are removed).
+		b.Cleanup(func() {
+			out, _ := exec.Command(runc, "--root", root, "list", "-q").Output()
+			for _, id := range strings.Fields(string(out)) {
+				exec.Command(runc, "--root", root, "delete", "--force", id).Run()
+			}
+		})
 		run := func(args ...string) error {
 			cmd := exec.Command(runc, append([]string{"--root", root}, args...)...)
 			// The container keeps runc create's stdio: a file, not a
