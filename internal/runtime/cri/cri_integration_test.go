@@ -36,7 +36,12 @@ func newRuntimeEnv(t testing.TB) *runtimeEnv {
 	testutil.RequireRoot(t)
 	ctx := context.Background()
 	e := &runtimeEnv{dir: t.TempDir(), cgroup: fmt.Sprintf("/peapod-cri-test-%d", os.Getpid()), bridge: fmt.Sprintf("ppcri%d", os.Getpid()%100000)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// PEAPOD_TEST_LOG=1 shows the runtime's debug log on stderr.
+	var logTo io.Writer = io.Discard
+	if os.Getenv("PEAPOD_TEST_LOG") != "" {
+		logTo = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	busybox, err := testimage.FetchBusybox(ctx, testimage.DefaultCacheDir())
 	if err != nil {
 		t.Fatal(err)

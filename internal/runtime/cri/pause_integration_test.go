@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/peapod/peapod/internal/runtime/pidfd"
 	"github.com/peapod/peapod/internal/testutil"
 )
 
@@ -106,11 +107,14 @@ func TestPauseWithoutMonitor(t *testing.T) {
 	// ended through its pidfd), and nothing of it stays.
 	id3 := newSandbox()
 	pid = sandboxPause(id3)
+	stopAt := time.Now()
 	if _, err := svc.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id3}); err != nil {
 		t.Fatal(err)
 	}
 	if running(pid) {
-		t.Errorf("pause %d still runs after StopPodSandbox", pid)
+		stat, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		status, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+		t.Errorf("pause %d still runs after StopPodSandbox (after %v)\nstat: %s\nstatus:\n%s", pid, time.Since(stopAt), stat, status)
 	}
 	for _, id := range []string{id1, id2, id3} {
 		if _, err := svc.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
@@ -122,15 +126,12 @@ func TestPauseWithoutMonitor(t *testing.T) {
 	}
 }
 
-// running reports whether pid is a live process: not gone, and not a
-// zombie waiting for init (which may reap it late) to collect it.
+// running reports whether pid is a live process: not gone, not a zombie
+// waiting for init (which may reap it late) to collect it, and not dead
+// while init reaps it.
 func running(pid int) bool {
 	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
+	return err == nil && pidfd.StatRunning(data)
 }
 
 // parentOf reads a process's parent PID from /proc.

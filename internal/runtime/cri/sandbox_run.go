@@ -308,9 +308,11 @@ func (s *Service) watchPause(sb *sandbox) {
 	p := sb.pause
 	s.mu.Unlock()
 	err := p.Wait(s.life)
-	// The pidfd readable while the process still runs was seen once (in
-	// the cgroup v2 VM, kernel 6.1): a sandbox is exited only once its
-	// pause is, so such a wake-up goes on watching, by polling.
+	// A sandbox is exited only once its pause is: should the pidfd ever
+	// turn readable while the process runs, the watch goes on by
+	// polling. (The one failure that suggested it, in the cgroup v2 VM,
+	// is better explained by a test that took a pause in state 'X',
+	// dead and being reaped, for a live one; see pidfd.StatRunning.)
 	if err == nil && p.Running() {
 		s.log.Warn("pause process reported exited while it runs; watching it by polling", "sandbox", sb.ID)
 		for err == nil && p.Running() {

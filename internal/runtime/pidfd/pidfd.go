@@ -89,9 +89,10 @@ func (p *Process) Signal(sig unix.Signal) error {
 	return serr
 }
 
-// Running reports whether the process still runs: neither reaped nor a
-// zombie waiting for its parent. (While the pidfd answers a signal, the
-// process holds its PID, so /proc/<pid> is this process.)
+// Running reports whether the process still runs: neither reaped, nor a
+// zombie waiting for its parent, nor dead and being reaped. (While the
+// pidfd answers a signal, the process holds its PID, so /proc/<pid> is
+// this process.)
 func (p *Process) Running() bool {
 	if err := p.Signal(0); err != nil {
 		return false
@@ -100,9 +101,26 @@ func (p *Process) Running() bool {
 	if err != nil {
 		return false
 	}
+	return StatRunning(data)
+}
+
+// StatRunning reports whether the contents of a /proc/<pid>/stat file
+// describe a live process. An exited one shows 'Z' (a zombie its parent
+// has not waited for) or 'X' (dead: being reaped this instant, or never
+// a zombie because its parent ignores SIGCHLD; "x" before Linux 3.13).
+// Counting 'X' as live made a test see a pause "still running" after
+// its parent (the cgroup v2 VM's init) had begun to reap it.
+func StatRunning(stat []byte) bool {
 	// The state follows the command name, which ends with the last ')'.
-	i := bytes.LastIndexByte(data, ')')
-	return i < 0 || i+2 >= len(data) || data[i+2] != 'Z'
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return true
+	}
+	switch stat[i+2] {
+	case 'Z', 'X', 'x':
+		return false
+	}
+	return true
 }
 
 // Close releases the descriptor; a Wait in progress returns.

@@ -125,3 +125,24 @@ func TestRunning(t *testing.T) {
 		t.Error("Running() = true for a reaped process")
 	}
 }
+
+func TestStatRunning(t *testing.T) {
+	for _, tc := range []struct {
+		stat string
+		want bool
+	}{
+		{"616 (catatonit) S 1 616 616 0 -1", true},
+		{"616 (catatonit) R 1 616 616 0 -1", true},
+		{"616 (catatonit) D 1 616 616 0 -1", true},
+		{"616 (catatonit) Z 1 616 616 0 -1", false},
+		{"616 (catatonit) X 1 616 616 0 -1", false},
+		{"616 (catatonit) x 1 616 616 0 -1", false},
+		// A command name may hold ") Z": the state follows the last ')'.
+		{"616 (a) Z (b) S 1 616", true},
+		{"616 (a) S (b) Z 1 616", false},
+	} {
+		if got := StatRunning([]byte(tc.stat)); got != tc.want {
+			t.Errorf("StatRunning(%q) = %v, want %v", tc.stat, got, tc.want)
+		}
+	}
+}
