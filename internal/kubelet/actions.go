@@ -45,6 +45,9 @@ type killTarget struct {
 	// probe is the probe whose failure kills it (its
 	// terminationGracePeriodSeconds applies), if any.
 	probe *corev1.Probe
+	// skipPreStop: its preStop hook already ran in an earlier kill that a
+	// shorter grace period cut short.
+	skipPreStop bool
 }
 
 // probeResults are the published probe results the decisions go by.

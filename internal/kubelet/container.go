@@ -74,7 +74,11 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *corev1.
 		// The hook runs before anything else of the pod is done, and a
 		// container whose hook fails is killed (and restarted as its
 		// policy says).
-		msg, err := k.runHook(ctx, pod, c, created.ContainerId, c.Lifecycle.PostStart, hookIP(pod, t.podIPs, k.hostIP()))
+		msg, err := k.runHook(w.waitContext(ctx), pod, c, created.ContainerId, c.Lifecycle.PostStart, hookIP(pod, t.podIPs, k.hostIP()))
+		if err != nil && w.interrupted() {
+			// The pod is being deleted: its kill stops the container.
+			return errInterrupted
+		}
 		if err != nil {
 			k.cfg.Recorder.Eventf(pod, fieldPath, events.Warning, reasonFailedPostStartHook, "PostStartHook failed")
 			if kerr := k.killContainer(ctx, pod, killTarget{id: created.ContainerId, spec: c, fieldPath: fieldPath, message: reasonFailedPostStartHook}, nil, nil); kerr != nil {

@@ -56,7 +56,7 @@ func (k *Kubelet) killContainer(ctx context.Context, pod *corev1.Pod, t killTarg
 	if override != nil {
 		grace = *override
 	}
-	if pod != nil && t.spec.Lifecycle != nil && t.spec.Lifecycle.PreStop != nil && grace > 0 {
+	if pod != nil && t.spec.Lifecycle != nil && t.spec.Lifecycle.PreStop != nil && grace > 0 && !t.skipPreStop {
 		grace -= k.runPreStop(ctx, pod, t, grace)
 	}
 	if turn != nil && grace > 0 {
@@ -118,7 +118,7 @@ func (k *Kubelet) podIP(pod *corev1.Pod) string {
 // their preStop hooks at once but their stop signal only after every
 // regular container and every later sidecar is gone, so they stop in
 // reverse order, last. pod is nil for a pod gone from the API.
-func (k *Kubelet) killContainers(ctx context.Context, pod *corev1.Pod, rp *runtimePod, override *int64) error {
+func (k *Kubelet) killContainers(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod, override *int64) error {
 	running := rp.running()
 	type job struct {
 		t       killTarget
@@ -139,6 +139,7 @@ func (k *Kubelet) killContainers(ctx context.Context, pod *corev1.Pod, rp *runti
 				j.t.spec, j.t.fieldPath = spec, fieldPathOf(pod, name, false)
 			}
 		}
+		j.t.skipPreStop = !w.preStopOnce(c.Id)
 		jobs = append(jobs, j)
 	}
 	// regularGone closes once every non-sidecar's kill returned.
@@ -190,8 +191,14 @@ func (k *Kubelet) killContainers(ctx context.Context, pod *corev1.Pod, rp *runti
 // sandboxes: every one, not only ready ones, since a dead sandbox may
 // still hold its network attachment (IP, hostPort rules).
 // StopPodSandbox is idempotent.
-func (k *Kubelet) killPod(ctx context.Context, pod *corev1.Pod, rp *runtimePod, override *int64) error {
-	errs := []error{k.killContainers(ctx, pod, rp, override)}
+func (k *Kubelet) killPod(ctx context.Context, w *podWorker, pod *corev1.Pod, rp *runtimePod, override *int64) error {
+	if override != nil {
+		w.killsWith(*override)
+	}
+	errs := []error{k.killContainers(w.waitContext(ctx), w, pod, rp, override)}
+	if w.interrupted() {
+		return errInterrupted
+	}
 	for _, sb := range rp.sandboxes {
 		if _, err := k.cfg.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
 			errs = append(errs, err)

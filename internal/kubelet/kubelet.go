@@ -449,6 +449,11 @@ func (k *Kubelet) handlePodEvent(ctx context.Context, e storage.Event) {
 	if e.Type == watch.Modified && old != nil && !needsSync(old, pod) {
 		return
 	}
+	if e.Type == watch.Deleted {
+		k.interruptFor(pod.UID, nil)
+	} else {
+		k.interruptFor(pod.UID, pod)
+	}
 	k.wake(ctx, pod.UID)
 }
 

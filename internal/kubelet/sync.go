@@ -118,7 +118,7 @@ func (k *Kubelet) syncFinished(ctx context.Context, w *podWorker, pod *corev1.Po
 		zero := int64(0)
 		override = &zero // hard eviction: no grace
 	}
-	killErr := k.killPod(ctx, pod, rp, override)
+	killErr := k.killPod(ctx, w, pod, rp, override)
 	k.probes.RemovePod(pod.UID)
 	fresh, err := k.runtimePodStatus(ctx, pod.UID)
 	if err != nil {
@@ -136,7 +136,7 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 		if a.createSandbox && len(rp.sandboxes) > 0 {
 			k.cfg.Recorder.Eventf(pod, "", events.Normal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
 		}
-		if err := k.killPod(ctx, pod, rp, nil); err != nil {
+		if err := k.killPod(ctx, w, pod, rp, nil); err != nil {
 			return err
 		}
 		if a.purgeInits {
@@ -147,7 +147,9 @@ func (k *Kubelet) syncRunning(ctx context.Context, w *podWorker, pod *corev1.Pod
 		}
 	} else {
 		for _, t := range a.toKill {
-			if err := k.killContainer(ctx, pod, t, nil, nil); err != nil {
+			if err := k.killContainer(w.waitContext(ctx), pod, t, nil, nil); w.interrupted() {
+				return errInterrupted
+			} else if err != nil {
 				return fmt.Errorf("killing container %s: %w", t.spec.Name, err)
 			}
 		}
@@ -402,7 +404,7 @@ func (k *Kubelet) cleanupRemoved(ctx context.Context, w *podWorker) (bool, error
 		if pod != nil && pod.UID != uid {
 			pod = nil
 		}
-		if err := k.killPod(ctx, pod, rp, &zero); err != nil {
+		if err := k.killPod(ctx, w, pod, rp, &zero); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -40,7 +40,10 @@ func (k *Kubelet) terminate(ctx context.Context, w *podWorker, pod *corev1.Pod) 
 	}
 	var errs []error
 	start := time.Now()
-	if err := k.killContainers(ctx, pod, rp, nil); err != nil {
+	if err := k.killContainers(w.waitContext(ctx), w, pod, rp, nil); w.interrupted() {
+		// A shorter grace period, or the pod gone: kill again with it.
+		return false, errInterrupted
+	} else if err != nil {
 		errs = append(errs, err)
 	}
 	k.log.Debug("containers killed", "pod", podRef(pod, pod.UID), "duration", time.Since(start))

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"sync"
 	"time"
@@ -45,6 +46,15 @@ type podWorker struct {
 	// lastPod is the pod as last seen, for the events of stopping a pod
 	// deleted from the API at once.
 	lastPod *corev1.Pod
+
+	// The sync in progress (interrupt.go), under mu: the context of its
+	// waits and its cancel, and the grace period it kills with (-1: the
+	// pod is not terminating).
+	waits       context.Context
+	cancelWaits context.CancelFunc
+	syncGrace   int64
+	// preStopRan: containers whose preStop hook was run, under mu.
+	preStopRan map[string]bool
 }
 
 type waitingReason struct {
@@ -87,7 +97,15 @@ func (k *Kubelet) runWorker(ctx context.Context, w *podWorker) {
 		case <-retry:
 		}
 		pod := k.pod(w.uid)
+		w.beginSync(ctx, pod)
 		done, err := k.syncPod(ctx, w, pod)
+		w.endSync()
+		if errors.Is(err, errInterrupted) {
+			// The change that cut it short woke the worker: the next
+			// sync acts on it at once.
+			k.log.Debug("pod sync interrupted", "pod", podRef(pod, w.uid))
+			err = nil
+		}
 		if err != nil && ctx.Err() == nil {
 			k.log.Warn("pod sync failed", "pod", podRef(pod, w.uid), "err", err)
 		}

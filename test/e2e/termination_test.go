@@ -544,3 +544,96 @@ func TestImageStopSignal(t *testing.T) {
 		t.Errorf("the container got %q, want the image's SIGQUIT", sig)
 	}
 }
+
+// TestTerminationCutShort: a deletion cuts short what the kubelet is
+// waiting on, as the kubelet's pod workers do: a second delete with a
+// shorter grace period ends a kill already waiting out a 30 s grace (and
+// a --force after it too), and deleting a pod whose postStart hook never
+// returns does not wait for the hook. Under kubectl 1.27 and 1.33.
+func TestTerminationCutShort(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	const pods = `apiVersion: v1
+kind: Pod
+metadata:
+  name: slow
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hanging
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3581"]
+    lifecycle:
+      postStart:
+        exec: {command: ["sleep", "3600"]}
+`
+	gone := func(name string, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		d.waitFor(name+" to go", within, func() (bool, error) {
+			_, err := d.client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		return time.Since(start)
+	}
+	for _, tc := range []struct{ first, second string }{{"1.27", "1.33"}, {"1.33", "1.27"}} {
+		d.mustKubectl(tc.first, pods, "apply", "-f", "-")
+		d.waitRunning(tc.first, "default", "slow", "1/1")
+
+		// The kill waits out the 30 s grace; a second delete with 2 s
+		// ends it within about 2 s.
+		d.mustKubectl(tc.first, "", "delete", "pod", "slow", "--wait=false")
+		d.waitFor("slow to show Terminating", 10*time.Second, func() (bool, error) {
+			row := d.podRow(tc.first, "default", "slow")
+			return len(row) > 2 && row[2] == "Terminating", nil
+		})
+		time.Sleep(time.Second) // the kubelet is in the 30 s wait now
+		d.mustKubectl(tc.second, "", "delete", "pod", "slow", "--grace-period=2", "--wait=false")
+		if took := gone("slow", 20*time.Second); took > 8*time.Second {
+			t.Errorf("kubectl %s: a 2 s grace period after a 30 s one took %s", tc.second, took)
+		}
+
+		// A postStart hook that never returns: the container runs, the
+		// pod is not Running; a delete does not wait for the hook.
+		d.waitFor("the hanging pod's container to run", 20*time.Second, func() (bool, error) {
+			return processRunning("sleep 3581"), nil
+		})
+		if p := d.pod("default", "hanging"); p.Status.Phase == corev1.PodRunning {
+			t.Errorf("kubectl %s: a pod whose postStart hook has not returned is Running", tc.first)
+		}
+		d.mustKubectl(tc.second, "", "delete", "pod", "hanging", "--grace-period=2", "--wait=false")
+		if took := gone("hanging", 20*time.Second); took > 8*time.Second {
+			t.Errorf("kubectl %s: deleting a pod in its postStart hook took %s", tc.second, took)
+		}
+		if processRunning("sleep 3581") || processRunning("sleep 3600") {
+			t.Errorf("kubectl %s: the hanging pod's processes outlive it", tc.second)
+		}
+	}
+
+	// A forced deletion ends a kill waiting out its grace at once.
+	d.mustKubectl("1.33", pods, "apply", "-f", "-")
+	d.waitRunning("1.33", "default", "slow", "1/1")
+	d.mustKubectl("1.33", "", "delete", "pod", "slow", "--wait=false")
+	time.Sleep(time.Second)
+	d.mustKubectl("1.27", "", "delete", "pod", "slow", "--grace-period=0", "--force")
+	d.waitFor("slow's processes to go", 10*time.Second, func() (bool, error) {
+		return !processRunning("sh -c trap '' TERM; while true; do sleep 0.1; done"), nil
+	})
+	d.mustKubectl("1.33", "", "delete", "pod", "hanging", "--grace-period=0", "--force")
+	d.waitFor("hanging's processes to go", 10*time.Second, func() (bool, error) {
+		return !processRunning("sleep 3581") && !processRunning("sleep 3600"), nil
+	})
+}
