@@ -166,6 +166,14 @@ func (s *jobSync) count(ctx context.Context) error {
 		if !hasTrackingFinalizer(p) {
 			continue
 		}
+		if i, ok := podIndex(p); ok && indexed(s.j) && i >= int(*s.j.Spec.Completions) && (podSucceeded(p) || s.podFailed(p)) {
+			// Beyond completions (an elastic Indexed Job scaled
+			// down): neither a success nor a failure, as upstream.
+			if err := s.c.removeFinalizer(ctx, p); err != nil {
+				return err
+			}
+			continue
+		}
 		switch {
 		case podSucceeded(p) && !slices.Contains(u.Succeeded, p.UID):
 			u.Succeeded = append(u.Succeeded, p.UID)
@@ -230,9 +238,25 @@ func (s *jobSync) count(ctx context.Context) error {
 		s.status.UncountedTerminatedPods = u
 	}
 	if indexed(s.j) {
+		s.trimIndexes()
 		s.status.Succeeded = int32(len(parseIndexes(s.status.CompletedIndexes)))
 	}
 	return nil
+}
+
+// trimIndexes drops the completed and failed indexes at or beyond
+// completions, which an elastic Indexed Job lowered (as upstream parses
+// them bounded by completions).
+func (s *jobSync) trimIndexes() {
+	n := int(*s.j.Spec.Completions)
+	within := func(idx []int) []int {
+		return slices.DeleteFunc(idx, func(i int) bool { return i >= n })
+	}
+	s.status.CompletedIndexes = formatIndexes(within(parseIndexes(s.status.CompletedIndexes)))
+	if s.status.FailedIndexes != nil {
+		f := formatIndexes(within(s.failedIndexes()))
+		s.status.FailedIndexes = &f
+	}
 }
 
 // record counts one finished pod (by UID; the pod may be gone).
@@ -438,6 +462,22 @@ func (s *jobSync) manage(ctx context.Context, active, terminating []*corev1.Pod)
 		want = min(*j.Spec.Completions-s.status.Succeeded, parallelism)
 	}
 	want = max(want, 0)
+	if indexed(j) {
+		// Pods of indexes beyond completions (an elastic Indexed Job
+		// scaled down) go first.
+		var beyond []*corev1.Pod
+		active = slices.DeleteFunc(slices.Clone(active), func(p *corev1.Pod) bool {
+			i, ok := podIndex(p)
+			if ok && i >= int(*j.Spec.Completions) {
+				beyond = append(beyond, p)
+				return true
+			}
+			return false
+		})
+		if len(beyond) > 0 {
+			return 0, s.deletePods(ctx, beyond[:min(len(beyond), maxPodsPerSync)])
+		}
+	}
 	diff := int(want) - len(active)
 	if r := j.Spec.PodReplacementPolicy; r != nil && *r == batchv1.Failed {
 		diff -= len(terminating)

@@ -329,17 +329,11 @@ func (Strategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
 	}
 }
 
-// ValidateUpdate keeps what is immutable: the selector, the template,
-// completions and the completion mode.
+// ValidateUpdate is ValidateJobUpdate: the Job's own validation, then
+// what may not change (validateSpecUpdate).
 func (s Strategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
 	j, prev := obj.(*batchv1.Job), old.(*batchv1.Job)
-	errs := s.Validate(ctx, obj)
-	p := field.NewPath("spec")
-	errs = append(errs, apimachineryvalidation.ValidateImmutableField(j.Spec.Selector, prev.Spec.Selector, p.Child("selector"))...)
-	errs = append(errs, apimachineryvalidation.ValidateImmutableField(j.Spec.Template, prev.Spec.Template, p.Child("template"))...)
-	errs = append(errs, apimachineryvalidation.ValidateImmutableField(j.Spec.CompletionMode, prev.Spec.CompletionMode, p.Child("completionMode"))...)
-	errs = append(errs, apimachineryvalidation.ValidateImmutableField(j.Spec.Completions, prev.Spec.Completions, p.Child("completions"))...)
-	return errs
+	return append(s.Validate(ctx, obj), validateSpecUpdate(j, prev)...)
 }
 
 // PrepareForStatusUpdate keeps everything but the status.
