@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +120,10 @@ func TestGRPCEdge(t *testing.T) {
 			_, err := rt.ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{})
 			return err
 		}},
+		{"UpdatePodSandboxResources of a missing ID", codes.NotFound, func() error {
+			_, err := rt.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: missing})
+			return err
+		}},
 	}
 	for _, tt := range coded {
 		if err := tt.call(); status.Code(err) != tt.code {
@@ -175,6 +181,14 @@ func TestGRPCEdge(t *testing.T) {
 			t.Fatalf("no %v event", w)
 		}
 	}
+	// A resized pod's resources are taken (the kubelet writes the pod
+	// cgroup itself).
+	if _, err := rt.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: sbID,
+		Resources: &runtimeapi.LinuxContainerResources{CpuShares: 512}}); err != nil {
+		t.Errorf("UpdatePodSandboxResources: %v", err)
+	}
+	checkStreamedLists(t, ctx, rt, img)
+
 	// Names are reserved as containerd reserves them: a second sandbox
 	// with the same metadata, or container with the same name and
 	// attempt in the sandbox, is AlreadyExists while the first exists.
@@ -735,4 +749,147 @@ func TestImageVolume(t *testing.T) {
 	if entries, _ := os.ReadDir(svc.containerDir(whole)); len(entries) != 0 {
 		t.Errorf("the container's directory outlived it: %v", entries)
 	}
+}
+
+// checkStreamedLists: each streamed list (cri-api v0.35+) holds what its
+// List… counterpart holds.
+func checkStreamedLists(t *testing.T, ctx context.Context, rt runtimeapi.RuntimeServiceClient, img runtimeapi.ImageServiceClient) {
+	t.Helper()
+	ids := func(n int, id func(int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = id(i)
+		}
+		slices.Sort(out)
+		return out
+	}
+	type pair struct {
+		name         string
+		list, stream func() ([]string, error)
+	}
+	for _, p := range []pair{
+		{"sandboxes", func() ([]string, error) {
+			r, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+			return ids(len(r.GetItems()), func(i int) string { return r.Items[i].Id }), err
+		}, func() ([]string, error) {
+			s, err := rt.StreamPodSandboxes(ctx, &runtimeapi.StreamPodSandboxesRequest{})
+			var out []string
+			for err == nil {
+				var r *runtimeapi.StreamPodSandboxesResponse
+				if r, err = s.Recv(); err == nil {
+					for _, x := range r.PodSandboxes {
+						out = append(out, x.Id)
+					}
+				}
+			}
+			slices.Sort(out)
+			return out, eof(err)
+		}},
+		{"containers", func() ([]string, error) {
+			r, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+			return ids(len(r.GetContainers()), func(i int) string { return r.Containers[i].Id }), err
+		}, func() ([]string, error) {
+			s, err := rt.StreamContainers(ctx, &runtimeapi.StreamContainersRequest{})
+			var out []string
+			for err == nil {
+				var r *runtimeapi.StreamContainersResponse
+				if r, err = s.Recv(); err == nil {
+					for _, x := range r.Containers {
+						out = append(out, x.Id)
+					}
+				}
+			}
+			slices.Sort(out)
+			return out, eof(err)
+		}},
+		{"images", func() ([]string, error) {
+			r, err := img.ListImages(ctx, &runtimeapi.ListImagesRequest{})
+			return ids(len(r.GetImages()), func(i int) string { return r.Images[i].Id }), err
+		}, func() ([]string, error) {
+			s, err := img.StreamImages(ctx, &runtimeapi.StreamImagesRequest{})
+			var out []string
+			for err == nil {
+				var r *runtimeapi.StreamImagesResponse
+				if r, err = s.Recv(); err == nil {
+					for _, x := range r.Images {
+						out = append(out, x.Id)
+					}
+				}
+			}
+			slices.Sort(out)
+			return out, eof(err)
+		}},
+		{"container stats", func() ([]string, error) {
+			r, err := rt.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{})
+			return ids(len(r.GetStats()), func(i int) string { return r.Stats[i].Attributes.Id }), err
+		}, func() ([]string, error) {
+			s, err := rt.StreamContainerStats(ctx, &runtimeapi.StreamContainerStatsRequest{})
+			var out []string
+			for err == nil {
+				var r *runtimeapi.StreamContainerStatsResponse
+				if r, err = s.Recv(); err == nil {
+					for _, x := range r.ContainerStats {
+						out = append(out, x.Attributes.Id)
+					}
+				}
+			}
+			slices.Sort(out)
+			return out, eof(err)
+		}},
+		{"sandbox stats", func() ([]string, error) {
+			r, err := rt.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{})
+			return ids(len(r.GetStats()), func(i int) string { return r.Stats[i].Attributes.Id }), err
+		}, func() ([]string, error) {
+			s, err := rt.StreamPodSandboxStats(ctx, &runtimeapi.StreamPodSandboxStatsRequest{})
+			var out []string
+			for err == nil {
+				var r *runtimeapi.StreamPodSandboxStatsResponse
+				if r, err = s.Recv(); err == nil {
+					for _, x := range r.PodSandboxStats {
+						out = append(out, x.Attributes.Id)
+					}
+				}
+			}
+			slices.Sort(out)
+			return out, eof(err)
+		}},
+		{"sandbox metrics", func() ([]string, error) {
+			r, err := rt.ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{})
+			return ids(len(r.GetPodMetrics()), func(i int) string { return r.PodMetrics[i].PodSandboxId }), err
+		}, func() ([]string, error) {
+			s, err := rt.StreamPodSandboxMetrics(ctx, &runtimeapi.StreamPodSandboxMetricsRequest{})
+			var out []string
+			for err == nil {
+				var r *runtimeapi.StreamPodSandboxMetricsResponse
+				if r, err = s.Recv(); err == nil {
+					for _, x := range r.PodSandboxMetrics {
+						out = append(out, x.PodSandboxId)
+					}
+				}
+			}
+			slices.Sort(out)
+			return out, eof(err)
+		}},
+	} {
+		want, err := p.list()
+		if err != nil {
+			t.Errorf("list %s: %v", p.name, err)
+			continue
+		}
+		got, err := p.stream()
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("streamed %s: %v, %v; listed %v", p.name, got, err, want)
+		}
+		if len(want) == 0 && p.name != "sandbox metrics" {
+			t.Errorf("no %s listed: the comparison proves nothing", p.name)
+		}
+	}
+}
+
+// eof turns the end of a stream into no error.
+func eof(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
 }
