@@ -196,7 +196,7 @@ spec:
 // going below the daemon's own value (root without CAP_SYS_RESOURCE here),
 // that value, with the intended one in the daemon's log.
 func TestQOSClasses(t *testing.T) {
-	d := startDaemon(t)
+	d := startDaemon(t, withArgs("--pod-max-pids", "321"))
 	d.mustKubectl("1.33", `apiVersion: v1
 kind: Pod
 metadata: {name: gold}
@@ -264,7 +264,43 @@ spec:
 		if got := d.v1Value(t, "memory", podCg, "memory.limit_in_bytes"); got != tc.memory {
 			t.Errorf("%s: pod memory limit %s, want %s", tc.name, got, tc.memory)
 		}
+		if got := d.v1Value(t, "pids", podCg, "pids.max"); got != "321" {
+			t.Errorf("%s: pod pids.max %s, want 321 (--pod-max-pids)", tc.name, got)
+		}
 		_, id, _ := strings.Cut(pod.Status.ContainerStatuses[0].ContainerID, "://")
+		// The container's own cgroup has the same values (one container);
+		// the pause's has shares 2 and no limits, and pause runs with
+		// oom_score_adj -998 (or the daemon's own, where lowering it is
+		// not allowed).
+		for file, want := range map[string]string{"cpu.shares": tc.shares, "cpu.cfs_quota_us": tc.quota} {
+			if got := d.v1Value(t, "cpu", podCg+"/"+id, file); got != want {
+				t.Errorf("%s: container %s = %s, want %s", tc.name, file, got, want)
+			}
+		}
+		if got := d.v1Value(t, "memory", podCg+"/"+id, "memory.limit_in_bytes"); got != tc.memory {
+			t.Errorf("%s: container memory limit %s, want %s", tc.name, got, tc.memory)
+		}
+		sandbox := ""
+		entries, err := os.ReadDir(filepath.Join("/sys/fs/cgroup/cpu", podCg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.IsDir() && e.Name() != id {
+				sandbox = e.Name()
+			}
+		}
+		if sandbox == "" {
+			t.Fatalf("%s: no pause cgroup beside the container's in %s", tc.name, podCg)
+		}
+		if got := d.v1Value(t, "cpu", podCg+"/"+sandbox, "cpu.shares"); got != "2" {
+			t.Errorf("%s: pause cpu.shares %s, want 2", tc.name, got)
+		}
+		pausePID := strings.Fields(d.v1Value(t, "cpu", podCg+"/"+sandbox, "cgroup.procs"))[0]
+		pauseAdj, _ := os.ReadFile("/proc/" + pausePID + "/oom_score_adj")
+		if want := max(-998, own); hasSysResource(t, d) && strings.TrimSpace(string(pauseAdj)) != "-998" || !hasSysResource(t, d) && strings.TrimSpace(string(pauseAdj)) != strconv.Itoa(want) {
+			t.Errorf("%s: pause oom_score_adj %s, want -998 (or, clamped, %d)", tc.name, strings.TrimSpace(string(pauseAdj)), want)
+		}
 		pid := strings.Fields(d.v1Value(t, "memory", podCg+"/"+id, "cgroup.procs"))[0]
 		adj, _ := os.ReadFile("/proc/" + pid + "/oom_score_adj")
 		want := tc.oom
