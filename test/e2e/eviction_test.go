@@ -91,9 +91,19 @@ func TestEviction(t *testing.T) {
 	// upstream's printer, they win over the pod's Evicted), the same
 	// under both kubectls.
 	d.waitFor("the evicted pods' containers to stop", 60*time.Second, func() (bool, error) {
-		cs := d.pod("default", "besteffort").Status.ContainerStatuses
-		return len(cs) == 1 && cs[0].State.Terminated != nil, nil
+		for _, name := range []string{"besteffort", "guaranteed"} {
+			if cs := d.pod("default", name).Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil {
+				return false, nil
+			}
+		}
+		return true, nil
 	})
+	// A hard eviction gives no grace: sleep, PID 1 of its container,
+	// ignores SIGTERM, so only the kill after the 2 s minimum ends it,
+	// long before the pods' 30 s.
+	if took := time.Since(evicted["guaranteed"]); took > 15*time.Second {
+		t.Errorf("the last evicted pod's container stopped %s after its eviction: its 30 s grace was not overridden", took)
+	}
 	if row := d.sameRow("default", "besteffort"); row[2] != "Error" {
 		t.Errorf("an evicted pod's row: %q", row)
 	}
