@@ -148,3 +148,70 @@ func TestDefaults(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestSelectorImmutable: an update that changes the selector of a
+// Deployment, ReplicaSet, DaemonSet or Job is refused with upstream's
+// "field is immutable", a StatefulSet's with its "updates to statefulset
+// spec" (WORKLOADS.md §1.9), and the same update keeping the selector
+// passes.
+func TestSelectorImmutable(t *testing.T) {
+	sel := func() *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	}
+	yes := true
+	for _, tc := range []struct {
+		name string
+		res  *registry.Resource
+		obj  runtime.Object
+		sel  func(runtime.Object) *metav1.LabelSelector
+		want string // "" for upstream's spec.selector ... field is immutable
+	}{
+		{"deployment", deployment.Resource(), &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Selector: sel(), Template: template(web, "")}},
+			func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.Deployment).Spec.Selector }, ""},
+		{"replicaset", replicaset.Resource(), &appsv1.ReplicaSet{Spec: appsv1.ReplicaSetSpec{Selector: sel(), Template: template(web, "")}},
+			func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.ReplicaSet).Spec.Selector }, ""},
+		{"daemonset", daemonset.Resource(), &appsv1.DaemonSet{Spec: appsv1.DaemonSetSpec{Selector: sel(), Template: template(web, "")}},
+			func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.DaemonSet).Spec.Selector }, ""},
+		{"statefulset", statefulset.Resource(), &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Selector: sel(), Template: template(web, "")}},
+			func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.StatefulSet).Spec.Selector },
+			"spec: Forbidden: updates to statefulset spec for fields other than"},
+		{"job", job.Resource(), &batchv1.Job{Spec: batchv1.JobSpec{ManualSelector: &yes, Selector: sel(), Template: template(web, corev1.RestartPolicyNever)}},
+			func(o runtime.Object) *metav1.LabelSelector { return o.(*batchv1.Job).Spec.Selector }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			old := tc.obj.DeepCopyObject()
+			m := old.(metav1.Object)
+			m.SetName("web")
+			m.SetNamespace("default")
+			m.SetUID("u1")
+			m.SetResourceVersion("1")
+			tc.res.Strategy.PrepareForCreate(ctx, old)
+			if c, ok := tc.res.Strategy.(registry.CanonicalizeStrategy); ok {
+				c.Canonicalize(old)
+			}
+			if errs := tc.res.Strategy.Validate(ctx, old); len(errs) > 0 {
+				t.Fatalf("the object itself: %v", errs.ToAggregate())
+			}
+			same := old.DeepCopyObject()
+			tc.res.Strategy.PrepareForUpdate(ctx, same, old)
+			if errs := tc.res.Strategy.ValidateUpdate(ctx, same, old); len(errs) > 0 {
+				t.Errorf("an update keeping the selector: %v", errs.ToAggregate())
+			}
+			changed := old.DeepCopyObject()
+			// A wider selector that still matches the template's labels.
+			tc.sel(changed).MatchLabels = map[string]string{}
+			tc.sel(changed).MatchExpressions = []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpExists}}
+			tc.res.Strategy.PrepareForUpdate(ctx, changed, old)
+			errs := tc.res.Strategy.ValidateUpdate(ctx, changed, old)
+			switch {
+			case tc.want != "":
+				if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tc.want) {
+					t.Errorf("a changed selector: %v, want %q", errs.ToAggregate(), tc.want)
+				}
+			case len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), "spec.selector: Invalid value") || !strings.Contains(errs.ToAggregate().Error(), "field is immutable"):
+				t.Errorf("a changed selector: %v, want spec.selector ... field is immutable", errs.ToAggregate())
+			}
+		})
+	}
+}
