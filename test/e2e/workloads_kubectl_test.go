@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // TestWorkloadCommandsEachKubectl runs the workload commands whose
@@ -144,6 +149,95 @@ spec:
 			return len(d.podsOf(t, "app="+name)) == 0, nil
 		})
 	}
+}
+
+// TestWorkloadsProtobuf: apps/v1 and batch/v1 objects go both ways in
+// protobuf, as client-go's controllers send them (kubectl and the other
+// tests use JSON): a Deployment, a DaemonSet and a Job are created, read,
+// listed, scaled and deleted by a client that speaks only protobuf.
+func TestWorkloadsProtobuf(t *testing.T) {
+	d := startDaemon(t)
+	ctx := context.Background()
+	cfg, err := clientcmd.BuildConfigFromFlags("", d.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf"
+	warnings := &warningLog{}
+	cfg.WarningHandler = warnings
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero, yes := int32(0), true
+	tmpl := func(restart corev1.RestartPolicy) corev1.PodTemplateSpec {
+		return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "pb"}},
+			Spec: corev1.PodSpec{RestartPolicy: restart, Containers: []corev1.Container{{Name: "app", Image: "busybox", Command: []string{"true"}}}}}
+	}
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "pb"}}
+	dep, err := c.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "pb"},
+		Spec: appsv1.DeploymentSpec{Replicas: &zero, Selector: sel, Template: tmpl("")}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create a Deployment in protobuf: %v", err)
+	}
+	if dep.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType || *dep.Spec.RevisionHistoryLimit != 10 {
+		t.Errorf("the Deployment read back in protobuf lacks its defaults: %+v", dep.Spec)
+	}
+	if _, err := c.AppsV1().DaemonSets("default").Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "pb"},
+		Spec: appsv1.DaemonSetSpec{Selector: sel, Template: tmpl(""), UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}}},
+		metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Errorf("create a DaemonSet (dry run) in protobuf: %v", err)
+	}
+	job, err := c.BatchV1().Jobs("default").Create(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "pb"},
+		Spec: batchv1.JobSpec{Suspend: &yes, Template: tmpl(corev1.RestartPolicyNever)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create a Job in protobuf: %v", err)
+	}
+	if job.Spec.Selector == nil || job.Spec.Template.Labels["batch.kubernetes.io/job-name"] != "pb" {
+		t.Errorf("the Job read back in protobuf lacks its generated selector and labels: %+v", job.Spec)
+	}
+	if l, err := c.AppsV1().Deployments("default").List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) != 1 {
+		t.Errorf("list Deployments in protobuf: %v, %v", l, err)
+	}
+	if l, err := c.BatchV1().Jobs("default").List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) != 1 {
+		t.Errorf("list Jobs in protobuf: %v, %v", l, err)
+	}
+	scale, err := c.AppsV1().Deployments("default").GetScale(ctx, "pb", metav1.GetOptions{})
+	if err != nil || scale.Spec.Replicas != 0 || scale.Status.Selector != "app=pb" {
+		t.Errorf("the scale subresource in protobuf: %+v, %v", scale, err)
+	}
+	for _, del := range []func() error{
+		func() error { return c.AppsV1().Deployments("default").Delete(ctx, "pb", metav1.DeleteOptions{}) },
+		func() error { return c.BatchV1().Jobs("default").Delete(ctx, "pb", metav1.DeleteOptions{}) },
+	} {
+		if err := del(); err != nil {
+			t.Errorf("delete in protobuf: %v", err)
+		}
+	}
+	// A Job deleted without a propagation policy keeps its pods (batch/v1
+	// defaults to orphan), and the server says so, as upstream.
+	if want := "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning"; !slices.Contains(warnings.all(), want) {
+		t.Errorf("warnings %q lack the Job deletion's %q", warnings.all(), want)
+	}
+}
+
+// warningLog keeps the warnings a client-go client receives.
+type warningLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warningLog) HandleWarningHeader(code int, agent, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, text)
+}
+
+func (w *warningLog) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.msgs)
 }
 
 // deployment reads a Deployment of the default namespace.
