@@ -21,7 +21,7 @@ import (
 // BackoffLimitExceeded), an Indexed Job whose pods see
 // JOB_COMPLETION_INDEX, ttlSecondsAfterFinished removing a Job and its
 // pods, kubectl create job and logs job/x, and the default orphan
-// propagation with its warning.
+// propagation (its warning is checked by TestWorkloadsProtobuf).
 func TestJobs(t *testing.T) {
 	d := startDaemon(t)
 	ctx := context.Background()
