@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -438,9 +439,18 @@ spec:
     image: busybox
     imagePullPolicy: IfNotPresent
     command: ["sh", "-c", "echo host=$(hostname); head -1 /etc/hosts; exec sleep 3600"]
+  # Probes of a host-network pod go to the node's address.
+  - name: web
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/ok && exec httpd -f -p PORT -h /www"]
+    readinessProbe:
+      httpGet: {path: /ok, port: PORT}
+      periodSeconds: 1
 `
+	manifest = strings.ReplaceAll(manifest, "PORT", strconv.Itoa(freePorts(t, 1)[0]))
 	d.mustKubectl("1.33", manifest, "apply", "-f", "-")
-	d.waitRunning("1.33", "default", "hostnet", "1/1")
+	d.waitRunning("1.33", "default", "hostnet", "2/2")
 	pod := d.pod("default", "hostnet")
 	if pod.Status.PodIP == "" || pod.Status.PodIP != pod.Status.HostIP {
 		t.Errorf("podIP %q, hostIP %q", pod.Status.PodIP, pod.Status.HostIP)
@@ -448,7 +458,7 @@ spec:
 	host, _ := os.Hostname()
 	var log string
 	d.waitFor("the log", 30*time.Second, func() (bool, error) {
-		out, _, err := d.kubectl("1.27", "", "logs", "hostnet")
+		out, _, err := d.kubectl("1.27", "", "logs", "hostnet", "-c", "app")
 		log = out
 		return err == nil && strings.Contains(out, "host="), nil
 	})

@@ -133,8 +133,10 @@ func TestProbes(t *testing.T) {
 	if out := d.mustKubectl("1.33", "", "describe", "pod", "live"); !regexp.MustCompile(`Unhealthy\s+\S+ \(x[0-9]+ over \S+\)\s+kubelet\s+Liveness probe failed:`).MatchString(out) {
 		t.Errorf("describe does not aggregate the Unhealthy events:\n%s", out)
 	}
-	if out := d.mustKubectl("1.27", "", "get", "pod", "live", "--no-headers"); !regexp.MustCompile(`^live\s+\S+\s+\S+\s+[1-9][0-9]* \([0-9]+s ago\)\s`).MatchString(out) {
-		t.Errorf("RESTARTS column: %q", out)
+	for _, v := range []string{"1.27", "1.33"} {
+		if out := d.mustKubectl(v, "", "get", "pod", "live", "--no-headers"); !regexp.MustCompile(`^live\s+\S+\s+\S+\s+[1-9][0-9]* \([0-9]+s ago\)\s`).MatchString(out) {
+			t.Errorf("kubectl %s RESTARTS column: %q", v, out)
+		}
 	}
 	cs := d.pod("default", "live").Status.ContainerStatuses[0]
 	if cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.ExitCode != 137 {

@@ -133,10 +133,12 @@ func TestResourceQuota(t *testing.T) {
 	d.mustKubectl("1.33", "", "create", "namespace", "demo")
 	d.mustKubectl("1.33", computeResources, "create", "-f", "-", "--namespace=demo")
 
-	_, stderr, err := d.kubectl("1.27", "", "run", "bare", "-n", "demo", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sleep", "60")
-	want := `Error from server (Forbidden): pods "bare" is forbidden: failed quota: compute-resources: must specify limits.cpu for: bare; limits.memory for: bare; requests.cpu for: bare; requests.memory for: bare`
-	if err == nil || strings.TrimSpace(stderr) != want {
-		t.Errorf("a pod without requests: %v\n%s", err, stderr)
+	for _, v := range []string{"1.27", "1.33"} {
+		_, stderr, err := d.kubectl(v, "", "run", "bare", "-n", "demo", "--image=busybox", "--image-pull-policy=IfNotPresent", "--", "sleep", "60")
+		want := `Error from server (Forbidden): pods "bare" is forbidden: failed quota: compute-resources: must specify limits.cpu for: bare; limits.memory for: bare; requests.cpu for: bare; requests.memory for: bare`
+		if err == nil || strings.TrimSpace(stderr) != want {
+			t.Errorf("kubectl %s: a pod without requests: %v\n%s", v, err, stderr)
+		}
 	}
 	d.mustKubectl("1.33", quotaPod("first", "490m", "256Mi"), "apply", "-n", "demo", "-f", "-")
 	d.mustKubectl("1.33", quotaPod("second", "400m", "256Mi"), "apply", "-n", "demo", "-f", "-")
@@ -148,15 +150,17 @@ func TestResourceQuota(t *testing.T) {
 			t.Errorf("kubectl %s get quota:\n%s", v, out)
 		}
 	}
-	_, stderr, err = d.kubectl("1.33", quotaPod("third", "200m", "64Mi"), "apply", "-n", "demo", "-f", "-")
-	want = `pods "third" is forbidden: exceeded quota: compute-resources, requested: limits.cpu=400m,requests.cpu=200m, used: limits.cpu=1780m,requests.cpu=890m, limited: limits.cpu=2,requests.cpu=1`
-	if err == nil || !strings.Contains(stderr, want) {
-		t.Errorf("a pod over the quota: %v\n%s", err, stderr)
-	}
-	out := d.mustKubectl("1.33", "", "describe", "quota", "compute-resources", "-n", "demo")
-	for _, line := range []string{"Name:            compute-resources", "Namespace:       demo", "requests.cpu     890m   1"} {
-		if !strings.Contains(out, line) {
-			t.Errorf("describe quota lacks %q:\n%s", line, out)
+	for _, v := range []string{"1.27", "1.33"} {
+		_, stderr, err := d.kubectl(v, quotaPod("third", "200m", "64Mi"), "apply", "-n", "demo", "-f", "-")
+		want := `pods "third" is forbidden: exceeded quota: compute-resources, requested: limits.cpu=400m,requests.cpu=200m, used: limits.cpu=1780m,requests.cpu=890m, limited: limits.cpu=2,requests.cpu=1`
+		if err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("kubectl %s: a pod over the quota: %v\n%s", v, err, stderr)
+		}
+		out := d.mustKubectl(v, "", "describe", "quota", "compute-resources", "-n", "demo")
+		for _, line := range []string{"Name:            compute-resources", "Namespace:       demo", "requests.cpu     890m   1"} {
+			if !strings.Contains(out, line) {
+				t.Errorf("kubectl %s describe quota lacks %q:\n%s", v, line, out)
+			}
 		}
 	}
 
@@ -195,10 +199,12 @@ spec:
 		bare.Annotations["kubernetes.io/limit-ranger"] != "LimitRanger plugin set: cpu, memory request for container bare; cpu, memory limit for container bare" {
 		t.Errorf("defaulted pod: %+v %v", r, bare.Annotations)
 	}
-	out = d.mustKubectl("1.27", "", "describe", "namespace", "demo")
-	for _, line := range []string{"Resource Quotas", "  Name:            compute-resources", "Resource Limits", " Container  cpu       -    -    100m             200m           -"} {
-		if !strings.Contains(out, line) {
-			t.Errorf("describe namespace lacks %q:\n%s", line, out)
+	for _, v := range []string{"1.27", "1.33"} {
+		out := d.mustKubectl(v, "", "describe", "namespace", "demo")
+		for _, line := range []string{"Resource Quotas", "  Name:            compute-resources", "Resource Limits", " Container  cpu       -    -    100m             200m           -"} {
+			if !strings.Contains(out, line) {
+				t.Errorf("kubectl %s describe namespace lacks %q:\n%s", v, line, out)
+			}
 		}
 	}
 
@@ -314,10 +320,12 @@ func TestNamespaceDeletionWithContent(t *testing.T) {
 			t.Errorf("a pod of the namespace never showed Terminating: %q", statuses)
 		}
 	}
-	for _, ns := range []string{"default", "kube-system", "kube-public"} {
-		if _, stderr, err := d.kubectl("1.27", "", "delete", "namespace", ns); err == nil ||
-			!strings.Contains(stderr, fmt.Sprintf(`namespaces "%s" is forbidden: this namespace may not be deleted`, ns)) {
-			t.Errorf("deleting %s: %v %s", ns, err, stderr)
+	for _, v := range []string{"1.27", "1.33"} {
+		for _, ns := range []string{"default", "kube-system", "kube-public"} {
+			if _, stderr, err := d.kubectl(v, "", "delete", "namespace", ns); err == nil ||
+				!strings.Contains(stderr, fmt.Sprintf(`namespaces "%s" is forbidden: this namespace may not be deleted`, ns)) {
+				t.Errorf("kubectl %s deleting %s: %v %s", v, ns, err, stderr)
+			}
 		}
 	}
 }
