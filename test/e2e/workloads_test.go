@@ -597,6 +597,16 @@ spec:
 			t.Errorf("the daemon pod does not tolerate %s", k)
 		}
 	}
+	// Bound as upstream's DaemonSet controller binds: a required node
+	// affinity term on the node's name (metadata.name In [node]).
+	if a := first.Spec.Affinity; a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil ||
+		!slices.ContainsFunc(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms, func(term corev1.NodeSelectorTerm) bool {
+			return slices.ContainsFunc(term.MatchFields, func(r corev1.NodeSelectorRequirement) bool {
+				return r.Key == "metadata.name" && r.Operator == corev1.NodeSelectorOpIn && slices.Equal(r.Values, []string{first.Spec.NodeName})
+			})
+		}) {
+		t.Errorf("the daemon pod's affinity %+v lacks the metadata.name In [%s] term", first.Spec.Affinity, first.Spec.NodeName)
+	}
 	row := strings.Fields(d.mustKubectl("1.33", "", "get", "ds", "agent", "--no-headers"))
 	if len(row) < 7 || strings.Join(row[1:7], " ") != "1 1 1 1 1 <none>" {
 		t.Errorf("kubectl get ds: %v", row)
@@ -815,6 +825,49 @@ spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
 		entries, err := os.ReadDir(d.path("data/volumes"))
 		return err == nil && len(entries) == 0, nil
 	})
+	// persistentVolumeClaimRetentionPolicy Delete: a scale down removes
+	// the claims of the ordinals it removes, deleting the StatefulSet
+	// removes the rest (through their owner references).
+	d.mustKubectl("1.33", `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: tmp}
+spec:
+  replicas: 2
+  serviceName: tmp
+  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}
+  selector: {matchLabels: {app: tmp}}
+  template:
+    metadata: {labels: {app: tmp}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: t, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, "3600"], volumeMounts: [{name: data, mountPath: /data}]}
+  volumeClaimTemplates: [{metadata: {name: data}, spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}}]
+`, "apply", "-f", "-")
+	d.mustKubectl("1.27", "", "rollout", "status", "sts/tmp", "--timeout=120s")
+	for _, p := range d.podsOf(t, "app=tmp") {
+		fps.add(p.Name)
+	}
+	claimExists := func(name string) bool {
+		_, err := d.client.CoreV1().PersistentVolumeClaims("default").Get(ctx, name, metav1.GetOptions{})
+		return err == nil
+	}
+	if !claimExists("data-tmp-0") || !claimExists("data-tmp-1") {
+		t.Fatalf("the claims of sts/tmp were not made")
+	}
+	d.mustKubectl("1.33", "", "scale", "sts/tmp", "--replicas=1")
+	d.waitFor("data-tmp-1 to go with tmp-1 (whenScaled: Delete)", 60*time.Second, func() (bool, error) {
+		return !claimExists("data-tmp-1"), nil
+	})
+	if !claimExists("data-tmp-0") {
+		t.Errorf("the scale down to 1 removed data-tmp-0 too")
+	}
+	d.mustKubectl("1.27", "", "delete", "sts", "tmp")
+	d.waitFor("the claims and volumes of sts/tmp to go (whenDeleted: Delete)", 60*time.Second, func() (bool, error) {
+		pvs, err := d.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+		return err == nil && !claimExists("data-tmp-0") && len(pvs.Items) == 0, err
+	})
+
 	d.mustKubectl("1.33", "", "delete", "sts", "web")
 	d.waitFor("the pods to go", 60*time.Second, func() (bool, error) {
 		pods, err := d.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
