@@ -35,7 +35,7 @@ set -e
 cd "$(dirname "$0")"
 grep cgroup /proc/mounts
 export PEAPOD_TESTIMAGE_CACHE=$PWD/cache TMPDIR=/tmp
-./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestPauseWithoutMonitor|TestContainerCgroupValues|TestOOMKilled|TestProcessArgs|TestResolveUser|TestExecSync|TestUpdateContainerResources'
+./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestPauseWithoutMonitor|TestContainerCgroupValues|TestOOMKilled|TestProcessArgs|TestResolveUser|TestExecSync|TestUpdateContainerResources|TestVerboseContainerStatus'
 PEAPOD_TEST_OCI_RUNTIME=crun ./cri.test -test.v -test.run 'TestHostNetworkSandbox|TestPauseWithoutMonitor'
 # crun chosen by its handler name beside runc (as a RuntimeClass picks it).
 PEAPOD_TEST_ALT_RUNTIME=crun ./cri.test -test.v -test.run 'TestRuntimeHandlers'

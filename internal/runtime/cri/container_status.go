@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -21,7 +22,11 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 	_, stopSignal := c.stopSignal()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &runtimeapi.ContainerStatusResponse{Status: &runtimeapi.ContainerStatus{
+	var info map[string]string
+	if req.GetVerbose() {
+		info = s.containerInfo(c)
+	}
+	return &runtimeapi.ContainerStatusResponse{Info: info, Status: &runtimeapi.ContainerStatus{
 		Id: c.ID, Metadata: c.Config.GetMetadata(), State: c.State,
 		CreatedAt: c.CreatedAt, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, ExitCode: c.ExitCode,
 		Image: &runtimeapi.ImageSpec{Image: c.ImageName}, ImageRef: imageRef, ImageId: c.ImageRef,
@@ -30,6 +35,32 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		Mounts: c.Mounts, LogPath: c.LogPath, StopSignal: stopSignalEnum(stopSignal), User: statusUser(c.User),
 		Resources: statusResources(c.Config),
 	}}, nil
+}
+
+// containerInfo is the verbose part of a container's status (`crictl
+// inspect` shows it), as containerd's "info": its sandbox, process,
+// runtime handler, and its oom_score_adj as the kubelet asked for it and
+// as applied, which differ where the host forbids lowering it (the
+// daemon says why once, at start). Called with s.mu held.
+func (s *Service) containerInfo(c *container) map[string]string {
+	type oomScoreAdj struct {
+		Intended int `json:"intended"`
+		Applied  int `json:"applied"`
+	}
+	v := struct {
+		SandboxID      string       `json:"sandboxID"`
+		PID            int          `json:"pid"`
+		RuntimeHandler string       `json:"runtimeHandler"`
+		OOMScoreAdj    *oomScoreAdj `json:"oomScoreAdj,omitempty"`
+	}{SandboxID: c.SandboxID, PID: c.PID, RuntimeHandler: c.Handler}
+	if want := int(c.Config.GetLinux().GetResources().GetOomScoreAdj()); want != 0 {
+		v.OOMScoreAdj = &oomScoreAdj{Intended: want, Applied: s.cfg.Privileges.ClampOOMScoreAdj(want)}
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return map[string]string{"info": string(data)}
 }
 
 // statusResources are the container's current limits, as created or
