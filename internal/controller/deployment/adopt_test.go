@@ -3,7 +3,6 @@ package deployment
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,14 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/controller/controllertest"
 	"github.com/peapod/peapod/internal/registry"
 	deployapi "github.com/peapod/peapod/internal/registry/deployment"
-	"github.com/peapod/peapod/internal/registry/event"
-	"github.com/peapod/peapod/internal/registry/namespace"
-	"github.com/peapod/peapod/internal/registry/pod"
 	rsapi "github.com/peapod/peapod/internal/registry/replicaset"
-	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestAdoptOrphanedReplicaSet: a Deployment made again after an orphaning
@@ -27,17 +22,10 @@ import (
 // new one is made), and releases a ReplicaSet relabelled out of its
 // selector, making a replacement under a new hash once the name collides.
 func TestAdoptOrphanedReplicaSet(t *testing.T) {
-	st := testutil.OpenStore(t)
 	ctx := context.Background()
-	if _, err := registry.NewStore(namespace.Resource(), st, time.Now).Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, false); err != nil {
-		t.Fatal(err)
-	}
-	deps := registry.NewStore(deployapi.Resource(), st, time.Now)
-	rss := registry.NewStore(rsapi.Resource(), st, time.Now)
-	pods := registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node1", Now: time.Now}), st, time.Now)
-	rec := events.NewRecorder(registry.NewStore(event.Resource(), st, time.Now), events.Source{Component: "deployment-controller"}, time.Now, slog.New(slog.DiscardHandler))
-	t.Cleanup(rec.Stop)
-	c := &Controller{Deployments: deps, ReplicaSets: rss, Pods: pods, Recorder: rec, Log: slog.New(slog.DiscardHandler), Now: time.Now}
+	env := controllertest.New(t, "deployment-controller")
+	deps, rss := env.Store(deployapi.Resource()), env.Store(rsapi.Resource())
+	c := &Controller{Deployments: deps, ReplicaSets: rss, Pods: env.Pods, Recorder: env.Recorder, Log: env.Log, Now: time.Now}
 
 	one := int32(1)
 	newDeployment := func() *appsv1.Deployment {

@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -13,30 +12,20 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/peapod/peapod/internal/controller"
-	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/controller/controllertest"
 	"github.com/peapod/peapod/internal/registry"
-	"github.com/peapod/peapod/internal/registry/event"
 	jobapi "github.com/peapod/peapod/internal/registry/job"
-	"github.com/peapod/peapod/internal/registry/namespace"
-	"github.com/peapod/peapod/internal/registry/pod"
-	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestFailureBackOff: after n consecutive pod failures the Job makes its
 // next pod only 10 s × 2^(n−1) after the last one (upstream's
 // DefaultJobPodFailureBackOff, doubling), and says when to look again.
 func TestFailureBackOff(t *testing.T) {
-	st := testutil.OpenStore(t)
 	ctx := context.Background()
-	if _, err := registry.NewStore(namespace.Resource(), st, time.Now).Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, false); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	jobs := registry.NewStore(jobapi.Resource(), st, time.Now)
-	pods := registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node1", Now: time.Now}), st, time.Now)
-	rec := events.NewRecorder(registry.NewStore(event.Resource(), st, time.Now), events.Source{Component: "job-controller"}, time.Now, slog.New(slog.DiscardHandler))
-	t.Cleanup(rec.Stop)
-	c := &Controller{Jobs: jobs, Pods: pods, Recorder: rec, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }, backoff: map[types.UID]backoffRecord{}}
+	env := controllertest.New(t, "job-controller")
+	jobs, pods := env.Store(jobapi.Resource()), env.Pods
+	c := &Controller{Jobs: jobs, Pods: pods, Recorder: env.Recorder, Log: env.Log, Now: func() time.Time { return now }, backoff: map[types.UID]backoffRecord{}}
 	if _, err := jobs.Create(ctx, "default", &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "flaky"}, Spec: batchv1.JobSpec{
 		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}},
 	}}, false); err != nil {

@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -14,29 +13,19 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/peapod/peapod/internal/controller"
-	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/controller/controllertest"
 	"github.com/peapod/peapod/internal/registry"
-	"github.com/peapod/peapod/internal/registry/event"
 	jobapi "github.com/peapod/peapod/internal/registry/job"
-	"github.com/peapod/peapod/internal/registry/namespace"
-	"github.com/peapod/peapod/internal/registry/pod"
-	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestElasticIndexedJob: an Indexed Job's completions change together
 // with parallelism (and only so); scaled down, the pods of the indexes
 // beyond completions go, and completed indexes beyond it no longer count.
 func TestElasticIndexedJob(t *testing.T) {
-	st := testutil.OpenStore(t)
 	ctx := context.Background()
-	if _, err := registry.NewStore(namespace.Resource(), st, time.Now).Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, false); err != nil {
-		t.Fatal(err)
-	}
-	jobs := registry.NewStore(jobapi.Resource(), st, time.Now)
-	pods := registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node1", Now: time.Now}), st, time.Now)
-	rec := events.NewRecorder(registry.NewStore(event.Resource(), st, time.Now), events.Source{Component: "job-controller"}, time.Now, slog.New(slog.DiscardHandler))
-	t.Cleanup(rec.Stop)
-	c := &Controller{Jobs: jobs, Pods: pods, Recorder: rec, Log: slog.New(slog.DiscardHandler), Now: time.Now, backoff: map[types.UID]backoffRecord{}}
+	env := controllertest.New(t, "job-controller")
+	jobs, pods := env.Store(jobapi.Resource()), env.Pods
+	c := &Controller{Jobs: jobs, Pods: pods, Recorder: env.Recorder, Log: env.Log, Now: time.Now, backoff: map[types.UID]backoffRecord{}}
 
 	four, mode := int32(4), batchv1.IndexedCompletion
 	if _, err := jobs.Create(ctx, "default", &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "elastic"}, Spec: batchv1.JobSpec{

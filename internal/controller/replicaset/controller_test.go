@@ -2,7 +2,6 @@ package replicaset
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,13 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/peapod/peapod/internal/controller"
-	"github.com/peapod/peapod/internal/events"
+	"github.com/peapod/peapod/internal/controller/controllertest"
 	"github.com/peapod/peapod/internal/registry"
-	"github.com/peapod/peapod/internal/registry/event"
-	"github.com/peapod/peapod/internal/registry/namespace"
-	"github.com/peapod/peapod/internal/registry/pod"
 	rsapi "github.com/peapod/peapod/internal/registry/replicaset"
-	"github.com/peapod/peapod/internal/testutil"
 )
 
 // TestAdoptReleaseAndAvailability: a ReplicaSet adopts an orphan pod its
@@ -27,18 +22,11 @@ import (
 // replacement), and counts a ready pod available only minReadySeconds
 // after it turned ready, asking to look again then.
 func TestAdoptReleaseAndAvailability(t *testing.T) {
-	st := testutil.OpenStore(t)
 	ctx := context.Background()
-	if _, err := registry.NewStore(namespace.Resource(), st, time.Now).Create(ctx, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, false); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	clock := func() time.Time { return now }
-	rss := registry.NewStore(rsapi.Resource(), st, time.Now)
-	pods := registry.NewStore(pod.Resource(&pod.Strategy{NodeName: "node1", Now: time.Now}), st, time.Now)
-	rec := events.NewRecorder(registry.NewStore(event.Resource(), st, time.Now), events.Source{Component: "replicaset-controller"}, time.Now, slog.New(slog.DiscardHandler))
-	t.Cleanup(rec.Stop)
-	c := &Controller{ReplicaSets: rss, Pods: pods, Recorder: rec, Log: slog.New(slog.DiscardHandler), Now: clock}
+	env := controllertest.New(t, "replicaset-controller")
+	rss, pods := env.Store(rsapi.Resource()), env.Pods
+	c := &Controller{ReplicaSets: rss, Pods: pods, Recorder: env.Recorder, Log: env.Log, Now: func() time.Time { return now }}
 
 	spec := corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}
 	for name, app := range map[string]string{"stray": "web", "other": "elsewhere"} {

@@ -770,120 +770,61 @@ func TestImageVolume(t *testing.T) {
 // List… counterpart holds.
 func checkStreamedLists(t *testing.T, ctx context.Context, rt runtimeapi.RuntimeServiceClient, img runtimeapi.ImageServiceClient) {
 	t.Helper()
-	ids := func(n int, id func(int) string) []string {
-		out := make([]string, n)
-		for i := range out {
-			out[i] = id(i)
-		}
-		slices.Sort(out)
-		return out
-	}
-	type pair struct {
+	for _, p := range []struct {
 		name         string
 		list, stream func() ([]string, error)
-	}
-	for _, p := range []pair{
+	}{
 		{"sandboxes", func() ([]string, error) {
 			r, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
-			return ids(len(r.GetItems()), func(i int) string { return r.Items[i].Id }), err
+			return idsOf(r.GetItems(), (*runtimeapi.PodSandbox).GetId), err
 		}, func() ([]string, error) {
-			s, err := rt.StreamPodSandboxes(ctx, &runtimeapi.StreamPodSandboxesRequest{})
-			var out []string
-			for err == nil {
-				var r *runtimeapi.StreamPodSandboxesResponse
-				if r, err = s.Recv(); err == nil {
-					for _, x := range r.PodSandboxes {
-						out = append(out, x.Id)
-					}
-				}
-			}
-			slices.Sort(out)
-			return out, eof(err)
+			return drain(rt.StreamPodSandboxes(ctx, &runtimeapi.StreamPodSandboxesRequest{}))(
+				func(r *runtimeapi.StreamPodSandboxesResponse) []string {
+					return idsOf(r.PodSandboxes, (*runtimeapi.PodSandbox).GetId)
+				})
 		}},
 		{"containers", func() ([]string, error) {
 			r, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
-			return ids(len(r.GetContainers()), func(i int) string { return r.Containers[i].Id }), err
+			return idsOf(r.GetContainers(), (*runtimeapi.Container).GetId), err
 		}, func() ([]string, error) {
-			s, err := rt.StreamContainers(ctx, &runtimeapi.StreamContainersRequest{})
-			var out []string
-			for err == nil {
-				var r *runtimeapi.StreamContainersResponse
-				if r, err = s.Recv(); err == nil {
-					for _, x := range r.Containers {
-						out = append(out, x.Id)
-					}
-				}
-			}
-			slices.Sort(out)
-			return out, eof(err)
+			return drain(rt.StreamContainers(ctx, &runtimeapi.StreamContainersRequest{}))(
+				func(r *runtimeapi.StreamContainersResponse) []string {
+					return idsOf(r.Containers, (*runtimeapi.Container).GetId)
+				})
 		}},
 		{"images", func() ([]string, error) {
 			r, err := img.ListImages(ctx, &runtimeapi.ListImagesRequest{})
-			return ids(len(r.GetImages()), func(i int) string { return r.Images[i].Id }), err
+			return idsOf(r.GetImages(), (*runtimeapi.Image).GetId), err
 		}, func() ([]string, error) {
-			s, err := img.StreamImages(ctx, &runtimeapi.StreamImagesRequest{})
-			var out []string
-			for err == nil {
-				var r *runtimeapi.StreamImagesResponse
-				if r, err = s.Recv(); err == nil {
-					for _, x := range r.Images {
-						out = append(out, x.Id)
-					}
-				}
-			}
-			slices.Sort(out)
-			return out, eof(err)
+			return drain(img.StreamImages(ctx, &runtimeapi.StreamImagesRequest{}))(
+				func(r *runtimeapi.StreamImagesResponse) []string { return idsOf(r.Images, (*runtimeapi.Image).GetId) })
 		}},
 		{"container stats", func() ([]string, error) {
 			r, err := rt.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{})
-			return ids(len(r.GetStats()), func(i int) string { return r.Stats[i].Attributes.Id }), err
+			return idsOf(r.GetStats(), containerStatsID), err
 		}, func() ([]string, error) {
-			s, err := rt.StreamContainerStats(ctx, &runtimeapi.StreamContainerStatsRequest{})
-			var out []string
-			for err == nil {
-				var r *runtimeapi.StreamContainerStatsResponse
-				if r, err = s.Recv(); err == nil {
-					for _, x := range r.ContainerStats {
-						out = append(out, x.Attributes.Id)
-					}
-				}
-			}
-			slices.Sort(out)
-			return out, eof(err)
+			return drain(rt.StreamContainerStats(ctx, &runtimeapi.StreamContainerStatsRequest{}))(
+				func(r *runtimeapi.StreamContainerStatsResponse) []string {
+					return idsOf(r.ContainerStats, containerStatsID)
+				})
 		}},
 		{"sandbox stats", func() ([]string, error) {
 			r, err := rt.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{})
-			return ids(len(r.GetStats()), func(i int) string { return r.Stats[i].Attributes.Id }), err
+			return idsOf(r.GetStats(), sandboxStatsID), err
 		}, func() ([]string, error) {
-			s, err := rt.StreamPodSandboxStats(ctx, &runtimeapi.StreamPodSandboxStatsRequest{})
-			var out []string
-			for err == nil {
-				var r *runtimeapi.StreamPodSandboxStatsResponse
-				if r, err = s.Recv(); err == nil {
-					for _, x := range r.PodSandboxStats {
-						out = append(out, x.Attributes.Id)
-					}
-				}
-			}
-			slices.Sort(out)
-			return out, eof(err)
+			return drain(rt.StreamPodSandboxStats(ctx, &runtimeapi.StreamPodSandboxStatsRequest{}))(
+				func(r *runtimeapi.StreamPodSandboxStatsResponse) []string {
+					return idsOf(r.PodSandboxStats, sandboxStatsID)
+				})
 		}},
 		{"sandbox metrics", func() ([]string, error) {
 			r, err := rt.ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{})
-			return ids(len(r.GetPodMetrics()), func(i int) string { return r.PodMetrics[i].PodSandboxId }), err
+			return idsOf(r.GetPodMetrics(), (*runtimeapi.PodSandboxMetrics).GetPodSandboxId), err
 		}, func() ([]string, error) {
-			s, err := rt.StreamPodSandboxMetrics(ctx, &runtimeapi.StreamPodSandboxMetricsRequest{})
-			var out []string
-			for err == nil {
-				var r *runtimeapi.StreamPodSandboxMetricsResponse
-				if r, err = s.Recv(); err == nil {
-					for _, x := range r.PodSandboxMetrics {
-						out = append(out, x.PodSandboxId)
-					}
-				}
-			}
-			slices.Sort(out)
-			return out, eof(err)
+			return drain(rt.StreamPodSandboxMetrics(ctx, &runtimeapi.StreamPodSandboxMetricsRequest{}))(
+				func(r *runtimeapi.StreamPodSandboxMetricsResponse) []string {
+					return idsOf(r.PodSandboxMetrics, (*runtimeapi.PodSandboxMetrics).GetPodSandboxId)
+				})
 		}},
 	} {
 		want, err := p.list()
@@ -898,6 +839,35 @@ func checkStreamedLists(t *testing.T, ctx context.Context, rt runtimeapi.Runtime
 		if len(want) == 0 && p.name != "sandbox metrics" {
 			t.Errorf("no %s listed: the comparison proves nothing", p.name)
 		}
+	}
+}
+
+func containerStatsID(s *runtimeapi.ContainerStats) string { return s.GetAttributes().GetId() }
+func sandboxStatsID(s *runtimeapi.PodSandboxStats) string  { return s.GetAttributes().GetId() }
+
+// idsOf is the sorted IDs of items.
+func idsOf[T any](items []T, id func(T) string) []string {
+	out := make([]string, len(items))
+	for i, x := range items {
+		out[i] = id(x)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// drain reads a server stream to its end: given how to take the IDs out
+// of a message, it returns all of them, sorted.
+func drain[R any](s interface{ Recv() (*R, error) }, err error) func(ids func(*R) []string) ([]string, error) {
+	return func(ids func(*R) []string) ([]string, error) {
+		var out []string
+		for err == nil {
+			var r *R
+			if r, err = s.Recv(); err == nil {
+				out = append(out, ids(r)...)
+			}
+		}
+		slices.Sort(out)
+		return out, eof(err)
 	}
 }
 
