@@ -244,9 +244,11 @@ spec:
 }
 
 // TestNamespaceDeletionWithContent: deleting a namespace with running
-// pods, a quota, a limit range and a config map shows Terminating (and
-// Terminating pods) with upstream's conditions, then everything is gone
-// and nothing of the pods stays on the node; the system namespaces refuse
+// pods (one waiting out its grace period), a quota, a limit range, a
+// config map, a secret, a service account and a Deployment shows
+// Terminating (and Terminating pods) with upstream's conditions (content
+// remaining while the slow pod stops), then everything is gone and
+// nothing of the pods stays on the node; the system namespaces refuse
 // deletion.
 func TestNamespaceDeletionWithContent(t *testing.T) {
 	d := startDaemon(t)
@@ -254,12 +256,20 @@ func TestNamespaceDeletionWithContent(t *testing.T) {
 	d.mustKubectl("1.33", computeResources, "create", "-f", "-", "-n", "demo")
 	d.mustKubectl("1.33", "apiVersion: v1\nkind: LimitRange\nmetadata: {name: lr}\nspec:\n  limits:\n  - type: Container\n    default: {cpu: 100m, memory: 32Mi}\n", "apply", "-n", "demo", "-f", "-")
 	d.mustKubectl("1.33", "", "create", "configmap", "cfg", "-n", "demo", "--from-literal=a=b")
+	d.mustKubectl("1.27", "", "create", "secret", "generic", "pw", "-n", "demo", "--from-literal=p=hunter3")
+	d.mustKubectl("1.27", "", "create", "serviceaccount", "robot", "-n", "demo")
+	d.mustKubectl("1.33", "", "create", "deployment", "dep", "-n", "demo", "--image=busybox", "--replicas=0")
 	for _, name := range []string{"one", "two"} {
 		d.mustKubectl("1.33", quotaPod(name, "100m", "32Mi"), "apply", "-n", "demo", "-f", "-")
 	}
+	// One pod ignores SIGTERM for its 4 s grace: the namespace says what
+	// remains meanwhile.
+	d.mustKubectl("1.33", strings.Replace(strings.Replace(quotaPod("slow", "100m", "32Mi"), "trap 'exit 0' TERM", "trap '' TERM", 1),
+		"terminationGracePeriodSeconds: 1", "terminationGracePeriodSeconds: 4", 1), "apply", "-n", "demo", "-f", "-")
 	d.waitRunning("1.33", "demo", "one", "1/1")
 	d.waitRunning("1.33", "demo", "two", "1/1")
-	prints := []footprint{d.capture(t, "demo", "one"), d.capture(t, "demo", "two")}
+	d.waitRunning("1.33", "demo", "slow", "1/1")
+	prints := []footprint{d.capture(t, "demo", "one"), d.capture(t, "demo", "two"), d.capture(t, "demo", "slow")}
 	// The pods go gracefully: each shows Terminating on its way out.
 	watchers := []*statusWatch{d.watchRows("1.27", "demo", "one"), d.watchRows("1.33", "demo", "two")}
 	d.mustKubectl("1.33", "", "delete", "namespace", "demo", "--wait=false")
@@ -268,7 +278,20 @@ func TestNamespaceDeletionWithContent(t *testing.T) {
 			t.Errorf("kubectl %s: %s", v, out)
 		}
 	}
-	d.waitFor("the namespace's conditions", 10*time.Second, func() (bool, error) {
+	d.waitFor("the namespace to say the slow pod remains", 10*time.Second, func() (bool, error) {
+		ns, err := d.client.CoreV1().Namespaces().Get(context.Background(), "demo", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range ns.Status.Conditions {
+			if c.Type == corev1.NamespaceContentRemaining && c.Status == corev1.ConditionTrue && c.Reason == "SomeResourcesRemain" &&
+				c.Message == "Some resources are remaining: pods. has 1 resource instances" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	d.waitFor("the namespace's conditions", 15*time.Second, func() (bool, error) {
 		ns, err := d.client.CoreV1().Namespaces().Get(context.Background(), "demo", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -304,6 +327,18 @@ func TestNamespaceDeletionWithContent(t *testing.T) {
 		},
 		"pods": func() (int, error) {
 			l, err := core.Pods("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+		"secrets": func() (int, error) {
+			l, err := core.Secrets("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+		"service accounts": func() (int, error) {
+			l, err := core.ServiceAccounts("demo").List(ctx, metav1.ListOptions{})
+			return len(l.Items), err
+		},
+		"deployments": func() (int, error) {
+			l, err := d.client.AppsV1().Deployments("demo").List(ctx, metav1.ListOptions{})
 			return len(l.Items), err
 		},
 	}
