@@ -22,14 +22,18 @@ import (
 // the pod's termination; the worker syncs again at once.
 var errInterrupted = errors.New("sync interrupted: the pod's termination changed")
 
-// beginSync records the termination the coming sync of pod acts on and
-// returns the context of its waits; endSync releases it.
-func (w *podWorker) beginSync(ctx context.Context, pod *corev1.Pod) {
+// beginSync reads the pod the coming sync acts on (with read) and records
+// its termination; endSync releases the sync's waits. The pod is read
+// under the worker's lock, so a change stored after it is read finds the
+// sync registered (interruptFor) and one stored before is in the pod read.
+func (w *podWorker) beginSync(ctx context.Context, read func() *corev1.Pod) *corev1.Pod {
 	waits, cancel := context.WithCancel(ctx)
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	pod := read()
 	w.waits, w.cancelWaits = waits, cancel
 	w.syncGrace = terminationGrace(pod)
-	w.mu.Unlock()
+	return pod
 }
 
 func (w *podWorker) endSync() {

@@ -44,7 +44,7 @@ func TestInterruptFor(t *testing.T) {
 			k := &Kubelet{workers: map[types.UID]*podWorker{}}
 			w := &podWorker{uid: "u"}
 			k.workers["u"] = w
-			w.beginSync(context.Background(), tc.syncing)
+			w.beginSync(context.Background(), func() *corev1.Pod { return tc.syncing })
 			defer w.endSync()
 			if tc.override != nil {
 				w.killsWith(*tc.override)

@@ -96,8 +96,7 @@ func (k *Kubelet) runWorker(ctx context.Context, w *podWorker) {
 		case <-w.wake:
 		case <-retry:
 		}
-		pod := k.pod(w.uid)
-		w.beginSync(ctx, pod)
+		pod := w.beginSync(ctx, func() *corev1.Pod { return k.pod(w.uid) })
 		done, err := k.syncPod(ctx, w, pod)
 		w.endSync()
 		if errors.Is(err, errInterrupted) {
