@@ -311,6 +311,45 @@ func (d *daemon) kill() {
 
 func (d *daemon) path(p string) string { return filepath.Join(d.dir, p) }
 
+// deleteWorkloads deletes every Deployment, ReplicaSet, StatefulSet,
+// DaemonSet, Job and CronJob (their pods stay, for stop to delete).
+func (d *daemon) deleteWorkloads(ctx context.Context) {
+	orphan := metav1.DeletePropagationOrphan
+	opts := metav1.DeleteOptions{PropagationPolicy: &orphan}
+	all := metav1.ListOptions{}
+	apps, batch := d.client.AppsV1(), d.client.BatchV1()
+	if l, err := batch.CronJobs("").List(ctx, all); err == nil {
+		for _, x := range l.Items {
+			_ = batch.CronJobs(x.Namespace).Delete(ctx, x.Name, opts)
+		}
+	}
+	if l, err := apps.Deployments("").List(ctx, all); err == nil {
+		for _, x := range l.Items {
+			_ = apps.Deployments(x.Namespace).Delete(ctx, x.Name, opts)
+		}
+	}
+	if l, err := apps.ReplicaSets("").List(ctx, all); err == nil {
+		for _, x := range l.Items {
+			_ = apps.ReplicaSets(x.Namespace).Delete(ctx, x.Name, opts)
+		}
+	}
+	if l, err := apps.StatefulSets("").List(ctx, all); err == nil {
+		for _, x := range l.Items {
+			_ = apps.StatefulSets(x.Namespace).Delete(ctx, x.Name, opts)
+		}
+	}
+	if l, err := apps.DaemonSets("").List(ctx, all); err == nil {
+		for _, x := range l.Items {
+			_ = apps.DaemonSets(x.Namespace).Delete(ctx, x.Name, opts)
+		}
+	}
+	if l, err := batch.Jobs("").List(ctx, all); err == nil {
+		for _, x := range l.Items {
+			_ = batch.Jobs(x.Namespace).Delete(ctx, x.Name, opts)
+		}
+	}
+}
+
 // podSandboxes lists the runtime's sandbox records that are pods' (not
 // made for the sandbox pool and unclaimed).
 func (d *daemon) podSandboxes() []string {
@@ -329,19 +368,30 @@ func (d *daemon) podSandboxes() []string {
 	return out
 }
 
-// stop deletes every pod, waits until the runtime has nothing left, stops
-// the daemon and removes the per-test bridge and cgroups.
+// stop deletes every workload and pod, waits until the runtime has nothing
+// left, stops the daemon (resetting the node if something stayed) and
+// removes the per-test bridge and cgroups.
 func (d *daemon) stop() {
 	t := d.t
 	ctx := context.Background()
+	leftovers := false
 	if d.client != nil {
 		zero := int64(0)
-		pods, err := d.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-		if err == nil {
-			for _, p := range pods.Items {
-				_ = d.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		// Controllers first: a test that failed half way would otherwise
+		// see its ReplicaSets and Jobs make the pods deleted below again.
+		d.deleteWorkloads(ctx)
+		deletePods := func() {
+			pods, err := d.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+			if err == nil {
+				for _, p := range pods.Items {
+					if p.DeletionTimestamp == nil || p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds > 0 {
+						_ = d.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+					}
+				}
 			}
 		}
+		deletePods()
+		lastDelete := time.Now()
 		// Not waitFor: a fatal failure here would skip stopping the
 		// daemon, which would then outlive the test.
 		// Empty for a whole second: a pod deleted while its worker was
@@ -353,6 +403,12 @@ func (d *daemon) stop() {
 			ctrs, _ := os.ReadDir(d.path("data/runtime/containers"))
 			if len(d.podSandboxes()) > 0 || len(ctrs) > 0 {
 				emptySince = time.Time{}
+				if time.Since(lastDelete) > 5*time.Second {
+					// A pod a controller made while it was being
+					// deleted above.
+					deletePods()
+					lastDelete = time.Now()
+				}
 			} else if emptySince.IsZero() {
 				emptySince = time.Now()
 			} else if time.Since(emptySince) > time.Second {
@@ -360,11 +416,18 @@ func (d *daemon) stop() {
 			}
 			if time.Now().After(deadline) {
 				t.Errorf("the runtime still has sandboxes or containers 60s after every pod was deleted")
+				leftovers = true
 				break
 			}
 		}
 	}
 	d.terminate()
+	if leftovers && d.args != nil {
+		// Nothing of a failed test may outlive it and disturb the next.
+		if out, err := exec.Command(peapodBin, append([]string{"reset"}, d.nodeFlags()...)...).CombinedOutput(); err != nil {
+			t.Errorf("peapod reset after the leftovers: %v\n%s", err, out)
+		}
+	}
 	_ = exec.Command("ip", "link", "del", d.bridge).Run()
 	if err := network.RemoveMasquerade("peapod", d.cidr); err != nil {
 		t.Errorf("removing the masquerade rule: %v", err)
