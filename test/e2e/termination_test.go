@@ -578,7 +578,7 @@ spec:
     command: ["sleep", "3581"]
     lifecycle:
       postStart:
-        exec: {command: ["sleep", "3600"]}
+        exec: {command: ["sleep", "3583"]}
 `
 	gone := func(name string, within time.Duration) time.Duration {
 		t.Helper()
@@ -618,7 +618,7 @@ spec:
 		if took := gone("hanging", 20*time.Second); took > 8*time.Second {
 			t.Errorf("kubectl %s: deleting a pod in its postStart hook took %s", tc.second, took)
 		}
-		if processRunning("sleep 3581") || processRunning("sleep 3600") {
+		if processRunning("sleep 3581") || processRunning("sleep 3583") {
 			t.Errorf("kubectl %s: the hanging pod's processes outlive it", tc.second)
 		}
 	}
@@ -634,6 +634,6 @@ spec:
 	})
 	d.mustKubectl("1.33", "", "delete", "pod", "hanging", "--grace-period=0", "--force")
 	d.waitFor("hanging's processes to go", 10*time.Second, func() (bool, error) {
-		return !processRunning("sleep 3581") && !processRunning("sleep 3600"), nil
+		return !processRunning("sleep 3581") && !processRunning("sleep 3583"), nil
 	})
 }
