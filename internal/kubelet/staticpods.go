@@ -336,6 +336,9 @@ func (k *Kubelet) setStaticPods(ctx context.Context, pods map[types.UID]*corev1.
 	}
 	k.mu.Unlock()
 	for _, uid := range wake {
+		// A removed manifest cuts short what the pod's sync waits on
+		// (a postStart hook), as a deletion through the API does.
+		k.interruptFor(uid, k.pod(uid))
 		k.wake(ctx, uid)
 	}
 }
