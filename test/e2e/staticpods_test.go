@@ -99,4 +99,33 @@ func TestStaticPods(t *testing.T) {
 	d.waitFor("the runtime to be empty", 30*time.Second, func() (bool, error) {
 		return len(d.podSandboxes()) == 0, nil
 	})
+
+	// A static pod held in a postStart hook that never returns: removing
+	// its manifest still stops it, without waiting for the hook.
+	hanging := filepath.Join(d.path("etc"), "manifests", "hanging.yaml")
+	if err := os.WriteFile(hanging, []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: hanging}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3587"]
+    lifecycle:
+      postStart:
+        exec: {command: ["sleep", "3589"]}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the hanging static pod's hook to run", 30*time.Second, func() (bool, error) {
+		return processRunning("sleep 3589"), nil
+	})
+	if err := os.Remove(hanging); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the hanging static pod to stop", 15*time.Second, func() (bool, error) {
+		return !processRunning("sleep 3587") && !processRunning("sleep 3589") && len(d.podSandboxes()) == 0, nil
+	})
 }
